@@ -1,0 +1,223 @@
+// Package app is Tributary's composition root: it builds every component
+// from the configuration with plain constructors, wires them, and runs and
+// stops them. Nothing else constructs long-lived components.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
+
+	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/jobs"
+	"github.com/tributary-dev/tributary/internal/secrets"
+	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/postgres"
+	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/web"
+)
+
+// Version is set at build time with -ldflags "-X ...app.Version=v1.2.3".
+var Version = "dev"
+
+// NewLogger builds the process logger: JSON for machines, text for a
+// terminal.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// OpenStore opens the configured backend: PostgreSQL when a database URL is
+// set, else the SQLite file in the data directory.
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL)
+	}
+	if err := cfg.EnsureDataDir(); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, cfg.SQLitePath())
+}
+
+// LoadSecretsKey returns the key sealing team secrets: from the setting,
+// the key file, or a key file created in the data directory on first start.
+func LoadSecretsKey(cfg config.Config, log *slog.Logger) (secrets.Key, error) {
+	switch {
+	case cfg.SecretKey != "":
+		k, err := secrets.ParseKey(cfg.SecretKey)
+		if err != nil {
+			return k, fmt.Errorf("TRIBUTARY_SECRET_KEY: %w", err)
+		}
+		return k, nil
+	case cfg.SecretKeyFile != "":
+		k, err := secrets.LoadKeyFile(cfg.SecretKeyFile)
+		if errors.Is(err, secrets.ErrKeyFilePermissions) {
+			log.Warn("secret key file is readable by others", "err", err)
+			err = nil
+		}
+		if err != nil {
+			return k, fmt.Errorf("secret key file: %w", err)
+		}
+		return k, nil
+	}
+	if err := cfg.EnsureDataDir(); err != nil {
+		return secrets.Key{}, err
+	}
+	k, created, err := secrets.LoadOrCreateKeyFile(cfg.DefaultKeyFile())
+	if errors.Is(err, secrets.ErrKeyFilePermissions) {
+		log.Warn("secret key file is readable by others", "err", err)
+		err = nil
+	}
+	if err != nil {
+		return k, fmt.Errorf("secret key file: %w", err)
+	}
+	if created {
+		log.Warn("created a new secrets key; back it up; without it team secrets cannot be read", "path", cfg.DefaultKeyFile())
+	}
+	return k, nil
+}
+
+// Serve runs the server until ctx is cancelled, then stops gracefully
+// within cfg.ShutdownTimeout. ready, when not nil, receives the listen
+// address once the server accepts connections.
+func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	// Listen first: a port in use is the most common start-up failure and
+	// must be reported before anything else happens.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+
+	if _, err := LoadSecretsKey(cfg, log); err != nil {
+		return err
+	}
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if cfg.Migrate {
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+	} else if err := st.Ready(ctx); err != nil {
+		return err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log}, jobs.Deps{Store: st}))
+	if err != nil {
+		return fmt.Errorf("job queue: %w", err)
+	}
+	jobsUI, err := newJobsUI(jobClient, log)
+	if err != nil {
+		return err
+	}
+
+	accounts := account.New(st, cfg.SessionTTL)
+	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
+	api := httpapi.New(httpapi.Config{
+		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
+	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	if err := jobClient.Start(runCtx); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	if err := jobsUI.Start(runCtx); err != nil {
+		return fmt.Errorf("start job dashboard: %w", err)
+	}
+
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// WriteTimeout stays 0: live streams (SSE) are long responses;
+		// handlers set their own deadlines through ResponseController.
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("tributary serving", "addr", ln.Addr().String(), "backend", st.Backend(), "version", Version)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("stopping", "timeout", cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	errHTTP := srv.Shutdown(stopCtx)
+	errJobs := jobs.Stop(stopCtx, jobClient)
+	stopRun()
+	if err := errors.Join(errHTTP, errJobs); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// jobsUI is River's dashboard handler.
+type jobsUI interface {
+	http.Handler
+	Start(ctx context.Context) error
+}
+
+// newJobsUI builds River's dashboard for the client's backend. riverui is
+// generic over the driver's transaction type, so this is the one place
+// that knows both.
+func newJobsUI(c store.JobClient, log *slog.Logger) (jobsUI, error) {
+	opts := &riverui.HandlerOpts{Logger: log.With("component", "riverui"), Prefix: "/admin/jobs"}
+	switch c := c.(type) {
+	case *river.Client[pgx.Tx]:
+		opts.Endpoints = riverui.NewEndpoints(c, nil)
+	case *river.Client[*sql.Tx]:
+		opts.Endpoints = riverui.NewEndpoints(c, nil)
+	default:
+		return nil, fmt.Errorf("job dashboard: unsupported job client %T", c)
+	}
+	h, err := riverui.NewHandler(opts)
+	if err != nil {
+		return nil, fmt.Errorf("job dashboard: %w", err)
+	}
+	return h, nil
+}

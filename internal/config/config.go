@@ -1,0 +1,265 @@
+// Package config holds Tributary's configuration: defaults, the TRIBUTARY_*
+// environment variables, command-line flags, and validation that fails fast
+// with one clear sentence per problem.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `tributary serve` needs. The zero value is not
+// useful; start from Default.
+type Config struct {
+	// Addr is the HTTP listen address (TRIBUTARY_ADDR).
+	Addr string
+	// DataDir holds the SQLite database, the secrets key file and local
+	// object storage (TRIBUTARY_DATA_DIR).
+	DataDir string
+	// DatabaseURL selects PostgreSQL when set; empty means the embedded
+	// SQLite file in DataDir (TRIBUTARY_DATABASE_URL).
+	DatabaseURL string
+	// SecretKey is the 32-byte key sealing team secrets, as hex or base64
+	// (TRIBUTARY_SECRET_KEY). Prefer SecretKeyFile.
+	SecretKey string
+	// SecretKeyFile is a file holding the key (TRIBUTARY_SECRET_KEY_FILE).
+	// With neither set, DataDir/secret.key is created on first start.
+	SecretKeyFile string
+	// BaseURL is the public URL of this server, used to build webhook URLs
+	// and to decide whether cookies are Secure (TRIBUTARY_BASE_URL).
+	BaseURL string
+	// LogFormat is "text", "json" or "auto" (JSON unless stderr is a
+	// terminal) (TRIBUTARY_LOG_FORMAT).
+	LogFormat string
+	// LogLevel is debug, info, warn or error (TRIBUTARY_LOG_LEVEL).
+	LogLevel string
+	// AllowNetworks opens address ranges that the SSRF guard denies by
+	// default, as comma-separated CIDRs (TRIBUTARY_ALLOW_NETWORKS).
+	AllowNetworks string
+	// ShutdownTimeout bounds how long a stop waits for requests and running
+	// jobs (TRIBUTARY_SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+	// SessionTTL is how long a browser session lasts (TRIBUTARY_SESSION_TTL).
+	SessionTTL time.Duration
+	// MaxBodyBytes limits API request bodies (TRIBUTARY_MAX_BODY_BYTES).
+	MaxBodyBytes int64
+	// Migrate runs migrations at start (TRIBUTARY_MIGRATE, default true).
+	Migrate bool
+	// JobWorkers is the number of River workers of the default queue
+	// (TRIBUTARY_JOB_WORKERS).
+	JobWorkers int
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "./tributary-data",
+		LogFormat:       "auto",
+		LogLevel:        "info",
+		ShutdownTimeout: 30 * time.Second,
+		SessionTTL:      14 * 24 * time.Hour,
+		MaxBodyBytes:    1 << 20,
+		Migrate:         true,
+		JobWorkers:      20,
+	}
+}
+
+// env lists the variable behind each setting, in flag order.
+type binding struct {
+	name, env, usage string
+	target           any
+}
+
+func (c *Config) bindings(storageOnly bool) []binding {
+	b := []binding{
+		{"data-dir", "TRIBUTARY_DATA_DIR", "directory for the embedded database, key file and local files", &c.DataDir},
+		{"database-url", "TRIBUTARY_DATABASE_URL", "postgres:// URL; empty uses embedded SQLite in the data dir", &c.DatabaseURL},
+		{"secret-key", "TRIBUTARY_SECRET_KEY", "32-byte key for team secrets, hex or base64 (prefer --secret-key-file)", &c.SecretKey},
+		{"secret-key-file", "TRIBUTARY_SECRET_KEY_FILE", "file holding the secrets key; default DATA_DIR/secret.key, created on first start", &c.SecretKeyFile},
+		{"log-format", "TRIBUTARY_LOG_FORMAT", "text, json or auto", &c.LogFormat},
+		{"log-level", "TRIBUTARY_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
+	}
+	if storageOnly {
+		return b
+	}
+	return append(b,
+		binding{"addr", "TRIBUTARY_ADDR", "HTTP listen address", &c.Addr},
+		binding{"base-url", "TRIBUTARY_BASE_URL", "public URL of this server, e.g. https://tributary.example.com", &c.BaseURL},
+		binding{"allow-networks", "TRIBUTARY_ALLOW_NETWORKS", "comma-separated CIDRs that user-supplied URLs may reach despite the SSRF guard", &c.AllowNetworks},
+		binding{"shutdown-timeout", "TRIBUTARY_SHUTDOWN_TIMEOUT", "how long a stop waits for requests and running jobs", &c.ShutdownTimeout},
+		binding{"session-ttl", "TRIBUTARY_SESSION_TTL", "lifetime of a browser session", &c.SessionTTL},
+		binding{"max-body-bytes", "TRIBUTARY_MAX_BODY_BYTES", "largest accepted API request body", &c.MaxBodyBytes},
+		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
+		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
+	)
+}
+
+// Register adds the settings to fs as flags whose defaults come from the
+// environment (getenv) or else from c. storageOnly limits them to what the
+// database and key need (for migrate, user and token commands). Values from
+// the environment that do not parse are reported by the returned function,
+// called after fs.Parse.
+func (c *Config) Register(fs *flag.FlagSet, getenv func(string) string, storageOnly bool) func() error {
+	var envErrs []error
+	for _, b := range c.bindings(storageOnly) {
+		usage := fmt.Sprintf("%s (env %s)", b.usage, b.env)
+		v, set := getenv(b.env), getenv(b.env) != ""
+		fail := func(err error) {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", b.env, v, err))
+		}
+		switch t := b.target.(type) {
+		case *string:
+			if set {
+				*t = v
+			}
+			fs.StringVar(t, b.name, *t, usage)
+		case *time.Duration:
+			if set {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					fail(errors.New("not a duration like 30s or 5m"))
+				}
+				*t = d
+			}
+			fs.DurationVar(t, b.name, *t, usage)
+		case *int64:
+			if set {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					fail(errors.New("not a whole number"))
+				}
+				*t = n
+			}
+			fs.Int64Var(t, b.name, *t, usage)
+		case *int:
+			if set {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					fail(errors.New("not a whole number"))
+				}
+				*t = n
+			}
+			fs.IntVar(t, b.name, *t, usage)
+		case *bool:
+			if set {
+				x, err := strconv.ParseBool(v)
+				if err != nil {
+					fail(errors.New("not true or false"))
+				}
+				*t = x
+			}
+			fs.BoolVar(t, b.name, *t, usage)
+		}
+	}
+	return func() error { return errors.Join(envErrs...) }
+}
+
+// Validate checks every setting and returns all problems at once, each
+// naming the setting.
+func (c *Config) Validate(storageOnly bool) error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", setting, fmt.Sprintf(format, args...)))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data dir", "must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+			// Never print the URL: it usually holds a password.
+			bad("database URL", "must look like postgres://user:password@host:5432/dbname")
+		}
+	}
+	if c.SecretKey != "" && c.SecretKeyFile != "" {
+		bad("secret key", "set either TRIBUTARY_SECRET_KEY or TRIBUTARY_SECRET_KEY_FILE, not both")
+	}
+	switch c.LogFormat {
+	case "text", "json", "auto":
+	default:
+		bad("log format", "%q is not text, json or auto", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if !storageOnly {
+		if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+			bad("listen address", "%q is not host:port (e.g. 127.0.0.1:8080)", c.Addr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad("listen address", "port %q is not a number from 0 to 65535", port)
+		}
+		if c.BaseURL != "" {
+			u, err := url.Parse(c.BaseURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("base URL", "%q is not an http(s) URL", c.BaseURL)
+			}
+		}
+		if _, err := c.Networks(); err != nil {
+			bad("allowed networks", "%v", err)
+		}
+		if c.ShutdownTimeout <= 0 {
+			bad("shutdown timeout", "must be positive")
+		}
+		if c.SessionTTL < time.Minute {
+			bad("session TTL", "must be at least 1m")
+		}
+		if c.MaxBodyBytes < 1024 {
+			bad("max body bytes", "must be at least 1024")
+		}
+		if c.JobWorkers < 1 || c.JobWorkers > 10000 {
+			bad("job workers", "must be between 1 and 10000")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Networks parses AllowNetworks.
+func (c *Config) Networks() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(c.AllowNetworks, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", s)
+			}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// SQLitePath is where the embedded database lives.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "tributary.db") }
+
+// DefaultKeyFile is where the secrets key is created when none is given.
+func (c *Config) DefaultKeyFile() string { return filepath.Join(c.DataDir, "secret.key") }
+
+// EnsureDataDir creates the data directory (mode 0700) if missing.
+func (c *Config) EnsureDataDir() error {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: %w", c.DataDir, err)
+	}
+	return nil
+}
+
+// SecureCookies reports whether cookies must carry the Secure flag
+// regardless of the request: when the public URL is https.
+func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }

@@ -1,0 +1,233 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-dev/tributary/internal/account"
+)
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// withRequestID takes a sane X-Request-Id from the client or makes one, and
+// echoes it in the response.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if len(id) == 0 || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = context.WithValue(ctx, tlsKey{}, r.TLS != nil)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// statusWriter remembers the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines (SSE).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// httpMetrics are the request counters and latencies in /metrics.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_http_requests_total",
+			Help: "HTTP requests by method, route pattern and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tributary_http_request_duration_seconds",
+			Help:    "HTTP request latency by method and route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// observe logs, measures and recovers every request. The route label is
+// the mux pattern (bounded cardinality), not the path.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		route := new(string)
+		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic serving request", "request_id", RequestID(r.Context()),
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeProblem(sw, http.StatusInternalServerError, "Something went wrong on our side; the request id identifies it in the logs ("+RequestID(r.Context())+").")
+				}
+			}
+			elapsed := time.Since(start)
+			route := *route
+			if route == "" {
+				route = "unmatched"
+			}
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(code)).Inc()
+			s.metrics.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
+			if strings.HasPrefix(route, "GET /healthz") || strings.HasPrefix(route, "GET /metrics") {
+				return // probes every few seconds would drown the log
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", RequestID(r.Context())),
+				slog.String("method", r.Method),
+				slog.String("path", redactPath(r.URL.Path)),
+				slog.String("route", route),
+				slog.Int("status", code),
+				slog.Int64("bytes", sw.bytes),
+				slog.Duration("duration", elapsed),
+				slog.String("remote", r.RemoteAddr),
+			}
+			if p := account.PrincipalFrom(r.Context()); p != nil {
+				attrs = append(attrs, slog.String("principal", p.Subject()))
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+type routeKey struct{}
+
+// recordRoute runs innermost, around the mux, which sets r.Pattern on the
+// request it was given; observe, outside, reads it through the context.
+func recordRoute(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*p = r.Pattern
+		}
+	})
+}
+
+// redactPath hides credentials that live in paths (webhook tokens).
+func redactPath(p string) string {
+	if strings.HasPrefix(p, "/hooks/") {
+		return "/hooks/…"
+	}
+	return p
+}
+
+// authenticate resolves the principal from a bearer token or the session
+// cookie. A bearer token that does not authenticate is refused at once; a
+// stale session cookie is dropped and the request continues anonymously so
+// public pages still work. Cookie-authenticated unsafe requests must pass
+// the cross-origin check: a browser only sends the cookie by itself, so a
+// foreign site could otherwise make it act for the user.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if h := r.Header.Get("Authorization"); h != "" {
+			scheme, tok, _ := strings.Cut(h, " ")
+			if !strings.EqualFold(scheme, "Bearer") {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tributary"`)
+				writeProblem(w, http.StatusUnauthorized, "Use Authorization: Bearer <API token>.")
+				return
+			}
+			p, err := s.accounts.AuthenticateToken(ctx, strings.TrimSpace(tok))
+			if err != nil {
+				if !errors.Is(err, account.ErrUnauthenticated) {
+					s.log.ErrorContext(ctx, "authenticate token", "request_id", RequestID(ctx), "err", err)
+					writeProblem(w, http.StatusServiceUnavailable, "Authentication is unavailable; try again shortly.")
+					return
+				}
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tributary", error="invalid_token"`)
+				writeProblem(w, http.StatusUnauthorized, "The API token is not valid.")
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(account.WithPrincipal(ctx, p)))
+			return
+		}
+		// Webhooks come from other servers and carry their credential in the
+		// path; every other browser-made unsafe request must be same-origin.
+		if !strings.HasPrefix(r.URL.Path, "/hooks/") {
+			if err := s.csrf.Check(r); err != nil {
+				writeProblem(w, http.StatusForbidden, "Cross-origin requests are refused; call the API with an API token instead.")
+				return
+			}
+		}
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			p, err := s.accounts.AuthenticateSession(ctx, c.Value)
+			switch {
+			case err == nil:
+				ctx = account.WithPrincipal(ctx, p)
+			case errors.Is(err, account.ErrUnauthenticated):
+				ClearSessionCookie(w, s.secureCookie(r))
+			default:
+				s.log.ErrorContext(ctx, "authenticate session", "request_id", RequestID(ctx), "err", err)
+				writeProblem(w, http.StatusServiceUnavailable, "Authentication is unavailable; try again shortly.")
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// limitBody caps request bodies; routes with their own limits (webhooks,
+// uploads) are registered outside this wrapper.
+func limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}

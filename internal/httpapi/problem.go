@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/core"
+)
+
+// problem maps a domain error to an API error. Errors it does not know
+// become a 500 whose detail says nothing of the cause; the cause is logged
+// with the request id.
+func (s *Server) problem(ctx context.Context, err error) error {
+	var se huma.StatusError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return err
+	case errors.Is(err, account.ErrUnauthenticated):
+		return huma.Error401Unauthorized("Sign in or send a valid API token.")
+	case errors.Is(err, account.ErrForbidden):
+		return huma.Error403Forbidden(err.Error())
+	case errors.Is(err, core.ErrNotFound):
+		return huma.Error404NotFound(err.Error())
+	case errors.Is(err, core.ErrConflict), errors.Is(err, core.ErrLastOwner), errors.Is(err, core.ErrAlreadySetUp):
+		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, core.ErrInvalid):
+		return huma.Error422UnprocessableEntity(err.Error())
+	case errors.Is(err, context.Canceled):
+		return huma.NewError(499, "The request was cancelled.")
+	}
+	s.log.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "err", err)
+	return huma.Error500InternalServerError("Something went wrong on our side; the request id identifies it in the logs (" + RequestID(ctx) + ").")
+}
+
+// writeProblem writes an RFC 9457 body outside huma (middleware, webhooks).
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(huma.ErrorModel{
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+	})
+}
+
+// logAttrs is a helper for handlers that log with the request id.
+func logAttrs(ctx context.Context) slog.Attr {
+	return slog.String("request_id", RequestID(ctx))
+}

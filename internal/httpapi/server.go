@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tributary-dev/tributary/internal/account"
+)
+
+// Config tunes the HTTP surface.
+type Config struct {
+	// Version is reported by the OpenAPI document.
+	Version string
+	// MaxBodyBytes caps API request bodies.
+	MaxBodyBytes int64
+	// SecureCookies forces the Secure cookie flag (behind a TLS proxy).
+	SecureCookies bool
+	// SessionTTL is the lifetime of a sign-in.
+	SessionTTL time.Duration
+}
+
+// Readiness is what /readyz asks.
+type Readiness interface {
+	Ready(ctx context.Context) error
+}
+
+// Deps are the parts the server calls.
+type Deps struct {
+	Accounts *account.Service
+	Ready    Readiness
+	Logger   *slog.Logger
+	// Registry collects the metrics served at /metrics.
+	Registry *prometheus.Registry
+	// JobsUI, when set, is mounted at /admin/jobs/ for instance admins.
+	JobsUI http.Handler
+	// Web, when set, serves everything the API does not (the UI).
+	Web http.Handler
+}
+
+// Server is the HTTP surface. Build it with New, add routes through API
+// and Mux before serving, then serve Handler.
+type Server struct {
+	cfg      Config
+	accounts *account.Service
+	ready    Readiness
+	log      *slog.Logger
+	metrics  *httpMetrics
+	csrf     *http.CrossOriginProtection
+	mux      *http.ServeMux
+	api      huma.API
+	handler  http.Handler
+}
+
+// New builds the server with the health, metrics and account routes.
+func New(cfg Config, d Deps) *Server {
+	s := &Server{
+		cfg:      cfg,
+		accounts: d.Accounts,
+		ready:    d.Ready,
+		log:      d.Logger,
+		metrics:  newHTTPMetrics(d.Registry),
+		csrf:     http.NewCrossOriginProtection(),
+		mux:      http.NewServeMux(),
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	if d.JobsUI != nil {
+		s.mux.Handle("/admin/jobs/", s.requireInstanceAdmin(d.JobsUI))
+		s.mux.Handle("GET /admin/jobs", http.RedirectHandler("/admin/jobs/", http.StatusMovedPermanently))
+	}
+	if d.Web != nil {
+		s.mux.Handle("/", d.Web)
+	}
+
+	hcfg := huma.DefaultConfig("Tributary API", cfg.Version)
+	hcfg.OpenAPIPath = "/api/v1/openapi"
+	hcfg.DocsPath = "" // the default docs page loads scripts from a CDN
+	hcfg.SchemasPath = "/api/v1/schemas"
+	hcfg.Info.Description = "Tributary: real-time data pipelines. Authenticate with `Authorization: Bearer <API token>` or a session cookie from /api/v1/auth/login."
+	hcfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer":  {Type: "http", Scheme: "bearer"},
+		"session": {Type: "apiKey", In: "cookie", Name: SessionCookie},
+	}
+	hcfg.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
+	s.api = humago.New(s.mux, hcfg)
+	s.registerAccountRoutes()
+
+	s.handler = withRequestID(s.observe(s.authenticate(limitBody(cfg.MaxBodyBytes, recordRoute(s.mux)))))
+	return s
+}
+
+// API is the huma API other packages register operations on.
+func (s *Server) API() huma.API { return s.api }
+
+// Mux is the router, for routes outside the JSON API.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Handler is the root handler with all middleware.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.ready.Ready(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (s *Server) requireInstanceAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := account.PrincipalFrom(r.Context())
+		switch {
+		case p == nil:
+			writeProblem(w, http.StatusUnauthorized, "Sign in as an instance administrator.")
+		case p.User == nil || !p.User.IsAdmin:
+			writeProblem(w, http.StatusForbidden, "The job dashboard is for instance administrators.")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}

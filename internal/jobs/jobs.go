@@ -1,0 +1,94 @@
+// Package jobs holds Tributary's background work on River: job arguments,
+// their workers, the periodic jobs, and the client configuration that runs
+// them inside `tributary serve` on either storage backend.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+// MaintenanceArgs is the periodic housekeeping job.
+type MaintenanceArgs struct{}
+
+// Kind implements river.JobArgs.
+func (MaintenanceArgs) Kind() string { return "maintenance" }
+
+// InsertOpts makes maintenance unique per period: several nodes enqueueing
+// it at once run it once.
+func (MaintenanceArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: MaintenanceInterval}}
+}
+
+// MaintenanceInterval is how often maintenance runs.
+const MaintenanceInterval = time.Hour
+
+// SessionCleaner is what maintenance needs of the store.
+type SessionCleaner interface {
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// MaintenanceWorker removes expired sessions.
+type MaintenanceWorker struct {
+	river.WorkerDefaults[MaintenanceArgs]
+	Store SessionCleaner
+	Log   *slog.Logger
+}
+
+// Work implements river.Worker.
+func (w *MaintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
+	n, err := w.Store.DeleteExpiredSessions(ctx, core.Now())
+	if err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	w.Log.InfoContext(ctx, "maintenance done", "expired_sessions_deleted", n)
+	return nil
+}
+
+// Config is what the job runner needs.
+type Config struct {
+	Workers int // concurrent workers of the default queue
+	Logger  *slog.Logger
+}
+
+// Deps are the parts workers use.
+type Deps struct {
+	Store store.Store
+}
+
+// RiverConfig builds the River configuration: the default queue, every
+// worker, and the periodic jobs.
+func RiverConfig(cfg Config, d Deps) *river.Config {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &MaintenanceWorker{Store: d.Store, Log: cfg.Logger})
+	return &river.Config{
+		Logger:  cfg.Logger.With("component", "river"),
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers: workers,
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(MaintenanceInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		},
+	}
+}
+
+// Stop stops the client gracefully: running jobs get until ctx ends to
+// finish, then they are cancelled and given a short moment to return.
+func Stop(ctx context.Context, c store.JobClient) error {
+	err := c.Stop(ctx)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.StopAndCancel(hard)
+}

@@ -1,0 +1,156 @@
+// Package postgres is the PostgreSQL backend of the store, on pgx/v5. It is
+// the production store and the only one several nodes can share.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the PostgreSQL implementation of store.Store.
+type Store struct {
+	pool       *pgxpool.Pool
+	migrations []store.Migration
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url. It does not migrate.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message can quote the URL, password included; say less.
+		return nil, errors.New("parse database URL: not a valid postgres:// URL or connection string")
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "tributary"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	ms, err := store.LoadMigrations(migrationFiles, "migrations")
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool, migrations: ms}, nil
+}
+
+// Pool exposes the connection pool to the composition root (River UI) and
+// tests.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Backend implements store.Store.
+func (s *Store) Backend() string { return "postgres" }
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// migrationLock is the advisory lock key that serialises migrations of
+// several processes starting at once ("trib" in ASCII).
+const migrationLock = 0x74726962
+
+// Migrate implements store.Store.
+func (s *Store) Migrate(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS tributary_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+			return err
+		}
+		for _, m := range s.migrations {
+			if m.Version <= current {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO tributary_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate tributary schema: %w", err)
+	}
+	migrator, err := rivermigrate.New(riverpgxv5.New(s.pool), nil)
+	if err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	return nil
+}
+
+// Ready implements store.Store.
+func (s *Store) Ready(ctx context.Context) error {
+	var current int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if want := store.Latest(s.migrations); current < want {
+		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
+	}
+	return nil
+}
+
+// NewJobClient implements store.Store.
+func (s *Store) NewJobClient(cfg *river.Config) (store.JobClient, error) {
+	return river.NewClient(riverpgxv5.New(s.pool), cfg)
+}
+
+// dbtx is what both the pool and a transaction offer.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// mapErr turns "no rows" and unique violations into the domain's sentinels.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w (%s)", core.ErrConflict, pgErr.ConstraintName)
+	}
+	return err
+}

@@ -1,0 +1,210 @@
+// Package sqlite is the embedded backend of the store: one SQLite file in
+// the data directory (modernc.org/sqlite, pure Go), in WAL mode, for a
+// single node and zero setup.
+//
+// SQLite allows one writer at a time. The store therefore keeps one write
+// connection, shared with River (as River's SQLite driver asks), whose
+// transactions begin IMMEDIATE so they queue on the busy timeout instead of
+// failing on a lock upgrade; and a small pool of read-only connections that
+// WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	write      *sql.DB // one connection: every write and River
+	read       *sql.DB // read-only connections
+	migrations []store.Migration
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(FULL)"}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		for _, p := range pragmas {
+			q.Add("_pragma", p)
+		}
+		for _, e := range extra {
+			k, v, _ := strings.Cut(e, "=")
+			q.Add(k, v)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn("_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	pragmas = append(pragmas, "query_only(1)")
+	read, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	ms, err := store.LoadMigrations(migrationFiles, "migrations")
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, err
+	}
+	return &Store{write: write, read: read, migrations: ms}, nil
+}
+
+// Backend implements store.Store.
+func (s *Store) Backend() string { return "sqlite" }
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Migrate implements store.Store.
+func (s *Store) Migrate(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tributary_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+			return err
+		}
+		for _, m := range s.migrations {
+			if m.Version <= current {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tributary_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.Version, m.Name, micros(core.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("migrate tributary schema: %w", err)
+	}
+	migrator, err := rivermigrate.New(riversqlite.New(s.write), nil)
+	if err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	return nil
+}
+
+// Ready implements store.Store.
+func (s *Store) Ready(ctx context.Context) error {
+	var current int
+	err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if want := store.Latest(s.migrations); current < want {
+		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
+	}
+	return nil
+}
+
+// NewJobClient implements store.Store.
+func (s *Store) NewJobClient(cfg *river.Config) (store.JobClient, error) {
+	return river.NewClient(riversqlite.New(s.write), cfg)
+}
+
+// DB exposes the write connection to the composition root (River UI) and
+// tests.
+func (s *Store) DB() *sql.DB { return s.write }
+
+// inTx runs fn in an immediate transaction on the write connection.
+// fn must not use s.write or s.read for writes: with one write connection
+// that would wait for itself.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// dbtx is what both *sql.DB and *sql.Tx offer.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// micros is how times are stored: integer microseconds since the epoch.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// nullMicros stores an optional time.
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// mapErr turns "no rows" and unique violations into the domain's sentinels.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.ErrNotFound
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) && (se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return fmt.Errorf("%w (%s)", core.ErrConflict, se.Error())
+	}
+	return err
+}
