@@ -235,4 +235,3 @@ func tokenCreate(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprintf(stderr, "created %s token %q for team %s; it is shown only once\n", r, name, t.Slug)
 	return nil
 }
-

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-dev/tributary/internal/netguard"
 )
 
 // Config is everything `tributary serve` needs. The zero value is not
@@ -227,23 +229,7 @@ func (c *Config) Validate(storageOnly bool) error {
 
 // Networks parses AllowNetworks.
 func (c *Config) Networks() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range strings.Split(c.AllowNetworks, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(s); aerr == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			} else {
-				return nil, fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", s)
-			}
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+	return netguard.ParseNetworks(c.AllowNetworks)
 }
 
 // SQLitePath is where the embedded database lives.

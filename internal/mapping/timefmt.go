@@ -78,9 +78,11 @@ func parseFormat(format string, loc *time.Location, needDate bool) (*timeFormat,
 		}
 		f.layout = l
 	}
-	// A layout is valid when the reference time survives a round trip.
-	ref := time.Date(2006, 1, 2, 15, 4, 5, 123456789, time.FixedZone("MST", -7*3600))
-	s := ref.Format(f.layout)
+	// A layout is valid when it changes a probe time into text that parses
+	// back. (The probe must not be Go's reference time, which every layout
+	// formats as itself.)
+	probe := time.Date(2017, 11, 28, 21, 43, 37, 123456789, time.FixedZone("CET", 3600))
+	s := probe.Format(f.layout)
 	if s == f.layout {
 		return nil, fmt.Errorf("unknown time format %q: use rfc3339, unix, unix_ms, unix_us, unix_ns, a Go layout such as \"2006-01-02 15:04:05\" or a strftime layout such as \"%%Y-%%m-%%d %%H:%%M:%%S\"", format)
 	}
@@ -88,7 +90,7 @@ func parseFormat(format string, loc *time.Location, needDate bool) (*timeFormat,
 	if err != nil {
 		return nil, fmt.Errorf("time format %q cannot be parsed back: %v", format, err)
 	}
-	if needDate && (t.Year() != 2006 || t.Month() != 1 || t.Day() != 2) {
+	if needDate && (t.Year() != 2017 || t.Month() != 11 || t.Day() != 28) {
 		return nil, fmt.Errorf("time format %q must contain a year, a month and a day", format)
 	}
 	return f, nil

@@ -158,9 +158,9 @@ func TestAllowListOverridesDeny(t *testing.T) {
 		{"fd00::2", true},
 		{"169.254.169.254", true},
 		{"169.254.169.253", false},
-		{"::1", false},               // IPv4 loopback allowed, IPv6 not
-		{"64:ff9b::7f00:1", false},   // NAT64 is not unmapped
-		{"::127.0.0.1", false},       // nor IPv4-compatible
+		{"::1", false},             // IPv4 loopback allowed, IPv6 not
+		{"64:ff9b::7f00:1", false}, // NAT64 is not unmapped
+		{"::127.0.0.1", false},     // nor IPv4-compatible
 		{"192.168.0.1", false},
 		{"8.8.8.8", true},
 	}

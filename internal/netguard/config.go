@@ -20,9 +20,9 @@ const (
 	DefaultMaxResponseBytes = 32 << 20 // 32 MiB
 )
 
-// DefaultSchemes are the URL schemes allowed when Config.AllowedSchemes is
-// empty. They are also the only ones that may be listed.
-var DefaultSchemes = []string{"http", "https"}
+// defaultSchemes are the URL schemes allowed when Config.AllowedSchemes is
+// empty, and the only ones that may be listed.
+var defaultSchemes = []string{"http", "https"}
 
 // Config configures a [Guard]. The zero value is usable: every zero field
 // takes its default, and nothing but public addresses is reachable.
@@ -36,7 +36,7 @@ type Config struct {
 	AllowNetworks []netip.Prefix
 
 	// AllowedSchemes are the URL schemes a request may use, lower case; only
-	// "http" and "https" are valid. Empty means both ([DefaultSchemes]).
+	// "http" and "https" are valid. Empty means both.
 	AllowedSchemes []string
 
 	// MaxRedirects is how many redirects a request follows before failing
@@ -78,7 +78,7 @@ type Resolver interface {
 func (c Config) withDefaults() Config {
 	c.AllowNetworks = normalizePrefixes(c.AllowNetworks)
 	if len(c.AllowedSchemes) == 0 {
-		c.AllowedSchemes = DefaultSchemes
+		c.AllowedSchemes = defaultSchemes
 	}
 	c.AllowedSchemes = slices.Clone(c.AllowedSchemes)
 	c.MaxRedirects = cmp.Or(c.MaxRedirects, DefaultMaxRedirects)
@@ -102,7 +102,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, s := range c.AllowedSchemes {
-		if !slices.Contains(DefaultSchemes, s) {
+		if !slices.Contains(defaultSchemes, s) {
 			bad("netguard: AllowedSchemes: %q is not http or https", s)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ipNetworks maps the networks DialContext accepts to the address family
@@ -29,8 +30,10 @@ var ipNetworks = map[string]string{
 // addresses it checked, so a DNS answer that changes between a check and the
 // connection (DNS rebinding) cannot slip through. Denied addresses among the
 // answers are skipped; if none is allowed, the error wraps [ErrForbidden]
-// and names the first denied one. As a second line of defence the socket's
-// Control hook checks the address again just before connect(2).
+// and names the first denied one. Allowed addresses are tried one after
+// another, in the resolver's order, each with a share of the time left. As a
+// second line of defence the socket's Control hook checks the address again
+// just before connect(2). Other networks (unix sockets, raw IP) are refused.
 func (g *Guard) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	family, ok := ipNetworks[network]
 	if !ok {
@@ -56,8 +59,8 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 		return nil, err
 	}
 	var firstErr error
-	for _, a := range allowed {
-		conn, err := g.dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+	for i, a := range allowed {
+		conn, err := g.dialAttempt(ctx, network, net.JoinHostPort(a.String(), port), len(allowed)-i)
 		if err == nil {
 			return conn, nil
 		}
@@ -70,6 +73,22 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 	}
 	return nil, firstErr
 }
+
+// dialAttempt dials one address, giving it a fair share of the time left
+// when remaining addresses are still to be tried (as net.Dialer does), so
+// one unreachable address cannot use up the whole dial timeout.
+func (g *Guard) dialAttempt(ctx context.Context, network, address string, remaining int) (net.Conn, error) {
+	if deadline, ok := ctx.Deadline(); ok && remaining > 1 {
+		share := max(time.Until(deadline)/time.Duration(remaining), minAttemptTimeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, share)
+		defer cancel()
+	}
+	return g.dialer.DialContext(ctx, network, address)
+}
+
+// minAttemptTimeout is the least time one address of several gets.
+const minAttemptTimeout = 2 * time.Second
 
 // resolve returns the addresses of host for family ("ip", "ip4", "ip6"),
 // unmapped and without duplicates. A literal IP is returned as is; names

@@ -45,8 +45,8 @@
 //
 // Host names that some resolvers read as IPv4 addresses but Go's parser does
 // not — decimal http://2130706433/, octal 0177.0.0.1, hexadecimal 0x7f.1,
-// shortened 127.1, a trailing dot — are refused outright, whatever address
-// they denote. Names under "localhost" resolve to loopback without DNS.
+// shortened 127.1, dotted with a trailing dot 127.0.0.1. — are refused
+// outright, whatever address they denote, even when it is allowed. Names under "localhost" resolve to loopback without DNS.
 //
 // # HTTP
 //

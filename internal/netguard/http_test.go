@@ -487,9 +487,14 @@ func TestProxyEnvironmentIgnored(t *testing.T) {
 
 func TestErrorsRedactCredentials(t *testing.T) {
 	t.Parallel()
+	release := make(chan struct{})
 	srv := startServer(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(time.Second)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
 	}))
+	t.Cleanup(func() { close(release) })
 	secretURL := func(base string) string {
 		u, _ := url.Parse(base)
 		u.User = url.UserPassword("alice", "hunter2")

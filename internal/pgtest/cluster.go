@@ -127,11 +127,15 @@ func (c *cluster) ensure(ctx context.Context) (string, error) {
 	if u, err := c.url(); err == nil && ping(ctx, u) == nil {
 		return u, nil
 	}
-	if c.postmasterRunning() {
-		// Up but not answering: it is ours, so stop it hard. We never
-		// signal a pid from a stale postmaster.pid blindly; as root that
-		// could hit an unrelated process that reused it.
+	switch live, stale := c.postmaster(); {
+	case live:
+		// Up but not answering: stop it hard. Only once it is known to be
+		// ours: pg_ctl would signal whatever process has the pid.
 		_ = c.run(ctx, "pg_ctl", "stop", "-D", c.path("data"), "-m", "immediate", "-t", "10")
+	case stale:
+		// postgres refuses to start while the pid in the file exists,
+		// even as a zombie or another program.
+		_ = os.Remove(c.path("data", "postmaster.pid"))
 	}
 	var startErr error
 	if _, err := os.Stat(c.path("data", "PG_VERSION")); err == nil {
@@ -252,21 +256,25 @@ func (c *cluster) url() (string, error) {
 	return u.String(), nil
 }
 
-// postmasterRunning reports whether the pid in postmaster.pid is a live
-// postgres process (not a zombie, not a process that reused the pid). It
-// relies on Linux's /proc; elsewhere it says no, which is the safe answer.
-func (c *cluster) postmasterRunning() bool {
+// postmaster reports whether the pid in postmaster.pid is this cluster's
+// live postmaster, or a stale leftover: a process that is gone, a zombie
+// (when nothing reaps orphans, as in some containers) or an unrelated
+// process that reused the pid. The postmaster is told by its working
+// directory, which is its data directory. Without Linux's /proc it cannot
+// tell and says neither; postgres still copes with a pid that is gone.
+func (c *cluster) postmaster() (live, stale bool) {
 	pidFile, err := os.ReadFile(c.path("data", "postmaster.pid"))
 	if err != nil {
-		return false
+		return false, false
+	}
+	if _, err := os.Stat("/proc/self/cwd"); err != nil {
+		return false, false
 	}
 	pid, _, _ := strings.Cut(string(pidFile), "\n")
-	stat, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	// stat reads "pid (comm) state ...".
-	return strings.Contains(string(stat), "(postgres) ") && !strings.Contains(string(stat), "(postgres) Z")
+	cwd, _ := os.Readlink(filepath.Join("/proc", strings.TrimSpace(pid), "cwd"))
+	data, _ := filepath.EvalSymlinks(c.path("data"))
+	live = cwd != "" && cwd == data
+	return live, !live
 }
 
 // run runs a PostgreSQL program from the cluster's bin directory, as the

@@ -40,7 +40,7 @@ func TestClusterRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if c.postmasterRunning() {
+		if live, _ := c.postmaster(); live {
 			_ = c.run(context.Background(), "pg_ctl", "stop", "-D", c.path("data"), "-m", "immediate")
 		}
 		os.RemoveAll(dir)
@@ -91,9 +91,17 @@ func TestClusterRecovers(t *testing.T) {
 		if _, err := os.Stat(c.path("data", "postmaster.pid")); err != nil {
 			t.Fatalf("want a stale postmaster.pid left behind: %v", err)
 		}
+		password, err := os.ReadFile(c.path("password"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		_, started := ensure(t)
 		if started.Equal(started1) {
 			t.Fatal("killed server still answers")
+		}
+		// Restarted, not rebuilt: initdb would have made a new password.
+		if again, _ := os.ReadFile(c.path("password")); string(again) != string(password) {
+			t.Fatal("cluster was rebuilt rather than restarted")
 		}
 	})
 

@@ -13,8 +13,10 @@
 //     only.
 //   - Drops are never silent. A subscription that lost messages receives
 //     one KindLagged message, carrying the exact number lost, before any
-//     newer message, as soon as its buffer has room — even if nothing more
-//     is published. Its reader then reloads from the recent-records cache.
+//     newer message. It is queued as soon as the buffer has room: at the
+//     next Publish, or — when nothing is published — by a timer that checks
+//     after 5 ms, backing off to once a second while the reader stays
+//     stuck. The reader then reloads from the recent-records cache.
 //     Because the engine updates the cache before it publishes, everything
 //     a subscription lost is in the cache by the time it reads the marker.
 //   - Per topic, all subscriptions see messages in one order: the order

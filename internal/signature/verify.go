@@ -84,7 +84,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
 
 // Verify checks the Standard Webhooks headers of a request against its
-// body (the exact bytes received) at time now. It returns nil when the
+// body at time now. body must be the payload exactly as signed: the bytes
+// received once any Content-Encoding is undone, never JSON decoded and
+// encoded again. It returns nil when the
 // message is authentic, fresh and, with a ReplayGuard, not seen before —
 // in which case its id is now recorded. See VerifyParts.
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte, now time.Time) error {

@@ -43,6 +43,9 @@ type Store interface {
 	Teams
 	Tokens
 	Sessions
+	Pipelines
+	Records
+	Secrets
 }
 
 // JobClient is the part of a River client that does not depend on the

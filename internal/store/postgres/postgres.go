@@ -26,6 +26,9 @@ var migrationFiles embed.FS
 type Store struct {
 	pool       *pgxpool.Pool
 	migrations []store.Migration
+	// inserter enqueues jobs inside the store's own transactions (batch
+	// jobs); it works no jobs itself.
+	inserter *river.Client[pgx.Tx]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -53,7 +56,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, migrations: ms}, nil
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("job inserter: %w", err)
+	}
+	return &Store{pool: pool, migrations: ms, inserter: inserter}, nil
 }
 
 // Pool exposes the connection pool to the composition root (River UI) and

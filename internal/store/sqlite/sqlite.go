@@ -37,6 +37,9 @@ type Store struct {
 	write      *sql.DB // one connection: every write and River
 	read       *sql.DB // read-only connections
 	migrations []store.Migration
+	// inserter enqueues jobs inside the store's own transactions (batch
+	// jobs); it works no jobs itself.
+	inserter *river.Client[*sql.Tx]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,7 +81,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		read.Close()
 		return nil, err
 	}
-	return &Store{write: write, read: read, migrations: ms}, nil
+	inserter, err := river.NewClient(riversqlite.New(write), &river.Config{})
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("job inserter: %w", err)
+	}
+	return &Store{write: write, read: read, migrations: ms, inserter: inserter}, nil
 }
 
 // Backend implements store.Store.

@@ -1,0 +1,29 @@
+# Entry points for building and testing Tributary. CI runs .ci/run, which
+# installs what the tests need and then runs `make test`.
+
+GO  ?= go
+BIN := bin/tributary
+
+.PHONY: all build web run test fmt
+
+all: build
+
+# web builds the front-end assets that the binary embeds. Nothing to do yet:
+# once the front-end exists, put its build here (e.g. cd web && npm ci &&
+# npm run build); build already depends on it.
+web:
+
+build: web
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/tributary
+
+run: build
+	./$(BIN) serve
+
+# PostgreSQL tests find or start their own server (see internal/pgtest);
+# set TRIBUTARY_TEST_DATABASE_URL to use an existing one.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fmt:
+	$(GO) fmt ./...

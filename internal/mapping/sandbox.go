@@ -1,0 +1,376 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Limits of the expression sandbox. They apply to each evaluation of one
+// expression for one record.
+const (
+	// MaxExprLength is the longest expression source accepted, in bytes.
+	MaxExprLength = 16 << 10
+	// MaxNodes is the largest expression accepted, in syntax tree nodes
+	// (expr.MaxNodes); a field expression typically has fewer than 20.
+	MaxNodes = 2000
+	// MaxIterations bounds the loop iterations of map, filter, all, reduce
+	// and the other closures, nested loops counting each inner iteration.
+	MaxIterations = 100_000
+	// MaxBytes bounds the memory an evaluation may produce (strings, lists
+	// and maps built by functions and operators), in bytes.
+	MaxBytes = 8 << 20
+	// MaxDuration bounds the wall time an evaluation may spend in loops.
+	MaxDuration = 100 * time.Millisecond
+	// vmMemoryBudget is expr's own budget (vm.VM.MemoryBudget), counted in
+	// elements of ranges, array and map literals and sorted lists.
+	vmMemoryBudget = 1_000_000
+)
+
+// Errors that stop an evaluation that went over a limit.
+var (
+	errIterations = fmt.Errorf("expression stopped after %d loop iterations (limit)", MaxIterations)
+	errMemory     = fmt.Errorf("expression stopped after using %d MiB of memory (limit)", MaxBytes>>20)
+	errDeadline   = fmt.Errorf("expression stopped after running for %v (limit)", MaxDuration)
+	errTooLarge   = fmt.Errorf("result would exceed %d MiB (limit)", MaxBytes>>20)
+)
+
+// env is the whole world an expression can see. Expressions are compiled
+// against it with expr.Env, so any other name is a compile error.
+type env struct {
+	// Value is the value at the field's path (normalised: numbers are int64
+	// or float64).
+	Value any `expr:"value"`
+	// Record is the whole input record.
+	Record any `expr:"record"`
+	// Arrival is when the batch arrived; expressions have no clock, so that
+	// mapping the same input twice gives the same records.
+	Arrival time.Time `expr:"arrival"`
+	// Budget is the per-evaluation account the sandbox charges. Expressions
+	// can name it but nothing in it is reachable.
+	Budget *budget `expr:"__budget"`
+}
+
+// budget accounts for one evaluation.
+type budget struct {
+	steps int
+	bytes int
+	start time.Time
+}
+
+func (b *budget) charge(v any) error {
+	b.bytes += shallowSize(v)
+	if b.bytes > MaxBytes {
+		return errMemory
+	}
+	return nil
+}
+
+func (b *budget) step(v any) error {
+	b.steps++
+	if b.steps > MaxIterations {
+		return errIterations
+	}
+	// The clock is read on the first iteration and then every 64th, so
+	// expressions without loops never read it.
+	if b.steps == 1 {
+		b.start = time.Now()
+	} else if b.steps&63 == 0 && time.Since(b.start) > MaxDuration {
+		return errDeadline
+	}
+	return b.charge(v)
+}
+
+// shallowSize approximates the bytes a value occupies, not counting what its
+// elements share with values already charged.
+func shallowSize(v any) int {
+	switch t := v.(type) {
+	case string:
+		return len(t)
+	case []any:
+		return 16 * len(t)
+	case map[string]any:
+		return 48 * len(t)
+	case []string:
+		return 16 * len(t)
+	case nil, bool, int, int64, float64:
+		return 0
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		return rv.Len() * int(rv.Type().Elem().Size())
+	case reflect.Map:
+		return 48 * rv.Len()
+	case reflect.String:
+		return rv.Len()
+	}
+	return 0
+}
+
+// sizeWithin reports whether the fully expanded size of v (what printing it
+// would take, with shared parts counted each time) is at most limit. It stops
+// as soon as the limit is passed, so its cost is bounded by the limit.
+func sizeWithin(v any, limit int) bool {
+	n := 0
+	var walk func(v any, depth int) bool
+	walk = func(v any, depth int) bool {
+		if depth > maxDepth {
+			return false
+		}
+		switch t := v.(type) {
+		case string:
+			n += len(t) + 2
+		case []any:
+			n += 2
+			for _, e := range t {
+				if n++; n > limit || !walk(e, depth+1) {
+					return false
+				}
+			}
+		case map[string]any:
+			n += 2
+			for k, e := range t {
+				if n += len(k) + 4; n > limit || !walk(e, depth+1) {
+					return false
+				}
+			}
+		default:
+			rv := reflect.ValueOf(v)
+			switch rv.Kind() {
+			case reflect.Slice, reflect.Array:
+				n += 2
+				for i := 0; i < rv.Len(); i++ {
+					if n++; n > limit || !walk(rv.Index(i).Interface(), depth+1) {
+						return false
+					}
+				}
+			case reflect.Map:
+				n += 2
+				it := rv.MapRange()
+				for it.Next() {
+					if n += 4; n > limit || !walk(it.Key().Interface(), depth+1) || !walk(it.Value().Interface(), depth+1) {
+						return false
+					}
+				}
+			case reflect.String:
+				n += rv.Len() + 2
+			default:
+				n += 24
+			}
+		}
+		return n <= limit
+	}
+	return walk(v, 0)
+}
+
+// Names of the functions the sandbox inserts.
+const (
+	chargeFn = "__charge"
+	stepFn   = "__step"
+	budgetID = "__budget"
+)
+
+// sandboxOptions installs the accounting functions. They return their second
+// argument unchanged, with its type, so that type checking is not weakened.
+func sandboxFunctions(c *conf.Config) {
+	passType := func(args []reflect.Type) (reflect.Type, error) {
+		if len(args) != 2 {
+			return nil, errors.New("internal function called wrongly")
+		}
+		if args[1] == nil {
+			return reflect.TypeOf((*any)(nil)).Elem(), nil
+		}
+		return args[1], nil
+	}
+	budgetOf := func(args []any) (*budget, error) {
+		b, ok := args[0].(*budget)
+		if !ok || b == nil || len(args) != 2 {
+			return nil, errors.New("internal function called wrongly")
+		}
+		return b, nil
+	}
+	c.Functions[chargeFn] = &builtin.Function{
+		Name: chargeFn,
+		Func: func(args ...any) (any, error) {
+			b, err := budgetOf(args)
+			if err != nil {
+				return nil, err
+			}
+			return args[1], b.charge(args[1])
+		},
+		Validate: passType,
+	}
+	c.Functions[stepFn] = &builtin.Function{
+		Name: stepFn,
+		Func: func(args ...any) (any, error) {
+			b, err := budgetOf(args)
+			if err != nil {
+				return nil, err
+			}
+			return args[1], b.step(args[1])
+		},
+		Validate: passType,
+	}
+}
+
+// sandbox is an expr patcher (it runs on the type-checked tree before the
+// final check) that inserts the accounting: every loop body is wrapped in
+// __step, and every operation that can build a large string, list or map
+// (calls, builtins, +) has its result and its non-literal arguments passed
+// through __charge. Calls whose output could be far larger than their input
+// (repeat, replace, join, string, toJSON, flatten, regexReplace) are replaced
+// by versions that check the size before building it. It also validates
+// constant regular expressions and notes whether the expression reads the
+// whole record.
+type sandbox struct {
+	lib        *library
+	usesRecord bool
+	err        *file.Error
+}
+
+func (s *sandbox) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if n.Value == "record" || n.Value == "$env" {
+			s.usesRecord = true
+		}
+	case *ast.PredicateNode:
+		n.Node = accountingCall(stepFn, n.Node)
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "+":
+			if !isScalarType(n.Type()) {
+				*node = accountingCall(chargeFn, n)
+			}
+		case "matches":
+			// A constant pattern is compiled once by expr; a computed one
+			// goes through the cache and the length limit of regexMatch.
+			if _, ok := n.Right.(*ast.StringNode); !ok {
+				call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: "regexMatch"}, Arguments: []ast.Node{n.Left, n.Right}}
+				call.Callee.SetLocation(n.Location())
+				ast.Patch(node, call)
+			}
+		}
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			if id.Value == chargeFn || id.Value == stepFn {
+				return
+			}
+			s.checkPattern(id.Value, n.Arguments)
+		}
+		chargeArgs(n.Arguments)
+		if !isScalarType(n.Type()) {
+			*node = accountingCall(chargeFn, n)
+		}
+	case *ast.BuiltinNode:
+		chargeArgs(n.Arguments)
+		if !isScalarType(n.Type()) {
+			*node = accountingCall(chargeFn, n)
+		}
+	}
+}
+
+// checkPattern compiles constant patterns of the regex functions so that a
+// bad pattern is reported when the mapping is saved.
+func (s *sandbox) checkPattern(fn string, args []ast.Node) {
+	if s.err != nil || len(args) < 2 {
+		return
+	}
+	switch fn {
+	case "regexMatch", "regexExtract", "regexReplace":
+	default:
+		return
+	}
+	p, ok := args[1].(*ast.StringNode)
+	if !ok {
+		return
+	}
+	if _, err := s.lib.regexp(p.Value); err != nil {
+		s.err = &file.Error{Location: p.Location(), Message: err.Error()}
+	}
+}
+
+func accountingCall(fn string, arg ast.Node) *ast.CallNode {
+	loc := arg.Location()
+	callee := &ast.IdentifierNode{Value: fn}
+	callee.SetLocation(loc)
+	b := &ast.IdentifierNode{Value: budgetID}
+	b.SetLocation(loc)
+	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{b, arg}}
+	call.SetLocation(loc)
+	return call
+}
+
+func chargeArgs(args []ast.Node) {
+	for i, a := range args {
+		if chargeableArg(a) {
+			args[i] = accountingCall(chargeFn, a)
+		}
+	}
+}
+
+// chargeableArg reports whether an argument may carry a large value that is
+// not charged yet: names, members, #, slices, conditionals. Literals are
+// bounded by the source, ranges and literal lists by expr's own budget, and
+// calls are charged where they produce their result.
+func chargeableArg(a ast.Node) bool {
+	if isScalarType(a.Type()) {
+		return false
+	}
+	switch n := a.(type) {
+	case *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.StringNode,
+		*ast.BytesNode, *ast.ConstantNode, *ast.ArrayNode, *ast.MapNode, *ast.PredicateNode,
+		*ast.CallNode, *ast.BuiltinNode:
+		return false
+	case *ast.BinaryNode:
+		return n.Operator == "??"
+	}
+	return true
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// isScalarType reports whether values of t are small and fixed in size.
+func isScalarType(t reflect.Type) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return true
+	}
+	return t == timeType
+}
+
+// state is what one goroutine needs to evaluate expressions. States are
+// pooled per Mapping; one is taken for a whole Apply call.
+type state struct {
+	vm     vm.VM
+	env    env
+	budget budget
+}
+
+func newState() *state {
+	st := &state{}
+	st.vm.MemoryBudget = vmMemoryBudget
+	st.env.Budget = &st.budget
+	return st
+}
+
+func (st *state) run(p *vm.Program, value, record any) (any, error) {
+	st.budget = budget{}
+	st.env.Value, st.env.Record = value, record
+	out, err := st.vm.Run(p, &st.env)
+	st.env.Value, st.env.Record = nil, nil
+	return out, err
+}

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/core"
+)
+
+// NewPipeline is what CreatePipeline needs. The caller has validated and
+// compiled Spec.
+type NewPipeline struct {
+	Name      string
+	Kind      core.PipelineKind
+	Spec      json.RawMessage
+	HookToken string // webhook pipelines only
+}
+
+// PipelineUpdate replaces a pipeline's spec; the version grows by one.
+type PipelineUpdate struct {
+	Name string
+	Kind core.PipelineKind
+	Spec json.RawMessage
+	// IfVersion, when not 0, makes the update fail with core.ErrConflict
+	// unless the pipeline is still at that version (optimistic locking).
+	IfVersion int
+}
+
+// Pipelines stores pipelines and their spec history.
+type Pipelines interface {
+	// CreatePipeline adds a pipeline at version 1, status active. A name
+	// already used in the team gives core.ErrConflict.
+	CreatePipeline(ctx context.Context, teamID uuid.UUID, p NewPipeline) (core.Pipeline, error)
+	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
+	// Pipelines lists a team's pipelines by name.
+	Pipelines(ctx context.Context, teamID uuid.UUID) ([]core.Pipeline, error)
+	// PipelineByHookToken finds a webhook pipeline by its ingest token. It
+	// is the one pipeline lookup without a team id: the token is the
+	// credential.
+	PipelineByHookToken(ctx context.Context, token string) (core.Pipeline, error)
+	// PipelineVersion returns the spec of an earlier version.
+	PipelineVersion(ctx context.Context, teamID, id uuid.UUID, version int) (json.RawMessage, error)
+	UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u PipelineUpdate) (core.Pipeline, error)
+	SetPipelineStatus(ctx context.Context, teamID, id uuid.UUID, status core.PipelineStatus) (core.Pipeline, error)
+	// RotateHookToken replaces a webhook pipeline's ingest token.
+	RotateHookToken(ctx context.Context, teamID, id uuid.UUID, token string) (core.Pipeline, error)
+	// DeletePipeline removes a pipeline with its records, rejected records
+	// and runs.
+	DeletePipeline(ctx context.Context, teamID, id uuid.UUID) error
+}
+
+// Batch is everything one batch commits, atomically: the records, the
+// rejected records, the run row, the pipeline's stats and the jobs that
+// carry the batch further (sinks, downstream pipelines).
+type Batch struct {
+	TeamID     uuid.UUID
+	PipelineID uuid.UUID
+	Version    int
+	// Persist false keeps Records out of the records table; they still
+	// count in the run and go to Jobs.
+	Persist  bool
+	Run      core.Run
+	Records  []core.Record // TS and Data set; WriteBatch sets ID when persisted
+	Rejected []core.Rejected
+	// Jobs, when set, is called inside the transaction after the records
+	// are written (with their ids) and returns the jobs that carry the
+	// batch further; they are inserted in the same transaction (River's
+	// transactional enqueue), so they exist if and only if the batch
+	// committed.
+	Jobs func(records []core.Record) ([]river.InsertManyParams, error)
+	// State, when not nil, replaces the pipeline's incremental polling
+	// state in the same transaction.
+	State json.RawMessage
+}
+
+// RecordQuery selects records of one pipeline, newest first.
+type RecordQuery struct {
+	From, To time.Time // inclusive From, exclusive To; zero means open
+	Limit    int       // 1..1000
+	// Before continues a listing: records strictly older than (TS, ID).
+	BeforeTS time.Time
+	BeforeID int64
+}
+
+// RejectedQuery selects rejected records of one pipeline, newest first.
+type RejectedQuery struct {
+	Limit    int
+	BeforeID int64 // 0 for the first page
+}
+
+// RunQuery selects runs of one pipeline, newest first.
+type RunQuery struct {
+	Limit    int
+	BeforeAt time.Time
+	BeforeID uuid.UUID
+}
+
+// Records stores what pipelines produce.
+type Records interface {
+	// WriteBatch commits a batch in one transaction and returns the
+	// records with their ids. Nothing of a failed batch is kept.
+	WriteBatch(ctx context.Context, b *Batch) error
+	Records(ctx context.Context, teamID, pipelineID uuid.UUID, q RecordQuery) ([]core.Record, error)
+	RejectedRecords(ctx context.Context, teamID, pipelineID uuid.UUID, q RejectedQuery) ([]core.Rejected, error)
+	Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q RunQuery) ([]core.Run, error)
+}
+
+// Secrets stores teams' sealed credentials.
+type Secrets interface {
+	// CreateSecret adds a secret; a name already used in the team gives
+	// core.ErrConflict. The id is chosen by the caller because the sealed
+	// value is bound to it.
+	CreateSecret(ctx context.Context, s core.Secret) (core.Secret, error)
+	Secret(ctx context.Context, teamID uuid.UUID, name string) (core.Secret, error)
+	Secrets(ctx context.Context, teamID uuid.UUID) ([]core.Secret, error)
+	// RotateSecret replaces the sealed value.
+	RotateSecret(ctx context.Context, teamID uuid.UUID, name string, sealed []byte) (core.Secret, error)
+	DeleteSecret(ctx context.Context, teamID uuid.UUID, name string) error
+}
