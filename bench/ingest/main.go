@@ -1,0 +1,506 @@
+// Command ingest is Tributary's webhook ingest benchmark. It starts the
+// real server binary, creates a webhook pipeline with a 10-field mapping,
+// and drives it over loopback with a keep-alive load generator, next to two
+// baselines measured in the same run:
+//
+//   - a plain net/http handler that decodes, maps the same way with the
+//     same mapping package, encodes and discards (the ceiling of request
+//     handling without storage);
+//   - raw pgx COPY of the same rows into the same records table (the
+//     ceiling of storage), PostgreSQL only.
+//
+// It prints requests/s, rows/s, p50/p99 acknowledgement latency at full
+// load and at half of it, the server's peak RSS, and the ratios the ingest
+// issue asks for. Example:
+//
+//	make build && go run ./bench/ingest -bin bin/tributary -database-url postgres://…
+//	go run ./bench/ingest -bin bin/tributary            # SQLite
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tributary-dev/tributary/internal/mapping"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/tributary", "tributary binary to benchmark")
+	flag.StringVar(&o.dbURL, "database-url", "", "PostgreSQL URL (an empty, dedicated database); empty benchmarks SQLite")
+	flag.IntVar(&o.conns, "conns", 32, "keep-alive connections of the load generator")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each phase")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	bin              string
+	dbURL            string
+	conns            int
+	duration, warmup time.Duration
+}
+
+// mappingSpec is the 10-field mapping used by every phase.
+const mappingSpec = `{
+  "timestamp": {"path": "ts", "format": "rfc3339"},
+  "fields": {
+    "id":        {"path": "id", "type": "integer"},
+    "station":   {"path": "station.id", "expr": "upper(value)", "type": "string"},
+    "temp_c":    {"path": "temp_k", "expr": "value - 273.15", "type": "number"},
+    "humidity":  {"path": "humidity", "type": "number"},
+    "pressure":  {"path": "pressure", "type": "number"},
+    "wind":      {"path": "wind.speed", "type": "number"},
+    "direction": {"path": "wind.dir", "type": "integer"},
+    "ok":        {"path": "ok", "type": "boolean"},
+    "tags":      {"path": "tags", "type": "array"},
+    "note":      {"path": "note", "expr": "trim(value)", "type": "string"}
+  }
+}`
+
+var seq atomic.Int64
+
+func record() map[string]any {
+	n := seq.Add(1)
+	return map[string]any{
+		"id": n, "ts": time.Now().UTC().Format(time.RFC3339Nano),
+		"station": map[string]any{"id": "berlin-" + strconv.FormatInt(n%50, 10)},
+		"temp_k":  280.5 + float64(n%20), "humidity": 55.5, "pressure": 1013.2,
+		"wind": map[string]any{"speed": 3.4, "dir": n % 360},
+		"ok":   true, "tags": []string{"a", "b"}, "note": "  steady  ",
+	}
+}
+
+func body(n int) []byte {
+	if n == 1 {
+		b, _ := json.Marshal(record())
+		return b
+	}
+	recs := make([]map[string]any, n)
+	for i := range recs {
+		recs[i] = record()
+	}
+	b, _ := json.Marshal(recs)
+	return b
+}
+
+func run(ctx context.Context, o options) error {
+	backend := "sqlite"
+	if o.dbURL != "" {
+		backend = "postgres"
+	}
+	fmt.Printf("backend=%s conns=%d duration=%s\n\n", backend, o.conns, o.duration)
+
+	// Baseline: plain net/http, same decode + mapping + encode, discard.
+	baseURL, stopBase, err := startBaseline()
+	if err != nil {
+		return err
+	}
+	base1 := load(o, baseURL, 1, 0)
+	base100 := load(o, baseURL, 100, 0)
+	stopBase()
+	report("baseline net/http, 1 record/request", base1, 1)
+	report("baseline net/http, 100 records/request", base100, 100)
+
+	srv, err := startServer(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	hook, err := srv.createPipeline()
+	if err != nil {
+		return err
+	}
+	one := load(o, hook, 1, 0)
+	report("tributary, 1 record/request", one, 1)
+	hundred := load(o, hook, 100, 0)
+	report("tributary, 100 records/request", hundred, 100)
+	half := load(o, hook, 1, one.rps()/2)
+	report(fmt.Sprintf("tributary, 1 record/request at half load (%.0f req/s)", one.rps()/2), half, 1)
+	halfHundred := load(o, hook, 100, hundred.rps()/2)
+	report(fmt.Sprintf("tributary, 100 records/request at half load (%.0f req/s)", hundred.rps()/2), halfHundred, 100)
+	rss := srv.peakRSS()
+	fmt.Printf("server peak RSS: %.0f MB\n\n", float64(rss)/(1<<20))
+
+	fmt.Printf("ratio single-record req/s vs baseline: %.2f (issue asks >= 0.6)\n", one.rps()/base1.rps())
+	if o.dbURL != "" {
+		copyRate, err := rawCopy(ctx, o, srv.pipelineID, srv.teamID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("raw pgx COPY of the same rows: %.0f rows/s\n", copyRate)
+		fmt.Printf("ratio 100-record rows/s vs raw COPY: %.2f (issue asks >= 0.5)\n", hundred.rps()*100/copyRate)
+	}
+	fmt.Printf("p99 at half load, single records: %.1f ms (issue asks <= 20 ms)\n", ms(half.pct(99)))
+	fmt.Printf("peak RSS: %.0f MB (issue asks <= 250 MB)\n", float64(rss)/(1<<20))
+	return nil
+}
+
+// result is one phase's outcome.
+type result struct {
+	requests, failures int
+	elapsed            time.Duration
+	latencies          []time.Duration // sorted
+	firstErr           string
+}
+
+func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*p/100))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func report(name string, r result, perReq int) {
+	fmt.Printf("%s\n  %.0f req/s, %.0f rows/s, p50 %.2f ms, p99 %.2f ms, failures %d%s\n\n", name, r.rps(), r.rps()*float64(perReq),
+		ms(r.pct(50)), ms(r.pct(99)), r.failures, map[bool]string{true: " (first: " + r.firstErr + ")", false: ""}[r.firstErr != ""])
+}
+
+// load posts bodies of n records to url from o.conns keep-alive
+// connections; rate > 0 paces requests (open loop) at that many per second.
+func load(o options, url string, n int, rate float64) result {
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns,
+		DisableCompression: true, // Go asks for gzip by default; see DESIGN.md §10
+	}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	// Pre-build bodies so the generator spends its CPU on requests.
+	bodies := make([][]byte, 256)
+	for i := range bodies {
+		bodies[i] = body(n)
+	}
+	phase := func(d time.Duration, record bool) result {
+		var (
+			mu  sync.Mutex
+			res result
+			wg  sync.WaitGroup
+		)
+		deadline := time.Now().Add(d)
+		var ticks chan struct{}
+		if rate > 0 {
+			ticks = make(chan struct{}, o.conns)
+			go func() {
+				defer close(ticks)
+				interval := time.Duration(float64(time.Second) / rate)
+				next := time.Now()
+				for time.Now().Before(deadline) {
+					next = next.Add(interval)
+					time.Sleep(time.Until(next))
+					select {
+					case ticks <- struct{}{}:
+					default: // generator saturated: drop, the rate is then lower
+					}
+				}
+			}()
+		}
+		start := time.Now()
+		for w := range o.conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var lat []time.Duration
+				reqs, fails, first := 0, 0, ""
+				for i := w; time.Now().Before(deadline); i += o.conns {
+					if ticks != nil {
+						if _, ok := <-ticks; !ok {
+							break
+						}
+					}
+					t0 := time.Now()
+					resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+					if err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusAccepted {
+							err = fmt.Errorf("status %d", resp.StatusCode)
+						}
+					}
+					if err != nil {
+						fails++
+						if first == "" {
+							first = err.Error()
+						}
+						continue
+					}
+					reqs++
+					lat = append(lat, time.Since(t0))
+				}
+				mu.Lock()
+				res.requests += reqs
+				res.failures += fails
+				res.latencies = append(res.latencies, lat...)
+				if res.firstErr == "" {
+					res.firstErr = first
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		res.elapsed = time.Since(start)
+		sort.Slice(res.latencies, func(i, j int) bool { return res.latencies[i] < res.latencies[j] })
+		return res
+	}
+	phase(o.warmup, false)
+	return phase(o.duration, true)
+}
+
+// startBaseline serves the plain handler on a free loopback port.
+func startBaseline() (string, func(), error) {
+	var spec mapping.Spec
+	if err := json.Unmarshal([]byte(mappingSpec), &spec); err != nil {
+		return "", nil, err
+	}
+	m, err := mapping.Compile(spec)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber()
+		var in any
+		if err := dec.Decode(&in); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		results, err := m.Apply(in, time.Now())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		accepted := 0
+		for _, res := range results {
+			if res.Err == nil {
+				if _, err := json.Marshal(res.Fields); err == nil {
+					accepted++
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"accepted":%d,"rejected":%d}`, accepted, len(results)-accepted)
+	})}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/", func() { srv.Close() }, nil
+}
+
+// server is the tributary process under test.
+type server struct {
+	cmd                *exec.Cmd
+	base, token        string
+	dir                string
+	pipelineID, teamID string
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startServer(ctx context.Context, o options) (*server, error) {
+	dir, err := os.MkdirTemp("", "tributary-bench-")
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(), "TRIBUTARY_DATA_DIR="+dir, "TRIBUTARY_ADDR="+addr, "TRIBUTARY_DATABASE_URL="+o.dbURL, "TRIBUTARY_LOG_LEVEL=warn")
+	cli := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, o.bin, args...)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	if _, err := cli("user", "create", "--email", "bench@example.com", "--password", "bench-password-1", "--team", "bench"); err != nil {
+		return nil, err
+	}
+	token, err := cli("token", "create", "--team", "bench", "--role", "owner", "--name", "bench")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.bin, "serve")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, base: "http://" + addr, token: token, dir: dir}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("server did not become ready in 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	_ = s.cmd.Wait()
+	_ = os.RemoveAll(s.dir)
+}
+
+func (s *server) createPipeline() (string, error) {
+	spec := `{"name": "bench-` + uuid.NewString()[:8] + `", "kind": "webhook", "persist": true, "mapping": ` + mappingSpec + `}`
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/api/v1/pipelines", strings.NewReader(spec))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("create pipeline: %d %s", resp.StatusCode, b)
+	}
+	var out struct {
+		ID        string `json:"id"`
+		TeamID    string `json:"team_id"`
+		IngestURL string `json:"ingest_url"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.IngestURL == "" {
+		return "", fmt.Errorf("create pipeline: unexpected answer %s", b)
+	}
+	s.pipelineID, s.teamID = out.ID, out.TeamID
+	// The server builds the URL from its base URL; aim at our address.
+	i := strings.Index(out.IngestURL, "/hooks/")
+	return s.base + out.IngestURL[i:], nil
+}
+
+// peakRSS reads the server's high-water resident set size.
+func (s *server) peakRSS() int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(s.cmd.Process.Pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// rawCopy measures pgx COPY of the same kind of rows (encoded records of
+// the benchmark's shape) into the records table: 1000-row COPYs from two
+// connections, the best configuration measured on these machines.
+func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (float64, error) {
+	pool, err := pgxpool.New(ctx, o.dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	var spec mapping.Spec
+	_ = json.Unmarshal([]byte(mappingSpec), &spec)
+	m, err := mapping.Compile(spec)
+	if err != nil {
+		return 0, err
+	}
+	var in any
+	dec := json.NewDecoder(bytes.NewReader(body(1000)))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		return 0, err
+	}
+	results, err := m.Apply(in, time.Now())
+	if err != nil {
+		return 0, err
+	}
+	rows := make([][]any, len(results))
+	pid, tid := uuid.MustParse(pipelineID), uuid.MustParse(teamID)
+	for i, r := range results {
+		data, _ := json.Marshal(r.Fields)
+		rows[i] = []any{pid, tid, r.TS, 1, string(data)}
+	}
+	var total atomic.Int64
+	deadline := time.Now().Add(o.duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					rs := make([][]any, len(rows))
+					ids, err := nextIDs(ctx, tx, len(rows))
+					if err != nil {
+						return err
+					}
+					for i := range rows {
+						rs[i] = append([]any{ids[i]}, rows[i]...)
+					}
+					_, err = tx.CopyFrom(ctx, pgx.Identifier{"records"}, []string{"id", "pipeline_id", "team_id", "ts", "version", "data"}, pgx.CopyFromRows(rs))
+					return err
+				})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "raw copy:", err)
+					return
+				}
+				total.Add(int64(len(rows)))
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / time.Since(start).Seconds(), nil
+}
+
+func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
