@@ -1,8 +1,6 @@
 package mapping
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 )
@@ -27,26 +25,6 @@ var benchSpec = Spec{
 
 const benchRecord = `{"observed_at":"2024-05-01T12:00:00Z","temp_k":293.4,"hum":55.5,"pressure":101325,
 "station":{"id":"10384","city":"Berlin"},"wind":{"speed":3.4,"deg":270},"rain":false,"seq":123456789012}`
-
-func decodeNumber(tb testing.TB, s string) any {
-	tb.Helper()
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		tb.Fatal(err)
-	}
-	return v
-}
-
-func decodeFloat(tb testing.TB, s string) any {
-	tb.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		tb.Fatal(err)
-	}
-	return v
-}
 
 // BenchmarkApply10Fields maps one record per operation.
 func BenchmarkApply10Fields(b *testing.B) {

@@ -17,9 +17,10 @@
 // many), and maps each record independently into a Result:
 //
 //   - fields: for each target field, the value at its path, passed through
-//     its expression, replaced by its default when missing or null, then
-//     converted to its type; or the result of the record expression; or the
-//     input object itself;
+//     its expression (skipped when the path's value is missing or null),
+//     replaced by its default when missing or null, then converted to its
+//     type; or the result of the record expression; or the input object
+//     itself;
 //   - event time: from the timestamp spec, else the mapped record's "ts" when
 //     it is an RFC 3339 string, else the arrival time;
 //   - a record that fails gets Result.Err naming the field and the reason,

@@ -30,6 +30,7 @@ type Problem struct {
 	Column int `json:"column,omitempty"`
 }
 
+// String renders the problem as "field: message (line L, column C)".
 func (p Problem) String() string {
 	if p.Line > 0 {
 		return fmt.Sprintf("%s: %s (line %d, column %d)", p.Field, p.Message, p.Line, p.Column)
@@ -37,6 +38,7 @@ func (p Problem) String() string {
 	return p.Field + ": " + p.Message
 }
 
+// Error lists the problems, separated by semicolons.
 func (e *CompileError) Error() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
@@ -57,6 +59,7 @@ type RecordError struct {
 	Reason string
 }
 
+// Error renders the error as "Where: Reason".
 func (e *RecordError) Error() string { return e.Where + ": " + e.Reason }
 
 // recordErrors is the Err of a record with several problems.
@@ -70,6 +73,7 @@ func (es recordErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// Unwrap gives the *RecordError values to errors.Is and errors.As.
 func (es recordErrors) Unwrap() []error {
 	out := make([]error, len(es))
 	for i, e := range es {

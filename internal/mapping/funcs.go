@@ -345,12 +345,12 @@ func (l *library) fnDate(args ...any) (any, error) {
 	if t, ok := args[0].(time.Time); ok {
 		return t, nil
 	}
+	if len(args) > 1 {
+		return l.fnParseTime(args...)
+	}
 	s, err := argString(args[0], "the date")
 	if err != nil {
 		return nil, err
-	}
-	if len(args) > 1 {
-		return l.fnParseTime(args...)
 	}
 	for _, layout := range dateLayouts {
 		if t, err := time.Parse(layout, s); err == nil {

@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// evalExpr evaluates src as the expression of a field whose value is value,
-// in a record that also has the given fields, and returns the mapped field.
+// evalExpr evaluates src as the expression of field "in", whose value is
+// value, in a record that also has the given fields, and returns the mapped
+// field. Without an explicit path the expression runs even for nil.
 func evalExpr(t *testing.T, src string, value any, record map[string]any) (any, error) {
 	t.Helper()
-	m, err := Compile(Spec{Fields: map[string]FieldSpec{"out": {Path: "in", Expr: src}}})
+	m, err := Compile(Spec{Fields: map[string]FieldSpec{"in": {Expr: src}}})
 	if err != nil {
 		t.Fatalf("Compile(%q): %v", src, err)
 	}
@@ -26,7 +27,7 @@ func evalExpr(t *testing.T, src string, value any, record map[string]any) (any, 
 	if rs[0].Err != nil {
 		return nil, rs[0].Err
 	}
-	return rs[0].Fields["out"], nil
+	return rs[0].Fields["in"], nil
 }
 
 func TestFunctions(t *testing.T) {
@@ -134,7 +135,7 @@ func TestFunctions(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("= %#v, %v; want error containing %q", got, err, tt.wantErr)
 				}
-				if !strings.HasPrefix(err.Error(), "field out: expr: ") {
+				if !strings.HasPrefix(err.Error(), "field in: expr: ") {
 					t.Errorf("error %q does not name the field", err)
 				}
 				return

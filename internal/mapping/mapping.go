@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,6 +29,7 @@ type Mapping struct {
 	// normalised once per record.
 	needRecord bool
 	hasExprs   bool
+	limits     limits
 	states     sync.Pool
 }
 
@@ -45,6 +47,9 @@ type field struct {
 	format   *timeFormat
 	required bool
 	def      any // coerced; nil when there is no default
+	// explicitPath is set when the spec names a path: then a missing or
+	// null value skips the expression.
+	explicitPath bool
 }
 
 // Result is one mapped record, or why the record could not be mapped.
@@ -86,7 +91,11 @@ func Compile(spec Spec) (*Mapping, error) {
 		if spec.KeepUnmapped {
 			c.problem("keep_unmapped", "applies to fields, not to expr")
 		}
-		m.expr = c.expr("expr", spec.Expr)
+		if m.expr = c.expr("expr", spec.Expr); m.expr != nil {
+			if t := resultType(m.expr); t != nil && t.Kind() != reflect.Map {
+				c.problem("expr", "the expression returns %s; it must return a map", typeName(t))
+			}
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(spec.Fields)) {
 		if f, ok := c.field(name, spec.Fields[name]); ok {
@@ -98,7 +107,8 @@ func Compile(spec Spec) (*Mapping, error) {
 		return nil, &CompileError{Problems: c.problems}
 	}
 	m.needRecord, m.hasExprs = c.usesRecord, c.exprs > 0
-	m.states.New = func() any { return newState() }
+	m.limits = defaultLimits
+	m.states.New = func() any { return newState(&m.limits) }
 	return m, nil
 }
 
@@ -131,7 +141,11 @@ func (c *compiler) timestamp(spec TimestampSpec) *timestamp {
 		c.problem("timestamp", "set a path, an expr or both")
 	}
 	if spec.Expr != "" {
-		ts.prog = c.expr("timestamp.expr", spec.Expr)
+		if ts.prog = c.expr("timestamp.expr", spec.Expr); ts.prog != nil {
+			if t := resultType(ts.prog); t != nil && ts.format != nil && !canCoerce(t, tTime, ts.format) {
+				c.problem("timestamp.expr", "the expression returns %s, which cannot be a time in format %q", typeName(t), ts.format.name)
+			}
+		}
 	}
 	return ts
 }
@@ -143,7 +157,7 @@ func (c *compiler) field(name string, spec FieldSpec) (field, bool) {
 		c.problem("fields", "a field name must not be empty")
 		return field{}, false
 	}
-	f := field{name: name, required: spec.Required}
+	f := field{name: name, required: spec.Required, explicitPath: spec.Path != ""}
 	var err error
 	if spec.Path == "" {
 		f.path = path{text: name, segs: []segment{{key: name}}}
@@ -168,9 +182,66 @@ func (c *compiler) field(name string, spec FieldSpec) (field, bool) {
 		}
 	}
 	if spec.Expr != "" {
-		f.prog = c.expr(where+".expr", spec.Expr)
+		if f.prog = c.expr(where+".expr", spec.Expr); f.prog != nil {
+			if t := resultType(f.prog); t != nil && !canCoerce(t, f.typ, f.format) {
+				c.problem(where+".expr", "the expression returns %s, which cannot be a field of type %s", typeName(t), f.typ)
+			}
+		}
 	}
 	return f, len(c.problems) == n
+}
+
+// resultType is the type of an expression's result when the checker knows
+// it, else nil.
+func resultType(p *vm.Program) reflect.Type {
+	t := p.Node().Type()
+	if t == nil || t.Kind() == reflect.Interface {
+		return nil
+	}
+	return t
+}
+
+// canCoerce reports whether values of type t can possibly be converted to
+// the field type: false means every record would fail.
+func canCoerce(t reflect.Type, ft fieldType, tf *timeFormat) bool {
+	k := t.Kind()
+	isNum := k >= reflect.Int && k <= reflect.Float64
+	isList := k == reflect.Slice || k == reflect.Array
+	isTime := t == timeType
+	switch ft {
+	case tString:
+		return k != reflect.Map && !isList
+	case tNumber, tInteger:
+		return isNum || k == reflect.String
+	case tBoolean:
+		return isNum || k == reflect.String || k == reflect.Bool
+	case tTime:
+		unix := tf != nil && tf.kind == timeUnix
+		return isTime || k == reflect.String || (isNum && unix)
+	case tObject:
+		return k == reflect.Map
+	case tArray:
+		return isList
+	}
+	return true
+}
+
+func typeName(t reflect.Type) string {
+	switch k := t.Kind(); {
+	case t == timeType:
+		return "a time"
+	case k == reflect.Map:
+		return "a map"
+	case k == reflect.Slice || k == reflect.Array:
+		return "a list"
+	case k == reflect.String:
+		return "a string"
+	case k == reflect.Bool:
+		return "a boolean"
+	case k >= reflect.Int && k <= reflect.Float64:
+		return "a number"
+	}
+	return t.String()
 }
 
 // hints explain names that users coming from other tools try.
@@ -219,14 +290,14 @@ func exprProblem(where string, err error) Problem {
 	if !errors.As(err, &fe) {
 		return Problem{Field: where, Message: err.Error()}
 	}
-	p := Problem{Field: where, Message: fe.Message, Line: fe.Line, Column: fe.Column + 1}
+	p := Problem{Field: where, Message: strings.TrimSpace(fe.Message), Line: fe.Line, Column: fe.Column + 1}
 	for name, hint := range hints {
-		if strings.HasPrefix(fe.Message, "unknown name "+name) {
+		if p.Message == "unknown name "+name {
 			p.Message += ": " + hint
 		}
 	}
 	if strings.Contains(fe.Message, "exceeds maximum allowed nodes") || strings.Contains(fe.Message, "compilation failed: expression exceeds") {
-		p.Message = fmt.Sprintf("the expression is too large (more than %d nodes)", MaxNodes)
+		p = Problem{Field: where, Message: fmt.Sprintf("the expression is too large (more than %d nodes)", MaxNodes)}
 	}
 	return p
 }
@@ -392,7 +463,7 @@ func (m *Mapping) mapFields(st *state, rec, recordEnv any) (map[string]any, reco
 	for i := range m.fields {
 		f := &m.fields[i]
 		v, found := f.path.lookup(rec)
-		if f.prog != nil {
+		if f.prog != nil && (v != nil || !f.explicitPath) {
 			var err error
 			if v, err = normalize(v); err != nil {
 				errs = append(errs, fieldErr(f.name, "%v", err))
@@ -407,7 +478,7 @@ func (m *Mapping) mapFields(st *state, rec, recordEnv any) (map[string]any, reco
 			switch {
 			case f.def != nil:
 				out[f.name] = f.def
-			case f.required && f.prog != nil:
+			case f.required && f.prog != nil && (found || !f.explicitPath):
 				errs = append(errs, fieldErr(f.name, "required, but the expression returned null"))
 			case f.required && !found:
 				errs = append(errs, fieldErr(f.name, "required, but missing at %s", f.path))

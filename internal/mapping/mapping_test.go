@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -11,6 +12,28 @@ import (
 )
 
 var arrival = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// decodeNumber decodes JSON as the engine should, with json.Number.
+func decodeNumber(tb testing.TB, s string) any {
+	tb.Helper()
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// decodeFloat decodes JSON with float64 numbers.
+func decodeFloat(tb testing.TB, s string) any {
+	tb.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
 
 func mustCompile(t *testing.T, spec Spec) *Mapping {
 	t.Helper()
@@ -235,6 +258,24 @@ func TestApplyFieldRules(t *testing.T) {
 			wantErr: "field s: required, but null at station.id",
 		},
 		{
+			name:   "a missing value at an explicit path skips the expression",
+			fields: map[string]FieldSpec{"a": {Path: "x", Expr: "upper(value)", Default: "none"}, "b": {Path: "y", Expr: "value - 1"}},
+			record: `{"y":null}`,
+			want:   map[string]any{"a": "none"},
+		},
+		{
+			name:    "a missing value at an explicit path is reported as missing",
+			fields:  map[string]FieldSpec{"a": {Path: "x", Expr: "upper(value)", Required: true}},
+			record:  `{}`,
+			wantErr: "field a: required, but missing at x",
+		},
+		{
+			name:   "without a path the expression always runs",
+			fields: map[string]FieldSpec{"name": {Expr: "record.first + ' ' + record.last"}},
+			record: `{"first":"Ada","last":"Lovelace"}`,
+			want:   map[string]any{"name": "Ada Lovelace"},
+		},
+		{
 			name:    "required expression result",
 			fields:  map[string]FieldSpec{"s": {Expr: "record.x ?? nil", Required: true}},
 			record:  `{}`,
@@ -348,7 +389,8 @@ func TestApplyRecordExpr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"t": 300 - 273.15, "station": "10384", "at": "2024-05-01T10:00:00Z"}
+	k, c := 300.0, 273.15
+	want := map[string]any{"t": k - c, "station": "10384", "at": "2024-05-01T10:00:00Z"}
 	if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields, want) {
 		t.Errorf("record 0 = %#v, %v; want %#v", rs[0].Fields, rs[0].Err, want)
 	}
@@ -417,8 +459,8 @@ func TestCompileErrors(t *testing.T) {
 				"e": {Expr: "upper(1)"},
 			}},
 			want: []Problem{
-				{Field: "fields.a.expr", Message: "unexpected token EOF", Line: 1, Column: 8},
-				{Field: "fields.b.expr", Message: "unknown func foo", Line: 1, Column: 1},
+				{Field: "fields.a.expr", Message: "unexpected token EOF", Line: 1, Column: 7},
+				{Field: "fields.b.expr", Message: "unknown name foo", Line: 1, Column: 1},
 				{Field: "fields.c.expr", Message: "unknown name nope", Line: 2, Column: 5},
 				{Field: "fields.d.expr", Message: "invalid regular expression: missing closing ]: `[a-`", Line: 1, Column: 19},
 				{Field: "fields.e.expr", Message: "cannot use int as argument (type string) to call upper", Line: 1, Column: 7},
@@ -452,6 +494,31 @@ func TestCompileErrors(t *testing.T) {
 				{Field: "timestamp.format", Message: `unknown time format "dd/mm/yyyy"`},
 				{Field: "timestamp.timezone", Message: `unknown time zone "Nowhere/City"`},
 			},
+		},
+		{
+			name: "result types known at compile time",
+			spec: Spec{
+				Timestamp: &TimestampSpec{Expr: "len(record)"},
+				Fields: map[string]FieldSpec{
+					"a": {Expr: "len(value) > 2", Type: "number"},
+					"b": {Expr: "split(value, ',')", Type: "string"},
+					"c": {Expr: "{'k': value}", Type: "array"},
+					"d": {Expr: "upper(value)", Type: "integer"}, // "12" would do
+					"e": {Expr: "value", Type: "object"},         // unknown until run
+					"f": {Expr: "unix(value)", Type: "time", Format: "unix"},
+				},
+			},
+			want: []Problem{
+				{Field: "fields.a.expr", Message: "the expression returns a boolean, which cannot be a field of type number"},
+				{Field: "fields.b.expr", Message: "the expression returns a list, which cannot be a field of type string"},
+				{Field: "fields.c.expr", Message: "the expression returns a map, which cannot be a field of type array"},
+				{Field: "timestamp.expr", Message: `the expression returns a number, which cannot be a time in format "rfc3339"`},
+			},
+		},
+		{
+			name: "record expression must build a map",
+			spec: Spec{Expr: "'just text'"},
+			want: []Problem{{Field: "expr", Message: "the expression returns a string; it must return a map"}},
 		},
 		{
 			name: "now is explained",

@@ -58,16 +58,35 @@ type env struct {
 	Budget *budget `expr:"__budget"`
 }
 
+// limits are the run-time limits of a Mapping: the exported constants,
+// except in tests that must not depend on the speed of the machine.
+type limits struct {
+	iterations int
+	bytes      int
+	duration   time.Duration
+}
+
+var defaultLimits = limits{iterations: MaxIterations, bytes: MaxBytes, duration: MaxDuration}
+
 // budget accounts for one evaluation.
 type budget struct {
+	lim   *limits
 	steps int
 	bytes int
 	start time.Time
 }
 
+func (b *budget) reset() {
+	b.steps, b.bytes, b.start = 0, 0, time.Time{}
+}
+
+// charge adds the size of v. Shared parts of v are counted each time they
+// appear, which overestimates but is what printing or copying v would cost;
+// the walk stops at the budget, so charging costs at most the budget.
 func (b *budget) charge(v any) error {
-	b.bytes += shallowSize(v)
-	if b.bytes > MaxBytes {
+	n, ok := deepSize(v, b.lim.bytes-b.bytes)
+	b.bytes += n
+	if !ok {
 		return errMemory
 	}
 	return nil
@@ -75,50 +94,24 @@ func (b *budget) charge(v any) error {
 
 func (b *budget) step(v any) error {
 	b.steps++
-	if b.steps > MaxIterations {
+	if b.steps > b.lim.iterations {
 		return errIterations
 	}
 	// The clock is read on the first iteration and then every 64th, so
 	// expressions without loops never read it.
 	if b.steps == 1 {
 		b.start = time.Now()
-	} else if b.steps&63 == 0 && time.Since(b.start) > MaxDuration {
+	} else if b.steps&63 == 0 && time.Since(b.start) > b.lim.duration {
 		return errDeadline
 	}
 	return b.charge(v)
 }
 
-// shallowSize approximates the bytes a value occupies, not counting what its
-// elements share with values already charged.
-func shallowSize(v any) int {
-	switch t := v.(type) {
-	case string:
-		return len(t)
-	case []any:
-		return 16 * len(t)
-	case map[string]any:
-		return 48 * len(t)
-	case []string:
-		return 16 * len(t)
-	case nil, bool, int, int64, float64:
-		return 0
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Slice, reflect.Array:
-		return rv.Len() * int(rv.Type().Elem().Size())
-	case reflect.Map:
-		return 48 * rv.Len()
-	case reflect.String:
-		return rv.Len()
-	}
-	return 0
-}
-
-// sizeWithin reports whether the fully expanded size of v (what printing it
-// would take, with shared parts counted each time) is at most limit. It stops
-// as soon as the limit is passed, so its cost is bounded by the limit.
-func sizeWithin(v any, limit int) bool {
+// deepSize approximates the bytes v occupies when fully expanded (what
+// printing it would take, with shared parts counted each time it appears),
+// stopping as soon as limit is passed: then it reports false, and its cost
+// is bounded by limit.
+func deepSize(v any, limit int) (int, bool) {
 	n := 0
 	var walk func(v any, depth int) bool
 	walk = func(v any, depth int) bool {
@@ -126,19 +119,21 @@ func sizeWithin(v any, limit int) bool {
 			return false
 		}
 		switch t := v.(type) {
+		case nil, bool, int, int64, float64:
+			n += 8
 		case string:
 			n += len(t) + 2
 		case []any:
-			n += 2
+			n += 16
 			for _, e := range t {
-				if n++; n > limit || !walk(e, depth+1) {
+				if n += 8; n > limit || !walk(e, depth+1) {
 					return false
 				}
 			}
 		case map[string]any:
-			n += 2
+			n += 48
 			for k, e := range t {
-				if n += len(k) + 4; n > limit || !walk(e, depth+1) {
+				if n += len(k) + 16; n > limit || !walk(e, depth+1) {
 					return false
 				}
 			}
@@ -146,17 +141,17 @@ func sizeWithin(v any, limit int) bool {
 			rv := reflect.ValueOf(v)
 			switch rv.Kind() {
 			case reflect.Slice, reflect.Array:
-				n += 2
+				n += 16
 				for i := 0; i < rv.Len(); i++ {
-					if n++; n > limit || !walk(rv.Index(i).Interface(), depth+1) {
+					if n += 8; n > limit || !walk(rv.Index(i).Interface(), depth+1) {
 						return false
 					}
 				}
 			case reflect.Map:
-				n += 2
+				n += 48
 				it := rv.MapRange()
 				for it.Next() {
-					if n += 4; n > limit || !walk(it.Key().Interface(), depth+1) || !walk(it.Value().Interface(), depth+1) {
+					if n += 16; n > limit || !walk(it.Key().Interface(), depth+1) || !walk(it.Value().Interface(), depth+1) {
 						return false
 					}
 				}
@@ -168,7 +163,14 @@ func sizeWithin(v any, limit int) bool {
 		}
 		return n <= limit
 	}
-	return walk(v, 0)
+	ok := walk(v, 0)
+	return n, ok
+}
+
+// sizeWithin reports whether the expanded size of v is at most limit.
+func sizeWithin(v any, limit int) bool {
+	_, ok := deepSize(v, limit)
+	return ok
 }
 
 // Names of the functions the sandbox inserts.
@@ -236,6 +238,7 @@ type sandbox struct {
 	err        *file.Error
 }
 
+// Visit patches one node; ast.Walk calls it after visiting the children.
 func (s *sandbox) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
@@ -360,15 +363,15 @@ type state struct {
 	budget budget
 }
 
-func newState() *state {
-	st := &state{}
+func newState(lim *limits) *state {
+	st := &state{budget: budget{lim: lim}}
 	st.vm.MemoryBudget = vmMemoryBudget
 	st.env.Budget = &st.budget
 	return st
 }
 
 func (st *state) run(p *vm.Program, value, record any) (any, error) {
-	st.budget = budget{}
+	st.budget.reset()
 	st.env.Value, st.env.Record = value, record
 	out, err := st.vm.Run(p, &st.env)
 	st.env.Value, st.env.Record = nil, nil

@@ -60,7 +60,9 @@ type FieldSpec struct {
 	Path string `json:"path,omitempty"`
 	// Expr optionally transforms the value: `value` is the value at Path and
 	// `record` the whole input record (see the package documentation for
-	// the functions).
+	// the functions). When Path is set and the value there is missing or
+	// null, Expr is not evaluated and the field is null. Without a Path, Expr
+	// always runs, so it can compute a field from other fields of record.
 	Expr string `json:"expr,omitempty"`
 	// Type is one of string, number, integer, boolean, time, object, array;
 	// empty accepts any JSON value.

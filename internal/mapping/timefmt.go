@@ -54,7 +54,7 @@ func parseFormat(format string, loc *time.Location, needDate bool) (*timeFormat,
 	f := &timeFormat{name: format, loc: loc}
 	switch strings.ToLower(format) {
 	case "", FormatRFC3339, "iso8601":
-		f.kind = timeRFC3339
+		f.kind, f.name = timeRFC3339, FormatRFC3339
 		return f, nil
 	case FormatUnix, "unix_s":
 		f.kind, f.unit = timeUnix, int64(time.Second)

@@ -1,0 +1,175 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runGuarded maps record with a one-field expression and fails the test if
+// the evaluation does not finish within a generous bound: the point of the
+// sandbox is that nothing hangs.
+//
+// Unless timed is set, the time limit is lifted so that the other limits
+// are tested whatever the speed of the machine (-race is much slower).
+func runGuarded(t *testing.T, src string, record map[string]any, timed bool) (Result, error) {
+	t.Helper()
+	m, err := Compile(Spec{Fields: map[string]FieldSpec{"v": {Expr: src}}})
+	if err != nil {
+		return Result{}, err
+	}
+	if !timed {
+		m.limits.duration = time.Hour
+	}
+	type out struct {
+		rs  []Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		rs, err := m.Apply(record, arrival)
+		done <- out{rs, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		return o.rs[0], nil
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%q did not finish in 20s", src)
+		return Result{}, nil
+	}
+}
+
+func TestSandboxLimits(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 1<<20)
+	items := make([]any, 1000)
+	for i := range items {
+		items[i] = float64(i)
+	}
+	// nested is an array whose printed size doubles with each level while
+	// its memory stays tiny, the shape that defeats naive size checks.
+	let := "let a0 = [value, value];"
+	for i := 1; i < 40; i++ {
+		let += fmt.Sprintf("let a%d = [a%d, a%d];", i, i-1, i-1)
+	}
+	doubling := "let s0 = value;"
+	for i := 1; i <= 40; i++ {
+		doubling += fmt.Sprintf("let s%d = s%d + s%d;", i, i-1, i-1)
+	}
+	doubling += "len(s40)"
+	record := map[string]any{"v": "0123456789", "items": items, "big": big, "big2": strings.Clone(big), "json": `{"a":[` + strings.Repeat(`1,`, 50000) + `1]}`}
+
+	tests := []struct {
+		name    string
+		src     string
+		wantErr string // in the record's error, or in the compile error
+		timed   bool   // keep the time limit
+	}{
+		{name: "huge range", src: "len(1..100000000)", wantErr: "lists and ranges of 1000000 elements"},
+		{name: "nested ranges", src: "len(map(1..1000, map(1..1000, #)))", wantErr: "limit"},
+		{name: "nested loops over input", src: "count(record.items, all(record.items, all(record.items, # >= 0)))", wantErr: "limit"},
+		{name: "nested loops over a local", src: "let xs = record.items; count(xs, all(xs, all(xs, # >= 0)))", wantErr: "limit"},
+		{name: "loop without allocation", src: "all(1..999, all(1..999, true))", wantErr: "loop iterations"},
+		{name: "repeat", src: "repeat(value, 100000000)", wantErr: "repeat: result would exceed 8 MiB"},
+		{name: "repeat of a repeat", src: "repeat(repeat(value, 999), 999999)", wantErr: "exceed"},
+		{name: "doubling with let", src: doubling, wantErr: "memory"},
+		{name: "doubling with reduce", src: "len(reduce(1..100, #acc + #acc, value))", wantErr: "memory"},
+		{name: "many copies in a loop", src: "len(map(1..1000, record.big))", wantErr: "memory"},
+		{name: "quadratic replace", src: `len(replace(record.big, "x", record.big))`, wantErr: "replace: result would exceed"},
+		{name: "regexReplace with references", src: `len(regexReplace(record.big, "(x+)", "$1$1$1$1$1$1$1$1$1$1"))`, wantErr: "regexReplace: result would exceed"},
+		{name: "join of shared strings", src: `len(join(map(1..100, record.big)))`, wantErr: "memory"},
+		// Passing a39 charges its expanded size; inside a literal list it is
+		// not charged, and the function's own check stops it.
+		{name: "toJSON of shared arrays", src: let + "len(toJSON(a39))", wantErr: "memory"},
+		{name: "toJSON of a list of shared arrays", src: let + "len(toJSON([a39]))", wantErr: "toJSON: result would exceed"},
+		{name: "string of a list of shared arrays", src: let + "len(string([a39]))", wantErr: "string: result would exceed"},
+		{name: "flatten of a list of shared arrays", src: let + "len(flatten([a39]))", wantErr: "flatten: result would exceed"},
+		{name: "hash of a list of shared arrays", src: let + "sha256([a39])", wantErr: "sha256: result would exceed"},
+		{name: "repeated heavy calls", src: "all(1..100000, fromJSON(record.json) != nil)", wantErr: "memory"},
+		{name: "kept heavy results", src: "len(map(1..1000, fromJSON(record.json)))", wantErr: "memory"},
+		{name: "slow loop body", src: "all(1..99999, record.big == record.big2)", wantErr: "running for", timed: true},
+		{name: "too many nodes", src: strings.Repeat("value + ", MaxNodes) + "value", wantErr: "too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r, err := runGuarded(t, tt.src, record, tt.timed)
+			if err != nil {
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("compile error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if r.Err == nil || !strings.Contains(r.Err.Error(), tt.wantErr) {
+				t.Fatalf("Err = %v (fields %.100v), want one containing %q", r.Err, r.Fields, tt.wantErr)
+			}
+			if !strings.HasPrefix(r.Err.Error(), "field v: expr: ") {
+				t.Errorf("Err %q does not name the field", r.Err)
+			}
+			t.Logf("%s: stopped after %v: %v", tt.name, time.Since(start), r.Err)
+		})
+	}
+}
+
+// TestSandboxBudgetIsPerEvaluation checks that the budget is not shared by
+// the records of a batch or the fields of a record.
+func TestSandboxBudgetIsPerEvaluation(t *testing.T) {
+	t.Parallel()
+	m := mustCompile(t, Spec{Fields: map[string]FieldSpec{
+		"a": {Path: "v", Expr: "len(repeat(value, 500000))"},
+		"b": {Path: "v", Expr: "len(repeat(value, 500000))"},
+		"c": {Path: "v", Expr: "count(1..60000, # > 0)"},
+	}})
+	m.limits.duration = time.Hour
+	recs := make([]any, 5)
+	for i := range recs {
+		recs[i] = map[string]any{"v": "0123456789"} // 5 MB per field and record
+	}
+	rs, err := m.Apply(recs, arrival)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.Err != nil {
+			t.Errorf("record %d: %v", i, r.Err)
+		}
+	}
+}
+
+func TestSandboxNoOutsideAccess(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{
+		"now()",
+		`env("HOME")`,
+		`readFile("/etc/passwd")`,
+		"os.Getenv('HOME')",
+		"$env.Budget",
+		"__budget.steps",
+	} {
+		m, err := Compile(Spec{Expr: src})
+		if err == nil {
+			rs, _ := m.Apply(map[string]any{}, arrival)
+			if rs[0].Err == nil {
+				t.Errorf("%q evaluated to %v", src, rs[0].Fields)
+			}
+		}
+	}
+}
+
+func TestSandboxErrorsAreNotPanics(t *testing.T) {
+	t.Parallel()
+	r, err := runGuarded(t, `__step(1, 2)`, map[string]any{}, false)
+	if err == nil && (r.Err == nil || !strings.Contains(r.Err.Error(), "internal function called wrongly")) {
+		t.Errorf("calling an internal function wrongly: %v", r.Err)
+	}
+	var re *RecordError
+	if err == nil && r.Err != nil && !errors.As(r.Err, &re) {
+		t.Errorf("Err is %T", r.Err)
+	}
+}
