@@ -22,13 +22,18 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/jobs"
+	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
+	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/vault"
 	"github.com/tributary-dev/tributary/internal/web"
 )
 
@@ -118,7 +123,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	defer ln.Close()
 
-	if _, err := LoadSecretsKey(cfg, log); err != nil {
+	key, err := LoadSecretsKey(cfg, log)
+	if err != nil {
 		return err
 	}
 	st, err := OpenStore(ctx, cfg)
@@ -146,11 +152,31 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	// The flow of a batch: the engine commits it, adds it to the recent
+	// records cache and publishes it on the broker for live streams.
+	recent, err := cache.New(cache.Config{})
+	if err != nil {
+		return err
+	}
+	broker, err := pubsub.NewMemory(pubsub.Config{})
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	eng, err := engine.New(engine.Config{Registerer: registry}, st, recent, broker, log.With("component", "engine"))
+	if err != nil {
+		return err
+	}
+
 	accounts := account.New(st, cfg.SessionTTL)
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
+	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
+		Replay: signature.NewMemoryGuard(0),
+	})
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -171,6 +197,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		// WriteTimeout stays 0: live streams (SSE) are long responses;
 		// handlers set their own deadlines through ResponseController.
 	}
+	// Shutdown waits for requests to finish; live streams never do.
+	srv.RegisterOnShutdown(pipelines.CloseStreams)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("tributary serving", "addr", ln.Addr().String(), "backend", st.Backend(), "version", Version)
@@ -186,10 +214,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	log.Info("stopping", "timeout", cfg.ShutdownTimeout)
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Webhook requests in flight wait for their commits, so the engine
+	// stops after the HTTP server: it then writes what is left and returns.
 	errHTTP := srv.Shutdown(stopCtx)
+	if errHTTP != nil {
+		_ = srv.Close() // requests still running past the timeout lose their connections
+	}
+	errEngine := eng.Close(stopCtx)
 	errJobs := jobs.Stop(stopCtx, jobClient)
 	stopRun()
-	if err := errors.Join(errHTTP, errJobs); err != nil {
+	if err := errors.Join(errHTTP, errEngine, errJobs); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	log.Info("stopped")

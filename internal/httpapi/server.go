@@ -93,6 +93,12 @@ func New(cfg Config, d Deps) *Server {
 		"session": {Type: "apiKey", In: "cookie", Name: SessionCookie},
 	}
 	hcfg.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
+	// huma enforces its own body limit (1 MiB unless set per operation);
+	// make it the configured one, so that limitBody's MaxBytesReader never
+	// trips inside huma (which reports that as a 500).
+	hcfg.OnAddOperation = append(hcfg.OnAddOperation, func(_ *huma.OpenAPI, op *huma.Operation) {
+		op.MaxBodyBytes = cfg.MaxBodyBytes
+	})
 	s.api = humago.New(s.mux, hcfg)
 	s.registerAccountRoutes()
 
@@ -116,7 +122,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.ready.Ready(ctx); err != nil {
 		s.log.WarnContext(ctx, "not ready", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+		// The cause (which may name tables or hosts) goes to the log only.
+		_, _ = w.Write([]byte("not ready: the database is unreachable or not migrated; the server log says why\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

@@ -88,7 +88,25 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "home.html", pageData{Title: "Tributary", Principal: p})
 }
 
+// readForm parses a posted form; PostFormValue alone would hide an
+// oversized or unreadable body behind empty fields.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
+	err := r.ParseForm()
+	if err == nil {
+		return true
+	}
+	status := http.StatusBadRequest
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	h.render(w, r, status, "error.html", pageData{Title: "Form not accepted", Error: "The form could not be read: " + http.StatusText(status) + "."})
+	return false
+}
+
 func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r) {
+		return
+	}
 	email, password, team := r.PostFormValue("email"), r.PostFormValue("password"), r.PostFormValue("team")
 	_, _, sid, err := h.accounts.Setup(r.Context(), email, password, team)
 	switch {
@@ -112,6 +130,9 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if !h.readForm(w, r) {
+		return
+	}
 	email := r.PostFormValue("email")
 	_, sid, err := h.accounts.Login(r.Context(), email, r.PostFormValue("password"))
 	if errors.Is(err, account.ErrUnauthenticated) {

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -49,7 +50,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to postgres at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("connect to postgres at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, oneLine{err})
 	}
 	ms, err := store.LoadMigrations(migrationFiles, "migrations")
 	if err != nil {
@@ -126,9 +127,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 // Ready implements store.Store.
 func (s *Store) Ready(ctx context.Context) error {
 	var current int
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current)
-	if err != nil {
+	var migrated bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('tributary_migrations') IS NOT NULL`).Scan(&migrated); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
+	}
+	if migrated {
+		if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
 	}
 	if want := store.Latest(s.migrations); current < want {
 		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
@@ -162,3 +168,10 @@ func mapErr(err error) error {
 	}
 	return err
 }
+
+// oneLine keeps an error's chain but prints it on one line: pgx writes one
+// line per connection attempt.
+type oneLine struct{ error }
+
+func (e oneLine) Error() string { return strings.Join(strings.Fields(e.error.Error()), " ") }
+func (e oneLine) Unwrap() error { return e.error }

@@ -140,10 +140,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // Ready implements store.Store.
 func (s *Store) Ready(ctx context.Context) error {
-	var current int
-	err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current)
-	if err != nil {
+	var current, tables int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tributary_migrations'`).Scan(&tables); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
+	}
+	if tables > 0 {
+		if err := s.read.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
 	}
 	if want := store.Latest(s.migrations); current < want {
 		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
