@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/auth"
-	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -61,7 +60,8 @@ type secretsOutput struct {
 	}
 }
 
-type secretNameInput struct {
+// SecretScope selects one secret of the team.
+type SecretScope struct {
 	TeamScope
 	Name string `path:"name" maxLength:"64" doc:"The secret's name."`
 }
@@ -74,7 +74,7 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 		OperationID: "create-secret", Method: http.MethodPost, Path: "/api/v1/secrets", Tags: tags,
 		Summary:       "Create a secret",
 		Description:   "Seals a credential under a name that pipeline and sink specs refer to. The value is never returned by any endpoint. Needs editor.",
-		DefaultStatus: http.StatusCreated, MaxBodyBytes: 2 * vault.MaxValueBytes,
+		DefaultStatus: http.StatusCreated,
 	}, func(ctx context.Context, in *struct {
 		TeamScope
 		RawBody []byte
@@ -124,7 +124,7 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 	huma.Register(api, huma.Operation{
 		OperationID: "get-secret", Method: http.MethodGet, Path: "/api/v1/secrets/{name}", Tags: tags,
 		Summary: "Get a secret's metadata", Description: "Its name and dates; the value is never returned.",
-	}, func(ctx context.Context, in *secretNameInput) (*secretOutput, error) {
+	}, func(ctx context.Context, in *SecretScope) (*secretOutput, error) {
 		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Viewer)
 		if err != nil {
 			return nil, err
@@ -138,11 +138,10 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 
 	huma.Register(api, huma.Operation{
 		OperationID: "rotate-secret", Method: http.MethodPut, Path: "/api/v1/secrets/{name}", Tags: tags,
-		Summary:      "Rotate a secret",
-		Description:  "Replaces the value. Pipelines read the new value from their next request on. Needs editor.",
-		MaxBodyBytes: 2 * vault.MaxValueBytes,
+		Summary:     "Rotate a secret",
+		Description: "Replaces the value. Pipelines read the new value from their next request on. Needs editor.",
 	}, func(ctx context.Context, in *struct {
-		secretNameInput
+		SecretScope
 		RawBody []byte
 	}) (*secretOutput, error) {
 		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Editor)
@@ -172,7 +171,7 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 		Summary:       "Delete a secret",
 		Description:   "Refused with 409 while a pipeline refers to the secret. Needs admin.",
 		DefaultStatus: http.StatusNoContent,
-	}, func(ctx context.Context, in *secretNameInput) (*struct{}, error) {
+	}, func(ctx context.Context, in *SecretScope) (*struct{}, error) {
 		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Admin)
 		if err != nil {
 			return nil, err
@@ -202,8 +201,10 @@ func decodeSecretBody(raw []byte, v any, shape string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data")
+	if err == nil {
+		if _, tokErr := dec.Token(); tokErr != io.EOF {
+			return huma.Error400BadRequest("The body must be one JSON object, with nothing after it: " + shape + ".")
+		}
 	}
 	if err == nil {
 		return nil
@@ -233,6 +234,3 @@ func quoteAll(ss []string) []string {
 func secretRefErr(location, name string) *huma.ErrorDetail {
 	return &huma.ErrorDetail{Location: location, Message: fmt.Sprintf("the team has no secret named %q; create it first (POST /api/v1/secrets)", name)}
 }
-
-var _ = uuid.Nil
-var _ = core.ErrNotFound

@@ -1,0 +1,642 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/cache"
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+func TestSubmitCommitsAcceptedAndRejected(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{})
+		ctx := context.Background()
+		res, err := b.submit(ctx, t,
+			`{"at":"2026-01-01T00:00:00Z","t":21.5,"s":"a"}`,
+			`{"at":"2026-01-01T00:00:01Z","t":"warm","s":"b"}`, // not a number
+			`{"at":"2026-01-01T00:00:02Z","t":75,"s":"c"}`,     // over the schema's maximum
+			`"hello"`, // no records in it
+			`[{"at":"2026-01-01T00:00:03Z","t":1},{"at":"2026-01-01T00:00:04Z","t":2,"s":null}]`,
+		)
+		if err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+		if res.Accepted != 3 || res.Rejected != 3 || res.RunID == uuid.Nil {
+			t.Fatalf("result %+v", res)
+		}
+
+		recs := b.records(t) // newest first
+		if len(recs) != 3 {
+			t.Fatalf("%d records stored", len(recs))
+		}
+		want := []struct {
+			sec  int
+			data string
+		}{{4, `{"temp":2}`}, {3, `{"temp":1}`}, {0, `{"station":"a","temp":21.5}`}}
+		for i, w := range want {
+			r := recs[i]
+			if r.ID == 0 || r.Version != 1 || !r.TS.Equal(time.Date(2026, 1, 1, 0, 0, w.sec, 0, time.UTC)) {
+				t.Errorf("record %d = %+v", i, r)
+			}
+			sameJSON(t, r.Data, []byte(w.data))
+		}
+
+		rej := b.rejected(t)
+		if len(rej) != 3 {
+			t.Fatalf("%d rejected stored", len(rej))
+		}
+		slices.SortFunc(rej, func(a, b core.Rejected) int { return int(a.ID - b.ID) })
+		wantRej := []struct{ raw, reason string }{
+			{`{"at":"2026-01-01T00:00:01Z","t":"warm","s":"b"}`, "mapping: field temp: expected number"},
+			{`{"at":"2026-01-01T00:00:02Z","t":75,"s":"c"}`, "validation: temp: must be <= 60"},
+			{`"hello"`, "mapping: records not found"},
+		}
+		for i, w := range wantRej {
+			r := rej[i]
+			sameJSON(t, r.Raw, []byte(w.raw))
+			if !strings.HasPrefix(r.Reason, w.reason) || r.Version != 1 || r.RunID != res.RunID {
+				t.Errorf("rejected %d = %+v, want reason %q", i, r, w.reason)
+			}
+		}
+
+		runs := b.runs(t)
+		if len(runs) != 1 {
+			t.Fatalf("%d runs", len(runs))
+		}
+		var bytes int64
+		for _, r := range recs {
+			bytes += int64(len(r.Data))
+		}
+		run := runs[0]
+		if run.ID != res.RunID || run.Trigger != core.TriggerWebhook || run.Fetched != 6 || run.Stored != 3 || run.Rejected != 3 || run.Version != 1 || run.Bytes == 0 {
+			t.Errorf("run %+v", run)
+		}
+
+		// The cache holds the committed records with their ids.
+		cached := b.cache.Recent(b.p.ID, 0)
+		if got, want := cacheIDs(cached), ids(recs); !slices.Equal(got, want) {
+			t.Errorf("cached ids %v, stored %v", got, want)
+		}
+		// One message carries the batch.
+		pubs := b.published(t)
+		if len(pubs) != 1 {
+			t.Fatalf("%d batches published", len(pubs))
+		}
+		pb := pubs[0]
+		if pb.Pipeline != b.p.ID || pb.Version != 1 || pb.Count != 3 || pb.Rejected != 3 {
+			t.Errorf("published %+v", pb)
+		}
+		els := elements(t, pb)
+		for i, el := range els {
+			r := recs[len(recs)-1-i] // published in input order
+			if el.ID != r.ID || !el.TS.Equal(r.TS) {
+				t.Errorf("published record %d = %+v, stored %+v", i, el, r)
+			}
+			sameJSON(t, el.Data, r.Data)
+		}
+
+		// The pipeline's stats count the batch.
+		p, err := b.st.Pipeline(ctx, b.team, b.p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Stats.RecordCount != 3 || p.Stats.RejectedCount != 3 {
+			t.Errorf("stats %+v", p.Stats)
+		}
+	})
+}
+
+func cacheIDs(es []cache.Entry) []int64 {
+	out := make([]int64, len(es))
+	for i, e := range es {
+		out[i] = e.ID
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestPersistFalse(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{spec: `{"name":"live","kind":"webhook","source":{},"persist":false}`})
+		res, err := b.submit(context.Background(), t, `{"v":1}`, `{"v":2,"ts":"2026-02-03T04:05:06Z"}`, `[1]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Accepted != 2 || res.Rejected != 1 {
+			t.Fatalf("result %+v", res)
+		}
+		if recs := b.records(t); len(recs) != 0 {
+			t.Errorf("%d records stored with persist off", len(recs))
+		}
+		if rej := b.rejected(t); len(rej) != 1 || !strings.Contains(rej[0].Reason, "expected a JSON object") {
+			t.Errorf("rejected %+v", rej)
+		}
+		runs := b.runs(t)
+		if len(runs) != 1 || runs[0].Stored != 2 || runs[0].Rejected != 1 {
+			t.Errorf("runs %+v", runs)
+		}
+		cached := b.cache.Recent(b.p.ID, 0)
+		if len(cached) != 2 || cached[0].ID != 0 || !cached[0].TS.Equal(time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)) {
+			t.Errorf("cached %+v", cached)
+		}
+		pubs := b.published(t)
+		if len(pubs) != 1 || pubs[0].Count != 2 {
+			t.Fatalf("published %+v", pubs)
+		}
+		if els := elements(t, pubs[0]); els[0].ID != 0 || string(els[1].Data) != `{"ts":"2026-02-03T04:05:06Z","v":2}` {
+			t.Errorf("published records %+v", els)
+		}
+	})
+}
+
+func TestGroupCommit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		// A long linger makes the grouping independent of the machine's
+		// speed; the default is a few milliseconds.
+		b := setup(t, open(t), options{cfg: engine.Config{Linger: 50 * time.Millisecond}})
+		const n = 200
+		results := make([]engine.Result, n)
+		parallel(n, func(i int) {
+			res, err := b.submit(context.Background(), t, record(i))
+			if err != nil {
+				t.Errorf("Submit %d: %v", i, err)
+			}
+			results[i] = res
+		})
+		runs := b.runs(t)
+		if len(runs) > n/10 {
+			t.Errorf("%d single-record submissions made %d runs; group commit should make far fewer", n, len(runs))
+		}
+		t.Logf("%d submissions, %d runs", n, len(runs))
+		stored, runIDs := 0, map[uuid.UUID]bool{}
+		for _, r := range runs {
+			stored += r.Stored
+			runIDs[r.ID] = true
+		}
+		for i, res := range results {
+			if res.Accepted != 1 || !runIDs[res.RunID] {
+				t.Errorf("result %d = %+v, not one of the runs", i, res)
+			}
+		}
+		if stored != n || len(b.records(t)) != n {
+			t.Errorf("runs stored %d, records table holds %d; want %d", stored, len(b.records(t)), n)
+		}
+		// Each committed batch reached the broker once, and the cache.
+		pubs := b.published(t)
+		count := 0
+		for _, pb := range pubs {
+			count += pb.Count
+		}
+		if len(pubs) != len(runs) || count != n {
+			t.Errorf("%d batches with %d records published; %d runs", len(pubs), count, len(runs))
+		}
+		if got := b.cache.Len(b.p.ID); got != cache.DefaultSize {
+			t.Errorf("cache holds %d", got)
+		}
+	})
+}
+
+func TestBatchSizeLimit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond}})
+		big := make([]string, 25)
+		for i := range big {
+			big[i] = record(1000 + i)
+		}
+		var bigRes engine.Result
+		others := make([]engine.Result, 40)
+		parallel(41, func(i int) {
+			var err error
+			if i == 40 {
+				bigRes, err = b.submit(context.Background(), t, big...)
+			} else {
+				others[i], err = b.submit(context.Background(), t, record(i))
+			}
+			if err != nil {
+				t.Errorf("Submit: %v", err)
+			}
+		})
+		total := 0
+		for _, r := range b.runs(t) {
+			total += r.Fetched
+			switch {
+			case r.ID == bigRes.RunID && r.Fetched != 25:
+				t.Errorf("the big submission's run has %d records; it should be alone", r.Fetched)
+			case r.ID != bigRes.RunID && r.Fetched > 10:
+				t.Errorf("run with %d records, over MaxBatchRecords", r.Fetched)
+			}
+		}
+		for _, o := range others {
+			if o.RunID == bigRes.RunID {
+				t.Error("a small submission joined the big one")
+			}
+		}
+		if total != 65 {
+			t.Errorf("runs hold %d records, want 65", total)
+		}
+	})
+}
+
+// faultStore makes chosen batches fail inside the transaction, after the
+// records were written: the real store must roll all of it back.
+type faultStore struct {
+	engine.Store
+	fail func(b *store.Batch) bool
+}
+
+var errBoom = errors.New("boom")
+
+func (f *faultStore) WriteBatch(ctx context.Context, b *store.Batch) error {
+	if f.fail(b) {
+		b.Jobs = func([]core.Record) ([]river.InsertManyParams, error) { return nil, errBoom }
+	}
+	return f.Store.WriteBatch(ctx, b)
+}
+
+func TestFailedWriteKeepsNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		var failing atomic.Bool
+		failing.Store(true)
+		b := setup(t, open(t), options{
+			cfg:  engine.Config{Linger: 20 * time.Millisecond},
+			wrap: func(s engine.Store) engine.Store { return &faultStore{s, func(*store.Batch) bool { return failing.Load() }} },
+		})
+		parallel(20, func(i int) {
+			// One rejected record each too: they must go as well.
+			_, err := b.submit(context.Background(), t, record(i), `{"t":"x"}`)
+			if !errors.Is(err, errBoom) {
+				t.Errorf("Submit %d: err = %v, want %v", i, err, errBoom)
+			}
+		})
+		if n := len(b.records(t)); n != 0 {
+			t.Errorf("%d records kept", n)
+		}
+		if n := len(b.rejected(t)); n != 0 {
+			t.Errorf("%d rejected records kept", n)
+		}
+		if n := len(b.runs(t)); n != 0 {
+			t.Errorf("%d runs kept", n)
+		}
+		if n := b.cache.Len(b.p.ID); n != 0 {
+			t.Errorf("%d records cached", n)
+		}
+		if pubs := b.published(t); len(pubs) != 0 {
+			t.Errorf("%d batches published", len(pubs))
+		}
+
+		// The engine recovers once the store does.
+		failing.Store(false)
+		if _, err := b.submit(context.Background(), t, record(1)); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.records(t)) != 1 || len(b.published(t)) != 1 || b.cache.Len(b.p.ID) != 1 {
+			t.Error("the batch after the failure did not go through")
+		}
+	})
+}
+
+func TestOneBadSubmissionDoesNotFailItsGroup(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		poisoned := func(b *store.Batch) bool {
+			for _, r := range b.Records {
+				if strings.Contains(string(r.Data), "poison") {
+					return true
+				}
+			}
+			return false
+		}
+		b := setup(t, open(t), options{
+			cfg:  engine.Config{Linger: 50 * time.Millisecond},
+			wrap: func(s engine.Store) engine.Store { return &faultStore{s, poisoned} },
+		})
+		var failed atomic.Int32
+		parallel(10, func(i int) {
+			doc := record(i)
+			if i == 3 {
+				doc = `{"at":"2026-01-01T00:00:00Z","t":1,"s":"poison"}`
+			}
+			_, err := b.submit(context.Background(), t, doc)
+			switch {
+			case i == 3 && !errors.Is(err, errBoom):
+				t.Errorf("the poisoned submission: err = %v", err)
+			case i == 3:
+				failed.Add(1)
+			case err != nil:
+				t.Errorf("Submit %d: %v", i, err)
+			}
+		})
+		if n := len(b.records(t)); n != 9 || failed.Load() != 1 {
+			t.Errorf("%d records stored, %d failed; want 9 and 1", n, failed.Load())
+		}
+		count := 0
+		for _, pb := range b.published(t) {
+			count += pb.Count
+		}
+		if count != 9 || b.cache.Len(b.p.ID) != 9 {
+			t.Errorf("%d records published, %d cached; want 9", count, b.cache.Len(b.p.ID))
+		}
+	})
+}
+
+func TestNULIsRejectedOnEveryBackend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{spec: `{"name":"n","kind":"webhook","source":{}}`})
+		res, err := b.submit(context.Background(), t, `{"a":"x\u0000y"}`, `{"a":"fine"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Accepted != 1 || res.Rejected != 1 {
+			t.Fatalf("result %+v", res)
+		}
+		rej := b.rejected(t)
+		if len(rej) != 1 || !strings.Contains(rej[0].Reason, "U+0000") {
+			t.Fatalf("rejected %+v", rej)
+		}
+		sameJSON(t, rej[0].Raw, []byte(`{"a":"x\ufffdy"}`))
+	})
+}
+
+func TestClosedStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{cfg: engine.Config{Linger: 20 * time.Millisecond}})
+		b.st.Close()
+		parallel(10, func(i int) {
+			if _, err := b.submit(context.Background(), t, record(i)); err == nil {
+				t.Errorf("Submit %d to a closed store succeeded", i)
+			}
+		})
+		if n := b.cache.Len(b.p.ID); n != 0 {
+			t.Errorf("%d records cached", n)
+		}
+		if pubs := b.published(t); len(pubs) != 0 {
+			t.Errorf("%d batches published", len(pubs))
+		}
+	})
+}
+
+func TestCancelledSubmitterIsWithdrawn(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{cfg: engine.Config{Linger: 300 * time.Millisecond}})
+		ctx, cancel := context.WithCancel(context.Background())
+		var kept engine.Result
+		parallel(2, func(i int) {
+			if i == 0 {
+				time.AfterFunc(30*time.Millisecond, cancel)
+				_, err := b.submit(ctx, t, record(1))
+				if !errors.Is(err, context.Canceled) || !errors.Is(err, engine.ErrWithdrawn) {
+					t.Errorf("cancelled Submit: err = %v", err)
+				}
+				return
+			}
+			var err error
+			if kept, err = b.submit(context.Background(), t, record(2)); err != nil {
+				t.Errorf("Submit: %v", err)
+			}
+		})
+		recs := b.records(t)
+		if len(recs) != 1 || !strings.Contains(string(recs[0].Data), "st-2") {
+			t.Errorf("records %+v; want only the one not withdrawn", recs)
+		}
+		runs := b.runs(t)
+		if len(runs) != 1 || runs[0].Stored != 1 || runs[0].ID != kept.RunID {
+			t.Errorf("runs %+v", runs)
+		}
+	})
+}
+
+// gateStore holds every write until the gate opens.
+type gateStore struct {
+	engine.Store
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gateStore) WriteBatch(ctx context.Context, b *store.Batch) error {
+	g.entered <- struct{}{}
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Store.WriteBatch(ctx, b)
+}
+
+func TestCancelledDuringWriteStillCommits(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		g := &gateStore{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		b := setup(t, open(t), options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.submit(ctx, t, record(7))
+			errc <- err
+		}()
+		<-g.entered // the batch is being written
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) || !errors.Is(err, engine.ErrOutcomeUnknown) {
+			t.Fatalf("Submit: err = %v", err)
+		}
+		close(g.gate)
+		// Close waits for the write, which commits: the caller could not
+		// know, as documented.
+		if err := b.eng.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(b.records(t)); n != 1 {
+			t.Errorf("%d records; the batch should have committed", n)
+		}
+	})
+}
+
+func TestCloseWritesWhatWasSubmitted(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		// Without Close, these would wait an hour.
+		b := setup(t, open(t), options{cfg: engine.Config{Linger: time.Hour}})
+		errc := make(chan error, 3)
+		for i := range 3 {
+			go func() {
+				_, err := b.submit(context.Background(), t, record(i))
+				errc <- err
+			}()
+		}
+		for !engine.HasBatcher(b.eng, b.p.ID) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // let all three reach the batcher
+		if err := b.eng.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := <-errc; err != nil && !errors.Is(err, engine.ErrClosed) {
+				t.Errorf("Submit: %v", err)
+			}
+		}
+		if n := len(b.records(t)); n == 0 {
+			t.Error("Close did not write the submitted records")
+		}
+		// A closed engine takes nothing.
+		if _, err := b.submit(context.Background(), t, record(9)); !errors.Is(err, engine.ErrClosed) {
+			t.Errorf("Submit after Close: err = %v", err)
+		}
+		if _, err := b.eng.RunBatch(context.Background(), b.p, b.c, nil, core.TriggerPoll, nil); !errors.Is(err, engine.ErrClosed) {
+			t.Errorf("RunBatch after Close: err = %v", err)
+		}
+	})
+}
+
+func TestCloseGivesUpWhenItsContextEnds(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		g := &gateStore{entered: make(chan struct{}, 1), gate: make(chan struct{})} // never opens
+		b := setup(t, open(t), options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
+		errc := make(chan error, 1)
+		go func() {
+			_, err := b.submit(context.Background(), t, record(1))
+			errc <- err
+		}()
+		<-g.entered
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := b.eng.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Close: err = %v", err)
+		}
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("Submit: err = %v; its write was cancelled", err)
+		}
+		if n := len(b.records(t)); n != 0 {
+			t.Errorf("%d records stored", n)
+		}
+	})
+}
+
+func TestRunBatch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{})
+		ctx := context.Background()
+		// A poll that found nothing is still a run.
+		res, err := b.eng.RunBatch(ctx, b.p, b.c, nil, core.TriggerPoll, json.RawMessage(`{"cursor":1}`))
+		if err != nil || res.Accepted != 0 || res.RunID == uuid.Nil {
+			t.Fatalf("RunBatch: %+v, %v", res, err)
+		}
+		res, err = b.eng.RunBatch(ctx, b.p, b.c, decode(t, record(1), record(2), `{"t":"x"}`), core.TriggerUpload, nil)
+		if err != nil || res.Accepted != 2 || res.Rejected != 1 {
+			t.Fatalf("RunBatch: %+v, %v", res, err)
+		}
+		runs := b.runs(t)
+		if len(runs) != 2 {
+			t.Fatalf("runs %+v", runs)
+		}
+		for _, r := range runs {
+			switch r.Trigger {
+			case core.TriggerPoll:
+				if r.Fetched != 0 {
+					t.Errorf("poll run %+v", r)
+				}
+			case core.TriggerUpload:
+				if r.ID != res.RunID || r.Stored != 2 || r.Rejected != 1 {
+					t.Errorf("upload run %+v", r)
+				}
+			}
+		}
+		if len(b.records(t)) != 2 || b.cache.Len(b.p.ID) != 2 || len(b.published(t)) != 1 {
+			t.Error("the upload's records did not reach store, cache and broker")
+		}
+	})
+}
+
+func TestWarm(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		st := open(t)
+		b := setup(t, st, options{cfg: engine.Config{Linger: 5 * time.Millisecond}})
+		for i := range 30 {
+			if _, err := b.submit(context.Background(), t, record(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A restarted process: an empty cache, warmed while batches
+		// commit. No record may appear twice.
+		fresh, err := cache.New(cache.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := engine.New(engine.Config{Linger: time.Millisecond}, st, fresh, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close(context.Background())
+		parallel(41, func(i int) {
+			if i == 40 {
+				if err := eng.Warm(context.Background(), b.p); err != nil {
+					t.Errorf("Warm: %v", err)
+				}
+				return
+			}
+			accepted, rejected := eng.Process(b.c, decode(t, record(100+i)), time.Now())
+			if _, err := eng.Submit(context.Background(), b.p, b.c, accepted, rejected, core.TriggerWebhook); err != nil {
+				t.Errorf("Submit: %v", err)
+			}
+		})
+		if !fresh.Has(b.p.ID) {
+			t.Fatal("not warmed")
+		}
+		got := cacheIDs(fresh.Recent(b.p.ID, 0))
+		if want := ids(b.records(t)); !slices.Equal(got, want) {
+			t.Errorf("cached ids %v\nstored ids %v", got, want)
+		}
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, backends[0].open(t), options{})
+	if _, err := b.submit(context.Background(), t, record(1), record(2), `{"t":"x"}`); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := b.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				got[name] = m.Counter.GetValue()
+			case m.Histogram != nil:
+				got[name] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	want := map[string]float64{
+		"tributary_engine_records_total/accepted": 2,
+		"tributary_engine_records_total/rejected": 1,
+		"tributary_engine_batch_records":          1,
+		"tributary_engine_batch_submissions":      1,
+		"tributary_engine_commit_seconds":         1,
+		"tributary_engine_commit_errors_total":    0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	// A second engine on the same registry is a configuration error.
+	if _, err := engine.New(engine.Config{Registerer: b.reg}, b.st, nil, nil, nil); err == nil {
+		t.Error("registering the metrics twice succeeded")
+	}
+}

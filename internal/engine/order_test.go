@@ -1,0 +1,69 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+// orderStore checks that nothing of a batch reaches the cache or the
+// broker before the store has committed it.
+type orderStore struct {
+	engine.Store
+	t *testing.T
+	b *bundle
+}
+
+func (o *orderStore) WriteBatch(ctx context.Context, bt *store.Batch) error {
+	cached, queued := o.b.cache.Len(bt.PipelineID), len(o.b.sub.C())
+	err := o.Store.WriteBatch(ctx, bt)
+	if o.b.cache.Len(bt.PipelineID) != cached || len(o.b.sub.C()) != queued {
+		o.t.Error("the cache or the broker saw the batch before its commit returned")
+	}
+	return err
+}
+
+func TestCacheAndBroadcastOnlyAfterCommit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		o := &orderStore{t: t}
+		b := setup(t, open(t), options{
+			cfg:  engine.Config{FlushConcurrency: 1, Linger: time.Millisecond}, // one write at a time, so the counts are this batch's
+			wrap: func(s engine.Store) engine.Store { o.Store = s; return o },
+		})
+		o.b = b
+		parallel(20, func(i int) {
+			if _, err := b.submit(context.Background(), t, record(i)); err != nil {
+				t.Error(err)
+			}
+			// Once Submit returned, the records are in the cache.
+			if b.cache.Len(b.p.ID) < 1 {
+				t.Error("Submit returned before the cache had the records")
+			}
+		})
+		runs := b.runs(t)
+		pubs := b.published(t)
+		if len(pubs) != len(runs) || b.cache.Len(b.p.ID) != 20 {
+			t.Errorf("%d runs, %d published, %d cached", len(runs), len(pubs), b.cache.Len(b.p.ID))
+		}
+	})
+}
+
+func TestGroupCommitWithDefaults(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		b := setup(t, open(t), options{})
+		const n = 200
+		parallel(n, func(i int) {
+			if _, err := b.submit(context.Background(), t, record(i)); err != nil {
+				t.Error(err)
+			}
+		})
+		// The grouping depends on timing here; only log it.
+		t.Logf("%d concurrent submissions, %d runs with the default linger", n, len(b.runs(t)))
+		if len(b.records(t)) != n {
+			t.Errorf("%d records stored", len(b.records(t)))
+		}
+	})
+}

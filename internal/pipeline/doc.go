@@ -1,0 +1,26 @@
+// Package pipeline owns the pipeline document: the JSON (later also YAML)
+// that describes one pipeline — name, kind, source, mapping, validation,
+// persistence, retention, sinks — and its checking.
+//
+// The API saves a pipeline in three steps:
+//
+//	spec, err := pipeline.Decode(body)    // strict shape: unknown, misspelt, repeated fields
+//	compiled, err := pipeline.Compile(spec) // content: every problem at once
+//	doc, err := spec.Canonical()          // what the store keeps, defaults explicit
+//
+// Decode and Compile report problems as a *SpecError: a list of Problems,
+// each with the path of the offending part ("source.webhook.tolerance",
+// "mapping.fields.temp.expr") and a message that says what is wrong (with
+// the line and column inside a mapping expression). The API turns them into
+// RFC 9457 "errors" entries of a 422 answer; errors.Is(err,
+// core.ErrInvalid) holds for them.
+//
+// Compile is also how the engine prepares a stored version for processing
+// (the engine caches the result per pipeline version): the *Compiled holds
+// the compiled mapping and schema and the parsed settings, and is shared by
+// every goroutine that handles the pipeline.
+//
+// Parts that later versions define — polling sources, p2p sources, sinks —
+// are kept as raw JSON objects; Compile checks only that they are objects
+// and that a pipeline has exactly the source parts its kind uses.
+package pipeline
