@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -315,6 +316,39 @@ func TestHookConcurrent(t *testing.T) {
 		e.do("GET", "/api/v1/pipelines/"+p.ID.String(), tm.viewer, nil).json(t, &got)
 		if got.Stats.RecordCount != n {
 			t.Fatalf("record_count = %d", got.Stats.RecordCount)
+		}
+	})
+}
+
+// BenchmarkIngest measures single-record webhook requests through the
+// whole HTTP stack on SQLite, from parallel clients.
+func BenchmarkIngest(b *testing.B) {
+	e := setup(b, "sqlite")
+	tm := e.newTeam()
+	r := e.do("POST", "/api/v1/pipelines", tm.editor, webhookSpec("bench",
+		`"mapping": {"fields": {"temp": {"path": "temperature", "type": "number"}, "station": {"type": "string"}}}`))
+	if r.status != http.StatusCreated {
+		b.Fatal(r)
+	}
+	var p pipelineBody
+	r.json(b, &p)
+	body := `{"temperature": 21.5, "station": "berlin"}`
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			res, err := client.Post(p.IngestURL, "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusAccepted {
+				b.Errorf("status %d", res.StatusCode)
+				return
+			}
 		}
 	})
 }

@@ -219,10 +219,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody caps request bodies; routes with their own limits (webhooks,
-// uploads) are registered outside this wrapper.
+// limitBody caps request bodies, except webhooks, whose limit is the
+// pipeline's.
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/hooks/") {
+			next.ServeHTTP(w, r) // each pipeline sets its own webhook body limit
+			return
+		}
 		if r.ContentLength > limit {
 			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than the limit of %d bytes.", limit))
 			return

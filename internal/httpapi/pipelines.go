@@ -69,7 +69,8 @@ type PipelinesDeps struct {
 	// Broker carries committed batches to live streams; the routes publish
 	// control events (pause, update, delete) on it.
 	Broker pubsub.Broker
-	// Replay remembers the webhook ids of signed requests; one per process.
+	// Replay remembers the webhook ids of signed requests, one guard per
+	// process (or a shared one in a cluster). Nil means a MemoryGuard.
 	Replay signature.ReplayGuard
 }
 
@@ -110,6 +111,9 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 		cfg.StreamHeartbeat = DefaultStreamHeartbeat
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if d.Replay == nil {
+		d.Replay = signature.NewMemoryGuard(0)
+	}
 	closing, closeFn := context.WithCancel(context.Background())
 	r := &pipelineRoutes{
 		s: s, cfg: cfg, store: d.Store, engine: d.Engine, vault: d.Vault, cache: d.Cache,

@@ -36,7 +36,7 @@ import (
 // env is a server with the pipeline routes on a fresh database, and the
 // parts behind it for arranging and inspecting.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	backend  string
 	store    store.Store
 	accounts *account.Service
@@ -65,7 +65,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *env), opts ...envOption)
 	}
 }
 
-func setup(t *testing.T, backend string, opts ...envOption) *env {
+func setup(t testing.TB, backend string, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	var st store.Store
@@ -181,7 +181,7 @@ type resp struct {
 func (r resp) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
 
 // json decodes the body into v.
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r, err)
@@ -198,7 +198,7 @@ type problem struct {
 	} `json:"errors"`
 }
 
-func (r resp) problem(t *testing.T) problem {
+func (r resp) problem(t testing.TB) problem {
 	t.Helper()
 	var p problem
 	r.json(t, &p)
@@ -264,7 +264,7 @@ func (e *env) send(req *http.Request) resp {
 }
 
 // want fails the test unless r has the status.
-func want(t *testing.T, r resp, status int) {
+func want(t testing.TB, r resp, status int) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)

@@ -27,7 +27,7 @@ type event struct {
 
 // sse is a live stream being read.
 type sse struct {
-	t      *testing.T
+	t      testing.TB
 	events chan event
 	cancel context.CancelFunc
 	res    *http.Response
@@ -109,7 +109,7 @@ type streamBatch struct {
 
 // compact returns JSON without insignificant space (PostgreSQL's jsonb
 // adds some).
-func compact(t *testing.T, raw []byte) string {
+func compact(t testing.TB, raw []byte) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
