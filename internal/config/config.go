@@ -56,6 +56,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Migrate runs migrations at start (TRIBUTARY_MIGRATE, default true).
 	Migrate bool
+	// DebugAddr, when set, serves Go's pprof profiles on this address
+	// (keep it on loopback) (TRIBUTARY_DEBUG_ADDR).
+	DebugAddr string
 	// JobWorkers is the number of River workers of the default queue
 	// (TRIBUTARY_JOB_WORKERS).
 	JobWorkers int
@@ -103,6 +106,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"max-body-bytes", "TRIBUTARY_MAX_BODY_BYTES", "largest accepted API request body", &c.MaxBodyBytes},
 		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
 		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
+		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
 	)
 }
 

@@ -159,11 +159,12 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 			}
 		}
 		if len(b.Rejected) > 0 {
+			team, pipe, run, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), [16]byte(b.Run.ID), int32(b.Version)
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"rejected_records"},
 				[]string{"team_id", "pipeline_id", "run_id", "version", "received_at", "raw", "reason"},
 				pgx.CopyFromSlice(len(b.Rejected), func(i int) ([]any, error) {
 					r := &b.Rejected[i]
-					return []any{b.TeamID, b.PipelineID, b.Run.ID, b.Version, r.ReceivedAt, rawJSON(r.Raw), r.Reason}, nil
+					return []any{team, pipe, run, version, r.ReceivedAt, []byte(r.Raw), r.Reason}, nil
 				}))
 			if err != nil {
 				return fmt.Errorf("insert rejected records: %w", err)
@@ -225,13 +226,16 @@ func (s *Store) copyRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) erro
 	for i := range b.Records {
 		b.Records[i].ID = ids[i]
 	}
+	// Values in the types pgx encodes directly: a uuid.UUID would go
+	// through driver.Valuer and a string parse for every row.
+	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
 	for start := 0; start < len(b.Records); start += copyChunk {
 		chunk := b.Records[start:min(start+copyChunk, len(b.Records))]
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"},
 			[]string{"id", "team_id", "pipeline_id", "ts", "version", "data"},
 			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
 				r := &chunk[i]
-				return []any{r.ID, b.TeamID, b.PipelineID, r.TS, b.Version, rawJSON(r.Data)}, nil
+				return []any{r.ID, team, pipe, r.TS, version, []byte(r.Data)}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("copy records: %w", err)
@@ -240,17 +244,13 @@ func (s *Store) copyRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) erro
 	return nil
 }
 
-// rawJSON passes already-encoded JSON to a json/jsonb column untouched.
-type rawJSON []byte
-
-// MarshalJSON lets pgx's JSON codec take the bytes as they are.
-func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }
-
+// rawJSONOrNil passes already-encoded JSON to a json/jsonb column as it
+// is, or NULL.
 func rawJSONOrNil(r json.RawMessage) any {
 	if r == nil {
 		return nil
 	}
-	return rawJSON(r)
+	return []byte(r)
 }
 
 // Records implements store.Records.
