@@ -18,12 +18,19 @@ import (
 // goroutine, which writes it as one store.Batch (one transaction, one run
 // row) and then answers every submitter of the group.
 //
-// A group takes submissions of one pipeline version and trigger until it
-// holds MaxBatchRecords records or Linger has passed since its first
-// submission; then it is written as soon as one of the pipeline's
-// FlushConcurrency write slots is free. While no slot is free the group
-// keeps growing up to MaxBatchRecords, so batches grow with load: under a
-// burst, everything that arrives during one write goes into the next.
+// A group takes submissions of one pipeline version and trigger. It is
+// written, as long as fewer than FlushConcurrency writes of the pipeline
+// are in flight, as soon as:
+//   - no write of the pipeline is in flight: a lone request waits for
+//     nothing but its own commit;
+//   - or it holds MaxBatchRecords records;
+//   - or Linger has passed since its first submission: a write in flight
+//     that takes long does not hold the next group back for longer.
+//
+// Otherwise it keeps growing, up to MaxBatchRecords. So batches grow with
+// load: under a burst, what arrives while one batch is written goes into
+// the next, and clients that wait for their acknowledgement before they
+// send again are answered one commit after they sent.
 
 // queueSize is how many submissions may wait for a pipeline's batcher.
 const queueSize = 256
@@ -108,17 +115,6 @@ func (e *Engine) Submit(ctx context.Context, p core.Pipeline, c *pipeline.Compil
 	}
 }
 
-// Errors Submit wraps together with the context's error.
-var (
-	// ErrWithdrawn means the submission was taken back before it was
-	// written: none of its records is stored.
-	ErrWithdrawn = errors.New("the records were not written")
-	// ErrOutcomeUnknown means the caller stopped waiting while the
-	// submission's batch was being written: its records may or may not
-	// be stored.
-	ErrOutcomeUnknown = errors.New("the records may or may not have been written")
-)
-
 // batcher gathers the submissions of one pipeline.
 type batcher struct {
 	e  *Engine
@@ -128,7 +124,9 @@ type batcher struct {
 	// sent; while it is not 0 the batcher does not exit. It grows only
 	// under e.mu.
 	senders atomic.Int32
-	slots   chan struct{} // write slots: a send takes one
+	// written receives a value from each flush goroutine when it is done;
+	// it has room for FlushConcurrency, so a flush never waits.
+	written chan struct{}
 }
 
 // group is a batch in the making.
@@ -150,6 +148,11 @@ func (g *group) fits(s *submission, max int) bool {
 		g.records+s.records() <= max
 }
 
+func (g *group) add(s *submission) {
+	g.subs = append(g.subs, s)
+	g.records += s.records()
+}
+
 func newGroup(s *submission) *group {
 	return &group{subs: []*submission{s}, records: s.records(), version: s.p.Version, trigger: s.trigger, persist: s.persist}
 }
@@ -164,7 +167,7 @@ func (e *Engine) batcherFor(id uuid.UUID) (*batcher, error) {
 	}
 	b := e.batchers[id]
 	if b == nil {
-		b = &batcher{e: e, id: id, in: make(chan *submission, queueSize), slots: make(chan struct{}, e.cfg.FlushConcurrency)}
+		b = &batcher{e: e, id: id, in: make(chan *submission, queueSize), written: make(chan struct{}, e.cfg.FlushConcurrency)}
 		e.batchers[id] = b
 		e.wg.Add(1)
 		go b.run()
@@ -193,9 +196,10 @@ func (b *batcher) run() {
 	defer b.e.wg.Done()
 	cfg := &b.e.cfg
 	var (
-		cur     *group      // gathering
-		next    *submission // did not fit cur; waits for it to be sent
-		closing bool
+		cur      *group      // gathering
+		next     *submission // did not fit cur; waits for it to be written
+		inflight int         // flushes running
+		closing  bool
 	)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -207,40 +211,18 @@ func (b *batcher) run() {
 		linger.Reset(cfg.Linger)
 	}
 	for {
-		in := b.in
-		if next != nil || (cur != nil && cur.full(cfg.MaxBatchRecords)) {
-			in = nil // no room; let the queue hold them
-		}
-		var slots chan struct{}
-		if cur != nil && (cur.complete || next != nil || cur.full(cfg.MaxBatchRecords)) {
-			slots = b.slots
-		}
-		var stopping <-chan struct{}
-		if !closing {
-			stopping = b.e.stopping
-		}
-		var idleC <-chan time.Time
-		if cur == nil {
-			idleC = idle.C
-		}
-
-		select {
-		case s := <-in:
-			switch {
-			case cur == nil:
-				start(s)
-			case cur.fits(s, cfg.MaxBatchRecords):
-				cur.subs = append(cur.subs, s)
-				cur.records += s.records()
-			default:
-				next = s
+		if cur != nil && inflight < cfg.FlushConcurrency &&
+			(inflight == 0 || cur.complete || next != nil || cur.full(cfg.MaxBatchRecords)) {
+			// Take along what is queued already.
+			for next == nil && !cur.full(cfg.MaxBatchRecords) && len(b.in) > 0 {
+				if s := <-b.in; cur.fits(s, cfg.MaxBatchRecords) {
+					cur.add(s)
+				} else {
+					next = s
+				}
 			}
-		case <-linger.C:
-			if cur != nil {
-				cur.complete = true
-			}
-		case slots <- struct{}{}:
 			linger.Stop()
+			inflight++
 			b.e.wg.Add(1)
 			go b.flush(cur)
 			cur = nil
@@ -248,7 +230,37 @@ func (b *batcher) run() {
 				start(next)
 				next = nil
 			}
-			if cur == nil {
+			continue
+		}
+
+		in := b.in
+		if next != nil || (cur != nil && cur.full(cfg.MaxBatchRecords)) {
+			in = nil // no room; the queue holds them
+		}
+		var stopping <-chan struct{}
+		if !closing {
+			stopping = b.e.stopping
+		}
+		var idleC <-chan time.Time
+		if cur == nil && inflight == 0 {
+			idleC = idle.C
+		}
+		select {
+		case s := <-in:
+			switch {
+			case cur == nil:
+				start(s)
+			case cur.fits(s, cfg.MaxBatchRecords):
+				cur.add(s)
+			default:
+				next = s
+			}
+		case <-linger.C:
+			if cur != nil {
+				cur.complete = true
+			}
+		case <-b.written:
+			if inflight--; inflight == 0 && cur == nil {
 				idle.Reset(b.idleWait(closing))
 			}
 		case <-stopping:
@@ -273,11 +285,11 @@ func (b *batcher) idleWait(closing bool) time.Duration {
 	return b.e.cfg.IdleTimeout
 }
 
-// flush writes one group and answers its submitters. It runs in its own
-// goroutine, holding one of the batcher's write slots.
+// flush writes one group and answers its submitters, in its own
+// goroutine.
 func (b *batcher) flush(g *group) {
 	defer func() {
-		<-b.slots
+		b.written <- struct{}{}
 		b.e.wg.Done()
 	}()
 	subs := g.subs[:0]
@@ -335,7 +347,7 @@ func (e *Engine) writeGroup(subs []*submission) (uuid.UUID, error) {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.CommitTimeout)
 	defer cancel()
-	if err := e.write(ctx, b); err != nil {
+	if err := e.write(ctx, first.p, b); err != nil {
 		e.log.Error("engine: write batch", "pipeline", b.PipelineID, "submissions", len(subs),
 			"records", len(b.Records)+len(b.Rejected), "err", err)
 		return uuid.Nil, fmt.Errorf("engine: write batch of pipeline %s: %w", b.PipelineID, err)

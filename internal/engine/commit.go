@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
@@ -42,7 +43,7 @@ func (e *Engine) RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Comp
 	b := newBatch(p, c.Persist, trigger, started, len(accepted), len(rejected))
 	b.State = state
 	appendRecords(b, accepted, rejected)
-	if err := e.write(ctx, b); err != nil {
+	if err := e.write(ctx, p, b); err != nil {
 		return Result{}, fmt.Errorf("engine: write batch of pipeline %s: %w", p.ID, err)
 	}
 	return Result{Accepted: len(accepted), Rejected: len(rejected), RunID: b.Run.ID}, nil
@@ -100,7 +101,13 @@ func appendRecords(b *store.Batch, accepted []Mapped, rejected []core.Rejected) 
 
 // write commits b, then adds its records to the cache and publishes it.
 // Nothing reaches the cache or the broker unless the commit succeeded.
-func (e *Engine) write(ctx context.Context, b *store.Batch) error {
+func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) error {
+	if e.hasFanouts() {
+		persist, runID := b.Persist, b.Run.ID.String()
+		b.Jobs = func(records []core.Record) ([]river.InsertManyParams, error) {
+			return e.batchJobs(ctx, p, persist, runID, records)
+		}
+	}
 	l := e.warmLock(b.PipelineID)
 	l.RLock()
 	start := time.Now()

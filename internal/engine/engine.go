@@ -21,6 +21,17 @@ import (
 // ErrClosed is returned by Submit and RunBatch after Close was called.
 var ErrClosed = errors.New("engine: closed")
 
+// Errors Submit wraps together with the context's error.
+var (
+	// ErrWithdrawn means the submission was taken back before it was
+	// written: none of its records is stored.
+	ErrWithdrawn = errors.New("the records were not written")
+	// ErrOutcomeUnknown means the caller stopped waiting while the
+	// submission's batch was being written: its records may or may not
+	// be stored.
+	ErrOutcomeUnknown = errors.New("the records may or may not have been written")
+)
+
 // Store is what the engine needs of the store: writing a batch in one
 // transaction, and reading a pipeline's newest records to warm the cache.
 // store.Store satisfies it.
@@ -52,9 +63,11 @@ type Config struct {
 	// it is full. A single submission of more records is written alone.
 	// Default 1000.
 	MaxBatchRecords int
-	// Linger is how long a batch waits for more submissions after its
-	// first one before it is written. It bounds the latency group commit
-	// adds to a lone request. Default 2ms.
+	// Linger bounds how long a group waits for more submissions while
+	// another write of the pipeline is in flight; after it, the group is
+	// written alongside (see FlushConcurrency). A group is written at once
+	// when no write of the pipeline is in flight, so Linger adds nothing to
+	// the latency of a lone request. Default 2ms.
 	Linger time.Duration
 	// IdleTimeout is how long a pipeline's batcher goroutine lives without
 	// submissions before it exits; the next submission starts a new one.
@@ -62,9 +75,7 @@ type Config struct {
 	IdleTimeout time.Duration
 	// FlushConcurrency is how many batches of one pipeline may be written
 	// at the same time. While they are, the next batch keeps gathering
-	// submissions. Default 2: one batch is written while the next one's
-	// records are sent, which is what PostgreSQL needs to reach its COPY
-	// throughput.
+	// submissions, up to MaxBatchRecords. Default 2.
 	FlushConcurrency int
 	// CommitTimeout bounds the writing of one group-committed batch.
 	// Default 30s.
@@ -122,6 +133,7 @@ func (cfg Config) Validate() error {
 // Lifecycle: an Engine works as soon as New returns. Close stops it: it
 // refuses new work, writes what was submitted, and waits for the writes.
 type Engine struct {
+	fanout  fanouts
 	cfg     Config
 	st      Store
 	cache   *cache.Memory

@@ -270,8 +270,10 @@ func TestFailedWriteKeepsNothing(t *testing.T) {
 		var failing atomic.Bool
 		failing.Store(true)
 		b := setup(t, open(t), options{
-			cfg:  engine.Config{Linger: 20 * time.Millisecond},
-			wrap: func(s engine.Store) engine.Store { return &faultStore{s, func(*store.Batch) bool { return failing.Load() }} },
+			cfg: engine.Config{Linger: 20 * time.Millisecond},
+			wrap: func(s engine.Store) engine.Store {
+				return &faultStore{s, func(*store.Batch) bool { return failing.Load() }}
+			},
 		})
 		parallel(20, func(i int) {
 			// One rejected record each too: they must go as well.
@@ -388,16 +390,29 @@ func TestClosedStore(t *testing.T) {
 
 func TestCancelledSubmitterIsWithdrawn(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{cfg: engine.Config{Linger: 300 * time.Millisecond}})
+		// The first write is held, so the next group waits for it (Linger
+		// is long); a submitter of that group gives up meanwhile.
+		g := newGate()
+		b := setup(t, open(t), options{
+			cfg:  engine.Config{Linger: time.Hour},
+			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
+		})
+		first := make(chan error, 1)
+		go func() {
+			_, err := b.submit(context.Background(), t, record(0))
+			first <- err
+		}()
+		<-g.entered
 		ctx, cancel := context.WithCancel(context.Background())
 		var kept engine.Result
 		parallel(2, func(i int) {
 			if i == 0 {
-				time.AfterFunc(30*time.Millisecond, cancel)
+				time.AfterFunc(50*time.Millisecond, cancel)
 				_, err := b.submit(ctx, t, record(1))
 				if !errors.Is(err, context.Canceled) || !errors.Is(err, engine.ErrWithdrawn) {
 					t.Errorf("cancelled Submit: err = %v", err)
 				}
+				close(g.gate) // let the first write finish; the group follows
 				return
 			}
 			var err error
@@ -405,26 +420,41 @@ func TestCancelledSubmitterIsWithdrawn(t *testing.T) {
 				t.Errorf("Submit: %v", err)
 			}
 		})
-		recs := b.records(t)
-		if len(recs) != 1 || !strings.Contains(string(recs[0].Data), "st-2") {
-			t.Errorf("records %+v; want only the one not withdrawn", recs)
+		if err := <-first; err != nil {
+			t.Fatal(err)
 		}
-		runs := b.runs(t)
-		if len(runs) != 1 || runs[0].Stored != 1 || runs[0].ID != kept.RunID {
-			t.Errorf("runs %+v", runs)
+		recs := b.records(t)
+		if len(recs) != 2 || strings.Contains(string(recs[0].Data)+string(recs[1].Data), "st-1") {
+			t.Errorf("records %+v; want all but the withdrawn one", recs)
+		}
+		for _, r := range b.runs(t) {
+			if r.Stored != 1 {
+				t.Errorf("run %+v", r)
+			}
+		}
+		if kept.RunID == uuid.Nil {
+			t.Error("no run for the kept submission")
 		}
 	})
 }
 
-// gateStore holds every write until the gate opens.
+// gateStore holds every write until the gate opens, and tells when a
+// write arrives.
 type gateStore struct {
 	engine.Store
 	entered chan struct{}
 	gate    chan struct{}
 }
 
+func newGate() *gateStore {
+	return &gateStore{entered: make(chan struct{}, 100), gate: make(chan struct{})}
+}
+
 func (g *gateStore) WriteBatch(ctx context.Context, b *store.Batch) error {
-	g.entered <- struct{}{}
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
 	select {
 	case <-g.gate:
 	case <-ctx.Done():
@@ -435,7 +465,7 @@ func (g *gateStore) WriteBatch(ctx context.Context, b *store.Batch) error {
 
 func TestCancelledDuringWriteStillCommits(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		g := &gateStore{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		g := newGate()
 		b := setup(t, open(t), options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
@@ -462,29 +492,44 @@ func TestCancelledDuringWriteStillCommits(t *testing.T) {
 
 func TestCloseWritesWhatWasSubmitted(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		// Without Close, these would wait an hour.
-		b := setup(t, open(t), options{cfg: engine.Config{Linger: time.Hour}})
-		errc := make(chan error, 3)
-		for i := range 3 {
+		// The first write is held; the group behind it would wait an hour
+		// for more submissions, but Close writes it at once.
+		g := newGate()
+		b := setup(t, open(t), options{
+			cfg:  engine.Config{Linger: time.Hour},
+			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
+		})
+		errc := make(chan error, 4)
+		go func() {
+			_, err := b.submit(context.Background(), t, record(0))
+			errc <- err
+		}()
+		<-g.entered
+		for i := 1; i <= 3; i++ {
 			go func() {
 				_, err := b.submit(context.Background(), t, record(i))
 				errc <- err
 			}()
 		}
-		for !engine.HasBatcher(b.eng, b.p.ID) {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(20 * time.Millisecond) // let all three reach the batcher
-		if err := b.eng.Close(context.Background()); err != nil {
+		time.Sleep(20 * time.Millisecond) // let them reach the batcher
+		closed := make(chan error, 1)
+		go func() { closed <- b.eng.Close(context.Background()) }()
+		close(g.gate)
+		if err := <-closed; err != nil {
 			t.Fatal(err)
 		}
-		for range 3 {
-			if err := <-errc; err != nil && !errors.Is(err, engine.ErrClosed) {
+		ok := 0
+		for range 4 {
+			switch err := <-errc; {
+			case err == nil:
+				ok++
+			case errors.Is(err, engine.ErrClosed): // came after Close; told so
+			default:
 				t.Errorf("Submit: %v", err)
 			}
 		}
-		if n := len(b.records(t)); n == 0 {
-			t.Error("Close did not write the submitted records")
+		if n := len(b.records(t)); n != ok || n < 2 {
+			t.Errorf("%d records stored, %d submissions succeeded", n, ok)
 		}
 		// A closed engine takes nothing.
 		if _, err := b.submit(context.Background(), t, record(9)); !errors.Is(err, engine.ErrClosed) {
@@ -498,7 +543,7 @@ func TestCloseWritesWhatWasSubmitted(t *testing.T) {
 
 func TestCloseGivesUpWhenItsContextEnds(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		g := &gateStore{entered: make(chan struct{}, 1), gate: make(chan struct{})} // never opens
+		g := newGate() // never opens
 		b := setup(t, open(t), options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
 		errc := make(chan error, 1)
 		go func() {

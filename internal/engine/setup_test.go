@@ -278,3 +278,19 @@ func ids(rs []core.Record) []int64 {
 	slices.Sort(out)
 	return out
 }
+
+// commits returns how many batches the engine committed, from its
+// metrics.
+func (b *bundle) commits(t testing.TB) float64 {
+	t.Helper()
+	mfs, err := b.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "tributary_engine_batch_records" {
+			return float64(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
+}

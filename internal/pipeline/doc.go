@@ -2,20 +2,24 @@
 // that describes one pipeline — name, kind, source, mapping, validation,
 // persistence, retention, sinks — and its checking.
 //
-// The API saves a pipeline in three steps:
+// The API saves a pipeline in two steps:
 //
-//	spec, err := pipeline.Decode(body)    // strict shape: unknown, misspelt, repeated fields
-//	compiled, err := pipeline.Compile(spec) // content: every problem at once
-//	doc, err := spec.Canonical()          // what the store keeps, defaults explicit
+//	c, err := pipeline.Parse(body)  // Decode (shape) and Compile (content)
+//	doc, err := c.Spec.Canonical()  // what the store keeps, defaults explicit
 //
-// Decode and Compile report problems as a *SpecError: a list of Problems,
-// each with the path of the offending part ("source.webhook.tolerance",
+// Decode checks the shape — one JSON object, no unknown, misspelt or
+// repeated field, values of the right JSON types — and Compile the
+// content. Parse does both and, when only unknown fields are wrong, still
+// checks the content, so that the answer lists everything to fix.
+//
+// They report problems as a *SpecError: a list of Problems, each with the
+// path of the offending part ("source.webhook.tolerance",
 // "mapping.fields.temp.expr") and a message that says what is wrong (with
-// the line and column inside a mapping expression). The API turns them into
-// RFC 9457 "errors" entries of a 422 answer; errors.Is(err,
-// core.ErrInvalid) holds for them.
+// the line and column of JSON syntax errors and of errors inside a mapping
+// expression). The API turns them into RFC 9457 "errors" entries of a 422
+// answer; errors.Is(err, core.ErrInvalid) holds for them.
 //
-// Compile is also how the engine prepares a stored version for processing
+// Parse is also how the engine prepares a stored version for processing
 // (the engine caches the result per pipeline version): the *Compiled holds
 // the compiled mapping and schema and the parsed settings, and is shared by
 // every goroutine that handles the pipeline.

@@ -1,0 +1,164 @@
+// Package sink delivers committed batches to destinations outside
+// Tributary: HTTP endpoints, object storage files, PostgreSQL tables,
+// Kafka topics. Each destination kind is one file that registers a Kind;
+// the delivery machinery (River jobs, retries, dead deliveries, replay)
+// knows only this package's types and never switches on a kind's name.
+//
+// Delivery is at least once: a Sink may see the same batch more than once
+// (after a crash or a retry), and every delivery carries a stable
+// idempotency id that a receiver can use to drop repeats.
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/core"
+)
+
+// Batch is what one delivery carries to one sink.
+type Batch struct {
+	TeamID     uuid.UUID
+	PipelineID uuid.UUID
+	Pipeline   string // the pipeline's name, for file names and headers
+	Sink       string // the sink's name within the pipeline
+	// DeliveryID is stable across retries and replays of the same
+	// records to the same sink: the idempotency id receivers dedupe on.
+	DeliveryID string
+	Records    []core.Record
+	// Fields lists the mapped fields in a stable order, with their
+	// declared types ("" when undeclared), for kinds that need a schema
+	// (CSV columns, Parquet, table columns).
+	Fields []Field
+}
+
+// Field is one mapped field of a pipeline's records.
+type Field struct {
+	Name string
+	Type string // string, number, integer, boolean, time, object, array, or ""
+}
+
+// Sink is an open destination. Deliver returns nil only when the
+// destination acknowledged the whole batch. Errors say whether retrying
+// can help: wrap with Permanent for errors no retry can fix (a 4xx answer,
+// a missing table), return a *RetryAfterError when the destination asked
+// to wait, anything else is retried with backoff.
+//
+// A Sink is used by one delivery at a time per process and closed with
+// Close when its configuration changes or the process stops.
+type Sink interface {
+	Deliver(ctx context.Context, b Batch) error
+	Close() error
+}
+
+// Deps are the shared parts a kind may use to open a sink.
+type Deps struct {
+	// HTTPClient is the SSRF-safe client (netguard) for every
+	// user-supplied URL; it must not follow redirects for HTTP sinks.
+	HTTPClient *http.Client
+	// Dial is the SSRF-safe dialer for non-HTTP protocols (Kafka,
+	// PostgreSQL).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Secret returns the plaintext of the team's secret with that name,
+	// or an error wrapping core.ErrNotFound.
+	Secret func(ctx context.Context, teamID uuid.UUID, name string) ([]byte, error)
+	// CheckURL validates a user-supplied URL at save time (scheme and
+	// literal addresses), as netguard.Guard.CheckURL does.
+	CheckURL func(rawURL string) error
+}
+
+// Kind is one kind of destination.
+type Kind struct {
+	// Name is the key of the kind's settings in a sink spec ("http",
+	// "blob", "postgres", "kafka").
+	Name string
+	// Doc is a one-line description for docs and errors.
+	Doc string
+	// MaxBatch is the most records one delivery may carry; bigger batches
+	// are split before delivery. 0 means no limit.
+	MaxBatch int
+	// Validate checks the kind's settings at save time and returns the
+	// team secrets they reference by name, so a missing secret is
+	// refused at save.
+	Validate func(settings json.RawMessage, deps Deps) (secrets []string, err error)
+	// Open builds a sink from valid settings.
+	Open func(ctx context.Context, teamID uuid.UUID, settings json.RawMessage, deps Deps) (Sink, error)
+}
+
+// Registry holds the kinds a process knows. It is a value, so tests can
+// build their own.
+type Registry struct {
+	kinds map[string]Kind
+}
+
+// NewRegistry returns a registry with the given kinds.
+func NewRegistry(kinds ...Kind) *Registry {
+	r := &Registry{kinds: map[string]Kind{}}
+	for _, k := range kinds {
+		r.kinds[k.Name] = k
+	}
+	return r
+}
+
+// Kind returns the kind of that name.
+func (r *Registry) Kind(name string) (Kind, bool) {
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names lists the kinds' names, sorted.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PermanentError is a failure that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// RetryAfterError is a failure where the destination said when to try
+// again (HTTP 429 or 503 with Retry-After).
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// GoneError means the destination is gone for good (HTTP 410): the sink
+// is disabled rather than retried.
+type GoneError struct{ Err error }
+
+func (e *GoneError) Error() string { return e.Err.Error() }
+func (e *GoneError) Unwrap() error { return e.Err }
