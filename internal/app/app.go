@@ -174,7 +174,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
-	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
+	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
 		Replay: signature.NewMemoryGuard(0),
 	})

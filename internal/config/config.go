@@ -56,6 +56,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Migrate runs migrations at start (TRIBUTARY_MIGRATE, default true).
 	Migrate bool
+	// HookRate limits webhook requests per team and second; 0 is no limit
+	// (TRIBUTARY_HOOK_RATE).
+	HookRate int
 	// DebugAddr, when set, serves Go's pprof profiles on this address
 	// (keep it on loopback) (TRIBUTARY_DEBUG_ADDR).
 	DebugAddr string
@@ -76,6 +79,7 @@ func Default() Config {
 		MaxBodyBytes:    1 << 20,
 		Migrate:         true,
 		JobWorkers:      20,
+		HookRate:        10000,
 	}
 }
 
@@ -106,6 +110,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"max-body-bytes", "TRIBUTARY_MAX_BODY_BYTES", "largest accepted API request body", &c.MaxBodyBytes},
 		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
 		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
+		binding{"hook-rate", "TRIBUTARY_HOOK_RATE", "webhook requests per team and second (429 beyond); 0: no limit", &c.HookRate},
 		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
 	)
 }
@@ -223,6 +228,9 @@ func (c *Config) Validate(storageOnly bool) error {
 		}
 		if c.MaxBodyBytes < 1024 {
 			bad("max body bytes", "must be at least 1024")
+		}
+		if c.HookRate < 0 {
+			bad("hook rate", "must not be negative (0 turns the limit off)")
 		}
 		if c.JobWorkers < 1 || c.JobWorkers > 10000 {
 			bad("job workers", "must be between 1 and 10000")

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -98,6 +100,11 @@ func (r *pipelineRoutes) ingest(w http.ResponseWriter, req *http.Request) {
 	}
 	if h.p.Status == core.StatusPaused {
 		writeProblem(w, http.StatusConflict, "This pipeline is paused; it takes no records until it is resumed.")
+		return
+	}
+	if ok, wait := r.limits.allow(h.p.TeamID, arrival); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeProblem(w, http.StatusTooManyRequests, "This team sends more webhook requests than its limit; retry after the time in Retry-After.")
 		return
 	}
 

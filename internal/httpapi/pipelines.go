@@ -51,6 +51,11 @@ type PipelinesConfig struct {
 	// StreamBuffer is how many batches a live stream may fall behind before
 	// it is told it lagged. Zero means the broker's default.
 	StreamBuffer int
+	// HookRate limits webhook requests per team and second (429 with
+	// Retry-After beyond it); 0 turns the limit off. HookBurst is the
+	// bucket size (default: one second's worth).
+	HookRate  float64
+	HookBurst int
 }
 
 // PipelineStore is what the pipeline routes need of the store.
@@ -96,6 +101,7 @@ type pipelineRoutes struct {
 	broker  pubsub.Broker
 	replay  signature.ReplayGuard
 	hooks   *hookCache
+	limits  *teamLimiter
 	closing context.Context
 	close   context.CancelFunc
 }
@@ -120,6 +126,7 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 		broker: d.Broker, replay: d.Replay, closing: closing, close: closeFn,
 	}
 	r.hooks = newHookCache(cfg.HookCacheTTL, r.loadHook)
+	r.limits = newTeamLimiter(cfg.HookRate, cfg.HookBurst)
 	r.registerPipelineRoutes()
 	r.registerRecordRoutes()
 	r.registerSecretRoutes()
