@@ -341,7 +341,7 @@ func startServer(ctx context.Context, o options) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), "TRIBUTARY_DATA_DIR="+dir, "TRIBUTARY_ADDR="+addr, "TRIBUTARY_DATABASE_URL="+o.dbURL, "TRIBUTARY_LOG_LEVEL=warn")
+	env := append(os.Environ(), "TRIBUTARY_DATA_DIR="+dir, "TRIBUTARY_ADDR="+addr, "TRIBUTARY_DATABASE_URL="+o.dbURL, "TRIBUTARY_LOG_LEVEL=warn", "TRIBUTARY_HOOK_RATE=0")
 	cli := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, o.bin, args...)
 		cmd.Env = env
