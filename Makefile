@@ -4,7 +4,7 @@
 GO  ?= go
 BIN := bin/tributary
 
-.PHONY: all build web run test fmt
+.PHONY: all build web run test fmt bench-storage
 
 all: build
 
@@ -27,3 +27,9 @@ test:
 
 fmt:
 	$(GO) fmt ./...
+
+# bench-storage is the time-series storage benchmark (20 million records,
+# about 10 GB and 20 minutes): BENCH_DATABASE_URL must name an empty,
+# dedicated PostgreSQL database. Not part of `make test`.
+bench-storage:
+	$(GO) run ./bench/storage -database-url "$(BENCH_DATABASE_URL)"

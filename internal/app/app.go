@@ -23,14 +23,19 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/blobstore"
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/jobs"
+	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source/p2p"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
@@ -140,18 +145,25 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else if err := st.Ready(ctx); err != nil {
 		return err
 	}
+	if pg, ok := st.(*postgres.Store); ok && cfg.DatabaseReadURL != "" {
+		if err := pg.UseReplica(ctx, cfg.DatabaseReadURL, postgres.ReplicaConfig{Logger: log.With("component", "replica")}); err != nil {
+			return err
+		}
+	}
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(httpapi.NewStorageCollector(st, log.With("component", "storage"), 0))
 
-	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log}, jobs.Deps{Store: st}))
-	if err != nil {
-		return fmt.Errorf("job queue: %w", err)
-	}
-	jobsUI, err := newJobsUI(jobClient, log)
+	blobURL, err := cfg.BlobStorageURL()
 	if err != nil {
 		return err
 	}
+	bucket, err := blobstore.Open(ctx, blobURL)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
 
 	// The flow of a batch: the engine commits it, adds it to the recent
 	// records cache and publishes it on the broker for live streams.
@@ -168,6 +180,68 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
+	// P2P: the link index lets every batch enqueue its downstream runs in
+	// its own transaction without a query.
+	links, err := p2p.NewIndex(p2p.IndexConfig{}, st, broker, log.With("component", "p2p"))
+	if err != nil {
+		return err
+	}
+	if err := links.Start(ctx); err != nil {
+		return err
+	}
+	defer links.Stop()
+	eng.AddFanout(p2p.NewFanout(links, log.With("component", "p2p")))
+
+	// Polling: every request to a user's URL goes through the SSRF guard.
+	allowed, err := cfg.Networks()
+	if err != nil {
+		return err
+	}
+	guard := netguard.New(netguard.Config{AllowNetworks: allowed})
+	defer guard.CloseIdleConnections()
+	hostRate := float64(cfg.PollHostRate)
+	if hostRate == 0 {
+		hostRate = -1 // no limit
+	}
+	polling, err := jobs.NewPolling(jobs.PollConfig{
+		Workers: cfg.PollWorkers, HostRate: hostRate, UserAgent: "Tributary/" + Version,
+		Registerer: registry, Logger: log.With("component", "polling"),
+	}, st, eng, vault.New(st, secrets.NewBox(key)), guard)
+	if err != nil {
+		return err
+	}
+
+	// Sinks: every committed batch enqueues a delivery per enabled sink in
+	// its own transaction. Deliveries go through a guard of their own that
+	// follows no redirect, so a receiver cannot bounce records elsewhere.
+	sinkGuard := netguard.New(netguard.Config{AllowNetworks: allowed, MaxRedirects: -1, Timeout: 10 * time.Minute})
+	defer sinkGuard.CloseIdleConnections()
+	schedule, err := delivery.ParseSchedule(cfg.SinkRetrySchedule)
+	if err != nil {
+		return err
+	}
+	sinkVault := vault.New(st, secrets.NewBox(key))
+	deliveries, err := delivery.New(delivery.Config{
+		Workers: cfg.SinkWorkers, Schedule: schedule, AttemptTimeout: cfg.SinkAttemptTimeout,
+		Registerer: registry, Logger: log.With("component", "delivery"),
+	}, sink.NewRegistry(sink.HTTPKind), sink.Deps{
+		HTTPClient: sinkGuard.Client(), Dial: sinkGuard.DialContext, Secret: sinkVault.Open, CheckURL: sinkGuard.CheckURL,
+	}, st)
+	if err != nil {
+		return err
+	}
+	defer deliveries.Close(context.Background())
+	eng.AddFanout(deliveries)
+
+	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
+		jobs.Deps{Store: st, Engine: eng, Blobs: bucket, Polling: polling, Delivery: deliveries}))
+	if err != nil {
+		return fmt.Errorf("job queue: %w", err)
+	}
+	jobsUI, err := newJobsUI(jobClient, log)
+	if err != nil {
+		return err
+	}
 
 	accounts := account.New(st, cfg.SessionTTL)
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
@@ -176,8 +250,10 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
 	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
-		Replay: signature.NewMemoryGuard(0),
+		Replay: signature.NewMemoryGuard(0), Links: links, Polls: polling,
 	})
+	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Store: st, Bucket: bucket})
+	api.RegisterSinks(pipelines, httpapi.SinksDeps{Store: st, Delivery: deliveries})
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -231,8 +307,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	errEngine := eng.Close(stopCtx)
 	errJobs := jobs.Stop(stopCtx, jobClient)
+	errSinks := deliveries.Close(stopCtx) // after the jobs: a blob sink writes its pending files
 	stopRun()
-	if err := errors.Join(errHTTP, errEngine, errJobs); err != nil {
+	if err := errors.Join(errHTTP, errEngine, errJobs, errSinks); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	log.Info("stopped")

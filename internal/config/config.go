@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-dev/tributary/internal/blobstore"
 	"github.com/tributary-dev/tributary/internal/netguard"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	// DatabaseURL selects PostgreSQL when set; empty means the embedded
 	// SQLite file in DataDir (TRIBUTARY_DATABASE_URL).
 	DatabaseURL string
+	// DatabaseReadURL is an optional PostgreSQL read replica: history,
+	// series and list reads go to it while it keeps up
+	// (TRIBUTARY_DATABASE_READ_URL).
+	DatabaseReadURL string
 	// SecretKey is the 32-byte key sealing team secrets, as hex or base64
 	// (TRIBUTARY_SECRET_KEY). Prefer SecretKeyFile.
 	SecretKey string
@@ -65,21 +70,55 @@ type Config struct {
 	// JobWorkers is the number of River workers of the default queue
 	// (TRIBUTARY_JOB_WORKERS).
 	JobWorkers int
+	// BlobURL is the object storage of uploads: file:///dir, s3://bucket?…
+	// (S3, R2, MinIO) or mem://; empty means DataDir/blobs
+	// (TRIBUTARY_BLOB_URL).
+	BlobURL string
+	// MaxUploadBytes limits a file upload (TRIBUTARY_MAX_UPLOAD_BYTES).
+	MaxUploadBytes int64
+	// PollWorkers is how many polls of polling pipelines a node runs at
+	// once (TRIBUTARY_POLL_WORKERS).
+	PollWorkers int
+	// PollHostRate limits the poll requests per second to each API host,
+	// across all pipelines of the node; 0 is no limit
+	// (TRIBUTARY_POLL_HOST_RATE).
+	PollHostRate int
+	// SinkWorkers is how many sink deliveries a node makes at once
+	// (TRIBUTARY_SINK_WORKERS).
+	SinkWorkers int
+	// SinkRetrySchedule is the wait before each retry of a failed sink
+	// delivery, as comma-separated durations ("5s,5m,30m,2h,5h,10h,10h");
+	// empty means that default (TRIBUTARY_SINK_RETRY_SCHEDULE).
+	SinkRetrySchedule string
+	// SinkAttemptTimeout bounds one attempt of a sink delivery; after a
+	// crash, deliveries that were running are taken up again once it
+	// (and JobRescueAfter) passed (TRIBUTARY_SINK_ATTEMPT_TIMEOUT).
+	SinkAttemptTimeout time.Duration
+	// JobRescueAfter is how long a job may run before River considers its
+	// node dead and runs it again; after a crash, deliveries and other
+	// jobs that were running wait this long. 0 means River's default of
+	// one hour (TRIBUTARY_JOB_RESCUE_AFTER).
+	JobRescueAfter time.Duration
 }
 
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         "./tributary-data",
-		LogFormat:       "auto",
-		LogLevel:        "info",
-		ShutdownTimeout: 30 * time.Second,
-		SessionTTL:      14 * 24 * time.Hour,
-		MaxBodyBytes:    1 << 20,
-		Migrate:         true,
-		JobWorkers:      20,
-		HookRate:        10000,
+		Addr:               "127.0.0.1:8080",
+		DataDir:            "./tributary-data",
+		LogFormat:          "auto",
+		LogLevel:           "info",
+		ShutdownTimeout:    30 * time.Second,
+		SessionTTL:         14 * 24 * time.Hour,
+		MaxBodyBytes:       1 << 20,
+		Migrate:            true,
+		JobWorkers:         20,
+		HookRate:           10000,
+		MaxUploadBytes:     1 << 30,
+		PollWorkers:        100,
+		PollHostRate:       50,
+		SinkWorkers:        20,
+		SinkAttemptTimeout: 5 * time.Minute,
 	}
 }
 
@@ -103,6 +142,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 	}
 	return append(b,
 		binding{"addr", "TRIBUTARY_ADDR", "HTTP listen address", &c.Addr},
+		binding{"database-read-url", "TRIBUTARY_DATABASE_READ_URL", "postgres:// URL of a read replica for history, series and list reads; empty: none", &c.DatabaseReadURL},
 		binding{"base-url", "TRIBUTARY_BASE_URL", "public URL of this server, e.g. https://tributary.example.com", &c.BaseURL},
 		binding{"allow-networks", "TRIBUTARY_ALLOW_NETWORKS", "comma-separated CIDRs that user-supplied URLs may reach despite the SSRF guard", &c.AllowNetworks},
 		binding{"shutdown-timeout", "TRIBUTARY_SHUTDOWN_TIMEOUT", "how long a stop waits for requests and running jobs", &c.ShutdownTimeout},
@@ -112,6 +152,14 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
 		binding{"hook-rate", "TRIBUTARY_HOOK_RATE", "webhook requests per team and second (429 beyond); 0: no limit", &c.HookRate},
 		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
+		binding{"blob-url", "TRIBUTARY_BLOB_URL", "object storage for uploads: file:///dir, s3://bucket?region=… (S3, R2, MinIO); empty: DATA_DIR/blobs", &c.BlobURL},
+		binding{"max-upload-bytes", "TRIBUTARY_MAX_UPLOAD_BYTES", "largest accepted file upload", &c.MaxUploadBytes},
+		binding{"poll-workers", "TRIBUTARY_POLL_WORKERS", "polls of polling pipelines run at once", &c.PollWorkers},
+		binding{"poll-host-rate", "TRIBUTARY_POLL_HOST_RATE", "poll requests per second to each API host; 0: no limit", &c.PollHostRate},
+		binding{"sink-workers", "TRIBUTARY_SINK_WORKERS", "sink deliveries made at once", &c.SinkWorkers},
+		binding{"job-rescue-after", "TRIBUTARY_JOB_RESCUE_AFTER", "how long a job may run before it is rescued as stuck (its node is taken for dead); 0: 1h", &c.JobRescueAfter},
+		binding{"sink-attempt-timeout", "TRIBUTARY_SINK_ATTEMPT_TIMEOUT", "how long one attempt of a sink delivery may take", &c.SinkAttemptTimeout},
+		binding{"sink-retry-schedule", "TRIBUTARY_SINK_RETRY_SCHEDULE", "waits before the retries of a failed sink delivery, e.g. 5s,5m,30m,2h,5h,10h,10h (the default)", &c.SinkRetrySchedule},
 	)
 }
 
@@ -192,6 +240,15 @@ func (c *Config) Validate(storageOnly bool) error {
 			bad("database URL", "must look like postgres://user:password@host:5432/dbname")
 		}
 	}
+	if c.DatabaseReadURL != "" {
+		u, err := url.Parse(c.DatabaseReadURL)
+		switch {
+		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "":
+			bad("database read URL", "must look like postgres://user:password@replica:5432/dbname")
+		case c.DatabaseURL == "":
+			bad("database read URL", "a read replica needs TRIBUTARY_DATABASE_URL (PostgreSQL) too")
+		}
+	}
 	if c.SecretKey != "" && c.SecretKeyFile != "" {
 		bad("secret key", "set either TRIBUTARY_SECRET_KEY or TRIBUTARY_SECRET_KEY_FILE, not both")
 	}
@@ -235,6 +292,37 @@ func (c *Config) Validate(storageOnly bool) error {
 		if c.JobWorkers < 1 || c.JobWorkers > 10000 {
 			bad("job workers", "must be between 1 and 10000")
 		}
+		if c.PollWorkers < 1 || c.PollWorkers > 10000 {
+			bad("poll workers", "must be between 1 and 10000")
+		}
+		if c.PollHostRate < 0 {
+			bad("poll host rate", "must not be negative (0 turns the limit off)")
+		}
+		if c.BlobURL != "" {
+			if err := blobstore.CheckURL(c.BlobURL); err != nil {
+				bad("blob URL", "%v", err)
+			}
+		}
+		if c.MaxUploadBytes < 1024 {
+			bad("max upload bytes", "must be at least 1024")
+		}
+		if c.JobRescueAfter < 0 {
+			bad("job rescue after", "must not be negative (0 means one hour)")
+		}
+		if c.SinkAttemptTimeout < time.Second {
+			bad("sink attempt timeout", "must be at least 1s")
+		}
+		if c.SinkWorkers < 1 || c.SinkWorkers > 10000 {
+			bad("sink workers", "must be between 1 and 10000")
+		}
+		if strings.TrimSpace(c.SinkRetrySchedule) != "" {
+			for part := range strings.SplitSeq(c.SinkRetrySchedule, ",") {
+				if d, err := time.ParseDuration(strings.TrimSpace(part)); err != nil || d <= 0 {
+					bad("sink retry schedule", "%q is not a positive duration such as 5s or 2h", strings.TrimSpace(part))
+					break
+				}
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -249,6 +337,15 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "tributar
 
 // DefaultKeyFile is where the secrets key is created when none is given.
 func (c *Config) DefaultKeyFile() string { return filepath.Join(c.DataDir, "secret.key") }
+
+// BlobStorageURL is the object storage URL: BlobURL, or the blobs
+// directory in DataDir.
+func (c *Config) BlobStorageURL() (string, error) {
+	if c.BlobURL != "" {
+		return c.BlobURL, nil
+	}
+	return blobstore.DefaultURL(c.DataDir)
+}
 
 // EnsureDataDir creates the data directory (mode 0700) if missing.
 func (c *Config) EnsureDataDir() error {

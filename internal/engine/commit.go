@@ -89,6 +89,9 @@ func appendRecords(b *store.Batch, accepted []Mapped, rejected []core.Rejected) 
 	for _, m := range accepted {
 		b.Records = append(b.Records, core.Record{PipelineID: b.PipelineID, TS: m.TS, Version: b.Version, Data: m.Data})
 		b.Run.Bytes += int64(len(m.Data))
+		if b.Persist {
+			b.Rollups.AddNumbers(m.TS, m.Numbers)
+		}
 	}
 	for _, r := range rejected {
 		r.PipelineID, r.RunID, r.Version = b.PipelineID, b.Run.ID, b.Version

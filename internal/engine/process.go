@@ -7,6 +7,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/rollup"
 )
 
 // Mapped is one accepted record: mapped, validated and encoded once.
@@ -15,6 +16,9 @@ type Mapped struct {
 	TS time.Time
 	// Data is the mapped record as compact JSON.
 	Data json.RawMessage
+	// Numbers are its numeric top-level fields, kept from before encoding
+	// for the batch's rollups (store.Batch.Rollups).
+	Numbers []rollup.Value
 }
 
 // Process maps, validates and encodes the records of inputs, in the
@@ -69,7 +73,7 @@ func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) 
 				reject(r.Raw, "record: a string holds the character U+0000 (NUL), which cannot be stored")
 				continue
 			}
-			accepted = append(accepted, Mapped{TS: r.TS, Data: data})
+			accepted = append(accepted, Mapped{TS: r.TS, Data: data, Numbers: rollup.Numbers(r.Fields)})
 		}
 	}
 	return accepted, rejected

@@ -220,11 +220,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // limitBody caps request bodies, except webhooks, whose limit is the
-// pipeline's.
+// pipeline's, and uploads, which have their own (UploadsConfig.MaxBytes).
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/hooks/") {
-			next.ServeHTTP(w, r) // each pipeline sets its own webhook body limit
+		if strings.HasPrefix(r.URL.Path, "/hooks/") || isUpload(r) {
+			next.ServeHTTP(w, r) // each pipeline sets its own webhook body limit; uploads theirs
 			return
 		}
 		if r.ContentLength > limit {

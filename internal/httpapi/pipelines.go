@@ -62,6 +62,7 @@ type PipelinesConfig struct {
 type PipelineStore interface {
 	store.Pipelines
 	store.Records
+	store.P2P
 }
 
 // PipelinesDeps are the parts the pipeline routes call.
@@ -77,6 +78,11 @@ type PipelinesDeps struct {
 	// Replay remembers the webhook ids of signed requests, one guard per
 	// process (or a shared one in a cluster). Nil means a MemoryGuard.
 	Replay signature.ReplayGuard
+	// Links is told when p2p links may have changed; nil: nobody is.
+	Links LinkIndex
+	// Polls schedules polling pipelines; nil: nothing polls, and run now
+	// and preview of a polled source answer 503.
+	Polls Polls
 }
 
 // Pipelines is the handle of the registered pipeline routes.
@@ -100,8 +106,11 @@ type pipelineRoutes struct {
 	cache   *cache.Memory
 	broker  pubsub.Broker
 	replay  signature.ReplayGuard
+	links   LinkIndex
+	polls   Polls
 	hooks   *hookCache
 	limits  *teamLimiter
+	sinks   *sinkRoutes // nil until RegisterSinks
 	closing context.Context
 	close   context.CancelFunc
 }
@@ -123,13 +132,15 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 	closing, closeFn := context.WithCancel(context.Background())
 	r := &pipelineRoutes{
 		s: s, cfg: cfg, store: d.Store, engine: d.Engine, vault: d.Vault, cache: d.Cache,
-		broker: d.Broker, replay: d.Replay, closing: closing, close: closeFn,
+		broker: d.Broker, replay: d.Replay, links: d.Links, polls: d.Polls, closing: closing, close: closeFn,
 	}
 	r.hooks = newHookCache(cfg.HookCacheTTL, r.loadHook)
 	r.limits = newTeamLimiter(cfg.HookRate, cfg.HookBurst)
 	r.registerPipelineRoutes()
 	r.registerRecordRoutes()
+	r.registerSeriesRoutes()
 	r.registerSecretRoutes()
+	r.registerPollingRoutes()
 	s.mux.HandleFunc("GET "+streamPath, r.stream)
 	documentStream(s.api)
 	s.mux.HandleFunc("POST /hooks/{token}", r.ingest)
@@ -163,6 +174,8 @@ type PipelineStatsBody struct {
 	StoredBytes   int64      `json:"stored_bytes"`
 	LastRecordAt  *time.Time `json:"last_record_at,omitempty" doc:"Newest event time stored."`
 	LastRunAt     *time.Time `json:"last_run_at,omitempty"`
+	// Sinks is filled by get-pipeline only.
+	Sinks []SinkStatsBody `json:"sinks,omitempty" doc:"Get a pipeline only: per sink, deliveries and records delivered, failed attempts, dead deliveries and latency."`
 }
 
 func (r *pipelineRoutes) pipelineBody(p core.Pipeline, role auth.Role, origin string) PipelineBody {
@@ -258,6 +271,9 @@ func (r *pipelineRoutes) compileSpec(ctx context.Context, team uuid.UUID, doc []
 			if err := r.checkSecrets(ctx, team, c); err != nil {
 				return nil, nil, err
 			}
+			if err := r.checkSinks(ctx, team, c); err != nil {
+				return nil, nil, err
+			}
 			canonical, err := c.Spec.Canonical()
 			if err != nil {
 				return nil, nil, fmt.Errorf("encode pipeline spec: %w", err)
@@ -333,6 +349,8 @@ func secretRefs(s pipeline.Spec) []secretRef {
 	if w := s.Source.Webhook; w != nil && w.SigningSecret != "" {
 		refs = append(refs, secretRef{"source.webhook.signing_secret", w.SigningSecret, true})
 	}
+	refs = append(refs, pollSecretRefs(s)...)
+	refs = append(refs, sinkSecretRefs(s)...)
 	return refs
 }
 
@@ -405,14 +423,25 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		np := store.NewPipeline{Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: canonical}
+		upstream, err := r.resolveUpstream(ctx, team, uuid.Nil, c)
+		if err != nil {
+			return nil, err
+		}
+		np := store.NewPipeline{Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: canonical, Upstream: upstream}
 		if c.Spec.Kind == core.KindWebhook {
 			np.HookToken = auth.NewURLToken()
 		}
 		p, err := r.store.CreatePipeline(ctx, team, np)
 		if err != nil {
+			if perr := upstreamProblem(err); perr != nil {
+				return nil, perr
+			}
 			return nil, r.nameProblem(ctx, err, c.Spec.Name)
 		}
+		if upstream != uuid.Nil {
+			r.linksChanged(ctx)
+		}
+		r.pollChanged(ctx, p)
 		return r.pipelineOutput(p, role, in.Origin.origin), nil
 	})
 	documentRawJSON(api, http.MethodPost, "/api/v1/pipelines", specType)
@@ -451,7 +480,11 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		return r.pipelineOutput(p, role, in.Origin.origin), nil
+		out := r.pipelineOutput(p, role, in.Origin.origin)
+		if err := r.addSinkStats(ctx, &out.Body); err != nil {
+			return nil, err
+		}
+		return out, nil
 	})
 
 	huma.Register(api, huma.Operation{
@@ -495,17 +528,28 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 		if want == 0 {
 			want = cur.Version // still refuse to overwrite a change made since the read above
 		}
+		upstream, err := r.resolveUpstream(ctx, cur.TeamID, cur.ID, c)
+		if err != nil {
+			return nil, err
+		}
 		p, err := r.store.UpdatePipeline(ctx, cur.TeamID, cur.ID, store.PipelineUpdate{
-			Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: canonical, IfVersion: want,
+			Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: canonical, IfVersion: want, Upstream: upstream,
 		})
 		if err != nil {
+			if perr := upstreamProblem(err); perr != nil {
+				return nil, perr
+			}
 			if errors.Is(err, core.ErrConflict) && !r.nameTaken(ctx, cur, c.Spec.Name) {
 				return nil, huma.Error409Conflict("The pipeline was changed by someone else at the same time; fetch it and apply your change again.")
 			}
 			return nil, r.nameProblem(ctx, err, c.Spec.Name)
 		}
 		r.hooks.forgetPipeline(p.ID)
+		if p.Kind == core.KindP2P {
+			r.linksChanged(ctx)
+		}
 		r.publishControl(ctx, "updated", p)
+		r.pollChanged(ctx, p)
 		return r.pipelineOutput(p, role, in.Origin.origin), nil
 	})
 	documentRawJSON(api, http.MethodPut, "/api/v1/pipelines/{id}", specType)
@@ -535,6 +579,9 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 			}
 			r.hooks.forgetPipeline(p.ID)
 			r.publishControl(ctx, st.event, p)
+			if st.status == core.StatusActive {
+				r.pollChanged(ctx, p)
+			}
 			return r.pipelineOutput(p, role, in.Origin.origin), nil
 		})
 	}
@@ -575,6 +622,7 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 			return nil, r.pipelineProblem(ctx, err)
 		}
 		r.hooks.forgetPipeline(p.ID)
+		r.linksChanged(ctx) // its links went with it
 		r.engine.Forget(p.ID)
 		r.cache.Forget(p.ID)
 		r.publishControl(ctx, "deleted", p)

@@ -379,7 +379,7 @@ func TestPipelineLifecycle(t *testing.T) {
 		want(t, e.do("PUT", path+"?version=1", tm.editor, webhookSpec("orders-v3")), http.StatusConflict)
 		want(t, e.do("PUT", path+"?version=2", tm.editor, webhookSpec("orders-v3")), http.StatusOK)
 		want(t, e.do("PUT", path, tm.editor, webhookSpec("orders-v4"), "If-Match", "garbage"), http.StatusUnprocessableEntity)
-		r = e.do("PUT", path, tm.editor, `{"name": "x", "kind": "polling", "source": {"http": {}, "interval": "60s"}}`)
+		r = e.do("PUT", path, tm.editor, `{"name": "x", "kind": "polling", "source": {"http": {"url": "https://example.com"}, "interval": "60s"}}`)
 		want(t, r, http.StatusUnprocessableEntity)
 		if pr := r.problem(t); len(pr.Errors) != 1 || pr.Errors[0].Location != "body.kind" {
 			t.Fatalf("kind change: %s", r.body)

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"gocloud.dev/blob"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/delivery"
+	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -57,11 +60,29 @@ func (w *MaintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceAr
 type Config struct {
 	Workers int // concurrent workers of the default queue
 	Logger  *slog.Logger
+	// RescueAfter is how long a job may run before it is rescued as
+	// stuck (its node crashed); 0 means River's default of one hour. Below
+	// a minute, it also cuts off jobs that set no timeout of their own.
+	RescueAfter time.Duration
 }
 
 // Deps are the parts workers use.
 type Deps struct {
 	Store store.Store
+	// Engine runs batches for p2p and upload jobs; without it those
+	// workers are not registered.
+	Engine *engine.Engine
+	// Blobs holds uploaded files; without it uploads are not processed.
+	Blobs *blob.Bucket
+	// UploadChunkRows is how many rows one upload chunk commits (0: the
+	// default).
+	UploadChunkRows int
+	// Polling runs the polls of polling pipelines; without it they are
+	// not polled.
+	Polling *Polling
+	// Delivery delivers batches to sinks and replays; without it nothing
+	// is delivered.
+	Delivery *delivery.Service
 }
 
 // RiverConfig builds the River configuration: the default queue, every
@@ -69,16 +90,25 @@ type Deps struct {
 func RiverConfig(cfg Config, d Deps) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &MaintenanceWorker{Store: d.Store, Log: cfg.Logger})
-	return &river.Config{
-		Logger:  cfg.Logger.With("component", "river"),
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
-		Workers: workers,
-		PeriodicJobs: []*river.PeriodicJob{
+	addP2PWorkers(workers, cfg, d)
+	addUploadWorkers(workers, cfg, d)
+	addStorageWorkers(workers, cfg, d)
+	addPollWorkers(workers, cfg, d)
+	return withDelivery(d, withPolling(d, &river.Config{
+		Logger:               cfg.Logger.With("component", "river"),
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		// River wants jobs cut off before they are rescued: a rescue
+		// sooner than River's default timeout shortens the timeout of
+		// jobs that set none of their own.
+		JobTimeout: min(cfg.RescueAfter, river.JobTimeoutDefault),
+		Queues:     map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers:    workers,
+		PeriodicJobs: append([]*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(MaintenanceInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
-		},
-	}
+		}, storagePeriodicJobs()...),
+	}))
 }
 
 // Stop stops the client gracefully: running jobs get until ctx ends to

@@ -13,6 +13,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/mapping"
 	"github.com/tributary-dev/tributary/internal/schema"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -44,6 +45,9 @@ type Compiled struct {
 	Retention time.Duration
 	// Interval is how often a polling pipeline polls; 0 for other kinds.
 	Interval time.Duration
+	// Source is the compiled polled source (HTTP or GraphQL) of a polling
+	// pipeline; nil for other kinds.
+	Source *source.Source
 	// SigningSecret names the team secret that verifies webhook
 	// signatures; empty means requests are not verified.
 	SigningSecret string
@@ -53,6 +57,9 @@ type Compiled struct {
 	// MaxBodyBytes bounds a webhook request's body after decompression;
 	// set for webhook pipelines.
 	MaxBodyBytes int64
+	// Upstream names the pipeline a p2p pipeline reads from, by id or
+	// name, as the spec says (see P2PSource); empty for other kinds.
+	Upstream string
 }
 
 // Compile checks everything in a spec — name, kind, the source parts the
@@ -156,17 +163,21 @@ func (c *Compiled) compileSource(ps *problems) {
 		case src.HTTP != nil && src.GraphQL != nil:
 			ps.add("source", "use either http or graphql, not both")
 		}
-		if src.Interval == "" {
-			ps.add("source.interval", `is required for a polling pipeline, such as "60s"`)
-		} else if d, err := checkDuration(src.Interval, minInterval, maxInterval); err != nil {
+		interval := src.Interval
+		if interval == "" {
+			interval = DefaultInterval
+		}
+		if d, err := checkDuration(interval, minInterval, maxInterval); err != nil {
 			ps.add("source.interval", err.Error())
 		} else {
 			c.Interval = d
 		}
+		c.compilePolling(ps)
 	case core.KindP2P:
 		if src.Pipeline == nil {
-			ps.add("source.pipeline", "is required for a p2p pipeline: it names the upstream pipeline")
+			ps.add("source.pipeline", `is required for a p2p pipeline: {"upstream": "<name or id of the upstream pipeline>"}`)
 		}
+		c.compileP2P(src.Pipeline, ps)
 	}
 }
 

@@ -68,14 +68,14 @@ func TestParseGood(t *testing.T) {
 			doc: `{"name":"p","kind":"polling","source":{"http":{"url":"https://api.example.com"},"interval":"60s",
 				"state":{"cursor":{"from":"id"}}},"retention":"12h"}`,
 			check: func(t *testing.T, c *pipeline.Compiled) {
-				if c.Interval != time.Minute || c.Retention != 12*time.Hour || c.MaxBodyBytes != 0 || c.Spec.Source.Webhook != nil {
+				if c.Interval != time.Minute || c.Retention != 12*time.Hour || c.MaxBodyBytes != 0 || c.Spec.Source.Webhook != nil || c.Source == nil || c.Source.Kind() != "http" {
 					t.Errorf("interval %v retention %v body %d webhook %v", c.Interval, c.Retention, c.MaxBodyBytes, c.Spec.Source.Webhook)
 				}
 			},
 		},
 		{
 			name: "polling over graphql, interval in days",
-			doc:  `{"name":"g","kind":"polling","source":{"graphql":{"url":"https://api.example.com/graphql"},"interval":"1d"},"retention":"1y"}`,
+			doc:  `{"name":"g","kind":"polling","source":{"graphql":{"url":"https://api.example.com/graphql","query":"{ events { nodes { id } } }","records":"events.nodes"},"interval":"1d"},"retention":"1y"}`,
 			check: func(t *testing.T, c *pipeline.Compiled) {
 				if c.Interval != pipeline.Day || c.Retention != pipeline.Year {
 					t.Errorf("interval %v retention %v", c.Interval, c.Retention)
@@ -84,10 +84,10 @@ func TestParseGood(t *testing.T) {
 		},
 		{
 			name: "p2p",
-			doc:  `{"name":"down","kind":"p2p","source":{"pipeline":{"name":"up"}},"retention":"2w"}`,
+			doc:  `{"name":"down","kind":"p2p","source":{"pipeline":{"upstream":"up"}},"retention":"2w"}`,
 			check: func(t *testing.T, c *pipeline.Compiled) {
-				if c.Retention != 14*pipeline.Day {
-					t.Errorf("retention %v", c.Retention)
+				if c.Retention != 14*pipeline.Day || c.Upstream != "up" {
+					t.Errorf("retention %v upstream %q", c.Retention, c.Upstream)
 				}
 			},
 		},
@@ -222,15 +222,18 @@ func TestParseBad(t *testing.T) {
 		{"unknown kind", `{"name":"h","kind":"cron","source":{}}`, []want{{"kind", `"cron" is not a kind`}}},
 		{"webhook with http", `{"name":"h","kind":"webhook","source":{"http":{"url":"https://x"}}}`, []want{{"source.http", "is for polling pipelines; a webhook pipeline has no http"}}},
 		{"webhook with interval and state", `{"name":"h","kind":"webhook","source":{"interval":"1m","state":{}}}`, []want{{"source.interval", "a webhook pipeline has no interval"}, {"source.state", "a webhook pipeline has no state"}}},
-		{"polling with webhook", `{"name":"p","kind":"polling","source":{"webhook":{},"http":{},"interval":"1m"}}`, []want{{"source.webhook", "is for webhook pipelines"}}},
+		{"polling with webhook", `{"name":"p","kind":"polling","source":{"webhook":{},"http":{"url":"https://x"},"interval":"1m"}}`, []want{{"source.webhook", "is for webhook pipelines"}}},
 		{"polling without source", `{"name":"p","kind":"polling","source":{"interval":"1m"}}`, []want{{"source", "needs an http or a graphql source"}}},
 		{"polling with both sources", `{"name":"p","kind":"polling","source":{"http":{},"graphql":{},"interval":"1m"}}`, []want{{"source", "either http or graphql"}}},
-		{"polling without interval", `{"name":"p","kind":"polling","source":{"http":{}}}`, []want{{"source.interval", "is required"}}},
-		{"polling interval not a duration", `{"name":"p","kind":"polling","source":{"http":{},"interval":"often"}}`, []want{{"source.interval", `"often" is not a duration`}}},
-		{"polling interval zero", `{"name":"p","kind":"polling","source":{"http":{},"interval":"0s"}}`, []want{{"source.interval", "shorter than the minimum of 1s"}}},
-		{"polling interval too long", `{"name":"p","kind":"polling","source":{"http":{},"interval":"31d"}}`, []want{{"source.interval", "longer than the maximum of 30d"}}},
+		{"polling interval not a duration", `{"name":"p","kind":"polling","source":{"http":{"url":"https://x"},"interval":"often"}}`, []want{{"source.interval", `"often" is not a duration`}}},
+		{"polling interval zero", `{"name":"p","kind":"polling","source":{"http":{"url":"https://x"},"interval":"0s"}}`, []want{{"source.interval", "shorter than the minimum of 1s"}}},
+		{"polling interval too long", `{"name":"p","kind":"polling","source":{"http":{"url":"https://x"},"interval":"31d"}}`, []want{{"source.interval", "longer than the maximum of 30d"}}},
 		{"p2p without upstream", `{"name":"d","kind":"p2p","source":{}}`, []want{{"source.pipeline", "is required"}}},
-		{"p2p with graphql", `{"name":"d","kind":"p2p","source":{"pipeline":{},"graphql":{}}}`, []want{{"source.graphql", "a p2p pipeline has no graphql"}}},
+		{"p2p with graphql", `{"name":"d","kind":"p2p","source":{"pipeline":{"upstream":"u"},"graphql":{}}}`, []want{{"source.graphql", "a p2p pipeline has no graphql"}}},
+		{"p2p with empty upstream", `{"name":"d","kind":"p2p","source":{"pipeline":{}}}`, []want{{"source.pipeline.upstream", "is required"}}},
+		{"p2p upstream misspelt", `{"name":"d","kind":"p2p","source":{"pipeline":{"upstraem":"u"}}}`, []want{{"source.pipeline.upstraem", "unknown field"}, {"source.pipeline.upstream", "is required"}}},
+		{"p2p upstream not a string", `{"name":"d","kind":"p2p","source":{"pipeline":{"upstream":7}}}`, []want{{"source.pipeline.upstream", ""}}},
+		{"p2p upstream with spaces", `{"name":"d","kind":"p2p","source":{"pipeline":{"upstream":" u"}}}`, []want{{"source.pipeline.upstream", "starts or ends with a space"}}},
 
 		// Webhook settings.
 		{"bad secret name", `{"name":"h","kind":"webhook","source":{"webhook":{"signing_secret":"My Key"}}}`, []want{{"source.webhook.signing_secret", "must name a team secret"}}},
@@ -271,7 +274,6 @@ func TestParseBad(t *testing.T) {
 			{"name", "is required"},
 			{"source.webhook", "is for webhook pipelines"},
 			{"source", "needs an http or a graphql source"},
-			{"source.interval", "is required"},
 			{"mapping.fields.x.expr", "line 1"},
 			{"retention", "not a duration"},
 			{"sinks[0]", "must be an object"},

@@ -12,6 +12,9 @@ const (
 	// DefaultRetention is how long records are kept when the spec does not
 	// say.
 	DefaultRetention = "30d"
+	// DefaultInterval is how often a polling pipeline polls when the spec
+	// does not say.
+	DefaultInterval = "60s"
 	// DefaultTolerance is how far a signed webhook's timestamp may be from
 	// the clock (Standard Webhooks recommends five minutes).
 	DefaultTolerance = "5m"
@@ -46,8 +49,10 @@ type Spec struct {
 	// Retention is how long records are kept: a duration such as "12h",
 	// "7d", "30d" or "1y", or "forever". Empty means DefaultRetention.
 	Retention string `json:"retention,omitempty"`
-	// Sinks are the destinations the pipeline delivers to. They are kept
-	// as written; a later version defines and checks them.
+	// Sinks are the destinations the pipeline delivers to, each
+	// {"name": …, "enabled": true, "<kind>": {settings}}. They are kept as
+	// written; package delivery reads them, and checks them against the
+	// sink kinds when a spec is saved through the API.
 	Sinks []json.RawMessage `json:"sinks,omitempty"`
 }
 
@@ -156,6 +161,9 @@ func (s Spec) Normalize() Spec {
 	n.Source.GraphQL = compactRaw(s.Source.GraphQL)
 	n.Source.Pipeline = compactRaw(s.Source.Pipeline)
 	n.Source.State = compactRaw(s.Source.State)
+	if s.Kind == core.KindPolling && n.Source.Interval == "" {
+		n.Source.Interval = DefaultInterval
+	}
 	if s.Source.Webhook != nil || s.Kind == core.KindWebhook {
 		var w WebhookSource
 		if s.Source.Webhook != nil {

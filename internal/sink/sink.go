@@ -52,11 +52,19 @@ type Field struct {
 // a missing table), return a *RetryAfterError when the destination asked
 // to wait, anything else is retried with backoff.
 //
-// A Sink is used by one delivery at a time per process and closed with
-// Close when its configuration changes or the process stops.
+// A Sink is used by one delivery at a time per process (or up to its
+// Kind's Concurrency) and closed with Close when its configuration changes,
+// when it has been idle a while, or when the process stops.
 type Sink interface {
 	Deliver(ctx context.Context, b Batch) error
 	Close() error
+}
+
+// BatchLimiter is implemented by a Sink whose settings lower its kind's
+// MaxBatch (an HTTP sink's records per request, for example): the
+// delivery machinery splits batches to the smaller of the two.
+type BatchLimiter interface {
+	MaxBatch() int
 }
 
 // Deps are the shared parts a kind may use to open a sink.
@@ -85,6 +93,10 @@ type Kind struct {
 	// MaxBatch is the most records one delivery may carry; bigger batches
 	// are split before delivery. 0 means no limit.
 	MaxBatch int
+	// Concurrency is how many deliveries one open sink may carry at the
+	// same time in one process. 0 means 1: Deliver is never called
+	// concurrently.
+	Concurrency int
 	// Validate checks the kind's settings at save time and returns the
 	// team secrets they reference by name, so a missing secret is
 	// refused at save.

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/rollup"
 )
 
 // NewPipeline is what CreatePipeline needs. The caller has validated and
@@ -18,6 +19,9 @@ type NewPipeline struct {
 	Kind      core.PipelineKind
 	Spec      json.RawMessage
 	HookToken string // webhook pipelines only
+	// Upstream is the pipeline a p2p pipeline reads from (see P2P); Nil
+	// for other kinds.
+	Upstream uuid.UUID
 }
 
 // PipelineUpdate replaces a pipeline's spec; the version grows by one.
@@ -28,6 +32,9 @@ type PipelineUpdate struct {
 	// IfVersion, when not 0, makes the update fail with core.ErrConflict
 	// unless the pipeline is still at that version (optimistic locking).
 	IfVersion int
+	// Upstream replaces the pipeline's upstream link (see P2P); Nil
+	// removes it.
+	Upstream uuid.UUID
 }
 
 // Pipelines stores pipelines and their spec history.
@@ -66,6 +73,13 @@ type Batch struct {
 	Run      core.Run
 	Records  []core.Record // TS and Data set; WriteBatch sets ID when persisted
 	Rejected []core.Rejected
+	// Rollups aggregates the numeric fields of Records per minute: the
+	// engine adds every persisted record to it (rollup.Set.Add or
+	// AddNumbers) before the fields are encoded away. WriteBatch writes
+	// it with the records; a batch whose Set saw fewer records than it
+	// persists leaves the pipeline's rollups marked incomplete up to its
+	// newest record, and charts of that range read the raw records.
+	Rollups rollup.Set
 	// Jobs, when set, is called inside the transaction after the records
 	// are written (with their ids) and returns the jobs that carry the
 	// batch further; they are inserted in the same transaction (River's
@@ -75,6 +89,9 @@ type Batch struct {
 	// State, when not nil, replaces the pipeline's incremental polling
 	// state in the same transaction.
 	State json.RawMessage
+	// Upload, when not nil, advances a file upload by one chunk in the
+	// same transaction (see UploadChunk).
+	Upload *UploadChunk
 }
 
 // RecordQuery selects records of one pipeline, newest first.

@@ -46,6 +46,11 @@ type Store interface {
 	Pipelines
 	Records
 	Secrets
+	P2P
+	Uploads
+	Storage
+	Polls
+	Deliveries
 }
 
 // JobClient is the part of a River client that does not depend on the

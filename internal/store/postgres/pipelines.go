@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +43,9 @@ func nullString(s string) *string {
 func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.NewPipeline) (core.Pipeline, error) {
 	var p core.Pipeline
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockLinks(ctx, tx, teamID, np.Upstream); err != nil {
+			return err
+		}
 		now := core.Now()
 		var err error
 		p, err = scanPipeline(tx.QueryRow(ctx, `INSERT INTO pipelines (id, team_id, name, kind, status, version, spec, hook_token, created_at, updated_at)
@@ -52,8 +54,10 @@ func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.N
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, 1, $2, $3)`, p.ID, np.Spec, now)
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, 1, $2, $3)`, p.ID, np.Spec, now); err != nil {
+			return err
+		}
+		return setUpstream(ctx, tx, teamID, p.ID, np.Upstream)
 	})
 	if err != nil {
 		return core.Pipeline{}, fmt.Errorf("create pipeline %q: %w", np.Name, mapErr(err))
@@ -68,7 +72,7 @@ func (s *Store) Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeli
 
 // Pipelines implements store.Pipelines.
 func (s *Store) Pipelines(ctx context.Context, teamID uuid.UUID) ([]core.Pipeline, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE team_id = $1 ORDER BY name, id`, teamID)
+	rows, err := s.readQuery(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE team_id = $1 ORDER BY name, id`, teamID)
 	if err != nil {
 		return nil, fmt.Errorf("list pipelines: %w", err)
 	}
@@ -95,6 +99,9 @@ func (s *Store) PipelineVersion(ctx context.Context, teamID, id uuid.UUID, versi
 func (s *Store) UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u store.PipelineUpdate) (core.Pipeline, error) {
 	var p core.Pipeline
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockLinks(ctx, tx, teamID, u.Upstream); err != nil {
+			return err
+		}
 		var current int
 		if err := tx.QueryRow(ctx, `SELECT version FROM pipelines WHERE team_id = $1 AND id = $2 FOR UPDATE`, teamID, id).Scan(&current); err != nil {
 			return mapErr(err)
@@ -109,8 +116,10 @@ func (s *Store) UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u stor
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, $2, $3, $4)`, id, p.Version, u.Spec, now)
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, $2, $3, $4)`, id, p.Version, u.Spec, now); err != nil {
+			return err
+		}
+		return setUpstream(ctx, tx, teamID, id, u.Upstream)
 	})
 	if err != nil {
 		return core.Pipeline{}, fmt.Errorf("update pipeline: %w", mapErr(err))
@@ -143,149 +152,7 @@ func (s *Store) DeletePipeline(ctx context.Context, teamID, id uuid.UUID) error 
 		if _, err := tx.Exec(ctx, `DELETE FROM records WHERE team_id = $1 AND pipeline_id = $2`, teamID, id); err != nil {
 			return fmt.Errorf("delete pipeline records: %w", err)
 		}
-		return nil
-	})
-}
-
-// copyChunk is how many rows one COPY carries.
-const copyChunk = 1000
-
-// WriteBatch implements store.Records.
-func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if b.Persist && len(b.Records) > 0 {
-			if err := s.copyRecords(ctx, tx, b); err != nil {
-				return err
-			}
-		}
-		if len(b.Rejected) > 0 {
-			team, pipe, run, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), [16]byte(b.Run.ID), int32(b.Version)
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"rejected_records"},
-				[]string{"team_id", "pipeline_id", "run_id", "version", "received_at", "raw", "reason"},
-				pgx.CopyFromSlice(len(b.Rejected), func(i int) ([]any, error) {
-					r := &b.Rejected[i]
-					return []any{team, pipe, run, version, r.ReceivedAt, []byte(r.Raw), r.Reason}, nil
-				}))
-			if err != nil {
-				return fmt.Errorf("insert rejected records: %w", err)
-			}
-		}
-		stats := store.SummarizeBatch(b)
-		run := b.Run
-		if _, err := tx.Exec(ctx, `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			run.ID, b.TeamID, b.PipelineID, b.Version, run.Trigger, run.StartedAt, run.Duration.Microseconds(),
-			run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error); err != nil {
-			return fmt.Errorf("insert run: %w", mapErr(err))
-		}
-		tag, err := tx.Exec(ctx, `UPDATE pipelines SET
-				record_count = record_count + $3,
-				rejected_count = rejected_count + $4,
-				stored_bytes = stored_bytes + $5,
-				last_record_at = CASE WHEN $6::timestamptz IS NULL THEN last_record_at ELSE greatest(last_record_at, $6) END,
-				last_run_at = $7,
-				state = coalesce($8, state)
-			WHERE team_id = $1 AND id = $2`,
-			b.TeamID, b.PipelineID, stats.Persisted, len(b.Rejected), stats.Bytes, stats.Newest, run.StartedAt, rawJSONOrNil(b.State))
-		if err != nil {
-			return fmt.Errorf("update pipeline stats: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
-		}
-		if b.Jobs != nil {
-			params, err := b.Jobs(b.Records)
-			if err != nil {
-				return fmt.Errorf("build batch jobs: %w", err)
-			}
-			if len(params) > 0 {
-				if _, err := s.inserter.InsertManyTx(ctx, tx, params); err != nil {
-					return fmt.Errorf("enqueue batch jobs: %w", err)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		for i := range b.Records {
-			b.Records[i].ID = 0 // the ids were never committed
-		}
-	}
-	return err
-}
-
-func (s *Store) copyRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
-	rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, len(b.Records))
-	if err != nil {
-		return fmt.Errorf("allocate record ids: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("allocate record ids: %w", err)
-	}
-	for i := range b.Records {
-		b.Records[i].ID = ids[i]
-	}
-	// Values in the types pgx encodes directly: a uuid.UUID would go
-	// through driver.Valuer and a string parse for every row.
-	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
-	for start := 0; start < len(b.Records); start += copyChunk {
-		chunk := b.Records[start:min(start+copyChunk, len(b.Records))]
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"},
-			[]string{"id", "team_id", "pipeline_id", "ts", "version", "data"},
-			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
-				r := &chunk[i]
-				return []any{r.ID, team, pipe, r.TS, version, []byte(r.Data)}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy records: %w", err)
-		}
-	}
-	return nil
-}
-
-// rawJSONOrNil passes already-encoded JSON to a json/jsonb column as it
-// is, or NULL.
-func rawJSONOrNil(r json.RawMessage) any {
-	if r == nil {
-		return nil
-	}
-	return []byte(r)
-}
-
-// Records implements store.Records.
-func (s *Store) Records(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RecordQuery) ([]core.Record, error) {
-	where := []string{"team_id = $1", "pipeline_id = $2"}
-	args := []any{teamID, pipelineID}
-	add := func(cond string, vals ...any) {
-		for _, v := range vals {
-			args = append(args, v)
-			cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(args)), 1)
-		}
-		where = append(where, cond)
-	}
-	if !q.From.IsZero() {
-		add("ts >= ?", q.From)
-	}
-	if !q.To.IsZero() {
-		add("ts < ?", q.To)
-	}
-	if !q.BeforeTS.IsZero() {
-		add("(ts, id) < (?, ?)", q.BeforeTS, q.BeforeID)
-	}
-	args = append(args, store.ClampLimit(q.Limit))
-	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT id, ts, version, data FROM records WHERE %s ORDER BY ts DESC, id DESC LIMIT $%d`,
-		strings.Join(where, " AND "), len(args)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list records: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Record, error) {
-		rec := core.Record{PipelineID: pipelineID}
-		var data []byte
-		err := r.Scan(&rec.ID, &rec.TS, &rec.Version, &data)
-		rec.TS = rec.TS.UTC()
-		rec.Data = data
-		return rec, err
+		return deleteSeriesData(ctx, tx, id)
 	})
 }
 
@@ -295,7 +162,7 @@ func (s *Store) RejectedRecords(ctx context.Context, teamID, pipelineID uuid.UUI
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, run_id, version, received_at, raw, reason FROM rejected_records
+	rows, err := s.readQuery(ctx, `SELECT id, run_id, version, received_at, raw, reason FROM rejected_records
 		WHERE team_id = $1 AND pipeline_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
 		teamID, pipelineID, before, store.ClampLimit(q.Limit))
 	if err != nil {
@@ -320,7 +187,7 @@ func (s *Store) Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q store.
 		query += ` AND (started_at, id) < ($4, $5)`
 		args = append(args, q.BeforeAt, q.BeforeID)
 	}
-	rows, err := s.pool.Query(ctx, query+` ORDER BY started_at DESC, id DESC LIMIT $3`, args...)
+	rows, err := s.readQuery(ctx, query+` ORDER BY started_at DESC, id DESC LIMIT $3`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +32,10 @@ type Store struct {
 	// inserter enqueues jobs inside the store's own transactions (batch
 	// jobs); it works no jobs itself.
 	inserter *river.Client[pgx.Tx]
+	// parts knows the records table's partitions (partitions.go).
+	parts partitions
+	// replica, when set, serves reads that tolerate lag (replica.go).
+	replica atomic.Pointer[replica]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -74,6 +80,9 @@ func (s *Store) Backend() string { return "postgres" }
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	if r := s.replica.Swap(nil); r != nil {
+		r.close()
+	}
 	s.pool.Close()
 	return nil
 }
@@ -121,8 +130,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("migrate job queue: %w", err)
 	}
-	return nil
+	// Records can be written as soon as the schema is there; the periodic
+	// job keeps partitions ahead from then on.
+	now := core.Now()
+	return s.EnsurePartitions(ctx, now.Add(-24*time.Hour), now.Add(MigratePartitionsAhead))
 }
+
+// MigratePartitionsAhead is how far ahead Migrate creates record
+// partitions.
+const MigratePartitionsAhead = 3 * 24 * time.Hour
 
 // Ready implements store.Store.
 func (s *Store) Ready(ctx context.Context) error {

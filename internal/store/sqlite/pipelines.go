@@ -51,8 +51,10 @@ func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.N
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, 1, ?, ?)`, p.ID, string(np.Spec), now)
-		return err
+		if _, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, 1, ?, ?)`, p.ID, string(np.Spec), now); err != nil {
+			return err
+		}
+		return setUpstream(ctx, tx, teamID, p.ID, np.Upstream)
 	})
 	if err != nil {
 		return core.Pipeline{}, fmt.Errorf("create pipeline %q: %w", np.Name, mapErr(err))
@@ -117,8 +119,10 @@ func (s *Store) UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u stor
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, ?, ?, ?)`, id, p.Version, string(u.Spec), now)
-		return err
+		if _, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, ?, ?, ?)`, id, p.Version, string(u.Spec), now); err != nil {
+			return err
+		}
+		return setUpstream(ctx, tx, teamID, id, u.Upstream)
 	})
 	if err != nil {
 		return core.Pipeline{}, fmt.Errorf("update pipeline: %w", mapErr(err))
@@ -151,7 +155,7 @@ func (s *Store) DeletePipeline(ctx context.Context, teamID, id uuid.UUID) error 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE team_id = ? AND pipeline_id = ?`, teamID, id); err != nil {
 			return fmt.Errorf("delete pipeline records: %w", err)
 		}
-		return nil
+		return deleteSeriesData(ctx, tx, id)
 	})
 }
 
@@ -218,13 +222,21 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
 		}
+		if err := writeSeriesData(ctx, tx, b); err != nil {
+			return err
+		}
+		if b.Upload != nil {
+			if err := advanceUpload(ctx, tx, b); err != nil {
+				return err
+			}
+		}
 		if b.Jobs != nil {
 			params, err := b.Jobs(b.Records)
 			if err != nil {
 				return fmt.Errorf("build batch jobs: %w", err)
 			}
 			if len(params) > 0 {
-				if _, err := s.inserter.InsertManyTx(ctx, tx, params); err != nil {
+				if err := s.insertJobs(ctx, tx, params); err != nil {
 					return fmt.Errorf("enqueue batch jobs: %w", err)
 				}
 			}

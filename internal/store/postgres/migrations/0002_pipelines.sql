@@ -29,19 +29,7 @@ CREATE TABLE pipeline_versions (
     PRIMARY KEY (pipeline_id, version)
 );
 
--- Records: the two reads that matter are one pipeline's newest records and
--- one pipeline's time range; (pipeline_id, ts DESC, id DESC) serves both.
--- Time partitioning comes with the storage issue.
-CREATE TABLE records (
-    id          bigint PRIMARY KEY,
-    team_id     uuid NOT NULL,
-    pipeline_id uuid NOT NULL, -- no foreign key: a per-row check slows ingest; DeletePipeline removes records
-    ts          timestamptz NOT NULL,
-    version     integer NOT NULL,
-    data        jsonb NOT NULL
-);
-CREATE SEQUENCE records_id_seq OWNED BY records.id;
-CREATE INDEX records_pipeline_ts_idx ON records (pipeline_id, ts DESC, id DESC);
+-- Records are created, partitioned by time, in 0003_storage.sql.
 
 CREATE TABLE rejected_records (
     id          bigserial PRIMARY KEY,

@@ -1,0 +1,65 @@
+// Package delivery carries committed batches to a pipeline's sinks, at
+// least once, and keeps account of it: the deliveries a user lists, retries
+// by hand and replays.
+//
+// # The flow of one delivery
+//
+//  1. Enqueue. Service is an engine.Fanout: inside every batch's
+//     transaction it returns one DeliverArgs job per enabled sink of the
+//     pipeline's spec (and per MaxJobRecords records). Persisted records
+//     travel by id range, the records of a pipeline that does not persist
+//     travel in the job. The store inserts each job's row in the
+//     deliveries table in the same transaction (store.DeliveryJob), so a
+//     delivery is pending if and only if its batch committed. The Fanout
+//     touches no database: it reads the sinks from the pipeline it is
+//     given, parsed once per version.
+//  2. Deliver. A River worker on the "deliveries" queue loads the records,
+//     opens the sink (kept open between deliveries, one per pipeline sink
+//     and configuration, see pool), splits the records to the sink's
+//     MaxBatch, and calls Sink.Deliver for each part. The idempotency id
+//     (Batch.DeliveryID, webhook-id for HTTP) is a function of the pipeline,
+//     the sink and the record ids, so every retry and replay of the same
+//     records carries the same id; a split part adds ".n".
+//  3. Account. Each attempt's outcome is written to the delivery's row and
+//     its sink's state in one transaction: delivered (with the latency
+//     from commit to acknowledgement), retrying (with the next attempt's
+//     time), or dead (with the error, and the job's arguments so that a
+//     user can retry it by hand). FailingAfter failed attempts in a row
+//     mark the sink failing; a success makes it active again.
+//
+// # Retries
+//
+// Failed attempts are retried on Config.Schedule (by default 5s, 5m, 30m,
+// 2h, 5h, 10h, 10h: eight attempts over about 28 hours, with jitter), or
+// after the destination's Retry-After (capped at MaxRetryAfter); after the
+// last attempt, the delivery is dead. A sink.Permanent error kills the
+// delivery at once; a sink.GoneError (HTTP 410) also disables the sink: its
+// spec entry gets enabled: false (a new version of the pipeline), so later
+// batches no longer enqueue for it, and its state says why.
+//
+// A failing or hanging sink holds little: after a failed delivery, one
+// delivery at a time probes the sink, and the others fail their attempt at
+// once (and follow their schedule) until a probe succeeds. A healthy sink
+// carries up to its Kind.Concurrency deliveries at once per node; more
+// wait briefly, then are put back (snoozed) without using up an attempt.
+// Deliveries have a queue of their own, so none of this delays polls,
+// uploads or p2p runs, and none of it touches ingest.
+//
+// # Crashes
+//
+// A process that dies mid-delivery leaves its job running; River rescues it
+// once its attempt timeout and the client's rescue delay have passed, and
+// it runs again. A job whose row already says delivered (the crash came
+// between the row's update and River's completion) is not delivered again;
+// others are (at least once: the destination may see a batch twice, with
+// the same idempotency id).
+//
+// # Replays
+//
+// A replay re-delivers the stored records of a time range to one sink: a
+// ReplayArgs job walks the range newest first a page at a time, and hands
+// each page to a normal delivery (with retries, dead state and the same
+// idempotency ids as the original deliveries), recording its progress in
+// the same transaction, so that a replay interrupted half-way goes on where
+// it stopped.
+package delivery

@@ -1,0 +1,606 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/jobs"
+	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/pgtest"
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/secrets"
+	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/postgres"
+	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/vault"
+)
+
+// pollEnv is a store, an engine and a poll scheduler on one backend, with
+// River clients started on demand (several, to play several nodes or a
+// restarted one).
+type pollEnv struct {
+	t       *testing.T
+	backend string
+	store   store.Store
+	engine  *engine.Engine
+	vault   *vault.Vault
+	polling *jobs.Polling
+	team    core.Team
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func eachPollBackend(t *testing.T, fn func(t *testing.T, e *pollEnv)) {
+	t.Helper()
+	t.Parallel()
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newPollEnv(t, b, jobs.PollConfig{}))
+		})
+	}
+}
+
+func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
+	t.Helper()
+	ctx := context.Background()
+	var st store.Store
+	var err error
+	switch backend {
+	case "sqlite":
+		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	case "postgres":
+		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	eng, err := engine.New(engine.Config{}, st, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	key, err := secrets.ParseKey(strings.Repeat("cd", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := vault.New(st, secrets.NewBox(key))
+	guard := netguard.New(netguard.Config{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if cfg.FetchInterval == 0 {
+		cfg.FetchInterval = 20 * time.Millisecond
+	}
+	if cfg.MaxJitter == 0 {
+		cfg.MaxJitter = -1
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = time.Second
+	}
+	cfg.HostRate = -1
+	cfg.Logger = log
+	polling, err := jobs.NewPolling(cfg, st, eng, v, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := st.CreateTeam(ctx, store.NewTeam{Name: "t", Slug: "t-" + uuid.NewString()[:8]}, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pollEnv{t: t, backend: backend, store: st, engine: eng, vault: v, polling: polling, team: team, logs: logs}
+}
+
+// start starts a River client working polls, as one node; stop it with
+// the returned function (graceful unless cancel).
+func (e *pollEnv) start() (stop func(cancel bool)) {
+	e.t.Helper()
+	cfg := jobs.RiverConfig(jobs.Config{Workers: 4, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Engine: e.engine, Polling: e.polling})
+	cfg.TestOnly = true
+	cfg.PeriodicJobs = nil // the schedule check is called directly where a test needs it
+	client, err := e.store.NewJobClient(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := client.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func(cancel bool) {
+		once.Do(func() {
+			ctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+			defer c()
+			if cancel {
+				_ = client.StopAndCancel(ctx)
+			} else {
+				_ = client.Stop(ctx)
+			}
+		})
+	}
+	e.t.Cleanup(func() { stop(true) })
+	return stop
+}
+
+// create saves a polling pipeline with spec (a JSON template with %s for
+// the API's URL) and arms its first poll.
+func (e *pollEnv) create(name, spec string) core.Pipeline {
+	e.t.Helper()
+	c, err := pipeline.Parse([]byte(spec))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	canonical, err := c.Spec.Canonical()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := e.store.CreatePipeline(context.Background(), e.team.ID, store.NewPipeline{Name: name, Kind: core.KindPolling, Spec: canonical})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.polling.Schedule(context.Background(), p, time.Now(), false); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *pollEnv) runs(p core.Pipeline) []core.Run {
+	e.t.Helper()
+	rs, err := e.store.Runs(context.Background(), e.team.ID, p.ID, store.RunQuery{Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rs
+}
+
+func (e *pollEnv) records(p core.Pipeline) []core.Record {
+	e.t.Helper()
+	rs, err := e.store.Records(context.Background(), e.team.ID, p.ID, store.RecordQuery{Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rs
+}
+
+func (e *pollEnv) pipeline(p core.Pipeline) core.Pipeline {
+	e.t.Helper()
+	got, err := e.store.Pipeline(context.Background(), e.team.ID, p.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+func (e *pollEnv) waitFor(within time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// growingAPI is an API whose data grows by three items with every
+// request; it answers the items at or after ?since= (inclusive, so
+// consecutive polls overlap by one item, which dedup removes).
+type growingAPI struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests int
+	answered int          // requests answered with data
+	sinces   []string     // the since of every request
+	fail     atomic.Int32 // >0: answer 500 "backend down"
+	garbage  atomic.Bool  // answer malformed JSON
+	block    chan struct{}
+	blocked  chan struct{}
+}
+
+var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newGrowingAPI(t *testing.T) *growingAPI {
+	a := &growingAPI{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.requests++
+		n := a.requests
+		since := r.URL.Query().Get("since")
+		a.sinces = append(a.sinces, since)
+		block := a.block
+		a.mu.Unlock()
+		if block != nil {
+			a.blocked <- struct{}{}
+			select {
+			case <-block:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if a.fail.Load() > 0 {
+			http.Error(w, "backend down", http.StatusInternalServerError)
+			return
+		}
+		if a.garbage.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"items": [{"id": 1}`))
+			return
+		}
+		var out []map[string]any
+		for i := 0; i < 3*n; i++ {
+			ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+			if ts >= since {
+				out = append(out, map[string]any{"id": i, "ts": ts, "temp": 20 + i})
+			}
+		}
+		a.mu.Lock()
+		a.answered++
+		a.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"items": out})
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *growingAPI) counts() (requests, answered int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.requests, a.answered
+}
+
+func (a *growingAPI) spec(name, interval string) string {
+	return fmt.Sprintf(`{"name":%q,"kind":"polling","source":{
+		"http":{"url":"%s/items","query":{"since":"{{ state.since }}"},"records":"items","dedup":{"key":"id"}},
+		"interval":%q,
+		"state":{"since":{"from":"ts","initial":"2000-01-01T00:00:00Z"}}},
+		"mapping":{"timestamp":{"path":"ts"},"fields":{"id":{"type":"integer"},"temp":{"type":"number"}}}}`, name, a.URL, interval)
+}
+
+// checkUnique fails when a record id is stored twice, and returns the
+// count.
+func checkUnique(t *testing.T, recs []core.Record) int {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, r := range recs {
+		var v struct {
+			ID json.Number `json:"id"`
+		}
+		if err := json.Unmarshal(r.Data, &v); err != nil {
+			t.Fatal(err)
+		}
+		if seen[v.ID.String()] {
+			t.Fatalf("record id %s stored twice", v.ID)
+		}
+		seen[v.ID.String()] = true
+	}
+	return len(seen)
+}
+
+func TestPollingEndToEnd(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		a := newGrowingAPI(t)
+		e.start()
+		p := e.create("growing", a.spec("growing", "1s"))
+		e.waitFor(20*time.Second, "four polls", func() bool { return len(e.runs(p)) >= 4 })
+		runs := e.runs(p)
+		for _, r := range runs {
+			if r.Error != "" || r.Trigger != core.TriggerPoll {
+				t.Fatalf("run %+v", r)
+			}
+		}
+		// Each poll asked from the newest ts stored so far: the state moved
+		// with each batch.
+		a.mu.Lock()
+		sinces := append([]string(nil), a.sinces...)
+		a.mu.Unlock()
+		if sinces[0] != "2000-01-01T00:00:00Z" || sinces[1] != base.Add(2*time.Second).Format(time.RFC3339) || sinces[2] != base.Add(5*time.Second).Format(time.RFC3339) {
+			t.Fatalf("sinces %v", sinces)
+		}
+		// Overlapping polls stored each record once.
+		n := len(e.runs(p))
+		_, answered := a.counts()
+		if got := checkUnique(t, e.records(p)); got < 3*n || got > 3*answered {
+			t.Fatalf("%d records after %d runs (%d answered)", got, n, answered)
+		}
+		// Runs follow the interval: never two for one period.
+		runs = e.runs(p)
+		for i := 1; i < len(runs); i++ {
+			if gap := runs[i-1].StartedAt.Sub(runs[i].StartedAt); gap < 200*time.Millisecond {
+				t.Errorf("runs %s apart", gap)
+			}
+		}
+		if span := runs[0].StartedAt.Sub(runs[len(runs)-1].StartedAt); span < time.Duration(len(runs)-1)*800*time.Millisecond {
+			t.Errorf("%d runs within %s at an interval of 1s", len(runs), span)
+		}
+	})
+}
+
+func TestPollingFailuresAndRecovery(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		a := newGrowingAPI(t)
+		e.start()
+		p := e.create("flaky", a.spec("flaky", "1s"))
+		e.waitFor(10*time.Second, "a first good poll", func() bool { return len(e.runs(p)) >= 1 })
+		a.fail.Store(1)
+		e.waitFor(20*time.Second, "the pipeline to be failing", func() bool { return e.pipeline(p).Status == core.StatusFailing })
+		runs := e.runs(p)
+		failed := 0
+		for _, r := range runs {
+			if r.Error != "" {
+				failed++
+				if !strings.Contains(r.Error, "answered 500 Internal Server Error: backend down") || !strings.Contains(r.Error, "since=REDACTED") {
+					t.Fatalf("run error %q", r.Error)
+				}
+			}
+		}
+		if failed < jobs.DefaultFailingAfter {
+			t.Fatalf("failing after %d failed runs", failed)
+		}
+		// The failed polls kept the state: every one asked for the same range.
+		a.mu.Lock()
+		sinces := append([]string(nil), a.sinces[1:]...)
+		a.mu.Unlock()
+		for _, s := range sinces {
+			if s != sinces[0] {
+				t.Fatalf("the failed polls asked for different ranges: %v", sinces)
+			}
+		}
+		before := len(e.records(p))
+		a.fail.Store(0)
+		e.waitFor(20*time.Second, "the pipeline to recover", func() bool { return e.pipeline(p).Status == core.StatusActive })
+		e.waitFor(10*time.Second, "records of the good poll", func() bool { return len(e.records(p)) > before })
+		checkUnique(t, e.records(p))
+	})
+}
+
+func TestPollingMalformedResponseKeepsState(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		a := newGrowingAPI(t)
+		e.start()
+		p := e.create("garbled", a.spec("garbled", "1s"))
+		e.waitFor(10*time.Second, "a first good poll", func() bool { return len(e.runs(p)) >= 1 })
+		a.garbage.Store(true)
+		e.waitFor(10*time.Second, "a failed poll", func() bool {
+			for _, r := range e.runs(p) {
+				if r.Error != "" {
+					return true
+				}
+			}
+			return false
+		})
+		var msg string
+		for _, r := range e.runs(p) {
+			if r.Error != "" {
+				msg = r.Error
+			}
+		}
+		if !strings.Contains(msg, "the response is not valid JSON") || !strings.Contains(msg, "GET http://127.0.0.1") {
+			t.Fatalf("run error %q", msg)
+		}
+		a.garbage.Store(false)
+		want := base.Add(2 * time.Second).Format(time.RFC3339)
+		e.waitFor(10*time.Second, "a good poll again", func() bool { return e.runs(p)[0].Error == "" })
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, s := range a.sinces[1:] {
+			if s != want {
+				t.Fatalf("after a malformed response the next poll asked since %s, want %s (all: %v)", s, want, a.sinces)
+			}
+			break
+		}
+	})
+}
+
+func TestPollingPauseResumeRunNow(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		ctx := context.Background()
+		a := newGrowingAPI(t)
+		e.start()
+		// A long interval: after the first poll, only "run now" polls.
+		p := e.create("hourly", a.spec("hourly", "1h"))
+		e.waitFor(10*time.Second, "the first poll and the next in an hour", func() bool {
+			sched, err := e.polling.NextPoll(ctx, p.TeamID, p.ID)
+			return err == nil && sched.NextDue.Sub(time.Now()) > 55*time.Minute && sched.LeaseDue == nil
+		})
+		if n := len(e.runs(p)); n != 1 {
+			t.Fatalf("%d runs after the first poll", n)
+		}
+		if _, err := e.polling.Schedule(ctx, e.pipeline(p), time.Now(), true); err != nil {
+			t.Fatal(err)
+		}
+		// The schedule goes on an interval after the manual poll.
+		e.waitFor(10*time.Second, "the manual poll and the next in an hour", func() bool {
+			sched, err := e.polling.NextPoll(ctx, p.TeamID, p.ID)
+			return len(e.runs(p)) == 2 && err == nil && sched.NextDue.Sub(time.Now()) > 55*time.Minute && sched.LeaseDue == nil
+		})
+		if r := e.runs(p)[0]; r.Trigger != core.TriggerManual || r.Error != "" {
+			t.Fatalf("manual run %+v", r)
+		}
+
+		// Pause: the pending poll finds the pipeline paused and stops.
+		q := e.create("secondly", a.spec("secondly", "1s"))
+		e.waitFor(10*time.Second, "polls", func() bool { return len(e.runs(q)) >= 2 })
+		if _, err := e.store.SetPipelineStatus(ctx, e.team.ID, q.ID, core.StatusPaused); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond) // a poll running when it was paused finishes
+		paused := len(e.runs(q))
+		time.Sleep(2500 * time.Millisecond)
+		if n := len(e.runs(q)); n != paused {
+			t.Fatalf("%d runs while paused", n-paused)
+		}
+		// Resume arms the schedule again.
+		resumed, err := e.store.SetPipelineStatus(ctx, e.team.ID, q.ID, core.StatusActive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.polling.Schedule(ctx, resumed, time.Now(), false); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(10*time.Second, "polls after resume", func() bool { return len(e.runs(q)) >= paused+2 })
+		checkUnique(t, e.records(q))
+	})
+}
+
+// TestPollingRestart stops a node and starts another on the same database:
+// the schedule goes on, and no period is polled twice.
+func TestPollingRestart(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		a := newGrowingAPI(t)
+		stop := e.start()
+		p := e.create("restart", a.spec("restart", "1s"))
+		e.waitFor(10*time.Second, "polls on the first node", func() bool { return len(e.runs(p)) >= 2 })
+		stop(false)
+		first := len(e.runs(p))
+		time.Sleep(1500 * time.Millisecond)
+		e.start()
+		e.waitFor(15*time.Second, "polls on the second node", func() bool { return len(e.runs(p)) >= first+3 })
+		runs := e.runs(p)
+		requests, answered := a.counts()
+		if len(runs) != answered || requests != answered {
+			t.Fatalf("%d runs, %d requests, %d answered: a period was polled twice", len(runs), requests, answered)
+		}
+		checkUnique(t, e.records(p))
+	})
+}
+
+// TestPollingKilledMidPoll cancels a node while its poll waits for the
+// API: the poll is retried on the next node and commits once.
+func TestPollingKilledMidPoll(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		a := newGrowingAPI(t)
+		stop := e.start()
+		p := e.create("killed", a.spec("killed", "1s"))
+		e.waitFor(10*time.Second, "a first poll", func() bool { return len(e.runs(p)) >= 1 })
+		a.mu.Lock()
+		a.block, a.blocked = make(chan struct{}), make(chan struct{}, 10)
+		a.mu.Unlock()
+		<-a.blocked
+		stop(true) // the node dies with the poll in flight
+		before := len(e.runs(p))
+		a.mu.Lock()
+		close(a.block)
+		a.block = nil
+		a.mu.Unlock()
+		e.start()
+		e.waitFor(30*time.Second, "polls on the next node", func() bool { return len(e.runs(p)) >= before+2 })
+		runs := e.runs(p)
+		_, answered := a.counts()
+		if len(runs) != answered {
+			t.Fatalf("%d runs for %d answered requests", len(runs), answered)
+		}
+		for _, r := range runs {
+			if r.Error != "" {
+				t.Fatalf("run %+v", r)
+			}
+		}
+		checkUnique(t, e.records(p))
+	})
+}
+
+// TestPollingLostChain deletes a pipeline's pending poll job by hand: the
+// periodic check finds the schedule overdue and arms it again.
+func TestPollingLostChain(t *testing.T) {
+	t.Parallel()
+	e := newPollEnv(t, "sqlite", jobs.PollConfig{Overdue: 200 * time.Millisecond})
+	a := newGrowingAPI(t)
+	ctx := context.Background()
+	p := e.create("lost", a.spec("lost", "1s"))
+	// Lose the job: delete it before any node works it.
+	db := e.store.(*sqlite.Store).DB()
+	if _, err := db.ExecContext(ctx, `DELETE FROM river_job WHERE kind = 'poll'`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := jobs.CheckPolls(ctx, e.polling); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.waitFor(15*time.Second, "polls after the check", func() bool { return len(e.runs(p)) >= 2 })
+	// A pipeline created without a schedule (another path than the API)
+	// is armed by the check too.
+	c, _ := pipeline.Parse([]byte(a.spec("unarmed", "1s")))
+	canonical, _ := c.Spec.Canonical()
+	q, err := e.store.CreatePipeline(ctx, e.team.ID, store.NewPipeline{Name: "unarmed", Kind: core.KindPolling, Spec: canonical})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.CheckPolls(ctx, e.polling); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(15*time.Second, "polls of the unarmed pipeline", func() bool { return len(e.runs(q)) >= 1 })
+}
+
+// TestPollUniqueAcrossNodes inserts the same poll from two places: River
+// keeps one job.
+func TestPollUniqueAcrossNodes(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		ctx := context.Background()
+		a := newGrowingAPI(t)
+		p := e.create("unique", a.spec("unique", "1h"))
+		due := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+		cfg := jobs.RiverConfig(jobs.Config{Workers: 1, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Polling: e.polling})
+		client, err := e.store.NewJobClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := jobs.PollArgs{TeamID: p.TeamID, PipelineID: p.ID, Due: due}
+		opts := args.InsertOpts()
+		opts.ScheduledAt = due
+		var skipped int
+		for range 3 {
+			res, err := client.Insert(ctx, args, &opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.UniqueSkippedAsDuplicate {
+				skipped++
+			}
+			if res.Job.State != "available" {
+				t.Fatalf("a future poll is %s; it must be available so that it is fetched on time", res.Job.State)
+			}
+		}
+		if skipped != 2 {
+			t.Fatalf("%d of 3 inserts skipped as duplicates, want 2", skipped)
+		}
+	})
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/core"
+)
+
+// Sink deliveries.
+//
+// Every delivery of a batch to a sink is a River job and a row of the
+// deliveries table, written in the same transaction: the row exists if and
+// only if the job was enqueued, so a listing shows pending deliveries too.
+// Jobs whose arguments implement DeliveryJob get their row from the store
+// itself wherever the store inserts jobs (WriteBatch, RetryDelivery,
+// AdvanceReplay), so the engine and the jobs it enqueues know nothing of
+// the table.
+
+// NewDelivery is a delivery row as it is created, pending.
+type NewDelivery struct {
+	ID         uuid.UUID
+	TeamID     uuid.UUID
+	PipelineID uuid.UUID
+	Sink       string
+	Key        string // the idempotency id
+	RunID      uuid.UUID
+	ReplayID   uuid.UUID
+	Records    int
+	From, To   time.Time
+	CreatedAt  time.Time
+}
+
+// DeliveryJob is implemented by job arguments that are deliveries: when the
+// store inserts such a job, it inserts the job's delivery row in the same
+// transaction.
+type DeliveryJob interface {
+	river.JobArgs
+	DeliveryRow() NewDelivery
+}
+
+// DeliveryRows returns the delivery rows of the jobs among params, with
+// the index in params of each row's job.
+func DeliveryRows(params []river.InsertManyParams) ([]NewDelivery, []int) {
+	var rows []NewDelivery
+	var idx []int
+	for i, p := range params {
+		if d, ok := p.Args.(DeliveryJob); ok {
+			rows = append(rows, d.DeliveryRow())
+			idx = append(idx, i)
+		}
+	}
+	return rows, idx
+}
+
+// DeliveryOutcome is the result of one attempt of a delivery.
+type DeliveryOutcome struct {
+	TeamID     uuid.UUID
+	PipelineID uuid.UUID
+	Sink       string
+	ID         uuid.UUID // the delivery
+	// Status is what the delivery becomes: delivered, retrying or dead.
+	Status core.DeliveryStatus
+	// Attempt is the number of the attempt (1 for the first); the row keeps
+	// the highest it saw.
+	Attempt  int
+	At       time.Time // when the attempt ended
+	Duration time.Duration
+	// Records is how many records were acknowledged (delivered only).
+	Records int
+	// Error says why the attempt failed (retrying and dead).
+	Error string
+	// NextAttemptAt is when the next attempt is due (retrying only).
+	NextAttemptAt *time.Time
+	// Payload is what RetryDelivery needs to enqueue the delivery again:
+	// the job's arguments. Kept for dead deliveries only.
+	Payload json.RawMessage
+	// FailingAfter is how many failed attempts in a row make the sink
+	// failing; 0 never does.
+	FailingAfter int
+}
+
+// DeliveryQuery selects deliveries of one pipeline, newest first.
+type DeliveryQuery struct {
+	Sink     string              // "" for every sink
+	Status   core.DeliveryStatus // "" for every status
+	ReplayID uuid.UUID           // Nil for every delivery
+	Limit    int
+	// BeforeID continues a listing: deliveries older than this one (ids
+	// are time-ordered).
+	BeforeID uuid.UUID
+}
+
+// NewReplay is what CreateReplay needs.
+type NewReplay struct {
+	ID         uuid.UUID
+	TeamID     uuid.UUID
+	PipelineID uuid.UUID
+	Sink       string
+	From, To   time.Time
+}
+
+// ReplayStep is the progress one step of a replay made: the records it
+// handed to deliveries (newest first, so Cursor is the oldest of them), or
+// the end of the replay.
+type ReplayStep struct {
+	TeamID   uuid.UUID
+	ID       uuid.UUID
+	Enqueued int // records handed to the step's jobs
+	// CursorTS and CursorID are the oldest record handed so far.
+	CursorTS time.Time
+	CursorID int64
+	// Status ends the replay when done or failed.
+	Status core.ReplayStatus
+	Error  string
+}
+
+// ReplayCursor is where a replay goes on from.
+type ReplayCursor struct {
+	TS time.Time // zero before the first step
+	ID int64
+}
+
+// DeliveryCleanup says which finished deliveries to delete.
+type DeliveryCleanup struct {
+	DeliveredBefore time.Time
+	DeadBefore      time.Time
+	Limit           int // rows per call, at most
+}
+
+// Deliveries stores sink deliveries, the state of sinks, and replays.
+type Deliveries interface {
+	// RecordDelivery writes the outcome of an attempt to the delivery's
+	// row and to its sink's state, in one transaction, and returns the
+	// sink's state after it. An attempt of a delivery already delivered
+	// (a rescued job that had succeeded) does not count twice.
+	RecordDelivery(ctx context.Context, o DeliveryOutcome) (core.SinkState, error)
+	// Delivery returns one delivery of the team.
+	Delivery(ctx context.Context, teamID, id uuid.UUID) (core.Delivery, error)
+	// Deliveries lists a pipeline's deliveries, newest first.
+	Deliveries(ctx context.Context, teamID, pipelineID uuid.UUID, q DeliveryQuery) ([]core.Delivery, error)
+	// RetryDelivery makes a dead delivery pending again and enqueues the
+	// job that job builds from the payload kept at its death, in one
+	// transaction. A delivery that is not dead gives core.ErrConflict.
+	RetryDelivery(ctx context.Context, teamID, id uuid.UUID, job func(payload json.RawMessage) (river.InsertManyParams, error)) (core.Delivery, error)
+	// SinkStates lists the states of a pipeline's sinks that have one
+	// (a sink gets one at its first attempt or status change), by name.
+	SinkStates(ctx context.Context, teamID, pipelineID uuid.UUID) ([]core.SinkState, error)
+	// SetSinkStatus sets a sink's status and reason; active also clears
+	// its run of failures.
+	SetSinkStatus(ctx context.Context, teamID, pipelineID uuid.UUID, sink string, status core.SinkStatus, reason string) (core.SinkState, error)
+	// DeleteSinkState forgets a sink's state and counters (the sink was
+	// removed). Its deliveries stay until cleaned up.
+	DeleteSinkState(ctx context.Context, teamID, pipelineID uuid.UUID, sink string) error
+	// CreateReplay adds a running replay, counts the records of its range,
+	// and enqueues job, in one transaction.
+	CreateReplay(ctx context.Context, r NewReplay, job river.InsertManyParams) (core.Replay, error)
+	// Replay returns a replay with its deliveries counted.
+	Replay(ctx context.Context, teamID, id uuid.UUID) (core.Replay, error)
+	// Replays lists a pipeline's replays to a sink, newest first (at most
+	// 100).
+	Replays(ctx context.Context, teamID, pipelineID uuid.UUID, sink string) ([]core.Replay, error)
+	// ReplayCursor returns where a running replay goes on from, or
+	// core.ErrNotFound when it is not running any more.
+	ReplayCursor(ctx context.Context, teamID, id uuid.UUID) (ReplayCursor, error)
+	// AdvanceReplay records a step of a replay and enqueues its delivery
+	// jobs (with their rows), in one transaction, so that a replay that
+	// stops half-way goes on where its last step ended.
+	AdvanceReplay(ctx context.Context, step ReplayStep, jobs []river.InsertManyParams) error
+	// DeleteDeliveries removes finished deliveries older than the bounds
+	// and returns how many. It is maintenance: it spans every team.
+	DeleteDeliveries(ctx context.Context, c DeliveryCleanup) (int, error)
+}

@@ -1,0 +1,273 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+// Read replicas.
+//
+// With a replica attached (UseReplica), reads that tolerate a little
+// staleness — history pages of records, series, the pipeline list, runs
+// and rejected records, storage stats — go to it; everything else, and
+// every read whose context is store.WithPrimary, goes to the primary. A
+// checker measures the replica's lag every CheckInterval: the replica is
+// current when it has replayed the primary's WAL insert position read
+// just before; else its lag is the age of the last transaction it replayed
+// (which overstates the lag of an idle primary, never understates it).
+// While the replica does not answer, or lags more than MaxLag, reads go
+// to the primary. A read that fails on the replica for a reason of the
+// replica (connection lost, shutting down, canceled by recovery) is
+// retried on the primary at once, and the replica is left alone until the
+// next check finds it well.
+
+// Defaults of ReplicaConfig.
+const (
+	DefaultReplicaMaxLag        = 5 * time.Second
+	DefaultReplicaCheckInterval = time.Second
+)
+
+// ReplicaConfig tunes the routing of reads to a replica.
+type ReplicaConfig struct {
+	// MaxLag is how far behind the primary the replica may be and still
+	// serve reads. Default DefaultReplicaMaxLag.
+	MaxLag time.Duration
+	// CheckInterval is how often the lag is measured. Default
+	// DefaultReplicaCheckInterval.
+	CheckInterval time.Duration
+	// Logger receives changes of the replica's state; nil discards them.
+	Logger *slog.Logger
+}
+
+// ReplicaStatus is the replica's state as the last check found it.
+type ReplicaStatus struct {
+	Attached bool
+	Healthy  bool          // it answered and is a usable replica
+	Lag      time.Duration // as measured; math.MaxInt64 when unknown
+	Serving  bool          // reads go to it
+	Reads    int64         // reads it served
+	Fallback int64         // reads sent to the primary while it was attached but not serving, or failed on it
+}
+
+type replica struct {
+	pool   *pgxpool.Pool
+	cfg    ReplicaConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	serving  atomic.Bool
+	healthy  atomic.Bool
+	lag      atomic.Int64
+	reads    atomic.Int64
+	fallback atomic.Int64
+	logMu    sync.Mutex
+	lastLog  string
+}
+
+// UseReplica attaches a read replica at url. It connects and checks it
+// once before returning; a replica that is down at start is not an error:
+// reads go to the primary until it answers.
+func (s *Store) UseReplica(ctx context.Context, url string, cfg ReplicaConfig) error {
+	if cfg.MaxLag <= 0 {
+		cfg.MaxLag = DefaultReplicaMaxLag
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = DefaultReplicaCheckInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return errors.New("parse read replica URL: not a valid postgres:// URL or connection string")
+	}
+	if pc.ConnConfig.RuntimeParams["application_name"] == "" {
+		pc.ConnConfig.RuntimeParams["application_name"] = "tributary"
+	}
+	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return fmt.Errorf("read replica: %w", err)
+	}
+	checkCtx, cancel := context.WithCancel(context.Background())
+	r := &replica{pool: pool, cfg: cfg, cancel: cancel, done: make(chan struct{})}
+	r.lag.Store(math.MaxInt64)
+	s.check(ctx, r)
+	if old := s.replica.Swap(r); old != nil {
+		old.close()
+	}
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(cfg.CheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-checkCtx.Done():
+				return
+			case <-t.C:
+				s.check(checkCtx, r)
+			}
+		}
+	}()
+	return nil
+}
+
+func (r *replica) close() {
+	r.cancel()
+	<-r.done
+	r.pool.Close()
+}
+
+// ReplicaStatus reports the replica's state.
+func (s *Store) ReplicaStatus() ReplicaStatus {
+	r := s.replica.Load()
+	if r == nil {
+		return ReplicaStatus{}
+	}
+	return ReplicaStatus{Attached: true, Healthy: r.healthy.Load(), Lag: time.Duration(r.lag.Load()),
+		Serving: r.serving.Load(), Reads: r.reads.Load(), Fallback: r.fallback.Load()}
+}
+
+// CheckReplica measures the replica's lag now rather than at the next
+// tick; tests use it.
+func (s *Store) CheckReplica(ctx context.Context) {
+	if r := s.replica.Load(); r != nil {
+		s.check(ctx, r)
+	}
+}
+
+// check measures the replica's lag and decides whether it serves reads.
+func (s *Store) check(ctx context.Context, r *replica) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	lag, err := s.measureLag(ctx, r)
+	if ctx.Err() != nil && err != nil && errors.Is(err, context.Canceled) {
+		return // shutting down
+	}
+	healthy := err == nil
+	r.healthy.Store(healthy)
+	if healthy {
+		r.lag.Store(int64(lag))
+	} else {
+		r.lag.Store(math.MaxInt64)
+	}
+	serving := healthy && lag <= r.cfg.MaxLag
+	r.serving.Store(serving)
+	state := "serving"
+	switch {
+	case !healthy:
+		state = "down"
+	case !serving:
+		state = "lagging"
+	}
+	r.logMu.Lock()
+	if state != r.lastLog {
+		r.lastLog = state
+		if serving {
+			r.cfg.Logger.Info("read replica serves reads", "lag", lag)
+		} else {
+			r.cfg.Logger.Warn("read replica not used; reads go to the primary", "state", state, "lag", lag, "err", err)
+		}
+	}
+	r.logMu.Unlock()
+}
+
+func (s *Store) measureLag(ctx context.Context, r *replica) (time.Duration, error) {
+	var primaryLSN string
+	// The insert position, not the write position: with asynchronous
+	// commit a committed transaction may not be written (let alone sent)
+	// yet, and the replica does not have it.
+	if err := s.pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&primaryLSN); err != nil {
+		return 0, fmt.Errorf("read primary WAL position: %w", err)
+	}
+	var (
+		recovering bool
+		behind     *float64 // bytes of WAL not yet replayed
+		age        *float64 // seconds since the last replayed commit
+	)
+	err := r.pool.QueryRow(ctx, `SELECT pg_is_in_recovery(),
+			pg_wal_lsn_diff($1::pg_lsn, pg_last_wal_replay_lsn())::float8,
+			extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8`, primaryLSN).Scan(&recovering, &behind, &age)
+	switch {
+	case err != nil:
+		return 0, err
+	case !recovering:
+		// Not a standby: the URL names a primary (or a pooler in front of
+		// one); its data is current.
+		return 0, nil
+	case behind != nil && *behind <= 0:
+		return 0, nil
+	case age == nil:
+		return math.MaxInt64, nil
+	}
+	return time.Duration(*age * float64(time.Second)), nil
+}
+
+// read runs fn on the replica when replicaOK, a replica serves reads and
+// ctx does not ask for the primary; on the primary otherwise, and when fn
+// fails on the replica for a reason of the replica.
+func (s *Store) read(ctx context.Context, replicaOK bool, fn func(db dbtx) error) error {
+	r := s.replica.Load()
+	if r == nil || !replicaOK || store.PrimaryOnly(ctx) {
+		return fn(s.pool)
+	}
+	if r.serving.Load() {
+		err := fn(r.pool)
+		if err == nil || !replicaFault(err) || ctx.Err() != nil {
+			r.reads.Add(1)
+			return err
+		}
+		r.serving.Store(false)
+		r.healthy.Store(false)
+	}
+	r.fallback.Add(1)
+	return fn(s.pool)
+}
+
+// replicaFault reports an error that says the replica, not the query,
+// failed: no connection, the server shutting down or refusing, or a query
+// canceled by a conflict with recovery.
+func replicaFault(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	switch pgErr.Code[:2] {
+	case "08", "53", "57", "58":
+		return true
+	}
+	return pgErr.Code == "40001" // canceling statement due to conflict with recovery
+}
+
+// readQuery runs a listing query as read does, for callers that iterate
+// the rows themselves: on the replica when one serves reads, falling back
+// to the primary when the replica fails to answer.
+func (s *Store) readQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r := s.replica.Load()
+	if r == nil || store.PrimaryOnly(ctx) {
+		return s.pool.Query(ctx, sql, args...)
+	}
+	if r.serving.Load() {
+		rows, err := r.pool.Query(ctx, sql, args...)
+		if err == nil || !replicaFault(err) || ctx.Err() != nil {
+			r.reads.Add(1)
+			return rows, err
+		}
+		r.serving.Store(false)
+		r.healthy.Store(false)
+	}
+	r.fallback.Add(1)
+	return s.pool.Query(ctx, sql, args...)
+}

@@ -1,0 +1,503 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+// insertJobs enqueues jobs inside tx, with the rows of those that are
+// deliveries (see store.DeliveryJob).
+func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) error {
+	res, err := s.inserter.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return err
+	}
+	rows, idx := store.DeliveryRows(params)
+	if len(rows) == 0 {
+		return nil
+	}
+	// One statement per 500 rows (SQLite binds at most 32766 values): most
+	// batches have a row or two.
+	for start := 0; start < len(rows); start += 500 {
+		end := min(start+500, len(rows))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO deliveries (id, team_id, pipeline_id, sink, idempotency_key, run_id, replay_id, job_id,
+			records, ts_from, ts_to, status, created_at, updated_at) VALUES `)
+		args := make([]any, 0, 13*(end-start))
+		for i := start; i < end; i++ {
+			d := rows[i]
+			if i > start {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`)
+			var jobID any
+			if j := idx[i]; j < len(res) && res[j] != nil && res[j].Job != nil {
+				jobID = res[j].Job.ID
+			}
+			args = append(args, d.ID, d.TeamID, d.PipelineID, d.Sink, d.Key, nullUUID(d.RunID), nullUUID(d.ReplayID), jobID,
+				d.Records, micros(d.From), micros(d.To), micros(d.CreatedAt), micros(d.CreatedAt))
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert deliveries: %w", mapErr(err))
+		}
+	}
+	return nil
+}
+
+func usDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+func nullUUID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
+}
+
+const deliveryColumns = `id, team_id, pipeline_id, sink, idempotency_key, run_id, replay_id, records, ts_from, ts_to, status, attempts,
+	last_error, created_at, updated_at, last_attempt_at, next_attempt_at, delivered_at, duration_us, latency_us`
+
+func scanDelivery(row interface{ Scan(...any) error }) (core.Delivery, error) {
+	var (
+		d                                  core.Delivery
+		run, replay                        uuid.NullUUID
+		from, to, created, updated         int64
+		lastAttempt, nextAttempt, delivery sql.NullInt64
+		duration, latency                  int64
+	)
+	err := row.Scan(&d.ID, &d.TeamID, &d.PipelineID, &d.Sink, &d.Key, &run, &replay, &d.Records, &from, &to, &d.Status, &d.Attempts,
+		&d.LastError, &created, &updated, &lastAttempt, &nextAttempt, &delivery, &duration, &latency)
+	if err != nil {
+		return d, err
+	}
+	d.RunID, d.ReplayID = run.UUID, replay.UUID
+	d.From, d.To, d.CreatedAt, d.UpdatedAt = fromMicros(from), fromMicros(to), fromMicros(created), fromMicros(updated)
+	d.LastAttemptAt, d.NextAttemptAt, d.DeliveredAt = fromNullMicros(lastAttempt), fromNullMicros(nextAttempt), fromNullMicros(delivery)
+	d.Duration, d.Latency = usDuration(duration), usDuration(latency)
+	return d, nil
+}
+
+const sinkStateColumns = `team_id, pipeline_id, sink, status, reason, consecutive_failures, delivered, records, failed, dead,
+	latency_total_us, last_success_at, last_failure_at, updated_at`
+
+func scanSinkState(row interface{ Scan(...any) error }) (core.SinkState, error) {
+	var (
+		st                   core.SinkState
+		latency, updated     int64
+		lastSuccess, lastErr sql.NullInt64
+	)
+	err := row.Scan(&st.TeamID, &st.PipelineID, &st.Sink, &st.Status, &st.Reason, &st.ConsecutiveFailures, &st.Delivered, &st.Records,
+		&st.Failed, &st.Dead, &latency, &lastSuccess, &lastErr, &updated)
+	if err != nil {
+		return st, err
+	}
+	st.LatencyTotal, st.UpdatedAt = usDuration(latency), fromMicros(updated)
+	st.LastSuccessAt, st.LastFailureAt = fromNullMicros(lastSuccess), fromNullMicros(lastErr)
+	return st, nil
+}
+
+// RecordDelivery implements store.Deliveries.
+func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (core.SinkState, error) {
+	var st core.SinkState
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		at := micros(o.At)
+		var payload any
+		if o.Status == core.DeliveryDead && o.Payload != nil {
+			payload = string(o.Payload)
+		}
+		errText := o.Error
+		if o.Status == core.DeliveryDelivered {
+			errText = ""
+		}
+		// A delivery delivered already (a rescued job that had succeeded)
+		// is left alone and counts once.
+		var latency int64
+		err := tx.QueryRowContext(ctx, `UPDATE deliveries SET status = ?1, attempts = max(attempts, ?2), last_error = ?3, last_attempt_at = ?4,
+				next_attempt_at = ?5, delivered_at = CASE WHEN ?1 = 'delivered' THEN ?4 END, duration_us = ?6,
+				latency_us = CASE WHEN ?1 = 'delivered' THEN ?4 - created_at ELSE 0 END, payload = ?7, updated_at = ?4
+			WHERE team_id = ?8 AND id = ?9 AND status <> 'delivered'
+			RETURNING latency_us`,
+			o.Status, o.Attempt, errText, at, nullMicros(o.NextAttemptAt), o.Duration.Microseconds(), payload,
+			o.TeamID, o.ID).Scan(&latency)
+		if errors.Is(err, sql.ErrNoRows) {
+			var status core.DeliveryStatus
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE team_id = ? AND id = ?`, o.TeamID, o.ID).Scan(&status); err != nil {
+				return fmt.Errorf("record delivery %s: %w", o.ID, mapErr(err))
+			}
+			st, err = scanSinkState(tx.QueryRowContext(ctx, `SELECT `+sinkStateColumns+` FROM sink_states WHERE pipeline_id = ? AND sink = ?`, o.PipelineID, o.Sink))
+			return mapErr(err)
+		}
+		if err != nil {
+			return fmt.Errorf("record delivery %s: %w", o.ID, err)
+		}
+		var row *sql.Row
+		if o.Status == core.DeliveryDelivered {
+			row = tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, delivered, records, latency_total_us, last_success_at, updated_at)
+				VALUES (?, ?, ?, 'active', 1, ?, ?, ?, ?)
+				ON CONFLICT (pipeline_id, sink) DO UPDATE SET
+					consecutive_failures = 0,
+					delivered = sink_states.delivered + 1,
+					records = sink_states.records + excluded.records,
+					latency_total_us = sink_states.latency_total_us + excluded.latency_total_us,
+					status = CASE WHEN sink_states.status = 'disabled' THEN 'disabled' ELSE 'active' END,
+					reason = CASE WHEN sink_states.status = 'disabled' THEN sink_states.reason ELSE '' END,
+					last_success_at = excluded.last_success_at,
+					updated_at = excluded.updated_at
+				RETURNING `+sinkStateColumns,
+				o.PipelineID, o.Sink, o.TeamID, o.Records, latency, at, at)
+		} else {
+			dead := 0
+			if o.Status == core.DeliveryDead {
+				dead = 1
+			}
+			fa := o.FailingAfter
+			first := "active"
+			if fa == 1 {
+				first = "failing"
+			}
+			reason := failingReason(o.Error)
+			firstReason := ""
+			if first == "failing" {
+				firstReason = reason
+			}
+			row = tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, reason, consecutive_failures, failed, dead, last_failure_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?, ?)
+				ON CONFLICT (pipeline_id, sink) DO UPDATE SET
+					consecutive_failures = sink_states.consecutive_failures + 1,
+					failed = sink_states.failed + 1,
+					dead = sink_states.dead + excluded.dead,
+					status = CASE WHEN sink_states.status = 'disabled' THEN 'disabled'
+						WHEN ? > 0 AND sink_states.consecutive_failures + 1 >= ? THEN 'failing'
+						ELSE sink_states.status END,
+					reason = CASE WHEN sink_states.status = 'disabled' THEN sink_states.reason
+						WHEN ? > 0 AND sink_states.consecutive_failures + 1 >= ? THEN ?
+						ELSE sink_states.reason END,
+					last_failure_at = excluded.last_failure_at,
+					updated_at = excluded.updated_at
+				RETURNING `+sinkStateColumns,
+				o.PipelineID, o.Sink, o.TeamID, first, firstReason, dead, at, at, fa, fa, fa, fa, reason)
+		}
+		st, err = scanSinkState(row)
+		if err != nil {
+			return fmt.Errorf("update sink state: %w", err)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// failingReason is the reason of a failing sink.
+func failingReason(lastErr string) string {
+	return "deliveries keep failing; the last error: " + lastErr
+}
+
+// Delivery implements store.Deliveries.
+func (s *Store) Delivery(ctx context.Context, teamID, id uuid.UUID) (core.Delivery, error) {
+	d, err := scanDelivery(s.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE team_id = ? AND id = ?`, teamID, id))
+	if err != nil {
+		return d, fmt.Errorf("delivery %s: %w", id, mapErr(err))
+	}
+	return d, nil
+}
+
+// Deliveries implements store.Deliveries.
+func (s *Store) Deliveries(ctx context.Context, teamID, pipelineID uuid.UUID, q store.DeliveryQuery) ([]core.Delivery, error) {
+	where := []string{"team_id = ?", "pipeline_id = ?"}
+	args := []any{teamID, pipelineID}
+	if q.Sink != "" {
+		where, args = append(where, "sink = ?"), append(args, q.Sink)
+	}
+	if q.Status != "" {
+		where, args = append(where, "status = ?"), append(args, q.Status)
+	}
+	if q.ReplayID != uuid.Nil {
+		where, args = append(where, "replay_id = ?"), append(args, q.ReplayID)
+	}
+	if q.BeforeID != uuid.Nil {
+		where, args = append(where, "id < ?"), append(args, q.BeforeID)
+	}
+	args = append(args, store.ClampLimit(q.Limit))
+	rows, err := s.read.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RetryDelivery implements store.Deliveries.
+func (s *Store) RetryDelivery(ctx context.Context, teamID, id uuid.UUID, job func(payload json.RawMessage) (river.InsertManyParams, error)) (core.Delivery, error) {
+	var d core.Delivery
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var (
+			status  core.DeliveryStatus
+			payload sql.NullString
+		)
+		if err := tx.QueryRowContext(ctx, `SELECT status, payload FROM deliveries WHERE team_id = ? AND id = ?`, teamID, id).Scan(&status, &payload); err != nil {
+			return fmt.Errorf("delivery %s: %w", id, mapErr(err))
+		}
+		if status != core.DeliveryDead || !payload.Valid {
+			return fmt.Errorf("delivery %s is %s, not dead: %w", id, status, core.ErrConflict)
+		}
+		params, err := job(json.RawMessage(payload.String))
+		if err != nil {
+			return err
+		}
+		res, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{params})
+		if err != nil {
+			return fmt.Errorf("enqueue delivery %s: %w", id, err)
+		}
+		now := micros(core.Now())
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', job_id = ?, payload = NULL, next_attempt_at = NULL, updated_at = ?
+			WHERE team_id = ? AND id = ?`, res[0].Job.ID, now, teamID, id); err != nil {
+			return fmt.Errorf("retry delivery %s: %w", id, err)
+		}
+		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE team_id = ? AND id = ?`, teamID, id))
+		return err
+	})
+	return d, err
+}
+
+// SinkStates implements store.Deliveries.
+func (s *Store) SinkStates(ctx context.Context, teamID, pipelineID uuid.UUID) ([]core.SinkState, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+sinkStateColumns+` FROM sink_states WHERE team_id = ? AND pipeline_id = ? ORDER BY sink`, teamID, pipelineID)
+	if err != nil {
+		return nil, fmt.Errorf("list sink states: %w", err)
+	}
+	defer rows.Close()
+	var out []core.SinkState
+	for rows.Next() {
+		st, err := scanSinkState(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sink states: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// SetSinkStatus implements store.Deliveries.
+func (s *Store) SetSinkStatus(ctx context.Context, teamID, pipelineID uuid.UUID, sink string, status core.SinkStatus, reason string) (core.SinkState, error) {
+	var st core.SinkState
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pipelines WHERE team_id = ? AND id = ?`, teamID, pipelineID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("pipeline %s: %w", pipelineID, core.ErrNotFound)
+		}
+		var err error
+		st, err = scanSinkState(tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, reason, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (pipeline_id, sink) DO UPDATE SET
+				status = excluded.status,
+				reason = excluded.reason,
+				consecutive_failures = CASE WHEN excluded.status = 'active' THEN 0 ELSE sink_states.consecutive_failures END,
+				updated_at = excluded.updated_at
+			RETURNING `+sinkStateColumns, pipelineID, sink, teamID, status, reason, micros(core.Now())))
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("set sink status: %w", err)
+	}
+	return st, nil
+}
+
+// DeleteSinkState implements store.Deliveries.
+func (s *Store) DeleteSinkState(ctx context.Context, teamID, pipelineID uuid.UUID, sink string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sink_states WHERE team_id = ? AND pipeline_id = ? AND sink = ?`, teamID, pipelineID, sink); err != nil {
+			return fmt.Errorf("delete sink state: %w", err)
+		}
+		return nil
+	})
+}
+
+const replayColumns = `id, team_id, pipeline_id, sink, ts_from, ts_to, status, total, enqueued, error, created_at, updated_at, finished_at`
+
+func scanReplay(row interface{ Scan(...any) error }) (core.Replay, error) {
+	var (
+		r                          core.Replay
+		from, to, created, updated int64
+		finished                   sql.NullInt64
+	)
+	err := row.Scan(&r.ID, &r.TeamID, &r.PipelineID, &r.Sink, &from, &to, &r.Status, &r.Total, &r.Enqueued, &r.Error, &created, &updated, &finished)
+	if err != nil {
+		return r, err
+	}
+	r.From, r.To, r.CreatedAt, r.UpdatedAt = fromMicros(from), fromMicros(to), fromMicros(created), fromMicros(updated)
+	r.FinishedAt = fromNullMicros(finished)
+	return r, nil
+}
+
+// CreateReplay implements store.Deliveries.
+func (s *Store) CreateReplay(ctx context.Context, nr store.NewReplay, job river.InsertManyParams) (core.Replay, error) {
+	var r core.Replay
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pipelines WHERE team_id = ? AND id = ?`, nr.TeamID, nr.PipelineID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("pipeline %s: %w", nr.PipelineID, core.ErrNotFound)
+		}
+		var total int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE team_id = ? AND pipeline_id = ? AND ts >= ? AND ts < ?`,
+			nr.TeamID, nr.PipelineID, micros(nr.From), micros(nr.To)).Scan(&total); err != nil {
+			return fmt.Errorf("count records: %w", err)
+		}
+		now := micros(core.Now())
+		var err error
+		r, err = scanReplay(tx.QueryRowContext(ctx, `INSERT INTO sink_replays (id, team_id, pipeline_id, sink, ts_from, ts_to, status, total, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING `+replayColumns,
+			nr.ID, nr.TeamID, nr.PipelineID, nr.Sink, micros(nr.From), micros(nr.To), total, now, now))
+		if err != nil {
+			return fmt.Errorf("insert replay: %w", mapErr(err))
+		}
+		return s.insertJobs(ctx, tx, []river.InsertManyParams{job})
+	})
+	if err != nil {
+		return r, fmt.Errorf("create replay: %w", err)
+	}
+	r.Deliveries = map[core.DeliveryStatus]int{}
+	return r, nil
+}
+
+// Replay implements store.Deliveries.
+func (s *Store) Replay(ctx context.Context, teamID, id uuid.UUID) (core.Replay, error) {
+	r, err := scanReplay(s.read.QueryRowContext(ctx, `SELECT `+replayColumns+` FROM sink_replays WHERE team_id = ? AND id = ?`, teamID, id))
+	if err != nil {
+		return r, fmt.Errorf("replay %s: %w", id, mapErr(err))
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(records), 0) FROM deliveries
+		WHERE replay_id = ? AND team_id = ? GROUP BY status`, id, teamID)
+	if err != nil {
+		return r, fmt.Errorf("count replay deliveries: %w", err)
+	}
+	defer rows.Close()
+	r.Deliveries = map[core.DeliveryStatus]int{}
+	for rows.Next() {
+		var (
+			status  core.DeliveryStatus
+			n       int
+			records int64
+		)
+		if err := rows.Scan(&status, &n, &records); err != nil {
+			return r, fmt.Errorf("count replay deliveries: %w", err)
+		}
+		r.Deliveries[status] = n
+		if status == core.DeliveryDelivered {
+			r.RecordsDelivered = records
+		}
+	}
+	return r, rows.Err()
+}
+
+// Replays implements store.Deliveries.
+func (s *Store) Replays(ctx context.Context, teamID, pipelineID uuid.UUID, sink string) ([]core.Replay, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+replayColumns+` FROM sink_replays WHERE team_id = ? AND pipeline_id = ? AND sink = ?
+		ORDER BY id DESC LIMIT 100`, teamID, pipelineID, sink)
+	if err != nil {
+		return nil, fmt.Errorf("list replays: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Replay
+	for rows.Next() {
+		r, err := scanReplay(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list replays: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ReplayCursor implements store.Deliveries.
+func (s *Store) ReplayCursor(ctx context.Context, teamID, id uuid.UUID) (store.ReplayCursor, error) {
+	var (
+		c      store.ReplayCursor
+		ts, rc sql.NullInt64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT cursor_ts, cursor_id FROM sink_replays WHERE team_id = ? AND id = ? AND status = 'running'`,
+		teamID, id).Scan(&ts, &rc)
+	if err != nil {
+		return c, fmt.Errorf("replay %s: %w", id, mapErr(err))
+	}
+	if ts.Valid {
+		c.TS, c.ID = fromMicros(ts.Int64), rc.Int64
+	}
+	return c, nil
+}
+
+// AdvanceReplay implements store.Deliveries.
+func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs []river.InsertManyParams) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		now := micros(core.Now())
+		status := step.Status
+		if status == "" {
+			status = core.ReplayRunning
+		}
+		var finished, cursorTS, cursorID any
+		if status != core.ReplayRunning {
+			finished = now
+		}
+		if !step.CursorTS.IsZero() {
+			cursorTS, cursorID = micros(step.CursorTS), step.CursorID
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sink_replays SET enqueued = enqueued + ?, cursor_ts = coalesce(?, cursor_ts), cursor_id = coalesce(?, cursor_id),
+				status = ?, error = ?, finished_at = ?, updated_at = ?
+			WHERE team_id = ? AND id = ? AND status = 'running'`,
+			step.Enqueued, cursorTS, cursorID, status, step.Error, finished, now, step.TeamID, step.ID)
+		if err != nil {
+			return fmt.Errorf("advance replay %s: %w", step.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("replay %s is not running: %w", step.ID, core.ErrNotFound)
+		}
+		if len(jobs) > 0 {
+			if err := s.insertJobs(ctx, tx, jobs); err != nil {
+				return fmt.Errorf("enqueue replay deliveries: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteDeliveries implements store.Deliveries.
+func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (int, error) {
+	limit := c.Limit
+	if limit <= 0 {
+		limit = 10000
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (
+			SELECT id FROM deliveries WHERE (status = 'delivered' AND updated_at < ?) OR (status = 'dead' AND updated_at < ?) LIMIT ?)`,
+			micros(c.DeliveredBefore), micros(c.DeadBefore), limit)
+		if err != nil {
+			return fmt.Errorf("delete deliveries: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
