@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -224,7 +225,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	deliveries, err := delivery.New(delivery.Config{
 		Workers: cfg.SinkWorkers, Schedule: schedule, AttemptTimeout: cfg.SinkAttemptTimeout,
 		Registerer: registry, Logger: log.With("component", "delivery"),
-	}, sink.NewRegistry(sink.HTTPKind), sink.Deps{
+	}, sink.NewRegistry(sink.HTTPKind,
+		sink.BlobKind(sink.BlobConfig{FileRoot: filepath.Join(cfg.DataDir, "sinks"), Logger: log.With("component", "blob-sink")}),
+		sink.PostgresKind, sink.KafkaKind), sink.Deps{
 		HTTPClient: sinkGuard.Client(), Dial: sinkGuard.DialContext, Secret: sinkVault.Open, CheckURL: sinkGuard.CheckURL,
 	}, st)
 	if err != nil {
