@@ -20,7 +20,7 @@ import (
 // many goroutines. A nil *Mapping passes records through unchanged, like the
 // zero Spec.
 type Mapping struct {
-	records      path
+	records      Path
 	ts           *timestamp // nil: the mapped record's "ts", else arrival
 	fields       []field    // sorted by name
 	expr         *vm.Program
@@ -34,14 +34,14 @@ type Mapping struct {
 }
 
 type timestamp struct {
-	path   path
+	path   Path
 	prog   *vm.Program
 	format *timeFormat
 }
 
 type field struct {
 	name     string
-	path     path
+	path     Path
 	prog     *vm.Program
 	typ      fieldType
 	format   *timeFormat
@@ -78,7 +78,7 @@ func Compile(spec Spec) (*Mapping, error) {
 	m := &Mapping{keepUnmapped: spec.KeepUnmapped}
 
 	var err error
-	if m.records, err = parsePath(spec.Records); err != nil {
+	if m.records, err = ParsePath(spec.Records); err != nil {
 		c.problem("records", "%s", err)
 	}
 	if spec.Timestamp != nil {
@@ -127,7 +127,7 @@ func (c *compiler) problem(where, format string, args ...any) {
 func (c *compiler) timestamp(spec TimestampSpec) *timestamp {
 	ts := &timestamp{}
 	var err error
-	if ts.path, err = parsePath(spec.Path); err != nil {
+	if ts.path, err = ParsePath(spec.Path); err != nil {
 		c.problem("timestamp.path", "%s", err)
 	}
 	loc, err := c.lib.location(spec.Timezone)
@@ -160,8 +160,8 @@ func (c *compiler) field(name string, spec FieldSpec) (field, bool) {
 	f := field{name: name, required: spec.Required, explicitPath: spec.Path != ""}
 	var err error
 	if spec.Path == "" {
-		f.path = path{text: name, segs: []segment{{key: name}}}
-	} else if f.path, err = parsePath(spec.Path); err != nil {
+		f.path = Path{text: name, segs: []segment{{key: name}}}
+	} else if f.path, err = ParsePath(spec.Path); err != nil {
 		c.problem(where+".path", "%s", err)
 	}
 	if f.typ, err = parseType(spec.Type); err != nil {
@@ -338,8 +338,8 @@ func (m *Mapping) Apply(input any, arrival time.Time) ([]Result, error) {
 var passThrough Mapping
 
 func (m *Mapping) extract(input any) ([]any, error) {
-	if !m.records.empty() {
-		v, ok := m.records.lookup(input)
+	if !m.records.Empty() {
+		v, ok := m.records.Lookup(input)
 		if !ok {
 			return nil, fmt.Errorf("%w: the input has nothing at %q", ErrRecords, m.records)
 		}
@@ -462,7 +462,7 @@ func (m *Mapping) mapFields(st *state, rec, recordEnv any) (map[string]any, reco
 	}
 	for i := range m.fields {
 		f := &m.fields[i]
-		v, found := f.path.lookup(rec)
+		v, found := f.path.Lookup(rec)
 		if f.prog != nil && (v != nil || !f.explicitPath) {
 			var err error
 			if v, err = normalize(v); err != nil {
@@ -515,8 +515,8 @@ func (m *Mapping) timestamp(st *state, rec, recordEnv any, fields map[string]any
 	}
 	var v any
 	found := false
-	if !m.ts.path.empty() {
-		v, found = m.ts.path.lookup(rec)
+	if !m.ts.path.Empty() {
+		v, found = m.ts.path.Lookup(rec)
 	}
 	if m.ts.prog != nil {
 		var err error

@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// path is a compiled dotted path such as "data.items.0.id". A segment that
+// Path is a compiled dotted path such as "data.items.0.id". A segment that
 // is an integer indexes an array (negative counts from the end) and is used
 // as a key when the container is an object. "\." is a literal dot in a key
 // and "\\" a literal backslash.
-type path struct {
+type Path struct {
 	text string
 	segs []segment
 }
@@ -21,8 +21,9 @@ type segment struct {
 	isIndex bool
 }
 
-func parsePath(text string) (path, error) {
-	p := path{text: text}
+// ParsePath parses a dotted path; the empty path is the value itself.
+func ParsePath(text string) (Path, error) {
+	p := Path{text: text}
 	if text == "" {
 		return p, nil
 	}
@@ -43,30 +44,30 @@ func parsePath(text string) (path, error) {
 		switch c := text[i]; c {
 		case '\\':
 			if i+1 == len(text) || (text[i+1] != '.' && text[i+1] != '\\') {
-				return path{}, fmt.Errorf(`path %q: a backslash must escape "." or "\"`, text)
+				return Path{}, fmt.Errorf(`path %q: a backslash must escape "." or "\"`, text)
 			}
 			i++
 			cur.WriteByte(text[i])
 		case '.':
 			if err := flush(); err != nil {
-				return path{}, err
+				return Path{}, err
 			}
 		default:
 			cur.WriteByte(c)
 		}
 	}
 	if err := flush(); err != nil {
-		return path{}, err
+		return Path{}, err
 	}
 	return p, nil
 }
 
-// empty reports whether the path selects the value itself.
-func (p path) empty() bool { return len(p.segs) == 0 }
+// Empty reports whether the path selects the value itself.
+func (p Path) Empty() bool { return len(p.segs) == 0 }
 
-// lookup returns the value at the path and whether it exists. A path through
+// Lookup returns the value at the path and whether it exists. A path through
 // a scalar, a missing key or an index out of range does not exist.
-func (p path) lookup(v any) (any, bool) {
+func (p Path) Lookup(v any) (any, bool) {
 	for _, s := range p.segs {
 		switch c := v.(type) {
 		case map[string]any:
@@ -93,4 +94,35 @@ func (p path) lookup(v any) (any, bool) {
 	return v, true
 }
 
-func (p path) String() string { return p.text }
+// String returns the path as written.
+func (p Path) String() string { return p.text }
+
+// escapeKey writes a key as a path segment.
+func escapeKey(k string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(k, `\`, `\\`), ".", `\.`)
+}
+
+// Parent returns the path without its last segment.
+func (p Path) Parent() Path {
+	if len(p.segs) == 0 {
+		return p
+	}
+	q := Path{segs: p.segs[:len(p.segs)-1]}
+	parts := make([]string, len(q.segs))
+	for i, s := range q.segs {
+		parts[i] = escapeKey(s.key)
+	}
+	q.text = strings.Join(parts, ".")
+	return q
+}
+
+// Child returns the path with key appended.
+func (p Path) Child(key string) Path {
+	q := Path{segs: append(p.segs[:len(p.segs):len(p.segs)], segment{key: key})}
+	if p.text == "" {
+		q.text = escapeKey(key)
+	} else {
+		q.text = p.text + "." + escapeKey(key)
+	}
+	return q
+}

@@ -27,10 +27,10 @@ func TestParsePath(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
 			t.Parallel()
-			p, err := parsePath(tt.text)
+			p, err := ParsePath(tt.text)
 			if tt.wantErr {
 				if err == nil {
-					t.Fatalf("parsePath(%q) = %v, want an error", tt.text, p.segs)
+					t.Fatalf("ParsePath(%q) = %v, want an error", tt.text, p.segs)
 				}
 				return
 			}
@@ -73,11 +73,11 @@ func TestPathLookup(t *testing.T) {
 		{"s.0", nil, false}, // no indexing into strings
 	}
 	for _, tt := range tests {
-		p, err := parsePath(tt.path)
+		p, err := ParsePath(tt.path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, found := p.lookup(doc)
+		got, found := p.Lookup(doc)
 		if found != tt.found {
 			t.Errorf("lookup(%q) found = %v, want %v", tt.path, found, tt.found)
 		}

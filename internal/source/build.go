@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-dev/tributary/internal/mapping"
 	"github.com/tributary-dev/tributary/internal/netguard"
 )
 
@@ -106,8 +107,8 @@ func (b *Builder) duration(path, s string, def, lo, hi time.Duration) time.Durat
 }
 
 // path parses a dotted path at path.
-func (b *Builder) path(at, s string) Path {
-	p, err := ParsePath(s)
+func (b *Builder) path(at, s string) mapping.Path {
+	p, err := mapping.ParsePath(s)
 	if err != nil {
 		b.Problem(at, err.Error())
 	}

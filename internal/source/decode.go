@@ -9,6 +9,8 @@ import (
 	"io"
 	"mime"
 	"strings"
+
+	"github.com/tributary-dev/tributary/internal/mapping"
 )
 
 // Response formats.
@@ -75,7 +77,7 @@ func position(doc []byte, offset int64) (line, col int) {
 // recordsAt returns the records at path in a decoded JSON document: an
 // array is a list of records, an object is one record, null is none.
 // Without a path, the document itself is taken the same way.
-func recordsAt(doc any, path Path) ([]any, error) {
+func recordsAt(doc any, path mapping.Path) ([]any, error) {
 	v, ok := path.Lookup(doc)
 	if !ok {
 		return nil, fmt.Errorf("the response has nothing at %q, where the records should be (records)", path)

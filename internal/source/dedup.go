@@ -35,7 +35,7 @@ const (
 )
 
 type dedup struct {
-	path   *Path
+	path   *mapping.Path
 	expr   *mapping.Mapping
 	window time.Duration
 }
@@ -64,7 +64,7 @@ func (b *Builder) dedupSpec(path string, d *DedupSpec) {
 		b.Problem(path+".key", `is required: a path in the record such as "id", or an expression such as "record.id + ':' + record.ts"`)
 		return
 	case pathLike.MatchString(d.Key):
-		p, err := ParsePath(d.Key)
+		p, err := mapping.ParsePath(d.Key)
 		if err != nil {
 			b.Problem(path+".key", err.Error())
 			return

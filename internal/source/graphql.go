@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tributary-dev/tributary/internal/mapping"
 )
 
 // GraphQLSpec is the spec of a GraphQL source (source.graphql):
@@ -77,9 +79,9 @@ type graphqlSource struct {
 	variables jsonTemplate
 	headers   []headerTmpl
 	auth      *authConf
-	records   Path
+	records   mapping.Path
 	paged     bool
-	pageInfo  Path
+	pageInfo  mapping.Path
 	cursorVar string
 	maxPages  int
 	timeout   time.Duration

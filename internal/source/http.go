@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tributary-dev/tributary/internal/mapping"
 )
 
 // HTTPSpec is the spec of an HTTP source (source.http):
@@ -72,7 +74,7 @@ type httpSource struct {
 	bodyText *template
 	auth     *authConf
 	format   string
-	records  Path
+	records  mapping.Path
 	pager    *pager
 	maxPages int
 	timeout  time.Duration

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tributary-dev/tributary/internal/mapping"
 	"github.com/tributary-dev/tributary/internal/netguard"
 )
 
@@ -46,7 +47,7 @@ type pager struct {
 	start      int64
 	limit      int64
 	limitParam string
-	next       Path
+	next       mapping.Path
 }
 
 // pagination checks a PaginationSpec at path; nil means one page.

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"sort"
 	"time"
+
+	"github.com/tributary-dev/tributary/internal/mapping"
 )
 
 // StateSpec declares a polling pipeline's state variables (source.state),
@@ -50,8 +52,8 @@ const (
 type stateVar struct {
 	name     string
 	kind     varKind
-	from     Path
-	response Path
+	from     mapping.Path
+	response mapping.Path
 	last     bool
 	initial  any
 }
@@ -77,7 +79,7 @@ func (b *Builder) compileState(spec StateSpec) []stateVar {
 			b.problem(path, `set either "from" (a path in each record) or "response" (a path in the response), not both`)
 			continue
 		case v.From != "":
-			p, err := ParsePath(v.From)
+			p, err := mapping.ParsePath(v.From)
 			if err != nil {
 				b.problem(path+".from", err.Error())
 				continue
@@ -91,7 +93,7 @@ func (b *Builder) compileState(spec StateSpec) []stateVar {
 				b.problem(path+".keep", fmt.Sprintf(`%q is not "max" or "last"`, v.Keep))
 			}
 		case v.Response != "":
-			p, err := ParsePath(v.Response)
+			p, err := mapping.ParsePath(v.Response)
 			if err != nil {
 				b.problem(path+".response", err.Error())
 				continue
