@@ -34,6 +34,18 @@ type Result struct {
 // polling state in the same transaction. A run row is written even when
 // inputs hold no record (a poll that found nothing is still a run).
 func (e *Engine) RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, state json.RawMessage) (Result, error) {
+	res, err := e.runDirect(ctx, p, c, inputs, trigger, func(b *store.Batch) { b.State = state })
+	if err != nil {
+		return Result{}, fmt.Errorf("engine: write batch of pipeline %s: %w", p.ID, err)
+	}
+	return res, nil
+}
+
+// runDirect is the direct path shared by RunBatch and RunUploadChunk:
+// process inputs, let decorate add what the caller commits along (state,
+// upload progress, a run error), and write the batch in the caller's
+// goroutine.
+func (e *Engine) runDirect(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, decorate func(*store.Batch)) (Result, error) {
 	if !e.enter() {
 		return Result{}, ErrClosed
 	}
@@ -41,10 +53,10 @@ func (e *Engine) RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Comp
 	started := time.Now()
 	accepted, rejected := e.Process(c, inputs, started)
 	b := newBatch(p, c.Persist, trigger, started, len(accepted), len(rejected))
-	b.State = state
+	decorate(b)
 	appendRecords(b, accepted, rejected)
 	if err := e.write(ctx, p, b); err != nil {
-		return Result{}, fmt.Errorf("engine: write batch of pipeline %s: %w", p.ID, err)
+		return Result{}, err
 	}
 	return Result{Accepted: len(accepted), Rejected: len(rejected), RunID: b.Run.ID}, nil
 }

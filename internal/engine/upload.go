@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/pipeline"
@@ -21,18 +20,12 @@ import (
 // (naming the row and column, or the line and offset, of a broken file)
 // and the upload becomes failed; it usually has no inputs.
 func (e *Engine) RunUploadChunk(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, chunk store.UploadChunk) (Result, error) {
-	if !e.enter() {
-		return Result{}, ErrClosed
-	}
-	defer e.wg.Done()
-	started := time.Now()
-	accepted, rejected := e.Process(c, inputs, started)
-	b := newBatch(p, c.Persist, core.TriggerUpload, started, len(accepted), len(rejected))
-	b.Run.Error = chunk.Error
-	b.Upload = &chunk
-	appendRecords(b, accepted, rejected)
-	if err := e.write(ctx, p, b); err != nil {
+	res, err := e.runDirect(ctx, p, c, inputs, core.TriggerUpload, func(b *store.Batch) {
+		b.Run.Error = chunk.Error
+		b.Upload = &chunk
+	})
+	if err != nil {
 		return Result{}, fmt.Errorf("engine: write upload chunk %d of pipeline %s: %w", chunk.Seq, p.ID, err)
 	}
-	return Result{Accepted: len(accepted), Rejected: len(rejected), RunID: b.Run.ID}, nil
+	return res, nil
 }
