@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,11 +31,7 @@ func TestDeliveriesSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
 	}
-	bin := filepath.Join(t.TempDir(), "tributary")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -119,91 +110,23 @@ func (rc *dkReceiver) distinct() int {
 	return len(rc.got)
 }
 
-type dkProc struct {
-	cmd  *exec.Cmd
-	base string
-	logs *bytes.Buffer
-}
-
-func dkStart(t *testing.T, bin string, env []string) *dkProc {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(append(os.Environ(), env...), "TRIBUTARY_ADDR="+addr)
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &dkProc{cmd: cmd, base: "http://" + addr, logs: logs}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(p.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-	}
-	t.Fatalf("server did not become ready; logs:\n%s", logs.String())
-	return nil
-}
-
-func dkCLI(t *testing.T, bin string, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tributary %s: %v", strings.Join(args, " "), err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func dkAPI(t *testing.T, method, url, token, body string, out any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, url, err, b)
-	}
-}
-
 func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	rc := newDKReceiver(t)
-	dkCLI(t, bin, env, "user", "create", "--email", "sink@example.com", "--password", "kill-9-password", "--team", "sinks")
-	token := dkCLI(t, bin, env, "token", "create", "--team", "sinks", "--role", "editor", "--name", "writer")
-	p := dkStart(t, bin, env)
+	k9CLI(t, bin, env, "user", "create", "--email", "sink@example.com", "--password", "kill-9-password", "--team", "sinks")
+	token := k9CLI(t, bin, env, "token", "create", "--team", "sinks", "--role", "editor", "--name", "writer")
+	p := k9Start(t, bin, env)
 
 	var me struct {
 		Teams []struct {
 			ID uuid.UUID `json:"id"`
 		} `json:"teams"`
 	}
-	dkAPI(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
+	k9API(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
 	var pipe struct {
 		ID        uuid.UUID `json:"id"`
 		IngestURL string    `json:"ingest_url"`
 	}
-	dkAPI(t, http.MethodPost, p.base+"/api/v1/pipelines", token,
+	k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token,
 		`{"name":"delivered","kind":"webhook","sinks":[{"name":"receiver","http":{"url":"`+rc.URL+`/in"}}]}`, &pipe)
 	hookPath := pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
 
@@ -293,7 +216,7 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 
 	// Restart on the same data; read what was committed behind its back.
 	restarted := time.Now()
-	p2 := dkStart(t, bin, env)
+	p2 := k9Start(t, bin, env)
 	cfg := config.Default()
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -373,7 +296,7 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	var dead struct {
 		Deliveries []json.RawMessage `json:"deliveries"`
 	}
-	dkAPI(t, http.MethodGet, p2.base+"/api/v1/pipelines/"+pipe.ID.String()+"/sinks/receiver/deliveries?status=dead", token, "", &dead)
+	k9API(t, http.MethodGet, p2.base+"/api/v1/pipelines/"+pipe.ID.String()+"/sinks/receiver/deliveries?status=dead", token, "", &dead)
 	if len(dead.Deliveries) > 0 {
 		t.Errorf("%d dead deliveries", len(dead.Deliveries))
 	}

@@ -33,11 +33,7 @@ func TestAcknowledgedRecordsSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
 	}
-	bin := filepath.Join(t.TempDir(), "tributary")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -50,9 +46,37 @@ func TestAcknowledgedRecordsSurviveKill9(t *testing.T) {
 	}
 }
 
+// binary is the tributary binary the process tests run, built once per
+// test process.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+	out  []byte
+}
+
+// buildBinary builds cmd/tributary once and returns its path.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		binary.dir, binary.err = os.MkdirTemp("", "tributary-bin-")
+		if binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "tributary")
+		binary.out, binary.err = exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+	})
+	if binary.err != nil {
+		t.Fatalf("build: %v\n%s", binary.err, binary.out)
+	}
+	return binary.path
+}
+
 type k9Proc struct {
 	cmd  *exec.Cmd
 	base string
+	logs *bytes.Buffer
 }
 
 func k9Start(t *testing.T, bin string, env []string) *k9Proc {
@@ -65,12 +89,12 @@ func k9Start(t *testing.T, bin string, env []string) *k9Proc {
 	ln.Close()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(append(os.Environ(), env...), "TRIBUTARY_ADDR="+addr)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &k9Proc{cmd: cmd, base: "http://" + addr}
+	p := &k9Proc{cmd: cmd, base: "http://" + addr, logs: logs}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -259,4 +283,13 @@ func testKill9(t *testing.T, bin string, env []string) {
 	if dups > 0 {
 		t.Fatalf("%d records stored twice", dups)
 	}
+}
+
+// TestMain removes the binary that the process tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
 }
