@@ -42,8 +42,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 )
@@ -275,7 +275,7 @@ func addPipelines(ctx context.Context, st store.Store, team uuid.UUID, from, n i
 					return
 				}
 				due := start.Add(time.Duration(i) * o.interval / time.Duration(n)).UTC().Truncate(time.Millisecond)
-				args := jobs.PollArgs{TeamID: team, PipelineID: p.ID, Due: due}
+				args := poll.Args{TeamID: team, PipelineID: p.ID, Due: due}
 				opts := args.InsertOpts()
 				opts.ScheduledAt = due
 				if err := st.ArmPoll(ctx, team, p.ID, due, river.InsertManyParams{Args: args, InsertOpts: &opts}); err != nil {

@@ -32,11 +32,12 @@ import (
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/p2p"
+	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/sink"
-	"github.com/tributary-dev/tributary/internal/source/p2p"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
@@ -204,7 +205,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if hostRate == 0 {
 		hostRate = -1 // no limit
 	}
-	polling, err := jobs.NewPolling(jobs.PollConfig{
+	polling, err := poll.New(poll.Config{
 		Workers: cfg.PollWorkers, HostRate: hostRate, UserAgent: "Tributary/" + Version,
 		Registerer: registry, Logger: log.With("component", "polling"),
 	}, st, eng, vault.New(st, secrets.NewBox(key)), guard)
@@ -237,7 +238,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	eng.AddFanout(deliveries)
 
 	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
-		jobs.Deps{Store: st, Engine: eng, Blobs: bucket, Polling: polling, Delivery: deliveries}))
+		jobs.Deps{Store: st, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
+			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries,
+		}}))
 	if err != nil {
 		return fmt.Errorf("job queue: %w", err)
 	}

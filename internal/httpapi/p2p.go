@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/pipeline"
-	"github.com/tributary-dev/tributary/internal/source/p2p"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 )
@@ -23,7 +23,7 @@ import (
 // Polling routes: run a polling pipeline now, see its schedule, and
 // preview any spec (source, mapping and validation once, nothing stored).
 
-// Polls is what the routes need of the poll scheduler; *jobs.Polling is
+// Polls is what the routes need of the poll scheduler; *poll.Service is
 // one.
 type Polls interface {
 	// Schedule arms the pipeline's next poll at due, replacing the
@@ -32,10 +32,10 @@ type Polls interface {
 	// NextPoll returns the pipeline's schedule.
 	NextPoll(ctx context.Context, teamID, pipelineID uuid.UUID) (store.PollSchedule, error)
 	// Preview fetches once with the team's secrets and stores nothing.
-	Preview(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, state source.Values, lim jobs.PreviewLimits) (*source.Result, error)
+	Preview(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, state source.Values, lim poll.PreviewLimits) (*source.Result, error)
 }
 
-var _ Polls = (*jobs.Polling)(nil)
+var _ Polls = (*poll.Service)(nil)
 
 // pollChanged arms the schedule of a polling pipeline that was created,
 // resumed or changed, so that it polls now. A failure is logged, not
@@ -251,7 +251,7 @@ func (r *pipelineRoutes) preview(ctx context.Context, team uuid.UUID, in *Previe
 		if r.polls == nil {
 			return nil, huma.Error503ServiceUnavailable("Polling is not running on this server.")
 		}
-		res, err = r.polls.Preview(ctx, team, c, source.Values(in.State), jobs.PreviewLimits{MaxPages: in.MaxPages, MaxRecords: 1000})
+		res, err = r.polls.Preview(ctx, team, c, source.Values(in.State), poll.PreviewLimits{MaxPages: in.MaxPages, MaxRecords: 1000})
 		var se *source.Error
 		switch {
 		case errors.As(err, &se):

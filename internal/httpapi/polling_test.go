@@ -24,6 +24,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pgtest"
+	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
@@ -79,11 +80,11 @@ func setupPolling(t *testing.T, backend string) *env {
 	}
 	v := vault.New(st, secrets.NewBox(key))
 	guard := netguard.New(netguard.Config{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
-	polling, err := jobs.NewPolling(jobs.PollConfig{FetchInterval: 20 * time.Millisecond, MaxJitter: -1, HostRate: -1, Logger: log}, st, eng, v, guard)
+	polling, err := poll.New(poll.Config{FetchInterval: 20 * time.Millisecond, MaxJitter: -1, HostRate: -1, Logger: log}, st, eng, v, guard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := jobs.RiverConfig(jobs.Config{Workers: 2, Logger: log}, jobs.Deps{Store: st, Engine: eng, Polling: polling})
+	rc := jobs.RiverConfig(jobs.Config{Workers: 2, Logger: log}, jobs.Deps{Store: st, Engine: eng, Domains: []jobs.Domain{polling}})
 	rc.TestOnly = true
 	rc.PeriodicJobs = nil
 	client, err := st.NewJobClient(rc)

@@ -1,6 +1,9 @@
-// Package jobs holds Tributary's background work on River: job arguments,
-// their workers, the periodic jobs, and the client configuration that runs
-// them inside `tributary serve` on either storage backend.
+// Package jobs sets River up for `tributary serve` on either storage
+// backend: the client configuration, the default queue, and the jobs that
+// belong to no domain — maintenance, the storage jobs (partitions,
+// retention, rollups) and file uploads. Each domain (poll, p2p, delivery)
+// owns its job arguments and workers and registers them itself through
+// Deps.Domains.
 package jobs
 
 import (
@@ -14,7 +17,6 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
 )
@@ -66,35 +68,37 @@ type Config struct {
 	RescueAfter time.Duration
 }
 
+// Domain is a kind of background work that registers its own queues,
+// workers and periodic jobs with River: *poll.Service, p2p.Workers and
+// *delivery.Service are.
+type Domain interface {
+	Register(cfg *river.Config)
+}
+
 // Deps are the parts workers use.
 type Deps struct {
 	Store store.Store
-	// Engine runs batches for p2p and upload jobs; without it those
-	// workers are not registered.
+	// Engine runs batches for upload jobs; without it uploads are not
+	// processed.
 	Engine *engine.Engine
 	// Blobs holds uploaded files; without it uploads are not processed.
 	Blobs *blob.Bucket
 	// UploadChunkRows is how many rows one upload chunk commits (0: the
 	// default).
 	UploadChunkRows int
-	// Polling runs the polls of polling pipelines; without it they are
-	// not polled.
-	Polling *Polling
-	// Delivery delivers batches to sinks and replays; without it nothing
-	// is delivered.
-	Delivery *delivery.Service
+	// Domains register their own work (polls, p2p runs, deliveries), in
+	// order, after the jobs of this package.
+	Domains []Domain
 }
 
-// RiverConfig builds the River configuration: the default queue, every
-// worker, and the periodic jobs.
+// RiverConfig builds the River configuration: the default queue, the
+// workers and periodic jobs of this package, then those of every domain.
 func RiverConfig(cfg Config, d Deps) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &MaintenanceWorker{Store: d.Store, Log: cfg.Logger})
-	addP2PWorkers(workers, cfg, d)
 	addUploadWorkers(workers, cfg, d)
 	addStorageWorkers(workers, cfg, d)
-	addPollWorkers(workers, cfg, d)
-	return withDelivery(d, withPolling(d, &river.Config{
+	rc := &river.Config{
 		Logger:               cfg.Logger.With("component", "river"),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// River wants jobs cut off before they are rescued: a rescue
@@ -108,7 +112,11 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 				func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		}, storagePeriodicJobs()...),
-	}))
+	}
+	for _, dom := range d.Domains {
+		dom.Register(rc)
+	}
+	return rc
 }
 
 // Stop stops the client gracefully: running jobs get until ctx ends to

@@ -1,4 +1,4 @@
-package jobs_test
+package poll_test
 
 import (
 	"bytes"
@@ -17,13 +17,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
-	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
@@ -40,9 +42,11 @@ type pollEnv struct {
 	store   store.Store
 	engine  *engine.Engine
 	vault   *vault.Vault
-	polling *jobs.Polling
+	polling *poll.Service
 	team    core.Team
 	logs    *lockedBuffer
+	// metrics is the engine's registry.
+	metrics *prometheus.Registry
 }
 
 type lockedBuffer struct {
@@ -68,12 +72,12 @@ func eachPollBackend(t *testing.T, fn func(t *testing.T, e *pollEnv)) {
 	for _, b := range []string{"sqlite", "postgres"} {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
-			fn(t, newPollEnv(t, b, jobs.PollConfig{}))
+			fn(t, newPollEnv(t, b, poll.Config{}))
 		})
 	}
 }
 
-func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
+func newPollEnv(t *testing.T, backend string, cfg poll.Config) *pollEnv {
 	t.Helper()
 	ctx := context.Background()
 	var st store.Store
@@ -93,7 +97,8 @@ func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
 	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng, err := engine.New(engine.Config{}, st, nil, nil, log)
+	reg := prometheus.NewRegistry()
+	eng, err := engine.New(engine.Config{Registerer: reg}, st, nil, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +120,7 @@ func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
 	}
 	cfg.HostRate = -1
 	cfg.Logger = log
-	polling, err := jobs.NewPolling(cfg, st, eng, v, guard)
+	polling, err := poll.New(cfg, st, eng, v, guard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,17 +132,14 @@ func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pollEnv{t: t, backend: backend, store: st, engine: eng, vault: v, polling: polling, team: team, logs: logs}
+	return &pollEnv{t: t, backend: backend, store: st, engine: eng, vault: v, polling: polling, team: team, logs: logs, metrics: reg}
 }
 
 // start starts a River client working polls, as one node; stop it with
 // the returned function (graceful unless cancel).
 func (e *pollEnv) start() (stop func(cancel bool)) {
 	e.t.Helper()
-	cfg := jobs.RiverConfig(jobs.Config{Workers: 4, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Engine: e.engine, Polling: e.polling})
-	cfg.TestOnly = true
-	cfg.PeriodicJobs = nil // the schedule check is called directly where a test needs it
-	client, err := e.store.NewJobClient(cfg)
+	client, err := e.store.NewJobClient(e.riverConfig(4))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -158,6 +160,35 @@ func (e *pollEnv) start() (stop func(cancel bool)) {
 	}
 	e.t.Cleanup(func() { stop(true) })
 	return stop
+}
+
+// riverConfig is the River configuration of a node working polls, with
+// the poll service registered as the composition root registers it, and
+// without the periodic check: a test that needs it calls it.
+func (e *pollEnv) riverConfig(workers int) *river.Config {
+	cfg := &river.Config{
+		Logger:   slog.New(slog.DiscardHandler),
+		Queues:   map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		TestOnly: true,
+	}
+	e.polling.Register(cfg)
+	cfg.PeriodicJobs = nil
+	return cfg
+}
+
+// commits is how many batches the engine committed, from its metrics.
+func (e *pollEnv) commits() uint64 {
+	e.t.Helper()
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "tributary_engine_batch_records" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
 }
 
 // create saves a polling pipeline with spec (a JSON template with %s for
@@ -229,6 +260,7 @@ type growingAPI struct {
 	requests int
 	answered int          // requests answered with data
 	sinces   []string     // the since of every request
+	garbled  []bool       // whether each request was answered malformed JSON
 	fail     atomic.Int32 // >0: answer 500 "backend down"
 	garbage  atomic.Bool  // answer malformed JSON
 	block    chan struct{}
@@ -245,6 +277,8 @@ func newGrowingAPI(t *testing.T) *growingAPI {
 		n := a.requests
 		since := r.URL.Query().Get("since")
 		a.sinces = append(a.sinces, since)
+		garbage := a.garbage.Load()
+		a.garbled = append(a.garbled, garbage && a.fail.Load() == 0)
 		block := a.block
 		a.mu.Unlock()
 		if block != nil {
@@ -259,7 +293,7 @@ func newGrowingAPI(t *testing.T) *growingAPI {
 			http.Error(w, "backend down", http.StatusInternalServerError)
 			return
 		}
-		if a.garbage.Load() {
+		if garbage {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"items": [{"id": 1}`))
 			return
@@ -357,7 +391,7 @@ func TestPollingEndToEnd(t *testing.T) {
 func TestPollingFailuresAndRecovery(t *testing.T) {
 	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
 		a := newGrowingAPI(t)
-		e.start()
+		stop := e.start()
 		p := e.create("flaky", a.spec("flaky", "1s"))
 		e.waitFor(10*time.Second, "a first good poll", func() bool { return len(e.runs(p)) >= 1 })
 		a.fail.Store(1)
@@ -372,7 +406,7 @@ func TestPollingFailuresAndRecovery(t *testing.T) {
 				}
 			}
 		}
-		if failed < jobs.DefaultFailingAfter {
+		if failed < poll.DefaultFailingAfter {
 			t.Fatalf("failing after %d failed runs", failed)
 		}
 		// The failed polls kept the state: every one asked for the same range.
@@ -389,6 +423,12 @@ func TestPollingFailuresAndRecovery(t *testing.T) {
 		e.waitFor(20*time.Second, "the pipeline to recover", func() bool { return e.pipeline(p).Status == core.StatusActive })
 		e.waitFor(10*time.Second, "records of the good poll", func() bool { return len(e.records(p)) > before })
 		checkUnique(t, e.records(p))
+		// Failed polls are runs of the engine like the others: once the
+		// node stopped, its metrics counted every run, failed ones too.
+		stop(false)
+		if runs, commits := len(e.runs(p)), e.commits(); uint64(runs) != commits {
+			t.Fatalf("%d runs, %d of them committed through the engine", runs, commits)
+		}
 	})
 }
 
@@ -421,11 +461,22 @@ func TestPollingMalformedResponseKeepsState(t *testing.T) {
 		e.waitFor(10*time.Second, "a good poll again", func() bool { return e.runs(p)[0].Error == "" })
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		for _, s := range a.sinces[1:] {
-			if s != want {
-				t.Fatalf("after a malformed response the next poll asked since %s, want %s (all: %v)", s, want, a.sinces)
+		// Every poll after the first good one, up to and including the
+		// first good one after the malformed responses, asked from the
+		// state of the first: the failures kept it.
+		garbled, recovered := 0, false
+		for i := 1; i < len(a.sinces) && !recovered; i++ {
+			if a.sinces[i] != want {
+				t.Fatalf("request %d asked since %s, want %s (all: %v)", i, a.sinces[i], want, a.sinces)
 			}
-			break
+			if a.garbled[i] {
+				garbled++
+			} else if garbled > 0 {
+				recovered = true
+			}
+		}
+		if garbled == 0 || !recovered {
+			t.Fatalf("%d malformed responses, recovered %v: requests %v, malformed %v", garbled, recovered, a.sinces, a.garbled)
 		}
 	})
 }
@@ -541,7 +592,7 @@ func TestPollingKilledMidPoll(t *testing.T) {
 // periodic check finds the schedule overdue and arms it again.
 func TestPollingLostChain(t *testing.T) {
 	t.Parallel()
-	e := newPollEnv(t, "sqlite", jobs.PollConfig{Overdue: 200 * time.Millisecond})
+	e := newPollEnv(t, "sqlite", poll.Config{Overdue: 200 * time.Millisecond})
 	a := newGrowingAPI(t)
 	ctx := context.Background()
 	p := e.create("lost", a.spec("lost", "1s"))
@@ -551,7 +602,7 @@ func TestPollingLostChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if err := jobs.CheckPolls(ctx, e.polling); err != nil {
+	if err := e.polling.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
@@ -564,7 +615,7 @@ func TestPollingLostChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := jobs.CheckPolls(ctx, e.polling); err != nil {
+	if err := e.polling.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.waitFor(15*time.Second, "polls of the unarmed pipeline", func() bool { return len(e.runs(q)) >= 1 })
@@ -578,12 +629,11 @@ func TestPollUniqueAcrossNodes(t *testing.T) {
 		a := newGrowingAPI(t)
 		p := e.create("unique", a.spec("unique", "1h"))
 		due := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-		cfg := jobs.RiverConfig(jobs.Config{Workers: 1, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Polling: e.polling})
-		client, err := e.store.NewJobClient(cfg)
+		client, err := e.store.NewJobClient(e.riverConfig(1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		args := jobs.PollArgs{TeamID: p.TeamID, PipelineID: p.ID, Due: due}
+		args := poll.Args{TeamID: p.TeamID, PipelineID: p.ID, Due: due}
 		opts := args.InsertOpts()
 		opts.ScheduledAt = due
 		var skipped int

@@ -1,5 +1,7 @@
 // Package p2p carries the committed batches of a pipeline to the p2p
-// pipelines that read from it ("downstream" pipelines).
+// pipelines that read from it ("downstream" pipelines). It owns the link
+// index, the engine fan-out, the River job arguments (RunArgs,
+// DispatchArgs) and their workers, which Workers.Register adds to River.
 //
 // # Flow
 //
@@ -14,7 +16,7 @@
 // (and per thousand records), inserted by the store in that same
 // transaction. So a downstream run is enqueued if and only if the upstream
 // batch committed: chaining is at least once. The jobs' worker
-// (jobs.P2PWorker) runs the downstream's own mapping, validation,
+// (RunWorker) runs the downstream's own mapping, validation,
 // persistence and sinks with engine.RunBatch (trigger p2p), and the
 // downstream's batch fans out again to its own downstreams: A → B → C.
 //

@@ -1,7 +1,9 @@
-package jobs_test
+package p2p_test
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,16 +12,109 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/jobs"
-	"github.com/tributary-dev/tributary/internal/source/p2p"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/p2p"
+	"github.com/tributary-dev/tributary/internal/pgtest"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/postgres"
+	"github.com/tributary-dev/tributary/internal/store/sqlite"
 )
+
+// workerEnv is a store, an engine and a team on a fresh database.
+type workerEnv struct {
+	st   store.Store
+	eng  *engine.Engine
+	team core.Team
+	log  *slog.Logger
+}
+
+// eachBackend runs fn as a parallel subtest on each storage backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, e *workerEnv)) {
+	t.Helper()
+	t.Parallel()
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newWorkerEnv(t, name))
+		})
+	}
+}
+
+func newWorkerEnv(t *testing.T, backend string) *workerEnv {
+	t.Helper()
+	ctx := context.Background()
+	var st store.Store
+	var err error
+	switch backend {
+	case "sqlite":
+		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
+	case "postgres":
+		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{}, st, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	u, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := st.CreateTeam(ctx, store.NewTeam{Name: "T", Slug: "t-" + uuid.NewString()[:8]}, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &workerEnv{st: st, eng: eng, team: team, log: slog.New(slog.DiscardHandler)}
+}
+
+// pipeline saves a pipeline from its document, linked to upstream unless
+// it is uuid.Nil.
+func (e *workerEnv) pipeline(t *testing.T, doc string, upstream uuid.UUID) core.Pipeline {
+	t.Helper()
+	c, err := pipeline.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := c.Spec.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.st.CreatePipeline(context.Background(), e.team.ID, store.NewPipeline{Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: spec,
+		HookToken: uuid.NewString(), Upstream: upstream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// count returns how many records and runs p has.
+func (e *workerEnv) count(t *testing.T, p core.Pipeline) (records, runs int) {
+	t.Helper()
+	ctx := context.Background()
+	recs, err := e.st.Records(ctx, p.TeamID, p.ID, store.RecordQuery{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := e.st.Runs(ctx, p.TeamID, p.ID, store.RunQuery{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs), len(rs)
+}
 
 // TestP2PDispatchFallback: a node whose link index is stale enqueues a
 // dispatch job with the batch, and the dispatch finds the downstream in
 // the store: the batch still arrives.
 func TestP2PDispatchFallback(t *testing.T) {
-	eachJobBackend(t, func(t *testing.T, e *jobEnv) {
+	eachBackend(t, func(t *testing.T, e *workerEnv) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		up := e.pipeline(t, `{"name":"up","kind":"webhook"}`, uuid.Nil)
@@ -30,13 +125,12 @@ func TestP2PDispatchFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.eng.AddFanout(p2p.NewFanout(stale, nil))
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &jobs.P2PWorker{Store: e.st, Engine: e.eng, Log: e.log})
-		river.AddWorker(workers, &jobs.P2PDispatchWorker{Store: e.st, Log: e.log})
-		client, err := e.st.NewJobClient(&river.Config{
-			Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, Workers: workers,
+		cfg := &river.Config{
+			Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 			FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
-		})
+		}
+		p2p.Workers{Store: e.st, Engine: e.eng, Log: e.log}.Register(cfg)
+		client, err := e.st.NewJobClient(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,12 +170,12 @@ func TestP2PDispatchFallback(t *testing.T) {
 // TestP2PWorkerChecksTheLink: a job from a stale index for a link that
 // moved, or for a deleted pipeline, runs nothing.
 func TestP2PWorkerChecksTheLink(t *testing.T) {
-	eachJobBackend(t, func(t *testing.T, e *jobEnv) {
+	eachBackend(t, func(t *testing.T, e *workerEnv) {
 		ctx := context.Background()
 		up := e.pipeline(t, `{"name":"up","kind":"webhook","persist":false}`, uuid.Nil)
 		other := e.pipeline(t, `{"name":"other","kind":"webhook"}`, uuid.Nil)
 		down := e.pipeline(t, `{"name":"down","kind":"p2p","source":{"pipeline":{"upstream":"other"}}}`, other.ID)
-		w := &jobs.P2PWorker{Store: e.st, Engine: e.eng, Log: e.log}
+		w := &p2p.RunWorker{Store: e.st, Engine: e.eng, Log: e.log}
 		batch := p2p.Batch{Upstream: up.ID, Depth: 1, Records: []p2p.Record{{TS: time.Now(), Data: []byte(`{"a":1}`)}}}
 		run := func(pipeline uuid.UUID) {
 			t.Helper()

@@ -14,8 +14,8 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/pubsub"
-	"github.com/tributary-dev/tributary/internal/source/p2p"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 

@@ -1,4 +1,4 @@
-package jobs
+package p2p
 
 import (
 	"context"
@@ -16,36 +16,37 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/pipeline"
-	"github.com/tributary-dev/tributary/internal/source/p2p"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-// P2PStore is what the p2p workers need of the store.
-type P2PStore interface {
+// Store is what the p2p workers need of the store; store.Store
+// satisfies it.
+type Store interface {
 	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
 	PipelineUpstream(ctx context.Context, teamID, pipelineID uuid.UUID) (uuid.UUID, error)
 	Downstreams(ctx context.Context, teamID, upstreamID uuid.UUID) ([]uuid.UUID, error)
 	RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []store.RecordIDRange, from, to time.Time) ([]core.Record, error)
 }
 
-// P2PEngine is what the p2p worker needs of the engine.
-type P2PEngine interface {
+// Engine is what the run worker needs of the engine; *engine.Engine
+// satisfies it.
+type Engine interface {
 	Compiled(p core.Pipeline) (*pipeline.Compiled, error)
 	RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, state json.RawMessage) (engine.Result, error)
 }
 
-// P2PWorker runs a downstream pipeline on one upstream batch: the
+// RunWorker runs a downstream pipeline on one upstream batch: the
 // downstream's own mapping, validation, persistence and sinks, as a run
-// with trigger p2p. See package p2p.
-type P2PWorker struct {
-	river.WorkerDefaults[p2p.RunArgs]
-	Store  P2PStore
-	Engine P2PEngine
+// with trigger p2p.
+type RunWorker struct {
+	river.WorkerDefaults[RunArgs]
+	Store  Store
+	Engine Engine
 	Log    *slog.Logger
 }
 
 // Work implements river.Worker.
-func (w *P2PWorker) Work(ctx context.Context, job *river.Job[p2p.RunArgs]) error {
+func (w *RunWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	a := job.Args
 	log := w.Log.With("pipeline", a.Pipeline, "upstream", a.Upstream, "upstream_run", a.UpstreamRun)
 	p, err := w.Store.Pipeline(ctx, a.TeamID, a.Pipeline)
@@ -87,27 +88,27 @@ func (w *P2PWorker) Work(ctx context.Context, job *river.Job[p2p.RunArgs]) error
 	if len(records) == 0 {
 		return nil // the upstream's records are gone (deleted, or past retention)
 	}
-	inputs, err := p2p.Inputs(records)
+	inputs, err := Inputs(records)
 	if err != nil {
 		return river.JobCancel(err)
 	}
-	if _, err := w.Engine.RunBatch(p2p.WithDepth(ctx, a.Depth), p, c, inputs, core.TriggerP2P, nil); err != nil {
+	if _, err := w.Engine.RunBatch(WithDepth(ctx, a.Depth), p, c, inputs, core.TriggerP2P, nil); err != nil {
 		return fmt.Errorf("p2p: run pipeline %s: %w", p.ID, err)
 	}
 	return nil
 }
 
-// P2PDispatchWorker finds an upstream batch's downstream pipelines in the
+// DispatchWorker finds an upstream batch's downstream pipelines in the
 // store and enqueues a run for each: the fallback of a node whose link
 // index was stale when the batch committed.
-type P2PDispatchWorker struct {
-	river.WorkerDefaults[p2p.DispatchArgs]
-	Store P2PStore
+type DispatchWorker struct {
+	river.WorkerDefaults[DispatchArgs]
+	Store Store
 	Log   *slog.Logger
 }
 
 // Work implements river.Worker.
-func (w *P2PDispatchWorker) Work(ctx context.Context, job *river.Job[p2p.DispatchArgs]) error {
+func (w *DispatchWorker) Work(ctx context.Context, job *river.Job[DispatchArgs]) error {
 	a := job.Args
 	downs, err := w.Store.Downstreams(ctx, a.TeamID, a.Upstream)
 	if err != nil {
@@ -118,7 +119,7 @@ func (w *P2PDispatchWorker) Work(ctx context.Context, job *river.Job[p2p.Dispatc
 	}
 	params := make([]river.InsertManyParams, len(downs))
 	for i, d := range downs {
-		params[i] = river.InsertManyParams{Args: p2p.RunArgs{TeamID: a.TeamID, Pipeline: d, Batch: a.Batch}}
+		params[i] = river.InsertManyParams{Args: RunArgs{TeamID: a.TeamID, Pipeline: d, Batch: a.Batch}}
 	}
 	return insertJobs(ctx, params)
 }
@@ -137,11 +138,30 @@ func insertJobs(ctx context.Context, params []river.InsertManyParams) error {
 	return errors.New("p2p: no job client in the job's context")
 }
 
-func addP2PWorkers(workers *river.Workers, cfg Config, d Deps) {
-	if d.Engine == nil {
-		return
-	}
-	log := cfg.Logger.With("component", "p2p")
-	river.AddWorker(workers, &P2PWorker{Store: d.Store, Engine: d.Engine, Log: log})
-	river.AddWorker(workers, &P2PDispatchWorker{Store: d.Store, Log: log})
+// Workers are the p2p job workers with what they need. Register adds
+// them to a River configuration, as every domain registers its own.
+type Workers struct {
+	Store  Store
+	Engine Engine
+	// Log receives the workers' lines; nil discards them.
+	Log *slog.Logger
 }
+
+// Register adds the workers of RunArgs and DispatchArgs to cfg. They run
+// in River's default queue.
+func (w Workers) Register(cfg *river.Config) {
+	log := w.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers == nil {
+		cfg.Workers = river.NewWorkers()
+	}
+	river.AddWorker(cfg.Workers, &RunWorker{Store: w.Store, Engine: w.Engine, Log: log})
+	river.AddWorker(cfg.Workers, &DispatchWorker{Store: w.Store, Log: log})
+}
+
+var (
+	_ Store  = store.Store(nil)
+	_ Engine = (*engine.Engine)(nil)
+)

@@ -1,0 +1,93 @@
+package poll
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/source"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+// Service schedules and runs the polls of polling pipelines on River; see
+// the package documentation for how. Register adds its queue, workers and
+// periodic check to a River configuration.
+type Service struct {
+	cfg     Config
+	store   Store
+	engine  Engine
+	secrets SecretVault
+	env     source.Env
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// Store is what polls need of the store; store.Store satisfies it.
+type Store interface {
+	store.Polls
+}
+
+// Engine is what polls need of the engine.
+type Engine interface {
+	Compiled(p core.Pipeline) (*pipeline.Compiled, error)
+	RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, state json.RawMessage) (engine.Result, error)
+	RecordFailure(ctx context.Context, p core.Pipeline, run engine.FailedRun) (engine.Result, error)
+}
+
+var (
+	_ Store  = store.Store(nil)
+	_ Engine = (*engine.Engine)(nil)
+)
+
+// SecretVault opens team secrets; vault.Vault is one.
+type SecretVault interface {
+	Open(ctx context.Context, teamID uuid.UUID, name string) ([]byte, error)
+}
+
+// New returns the scheduler and runner of polls. Every request
+// goes through guard.
+func New(cfg Config, st Store, eng Engine, secrets SecretVault, guard *netguard.Guard) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, store: st, engine: eng, secrets: secrets, log: cfg.Logger, metrics: m}
+	s.env = source.Env{
+		Client:    source.NewClient(guard),
+		Limiter:   source.NewHostLimiter(cfg.HostRate, cfg.HostBurst),
+		Tokens:    source.NewTokenCache(),
+		UserAgent: cfg.UserAgent,
+		Log:       cfg.Logger,
+	}
+	return s, nil
+}
+
+// Register adds the poll queue, the workers of Args and CheckArgs, and
+// the periodic check (every CheckInterval) to cfg.
+func (s *Service) Register(cfg *river.Config) {
+	if cfg.Queues == nil {
+		cfg.Queues = map[string]river.QueueConfig{}
+	}
+	cfg.Queues[Queue] = river.QueueConfig{MaxWorkers: s.cfg.Workers, FetchPollInterval: s.cfg.FetchInterval,
+		FetchCooldown: min(s.cfg.FetchInterval, 50*time.Millisecond)}
+	if cfg.Workers == nil {
+		cfg.Workers = river.NewWorkers()
+	}
+	river.AddWorker(cfg.Workers, &worker{s: s})
+	river.AddWorker(cfg.Workers, &checkWorker{s: s})
+	cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(s.cfg.CheckInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return CheckArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true}))
+}

@@ -1,0 +1,242 @@
+package poll
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/source"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+// worker runs polls.
+type worker struct {
+	river.WorkerDefaults[Args]
+	s *Service
+}
+
+// Timeout bounds a poll job: the poll, then its commit and the schedule.
+func (w *worker) Timeout(*river.Job[Args]) time.Duration {
+	return w.s.cfg.RunTimeout + 30*time.Second
+}
+
+// Work implements river.Worker.
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	return w.s.work(ctx, job)
+}
+
+// pollState is what a polling pipeline's state holds: the source's
+// variables and the bookkeeping of the schedule, committed with each poll.
+type pollState struct {
+	Values source.Values `json:"values,omitempty"`
+	// Due is the due time of the poll that wrote the state.
+	Due *time.Time `json:"due,omitempty"`
+	// Failures counts consecutive failed polls.
+	Failures int `json:"failures,omitempty"`
+	// RetryAfterMS is the wait the API asked for when the poll failed.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
+}
+
+func decodePollState(raw json.RawMessage) pollState {
+	var st pollState
+	if len(raw) == 0 {
+		return st
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&st) != nil {
+		return pollState{} // a state from elsewhere: start afresh
+	}
+	return st
+}
+
+// work runs one poll job.
+func (s *Service) work(ctx context.Context, job *river.Job[Args]) error {
+	a := job.Args
+	start := s.cfg.Now().UTC()
+	if job.Attempt <= 1 {
+		s.metrics.lag.Observe(max(start.Sub(a.Due), 0).Seconds())
+	}
+	claim, err := s.store.ClaimPoll(ctx, store.PollClaimArgs{
+		TeamID: a.TeamID, PipelineID: a.PipelineID, Due: a.Due, Now: start,
+		LeaseUntil: start.Add(s.cfg.RunTimeout + 30*time.Second),
+	})
+	switch {
+	case err != nil:
+		return err
+	case claim.Stale:
+		s.metrics.outcome("stale")
+		return nil
+	case !claim.BusyUntil.IsZero():
+		// Another poll of the pipeline runs (a "run now" during a poll):
+		// come back when it should be done.
+		s.metrics.outcome("busy")
+		return river.JobSnooze(min(max(claim.BusyUntil.Sub(start), time.Second), 5*time.Second))
+	}
+	pl := claim.Pipeline
+	log := s.log.With("pipeline", pl.ID, "team", pl.TeamID, "due", a.Due)
+	if pl.Kind != core.KindPolling || pl.Status == core.StatusPaused {
+		// Paused: the schedule stops here; resuming arms it again.
+		_, err := s.store.FinishPoll(ctx, store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: a.Due})
+		s.metrics.outcome("paused")
+		return err
+	}
+	st := decodePollState(claim.State)
+	var interval time.Duration
+	if st.Due == nil || !st.Due.Equal(a.Due) {
+		// The poll of this due time has not committed yet: run it.
+		var stop error
+		st, interval, stop = s.poll(ctx, job, pl, st, start, log)
+		if errors.Is(stop, core.ErrNotFound) {
+			// The pipeline was deleted during the poll; so was its schedule.
+			s.metrics.outcome("stale")
+			return nil
+		}
+		if stop != nil {
+			return stop
+		}
+	} else {
+		log.DebugContext(ctx, "poll: already done, scheduling the next one")
+		if c, err := s.engine.Compiled(pl); err == nil {
+			interval = c.Interval
+		}
+	}
+	if interval <= 0 {
+		interval = time.Minute // a spec that does not compile is retried at the default
+	}
+	next := s.nextDue(a.Due, interval, st, s.cfg.Now().UTC())
+	var status core.PipelineStatus
+	switch {
+	case st.Failures >= s.cfg.FailingAfter && pl.Status != core.StatusFailing:
+		status = core.StatusFailing
+	case st.Failures == 0 && pl.Status == core.StatusFailing:
+		status = core.StatusActive
+	}
+	nextJob := s.job(pl.TeamID, pl.ID, next, false)
+	if _, err := s.store.FinishPoll(ctx, store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: a.Due, Next: next,
+		Job: &nextJob, Status: status}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// poll fetches, dedups and commits one poll, or records its failure. It
+// returns the state the poll committed and the pipeline's interval; stop
+// is set when the job must end without scheduling (it is retried).
+func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeline, prev pollState, start time.Time, log *slog.Logger) (st pollState, interval time.Duration, stop error) {
+	a := job.Args
+	trigger := core.TriggerPoll
+	if a.Manual {
+		trigger = core.TriggerManual
+	}
+	due := a.Due
+	failed := func(msg string, retryAfter time.Duration) (pollState, time.Duration, error) {
+		st := pollState{Values: prev.Values, Due: &due, Failures: prev.Failures + 1, RetryAfterMS: retryAfter.Milliseconds()}
+		if err := s.writeFailure(ctx, pl, trigger, start, msg, st); err != nil {
+			return pollState{}, 0, err
+		}
+		s.metrics.outcome("failed")
+		log.WarnContext(ctx, "poll failed", "err", msg, "failures", st.Failures)
+		return st, interval, nil
+	}
+	c, err := s.engine.Compiled(pl)
+	if err != nil || c.Source == nil {
+		msg := "the pipeline's spec cannot be polled; save it again to see its problems"
+		if se, ok := errors.AsType[*pipeline.SpecError](err); ok && len(se.Problems) > 0 {
+			msg = "the pipeline's spec cannot be polled: " + se.Problems[0].String()
+		}
+		return failed(msg, 0)
+	}
+	interval = c.Interval
+
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.RunTimeout)
+	defer cancel()
+	env := s.env
+	env.Secrets = func(ctx context.Context, name string) ([]byte, error) { return s.secrets.Open(ctx, pl.TeamID, name) }
+	res, err := c.Source.Poll(pctx, &env, prev.Values)
+	if err != nil {
+		if ctx.Err() != nil {
+			// The job was stopped (the node shuts down): River retries it,
+			// and the retry takes the lease over.
+			return pollState{}, 0, ctx.Err()
+		}
+		var se *source.Error
+		if errors.As(err, &se) {
+			return failed(se.Msg, se.RetryAfter)
+		}
+		return failed(err.Error(), 0)
+	}
+
+	records, keys := res.Records, res.Keys
+	window, dedup := c.Source.DedupWindow()
+	if dedup {
+		seen, err := s.store.SeenKeys(ctx, pl.TeamID, pl.ID, keys, s.cfg.Now().UTC())
+		if err != nil {
+			return pollState{}, 0, err
+		}
+		records, keys = dropSeen(records, keys, seen)
+	}
+	st = pollState{Values: res.State, Due: &due}
+	state, err := json.Marshal(st)
+	if err != nil {
+		return failed("the new state cannot be encoded: "+err.Error(), 0)
+	}
+	if _, err := s.engine.RunBatch(ctx, pl, c, records, trigger, state); err != nil {
+		return pollState{}, 0, fmt.Errorf("poll of pipeline %s: %w", pl.ID, err)
+	}
+	if dedup && len(keys) > 0 {
+		// After the commit: a crash in between can store a record twice
+		// when a later poll fetches it again (at least once), never lose
+		// one.
+		if err := s.store.AddKeys(ctx, pl.TeamID, pl.ID, keys, s.cfg.Now().UTC().Add(window)); err != nil {
+			log.WarnContext(ctx, "poll: remembering dedup keys failed; overlapping polls may store these records again", "err", err)
+		}
+	}
+	s.metrics.outcome("ok")
+	s.metrics.duration.Observe(time.Since(start).Seconds())
+	log.DebugContext(ctx, "poll done", "records", len(records), "fetched", len(res.Records), "requests", res.Requests, "more", res.More)
+	return st, interval, nil
+}
+
+// dropSeen removes the records whose key was seen, and the records that
+// repeat a key of an earlier record of the same poll.
+func dropSeen(records []any, keys [][]byte, seen []bool) ([]any, [][]byte) {
+	outR := records[:0:0]
+	var outK [][]byte
+	batch := make(map[string]bool, len(keys))
+	for i, rec := range records {
+		k := keys[i]
+		if k != nil {
+			if seen[i] || batch[string(k)] {
+				continue
+			}
+			batch[string(k)] = true
+			outK = append(outK, k)
+		}
+		outR = append(outR, rec)
+	}
+	return outR, outK
+}
+
+// writeFailure commits a failed run with the error and the state that
+// keeps the previous variables. It goes through the engine, like every
+// other run, so that the engine's metrics count it.
+func (s *Service) writeFailure(ctx context.Context, pl core.Pipeline, trigger core.RunTrigger, start time.Time, msg string, st pollState) error {
+	state, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode the state of failed poll of pipeline %s: %w", pl.ID, err)
+	}
+	if _, err := s.engine.RecordFailure(ctx, pl, engine.FailedRun{Trigger: trigger, StartedAt: start, Error: msg, State: state}); err != nil {
+		return fmt.Errorf("record failed poll of pipeline %s: %w", pl.ID, err)
+	}
+	return nil
+}
