@@ -18,6 +18,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 func spec(name string, sinks ...string) string {
@@ -33,8 +34,9 @@ func httpSink(name, url string, extra ...string) string {
 }
 
 func TestDeliversSignedBatches(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		secret := signature.GenerateSecret()
 		if _, err := b.vault.Create(context.Background(), b.team.ID, "hook-key", []byte(secret.Encode())); err != nil {
 			t.Fatal(err)
@@ -111,8 +113,9 @@ func metricSum(t *testing.T, b *bundle, name string) float64 {
 }
 
 func TestRetriesUntilDelivered(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 			if n <= 2 {
 				w.WriteHeader(http.StatusInternalServerError)
@@ -141,16 +144,17 @@ func TestRetriesUntilDelivered(t *testing.T) {
 		if got := rc.numbers(t); len(got) != 5 || got[4] != 3 {
 			t.Fatalf("records received %v", got)
 		}
-		st, _ := b.st.SinkStates(context.Background(), b.team.ID, p.ID)
-		if len(st) != 1 || st[0].Failed != 2 || st[0].ConsecutiveFailures != 0 || st[0].Status != core.SinkActive {
-			t.Fatalf("sink state %+v", st)
+		sts, _ := b.st.SinkStates(context.Background(), b.team.ID, p.ID)
+		if len(sts) != 1 || sts[0].Failed != 2 || sts[0].ConsecutiveFailures != 0 || sts[0].Status != core.SinkActive {
+			t.Fatalf("sink state %+v", sts)
 		}
 	})
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
 			if n == 1 {
 				w.Header().Set("Retry-After", "1")
@@ -174,8 +178,9 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 }
 
 func TestDeadThenRetriedByHand(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		var healthy atomic.Bool
 		rc := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 			if healthy.Load() {
@@ -214,8 +219,9 @@ func TestDeadThenRetriedByHand(t *testing.T) {
 }
 
 func TestGoneDisablesOnlyThatSink(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		gone := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
 		good := newReceiver(t, nil)
 		p := b.pipeline(t, spec("gone", httpSink("old", gone.URL), httpSink("new", good.URL)))
@@ -256,8 +262,9 @@ func TestGoneDisablesOnlyThatSink(t *testing.T) {
 }
 
 func TestFailingSinkDoesNotHoldOthers(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open, func(o *options) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, func(o *options) {
 			o.cfg.Schedule = []time.Duration{time.Second, time.Second, time.Second, time.Second}
 			o.cfg.Workers = 4
 		})
@@ -298,8 +305,9 @@ func TestFailingSinkDoesNotHoldOthers(t *testing.T) {
 }
 
 func TestInlineRecordsWhenNotPersisted(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		rc := newReceiver(t, nil)
 		p := b.pipeline(t, `{"name":"transient","kind":"webhook","source":{},"persist":false,"sinks":[`+httpSink("out", rc.URL)+`]}`)
 		b.ingest(t, p, 0, 3)
@@ -321,8 +329,9 @@ func TestInlineRecordsWhenNotPersisted(t *testing.T) {
 }
 
 func TestOversizedBatchIsSplit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
 		rc := newReceiver(t, nil)
 		p := b.pipeline(t, spec("big", httpSink("small", rc.URL, `"max_records":10`)))
 		b.ingest(t, p, 0, 25)
@@ -350,10 +359,11 @@ func TestOversizedBatchIsSplit(t *testing.T) {
 }
 
 func TestForbiddenHostIsDeadWithTheReason(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		// DNS says the sink's host is 127.0.0.1, and loopback is not
 		// allowed: the save-time check cannot know, the dial refuses.
-		b := setup(t, open, func(o *options) { o.resolver = fakeResolver{netip.MustParseAddr("127.0.0.1")} })
+		b := setup(t, st, func(o *options) { o.resolver = fakeResolver{netip.MustParseAddr("127.0.0.1")} })
 		rc := newReceiver(t, nil)
 		port := rc.URL[strings.LastIndex(rc.URL, ":")+1:]
 		p := b.pipeline(t, spec("ssrf", httpSink("inside", "http://internal.example.com:"+port+"/admin")))
@@ -375,8 +385,9 @@ func (r fakeResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr
 }
 
 func TestReplayRedeliversARange(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open, func(o *options) { o.cfg.ReplayStepPages = 1 })
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, func(o *options) { o.cfg.ReplayStepPages = 1 })
 		// Records stored before the sink existed.
 		p := b.pipeline(t, spec("history"))
 		for i := range 3 {

@@ -15,6 +15,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // recorder is a sink kind of the test: it keeps the batches it gets,
@@ -81,9 +82,10 @@ func (s *recorderSink) Close() error {
 }
 
 func TestAnyKind(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		rec := &recorder{}
-		b := setupWith(t, open, sink.NewRegistry(sink.HTTPKind, rec.kind()))
+		b := setupWith(t, st, sink.NewRegistry(sink.HTTPKind, rec.kind()))
 		p := b.pipeline(t, `{"name":"kinds","kind":"webhook","source":{},
 			"mapping":{"fields":{"n":{"type":"integer"},"label":{"path":"n","expr":"string(value)","type":"string"}}},
 			"sinks":[{"name":"mem","memory":{}},{"name":"broken","memory":{"fail":"permanent"}},{"name":"closed","memory":{"fail":"open"}}]}`)
@@ -129,9 +131,10 @@ func TestAnyKind(t *testing.T) {
 }
 
 func TestBlobKindDelivers(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		root := t.TempDir()
-		b := setupWith(t, open, sink.NewRegistry(sink.HTTPKind, sink.BlobKind(sink.BlobConfig{FileRoot: root})))
+		b := setupWith(t, st, sink.NewRegistry(sink.HTTPKind, sink.BlobKind(sink.BlobConfig{FileRoot: root})))
 		p := b.pipeline(t, spec("files", `{"name":"archive","blob":{"url":"file:///archive","format":"ndjson","compression":"none"}}`))
 		b.ingest(t, p, 0, 25)
 		b.waitStatus(t, p, "archive", 1, core.DeliveryDelivered)

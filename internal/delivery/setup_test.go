@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -22,55 +21,12 @@ import (
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/netguard"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
-
-// backends open a fresh, migrated store of each kind.
-var backends = []struct {
-	name string
-	open func(t testing.TB) store.Store
-}{
-	{"sqlite", func(t testing.TB) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return migrated(t, st)
-	}},
-	{"postgres", func(t testing.TB) store.Store {
-		st, err := postgres.Open(context.Background(), pgtest.DatabaseURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return migrated(t, st)
-	}},
-}
-
-func migrated(t testing.TB, st store.Store) store.Store {
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// eachBackend runs fn as a parallel subtest per backend.
-func eachBackend(t *testing.T, fn func(t *testing.T, open func(testing.TB) store.Store)) {
-	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, b.open)
-		})
-	}
-}
 
 // options tune a bundle.
 type options struct {
@@ -83,9 +39,9 @@ type options struct {
 }
 
 // setupWith is setup with the sink kinds of reg.
-func setupWith(t *testing.T, open func(testing.TB) store.Store, reg *sink.Registry) *bundle {
+func setupWith(t *testing.T, st store.Store, reg *sink.Registry) *bundle {
 	t.Helper()
-	return setup(t, open, func(o *options) { o.registry = reg })
+	return setup(t, st, func(o *options) { o.registry = reg })
 }
 
 func readFile(path string) (string, error) {
@@ -105,7 +61,7 @@ type bundle struct {
 	reg   *prometheus.Registry
 }
 
-func setup(t *testing.T, open func(testing.TB) store.Store, opts ...func(*options)) *bundle {
+func setup(t *testing.T, st store.Store, opts ...func(*options)) *bundle {
 	t.Helper()
 	o := options{cfg: delivery.Config{
 		Schedule:     []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond},
@@ -114,7 +70,6 @@ func setup(t *testing.T, open func(testing.TB) store.Store, opts ...func(*option
 	for _, fn := range opts {
 		fn(&o)
 	}
-	st := open(t)
 	ctx := context.Background()
 	owner, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // benchSpec is the 10-field mapping of the mapping package's benchmark:
@@ -79,11 +80,11 @@ func BenchmarkProcess10Fields(b *testing.B) {
 // waiting for its commit. LINGER (a duration) and FLUSHES (an integer)
 // override Config.Linger and Config.FlushConcurrency, for tuning.
 func BenchmarkSubmit(b *testing.B) {
-	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) {
+	for _, name := range storetest.Backends {
+		b.Run(name, func(b *testing.B) {
 			linger, _ := time.ParseDuration(os.Getenv("LINGER"))
 			fc, _ := strconv.Atoi(os.Getenv("FLUSHES"))
-			bd := setup(b, be.open(b), options{spec: benchSpec, cfg: engine.Config{Linger: linger, FlushConcurrency: fc}})
+			bd := setup(b, storetest.Open(b, name), options{spec: benchSpec, cfg: engine.Config{Linger: linger, FlushConcurrency: fc}})
 			inputs := decode(b, benchRecord)
 			b.SetParallelism(16) // 16 × GOMAXPROCS concurrent requests
 			b.ResetTimer()

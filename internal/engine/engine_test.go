@@ -17,11 +17,13 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 func TestSubmitCommitsAcceptedAndRejected(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{})
 		ctx := context.Background()
 		res, err := b.submit(ctx, t,
 			`{"at":"2026-01-01T00:00:00Z","t":21.5,"s":"a"}`,
@@ -128,8 +130,9 @@ func cacheIDs(es []cache.Entry) []int64 {
 }
 
 func TestPersistFalse(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{spec: `{"name":"live","kind":"webhook","source":{},"persist":false}`})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{spec: `{"name":"live","kind":"webhook","source":{},"persist":false}`})
 		res, err := b.submit(context.Background(), t, `{"v":1}`, `{"v":2,"ts":"2026-02-03T04:05:06Z"}`, `[1]`)
 		if err != nil {
 			t.Fatal(err)
@@ -162,10 +165,11 @@ func TestPersistFalse(t *testing.T) {
 }
 
 func TestGroupCommit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		// A long linger makes the grouping independent of the machine's
 		// speed; the default is a few milliseconds.
-		b := setup(t, open(t), options{cfg: engine.Config{Linger: 50 * time.Millisecond}})
+		b := setup(t, st, options{cfg: engine.Config{Linger: 50 * time.Millisecond}})
 		const n = 200
 		results := make([]engine.Result, n)
 		parallel(n, func(i int) {
@@ -209,8 +213,9 @@ func TestGroupCommit(t *testing.T) {
 }
 
 func TestBatchSizeLimit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond}})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond}})
 		big := make([]string, 25)
 		for i := range big {
 			big[i] = record(1000 + i)
@@ -266,10 +271,11 @@ func (f *faultStore) WriteBatch(ctx context.Context, b *store.Batch) error {
 }
 
 func TestFailedWriteKeepsNothing(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		var failing atomic.Bool
 		failing.Store(true)
-		b := setup(t, open(t), options{
+		b := setup(t, st, options{
 			cfg: engine.Config{Linger: 20 * time.Millisecond},
 			wrap: func(s engine.Store) engine.Store {
 				return &faultStore{s, func(*store.Batch) bool { return failing.Load() }}
@@ -310,7 +316,8 @@ func TestFailedWriteKeepsNothing(t *testing.T) {
 }
 
 func TestOneBadSubmissionDoesNotFailItsGroup(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		poisoned := func(b *store.Batch) bool {
 			for _, r := range b.Records {
 				if strings.Contains(string(r.Data), "poison") {
@@ -319,7 +326,7 @@ func TestOneBadSubmissionDoesNotFailItsGroup(t *testing.T) {
 			}
 			return false
 		}
-		b := setup(t, open(t), options{
+		b := setup(t, st, options{
 			cfg:  engine.Config{Linger: 50 * time.Millisecond},
 			wrap: func(s engine.Store) engine.Store { return &faultStore{s, poisoned} },
 		})
@@ -353,8 +360,9 @@ func TestOneBadSubmissionDoesNotFailItsGroup(t *testing.T) {
 }
 
 func TestNULIsRejectedOnEveryBackend(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{spec: `{"name":"n","kind":"webhook","source":{}}`})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{spec: `{"name":"n","kind":"webhook","source":{}}`})
 		res, err := b.submit(context.Background(), t, `{"a":"x\u0000y"}`, `{"a":"fine"}`)
 		if err != nil {
 			t.Fatal(err)
@@ -371,8 +379,9 @@ func TestNULIsRejectedOnEveryBackend(t *testing.T) {
 }
 
 func TestClosedStore(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{cfg: engine.Config{Linger: 20 * time.Millisecond}})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{cfg: engine.Config{Linger: 20 * time.Millisecond}})
 		b.st.Close()
 		parallel(10, func(i int) {
 			if _, err := b.submit(context.Background(), t, record(i)); err == nil {
@@ -389,11 +398,12 @@ func TestClosedStore(t *testing.T) {
 }
 
 func TestCancelledSubmitterIsWithdrawn(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		// The first write is held, so the next group waits for it (Linger
 		// is long); a submitter of that group gives up meanwhile.
 		g := newGate()
-		b := setup(t, open(t), options{
+		b := setup(t, st, options{
 			cfg:  engine.Config{Linger: time.Hour},
 			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
 		})
@@ -464,9 +474,10 @@ func (g *gateStore) WriteBatch(ctx context.Context, b *store.Batch) error {
 }
 
 func TestCancelledDuringWriteStillCommits(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		g := newGate()
-		b := setup(t, open(t), options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
+		b := setup(t, st, options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {
@@ -491,11 +502,12 @@ func TestCancelledDuringWriteStillCommits(t *testing.T) {
 }
 
 func TestCloseWritesWhatWasSubmitted(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		// The first write is held; the group behind it would wait an hour
 		// for more submissions, but Close writes it at once.
 		g := newGate()
-		b := setup(t, open(t), options{
+		b := setup(t, st, options{
 			cfg:  engine.Config{Linger: time.Hour},
 			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
 		})
@@ -542,9 +554,10 @@ func TestCloseWritesWhatWasSubmitted(t *testing.T) {
 }
 
 func TestCloseGivesUpWhenItsContextEnds(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		g := newGate() // never opens
-		b := setup(t, open(t), options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
+		b := setup(t, st, options{wrap: func(s engine.Store) engine.Store { g.Store = s; return g }})
 		errc := make(chan error, 1)
 		go func() {
 			_, err := b.submit(context.Background(), t, record(1))
@@ -566,8 +579,9 @@ func TestCloseGivesUpWhenItsContextEnds(t *testing.T) {
 }
 
 func TestRunBatch(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{})
 		ctx := context.Background()
 		// A poll that found nothing is still a run.
 		res, err := b.eng.RunBatch(ctx, b.p, b.c, nil, core.TriggerPoll, json.RawMessage(`{"cursor":1}`))
@@ -601,8 +615,8 @@ func TestRunBatch(t *testing.T) {
 }
 
 func TestWarm(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		st := open(t)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		b := setup(t, st, options{cfg: engine.Config{Linger: 5 * time.Millisecond}})
 		for i := range 30 {
 			if _, err := b.submit(context.Background(), t, record(i)); err != nil {
@@ -644,7 +658,7 @@ func TestWarm(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	b := setup(t, backends[0].open(t), options{})
+	b := setup(t, storetest.Open(t, storetest.SQLite), options{})
 	if _, err := b.submit(context.Background(), t, record(1), record(2), `{"t":"x"}`); err != nil {
 		t.Fatal(err)
 	}

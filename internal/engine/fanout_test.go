@@ -11,6 +11,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 type fanoutArgs struct {
@@ -51,8 +52,8 @@ func (f *recordingFanout) BatchJobs(_ context.Context, p core.Pipeline, persist 
 }
 
 func TestFanoutJobsCommitWithTheBatch(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		st := open(t)
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		b := setup(t, st, options{})
 		f := &recordingFanout{}
 		b.eng.AddFanout(f)

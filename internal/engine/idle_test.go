@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 func TestIdleBatcherExitsAndRestarts(t *testing.T) {
 	t.Parallel()
-	b := setup(t, backends[0].open(t), options{cfg: engine.Config{IdleTimeout: 10 * time.Millisecond}})
+	b := setup(t, storetest.Open(t, storetest.SQLite), options{cfg: engine.Config{IdleTimeout: 10 * time.Millisecond}})
 	for round := range 3 {
 		if _, err := b.submit(context.Background(), t, record(round)); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // orderStore checks that nothing of a batch reaches the cache or the
@@ -27,9 +28,10 @@ func (o *orderStore) WriteBatch(ctx context.Context, bt *store.Batch) error {
 }
 
 func TestCacheAndBroadcastOnlyAfterCommit(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
 		o := &orderStore{t: t}
-		b := setup(t, open(t), options{
+		b := setup(t, st, options{
 			cfg:  engine.Config{FlushConcurrency: 1, Linger: time.Millisecond}, // one write at a time, so the counts are this batch's
 			wrap: func(s engine.Store) engine.Store { o.Store = s; return o },
 		})
@@ -52,8 +54,9 @@ func TestCacheAndBroadcastOnlyAfterCommit(t *testing.T) {
 }
 
 func TestGroupCommitWithDefaults(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{})
 		const n = 200
 		parallel(n, func(i int) {
 			if _, err := b.submit(context.Background(), t, record(i)); err != nil {

@@ -7,14 +7,16 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // TestBatchesCarryRollups checks that group-committed batches bring the
 // rollups of their numeric fields, so that charts read rollups that agree
 // with the records.
 func TestBatchesCarryRollups(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{cfg: engine.Config{Linger: 20 * time.Millisecond}})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{cfg: engine.Config{Linger: 20 * time.Millisecond}})
 		const n = 150 // 2.5 minutes of records, temp = second % 60
 		parallel(n, func(i int) {
 			if _, err := b.submit(context.Background(), t, record(i)); err != nil {

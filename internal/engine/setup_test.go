@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,53 +17,10 @@ import (
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
 )
-
-// backends open a fresh, migrated store of each kind, closed at cleanup.
-var backends = []struct {
-	name string
-	open func(t testing.TB) store.Store
-}{
-	{"sqlite", func(t testing.TB) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return migrated(t, st)
-	}},
-	{"postgres", func(t testing.TB) store.Store {
-		st, err := postgres.Open(context.Background(), pgtest.DatabaseURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return migrated(t, st)
-	}},
-}
-
-func migrated(t testing.TB, st store.Store) store.Store {
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// eachBackend runs fn as a parallel subtest per backend.
-func eachBackend(t *testing.T, fn func(t *testing.T, open func(testing.TB) store.Store)) {
-	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, b.open)
-		})
-	}
-}
 
 // weatherSpec maps {"at","t","s"} to {temp, station}, requires temp and
 // validates temp <= 60.

@@ -284,10 +284,8 @@ func TestBlobRollBySize(t *testing.T) {
 	defer sk.Close()
 	ctx := t.Context()
 	// About 65 bytes of JSON per record: 20 batches of 1000 are over 1 MiB.
-	var ids []string
 	for i := range 20 {
 		b := destBatch("big-"+string(rune('a'+i)), 1000)
-		ids = append(ids, b.DeliveryID)
 		if err := sk.Deliver(ctx, b); err != nil {
 			t.Fatal(err)
 		}

@@ -385,7 +385,7 @@ func parquetValues(cols []Field, r core.Record) ([]parquet.Value, error) {
 
 // parquetEncoder buffers rows and writes them in row groups.
 type parquetEncoder struct {
-	w    *parquet.Writer
+	w    *parquet.GenericWriter[any]
 	cols []Field
 	// colIndex[i] is the schema's column index of cols[i]: Parquet orders
 	// a group's columns by name.
@@ -404,7 +404,7 @@ func newParquetEncoder(w io.Writer, fields []Field) *parquetEncoder {
 		index[path[0]] = i
 	}
 	e := &parquetEncoder{
-		w:        parquet.NewWriter(w, schema, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(128*1024)),
+		w:        parquet.NewGenericWriter[any](w, schema, parquet.Compression(&parquet.Zstd), parquet.MaxRowsPerRowGroup(128*1024)),
 		cols:     cols,
 		colIndex: make([]int, len(cols)),
 	}

@@ -84,6 +84,28 @@ type DeliveryOutcome struct {
 	FailingAfter int
 }
 
+// SinkCounts is what one outcome adds to the counters of its sink's state.
+type SinkCounts struct {
+	Delivered, Records, LatencyUS int64
+	Failed, Dead                  int64
+	// LastSuccessAt and LastFailureAt replace the sink's when not nil.
+	LastSuccessAt, LastFailureAt *time.Time
+}
+
+// Counts returns what o adds to its sink's counters; latencyUS is the
+// delivery's latency in microseconds (delivered only).
+func (o DeliveryOutcome) Counts(latencyUS int64) SinkCounts {
+	at := o.At
+	if o.Status == core.DeliveryDelivered {
+		return SinkCounts{Delivered: 1, Records: int64(o.Records), LatencyUS: latencyUS, LastSuccessAt: &at}
+	}
+	c := SinkCounts{Failed: 1, LastFailureAt: &at}
+	if o.Status == core.DeliveryDead {
+		c.Dead = 1
+	}
+	return c
+}
+
 // DeliveryQuery selects deliveries of one pipeline, newest first.
 type DeliveryQuery struct {
 	Sink     string              // "" for every sink

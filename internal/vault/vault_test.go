@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +11,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -29,24 +26,9 @@ type bundle struct {
 	sealer *secrets.Box
 }
 
-func setup(t *testing.T, backend string) bundle {
+func setup(t *testing.T, st store.Store) bundle {
 	t.Helper()
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "vault.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	team := func() uuid.UUID {
 		u, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
 		if err != nil {
@@ -66,14 +48,11 @@ func setup(t *testing.T, backend string) bundle {
 	return bundle{vault: vault.New(st, box), store: st, teamA: team(), teamB: team(), sealer: box}
 }
 
+// eachBackend runs fn as a parallel subtest per backend, with a vault on
+// a fresh store.
 func eachBackend(t *testing.T, fn func(t *testing.T, b bundle)) {
 	t.Parallel()
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			fn(t, setup(t, backend))
-		})
-	}
+	storetest.Each(t, func(t *testing.T, st store.Store) { fn(t, setup(t, st)) })
 }
 
 const canary = "canary-value-5b0c1f"

@@ -146,48 +146,24 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		if err != nil {
 			return fmt.Errorf("record delivery %s: %w", o.ID, err)
 		}
-		var row pgx.Row
-		if o.Status == core.DeliveryDelivered {
-			row = tx.QueryRow(ctx, `INSERT INTO sink_states AS s (pipeline_id, sink, team_id, status, delivered, records, latency_total_us, last_success_at, updated_at)
-				VALUES ($1, $2, $3, 'active', 1, $4, $5, $6, $6)
-				ON CONFLICT (pipeline_id, sink) DO UPDATE SET
-					consecutive_failures = 0,
-					delivered = s.delivered + 1,
-					records = s.records + excluded.records,
-					latency_total_us = s.latency_total_us + excluded.latency_total_us,
-					status = CASE WHEN s.status = 'disabled' THEN 'disabled' ELSE 'active' END,
-					reason = CASE WHEN s.status = 'disabled' THEN s.reason ELSE '' END,
-					last_success_at = excluded.last_success_at,
-					updated_at = excluded.updated_at
-				RETURNING `+sinkStateColumns,
-				o.PipelineID, o.Sink, o.TeamID, o.Records, latency, o.At)
-		} else {
-			dead := 0
-			if o.Status == core.DeliveryDead {
-				dead = 1
-			}
-			first, firstReason, reason := "active", "", failingReason(o.Error)
-			if o.FailingAfter == 1 {
-				first, firstReason = "failing", reason
-			}
-			row = tx.QueryRow(ctx, `INSERT INTO sink_states AS s (pipeline_id, sink, team_id, status, reason, consecutive_failures, failed, dead, last_failure_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, 1, 1, $6, $7, $7)
-				ON CONFLICT (pipeline_id, sink) DO UPDATE SET
-					consecutive_failures = s.consecutive_failures + 1,
-					failed = s.failed + 1,
-					dead = s.dead + excluded.dead,
-					status = CASE WHEN s.status = 'disabled' THEN 'disabled'
-						WHEN $8::int > 0 AND s.consecutive_failures + 1 >= $8::int THEN 'failing'
-						ELSE s.status END,
-					reason = CASE WHEN s.status = 'disabled' THEN s.reason
-						WHEN $8::int > 0 AND s.consecutive_failures + 1 >= $8::int THEN $9
-						ELSE s.reason END,
-					last_failure_at = excluded.last_failure_at,
-					updated_at = excluded.updated_at
-				RETURNING `+sinkStateColumns,
-				o.PipelineID, o.Sink, o.TeamID, first, firstReason, dead, o.At, o.FailingAfter, reason)
+		h, err := lockSinkHealth(ctx, tx, o.TeamID, o.PipelineID, o.Sink, o.At)
+		if err != nil {
+			return fmt.Errorf("update sink state: %w", err)
 		}
-		st, err = scanSinkState(row)
+		c := o.Counts(latency)
+		if o.Status == core.DeliveryDelivered {
+			h = h.Delivered()
+		} else {
+			h = h.Failed(o.Error, o.FailingAfter)
+		}
+		st, err = scanSinkState(tx.QueryRow(ctx, `UPDATE sink_states SET status = $4, reason = $5, consecutive_failures = $6,
+				delivered = delivered + $7, records = records + $8, latency_total_us = latency_total_us + $9,
+				failed = failed + $10, dead = dead + $11,
+				last_success_at = coalesce($12, last_success_at), last_failure_at = coalesce($13, last_failure_at), updated_at = $14
+			WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3
+			RETURNING `+sinkStateColumns,
+			o.TeamID, o.PipelineID, o.Sink, h.Status, h.Reason, h.ConsecutiveFailures,
+			c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead, c.LastSuccessAt, c.LastFailureAt, o.At))
 		if err != nil {
 			return fmt.Errorf("update sink state: %w", err)
 		}
@@ -196,9 +172,27 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 	return st, err
 }
 
-// failingReason is the reason of a failing sink.
-func failingReason(lastErr string) string {
-	return "deliveries keep failing; the last error: " + lastErr
+// lockSinkHealth returns the health of a sink, its row locked until tx
+// ends. A sink without a state gets one first, so that concurrent writers
+// queue on its row; a pipeline that is not the team's gives
+// core.ErrNotFound.
+func lockSinkHealth(ctx context.Context, tx pgx.Tx, teamID, pipelineID uuid.UUID, sink string, at time.Time) (core.SinkHealth, error) {
+	const lock = `SELECT status, reason, consecutive_failures FROM sink_states WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3 FOR UPDATE`
+	var h core.SinkHealth
+	err := tx.QueryRow(ctx, lock, teamID, pipelineID, sink).Scan(&h.Status, &h.Reason, &h.ConsecutiveFailures)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return h, err
+	}
+	h = core.NewSinkHealth()
+	if _, err := tx.Exec(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, updated_at)
+		SELECT p.id, $3, p.team_id, $4, $5 FROM pipelines p WHERE p.team_id = $1 AND p.id = $2
+		ON CONFLICT (pipeline_id, sink) DO NOTHING`, teamID, pipelineID, sink, h.Status, at); err != nil {
+		return h, fmt.Errorf("add sink state: %w", mapErr(err))
+	}
+	if err := tx.QueryRow(ctx, lock, teamID, pipelineID, sink).Scan(&h.Status, &h.Reason, &h.ConsecutiveFailures); err != nil {
+		return h, fmt.Errorf("pipeline %s: %w", pipelineID, mapErr(err))
+	}
+	return h, nil
 }
 
 // Delivery implements store.Deliveries.
@@ -287,14 +281,19 @@ func (s *Store) SinkStates(ctx context.Context, teamID, pipelineID uuid.UUID) ([
 
 // SetSinkStatus implements store.Deliveries.
 func (s *Store) SetSinkStatus(ctx context.Context, teamID, pipelineID uuid.UUID, sink string, status core.SinkStatus, reason string) (core.SinkState, error) {
-	st, err := scanSinkState(s.pool.QueryRow(ctx, `INSERT INTO sink_states AS s (pipeline_id, sink, team_id, status, reason, updated_at)
-		SELECT p.id, $3, p.team_id, $4, $5, $6 FROM pipelines p WHERE p.team_id = $1 AND p.id = $2
-		ON CONFLICT (pipeline_id, sink) DO UPDATE SET
-			status = excluded.status,
-			reason = excluded.reason,
-			consecutive_failures = CASE WHEN excluded.status = 'active' THEN 0 ELSE s.consecutive_failures END,
-			updated_at = excluded.updated_at
-		RETURNING `+sinkStateColumns, teamID, pipelineID, sink, status, reason, core.Now()))
+	var st core.SinkState
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		now := core.Now()
+		h, err := lockSinkHealth(ctx, tx, teamID, pipelineID, sink, now)
+		if err != nil {
+			return err
+		}
+		h = h.Set(status, reason)
+		st, err = scanSinkState(tx.QueryRow(ctx, `UPDATE sink_states SET status = $4, reason = $5, consecutive_failures = $6, updated_at = $7
+			WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3
+			RETURNING `+sinkStateColumns, teamID, pipelineID, sink, h.Status, h.Reason, h.ConsecutiveFailures, now))
+		return err
+	})
 	if err != nil {
 		return st, fmt.Errorf("set sink status: %w", mapErr(err))
 	}

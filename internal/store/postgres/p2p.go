@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -99,30 +98,4 @@ func (s *Store) Downstreams(ctx context.Context, teamID, upstreamID uuid.UUID) (
 		return nil, fmt.Errorf("list downstream pipelines: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-}
-
-// RecordsByID implements store.P2P. The time bounds let PostgreSQL prune
-// the records table's partitions.
-func (s *Store) RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []store.RecordIDRange, from, to time.Time) ([]core.Record, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	firsts, lasts := make([]int64, len(ids)), make([]int64, len(ids))
-	for i, r := range ids {
-		firsts[i], lasts[i] = r.First, r.Last
-	}
-	rows, err := s.pool.Query(ctx, `SELECT r.id, r.ts, r.version, r.data FROM records r
-		JOIN unnest($3::bigint[], $4::bigint[]) AS g(first, last) ON r.id BETWEEN g.first AND g.last
-		WHERE r.team_id = $1 AND r.pipeline_id = $2 AND r.ts >= $5 AND r.ts <= $6
-		ORDER BY r.id`, teamID, pipelineID, firsts, lasts, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("read records by id: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Record, error) {
-		rec := core.Record{PipelineID: pipelineID}
-		var data []byte
-		err := r.Scan(&rec.ID, &rec.TS, &rec.Version, &data)
-		rec.TS, rec.Data = rec.TS.UTC(), data
-		return rec, err
-	})
 }

@@ -392,3 +392,40 @@ func planPartitions(existing []span, days []time.Time, now time.Time) ([]span, e
 	}
 	return out, nil
 }
+
+// partitionIdent quotes a partition name, or a TimescaleDB chunk's
+// schema-qualified name.
+func partitionIdent(name string) string {
+	if schema, table, ok := splitQualified(name); ok {
+		return pgx.Identifier{schema, table}.Sanitize()
+	}
+	return pgx.Identifier{name}.Sanitize()
+}
+
+// splitQualified splits the "schema.table" that format('%I.%I') wrote.
+func splitQualified(name string) (schema, table string, ok bool) {
+	unquote := func(s string) string {
+		if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+			s = s[1 : len(s)-1]
+			out := make([]byte, 0, len(s))
+			for i := 0; i < len(s); i++ {
+				out = append(out, s[i])
+				if s[i] == '"' && i+1 < len(s) && s[i+1] == '"' {
+					i++
+				}
+			}
+			return string(out)
+		}
+		return s
+	}
+	inQuote := false
+	for i := 0; i < len(name); i++ {
+		switch {
+		case name[i] == '"':
+			inQuote = !inQuote
+		case name[i] == '.' && !inQuote:
+			return unquote(name[:i]), unquote(name[i+1:]), true
+		}
+	}
+	return "", "", false
+}

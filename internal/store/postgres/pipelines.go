@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -24,12 +23,6 @@ func scanPipeline(row pgx.Row) (core.Pipeline, error) {
 	utcPtr(p.Stats.LastRecordAt)
 	utcPtr(p.Stats.LastRunAt)
 	return p, mapErr(err)
-}
-
-func utcPtr(t *time.Time) {
-	if t != nil {
-		*t = t.UTC()
-	}
 }
 
 func nullString(s string) *string {
@@ -154,101 +147,4 @@ func (s *Store) DeletePipeline(ctx context.Context, teamID, id uuid.UUID) error 
 		}
 		return deleteSeriesData(ctx, tx, id)
 	})
-}
-
-// RejectedRecords implements store.Records.
-func (s *Store) RejectedRecords(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RejectedQuery) ([]core.Rejected, error) {
-	before := q.BeforeID
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
-	rows, err := s.readQuery(ctx, `SELECT id, run_id, version, received_at, raw, reason FROM rejected_records
-		WHERE team_id = $1 AND pipeline_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
-		teamID, pipelineID, before, store.ClampLimit(q.Limit))
-	if err != nil {
-		return nil, fmt.Errorf("list rejected records: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Rejected, error) {
-		rej := core.Rejected{PipelineID: pipelineID}
-		var raw []byte
-		err := r.Scan(&rej.ID, &rej.RunID, &rej.Version, &rej.ReceivedAt, &raw, &rej.Reason)
-		rej.ReceivedAt = rej.ReceivedAt.UTC()
-		rej.Raw = raw
-		return rej, err
-	})
-}
-
-// Runs implements store.Records.
-func (s *Store) Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RunQuery) ([]core.Run, error) {
-	query := `SELECT id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error FROM runs
-		WHERE team_id = $1 AND pipeline_id = $2`
-	args := []any{teamID, pipelineID, store.ClampLimit(q.Limit)}
-	if !q.BeforeAt.IsZero() {
-		query += ` AND (started_at, id) < ($4, $5)`
-		args = append(args, q.BeforeAt, q.BeforeID)
-	}
-	rows, err := s.readQuery(ctx, query+` ORDER BY started_at DESC, id DESC LIMIT $3`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Run, error) {
-		run := core.Run{TeamID: teamID, PipelineID: pipelineID}
-		var us int64
-		err := r.Scan(&run.ID, &run.Version, &run.Trigger, &run.StartedAt, &us, &run.Fetched, &run.Stored, &run.Rejected, &run.Bytes, &run.Error)
-		run.StartedAt = run.StartedAt.UTC()
-		run.Duration = time.Duration(us) * time.Microsecond
-		return run, err
-	})
-}
-
-const secretColumns = `id, team_id, name, sealed, created_at, updated_at`
-
-func scanSecret(row pgx.Row) (core.Secret, error) {
-	var sec core.Secret
-	err := row.Scan(&sec.ID, &sec.TeamID, &sec.Name, &sec.Sealed, &sec.CreatedAt, &sec.UpdatedAt)
-	sec.CreatedAt, sec.UpdatedAt = sec.CreatedAt.UTC(), sec.UpdatedAt.UTC()
-	return sec, mapErr(err)
-}
-
-// CreateSecret implements store.Secrets.
-func (s *Store) CreateSecret(ctx context.Context, sec core.Secret) (core.Secret, error) {
-	now := core.Now()
-	out, err := scanSecret(s.pool.QueryRow(ctx, `INSERT INTO secrets (id, team_id, name, sealed, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $5) RETURNING `+secretColumns, sec.ID, sec.TeamID, sec.Name, sec.Sealed, now))
-	if err != nil {
-		return core.Secret{}, fmt.Errorf("create secret %q: %w", sec.Name, err)
-	}
-	return out, nil
-}
-
-// Secret implements store.Secrets.
-func (s *Store) Secret(ctx context.Context, teamID uuid.UUID, name string) (core.Secret, error) {
-	return scanSecret(s.pool.QueryRow(ctx, `SELECT `+secretColumns+` FROM secrets WHERE team_id = $1 AND name = $2`, teamID, name))
-}
-
-// Secrets implements store.Secrets.
-func (s *Store) Secrets(ctx context.Context, teamID uuid.UUID) ([]core.Secret, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+secretColumns+` FROM secrets WHERE team_id = $1 ORDER BY name`, teamID)
-	if err != nil {
-		return nil, fmt.Errorf("list secrets: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Secret, error) { return scanSecret(r) })
-}
-
-// RotateSecret implements store.Secrets.
-func (s *Store) RotateSecret(ctx context.Context, teamID uuid.UUID, name string, sealed []byte) (core.Secret, error) {
-	return scanSecret(s.pool.QueryRow(ctx, `UPDATE secrets SET sealed = $3, updated_at = $4 WHERE team_id = $1 AND name = $2 RETURNING `+secretColumns,
-		teamID, name, sealed, core.Now()))
-}
-
-// DeleteSecret implements store.Secrets.
-func (s *Store) DeleteSecret(ctx context.Context, teamID uuid.UUID, name string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM secrets WHERE team_id = $1 AND name = $2`, teamID, name)
-	if err != nil {
-		return fmt.Errorf("delete secret: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete secret %q: %w", name, core.ErrNotFound)
-	}
-	return nil
 }

@@ -191,3 +191,9 @@ type oneLine struct{ error }
 
 func (e oneLine) Error() string { return strings.Join(strings.Fields(e.error.Error()), " ") }
 func (e oneLine) Unwrap() error { return e.error }
+
+func utcPtr(t *time.Time) {
+	if t != nil {
+		*t = t.UTC()
+	}
+}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tributary-dev/tributary/internal/core"
@@ -241,52 +239,4 @@ func rawJSONOrNil(r json.RawMessage) any {
 		return nil
 	}
 	return []byte(r)
-}
-
-// Records implements store.Records. A page into history (a cursor or a
-// time range) may come from the read replica; the newest page, which
-// callers compare with what they just wrote, comes from the primary.
-func (s *Store) Records(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RecordQuery) ([]core.Record, error) {
-	where := []string{"team_id = $1", "pipeline_id = $2"}
-	args := []any{teamID, pipelineID}
-	add := func(cond string, vals ...any) {
-		for _, v := range vals {
-			args = append(args, v)
-			cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(args)), 1)
-		}
-		where = append(where, cond)
-	}
-	if !q.From.IsZero() {
-		add("ts >= ?", q.From)
-	}
-	if !q.To.IsZero() {
-		add("ts < ?", q.To)
-	}
-	if !q.BeforeTS.IsZero() {
-		add("(ts, id) < (?, ?)", q.BeforeTS, q.BeforeID)
-	}
-	args = append(args, store.ClampLimit(q.Limit))
-	sql := fmt.Sprintf(`SELECT id, ts, version, data FROM records WHERE %s ORDER BY ts DESC, id DESC LIMIT $%d`,
-		strings.Join(where, " AND "), len(args))
-	history := !q.From.IsZero() || !q.To.IsZero() || !q.BeforeTS.IsZero()
-	var out []core.Record
-	err := s.read(ctx, history, func(db dbtx) error {
-		rows, err := db.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Record, error) {
-			rec := core.Record{PipelineID: pipelineID}
-			var data []byte
-			err := r.Scan(&rec.ID, &rec.TS, &rec.Version, &data)
-			rec.TS = rec.TS.UTC()
-			rec.Data = data
-			return rec, err
-		})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list records: %w", err)
-	}
-	return out, nil
 }

@@ -140,54 +140,24 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		if err != nil {
 			return fmt.Errorf("record delivery %s: %w", o.ID, err)
 		}
-		var row *sql.Row
-		if o.Status == core.DeliveryDelivered {
-			row = tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, delivered, records, latency_total_us, last_success_at, updated_at)
-				VALUES (?, ?, ?, 'active', 1, ?, ?, ?, ?)
-				ON CONFLICT (pipeline_id, sink) DO UPDATE SET
-					consecutive_failures = 0,
-					delivered = sink_states.delivered + 1,
-					records = sink_states.records + excluded.records,
-					latency_total_us = sink_states.latency_total_us + excluded.latency_total_us,
-					status = CASE WHEN sink_states.status = 'disabled' THEN 'disabled' ELSE 'active' END,
-					reason = CASE WHEN sink_states.status = 'disabled' THEN sink_states.reason ELSE '' END,
-					last_success_at = excluded.last_success_at,
-					updated_at = excluded.updated_at
-				RETURNING `+sinkStateColumns,
-				o.PipelineID, o.Sink, o.TeamID, o.Records, latency, at, at)
-		} else {
-			dead := 0
-			if o.Status == core.DeliveryDead {
-				dead = 1
-			}
-			fa := o.FailingAfter
-			first := "active"
-			if fa == 1 {
-				first = "failing"
-			}
-			reason := failingReason(o.Error)
-			firstReason := ""
-			if first == "failing" {
-				firstReason = reason
-			}
-			row = tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, reason, consecutive_failures, failed, dead, last_failure_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, 1, 1, ?, ?, ?)
-				ON CONFLICT (pipeline_id, sink) DO UPDATE SET
-					consecutive_failures = sink_states.consecutive_failures + 1,
-					failed = sink_states.failed + 1,
-					dead = sink_states.dead + excluded.dead,
-					status = CASE WHEN sink_states.status = 'disabled' THEN 'disabled'
-						WHEN ? > 0 AND sink_states.consecutive_failures + 1 >= ? THEN 'failing'
-						ELSE sink_states.status END,
-					reason = CASE WHEN sink_states.status = 'disabled' THEN sink_states.reason
-						WHEN ? > 0 AND sink_states.consecutive_failures + 1 >= ? THEN ?
-						ELSE sink_states.reason END,
-					last_failure_at = excluded.last_failure_at,
-					updated_at = excluded.updated_at
-				RETURNING `+sinkStateColumns,
-				o.PipelineID, o.Sink, o.TeamID, first, firstReason, dead, at, at, fa, fa, fa, fa, reason)
+		h, err := lockSinkHealth(ctx, tx, o.TeamID, o.PipelineID, o.Sink, o.At)
+		if err != nil {
+			return fmt.Errorf("update sink state: %w", err)
 		}
-		st, err = scanSinkState(row)
+		c := o.Counts(latency)
+		if o.Status == core.DeliveryDelivered {
+			h = h.Delivered()
+		} else {
+			h = h.Failed(o.Error, o.FailingAfter)
+		}
+		st, err = scanSinkState(tx.QueryRowContext(ctx, `UPDATE sink_states SET status = ?, reason = ?, consecutive_failures = ?,
+				delivered = delivered + ?, records = records + ?, latency_total_us = latency_total_us + ?,
+				failed = failed + ?, dead = dead + ?,
+				last_success_at = coalesce(?, last_success_at), last_failure_at = coalesce(?, last_failure_at), updated_at = ?
+			WHERE team_id = ? AND pipeline_id = ? AND sink = ?
+			RETURNING `+sinkStateColumns,
+			h.Status, h.Reason, h.ConsecutiveFailures, c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead,
+			nullMicros(c.LastSuccessAt), nullMicros(c.LastFailureAt), at, o.TeamID, o.PipelineID, o.Sink))
 		if err != nil {
 			return fmt.Errorf("update sink state: %w", err)
 		}
@@ -196,9 +166,22 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 	return st, err
 }
 
-// failingReason is the reason of a failing sink.
-func failingReason(lastErr string) string {
-	return "deliveries keep failing; the last error: " + lastErr
+// lockSinkHealth returns the health of a sink inside tx (the only writer:
+// SQLite has one). A sink without a state gets one first; a pipeline that
+// is not the team's gives core.ErrNotFound.
+func lockSinkHealth(ctx context.Context, tx *sql.Tx, teamID, pipelineID uuid.UUID, sink string, at time.Time) (core.SinkHealth, error) {
+	h := core.NewSinkHealth()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, updated_at)
+		SELECT p.id, ?, p.team_id, ?, ? FROM pipelines p WHERE p.team_id = ? AND p.id = ?
+		ON CONFLICT (pipeline_id, sink) DO NOTHING`, sink, h.Status, micros(at), teamID, pipelineID); err != nil {
+		return h, fmt.Errorf("add sink state: %w", mapErr(err))
+	}
+	err := tx.QueryRowContext(ctx, `SELECT status, reason, consecutive_failures FROM sink_states WHERE team_id = ? AND pipeline_id = ? AND sink = ?`,
+		teamID, pipelineID, sink).Scan(&h.Status, &h.Reason, &h.ConsecutiveFailures)
+	if err != nil {
+		return h, fmt.Errorf("pipeline %s: %w", pipelineID, mapErr(err))
+	}
+	return h, nil
 }
 
 // Delivery implements store.Deliveries.
@@ -298,22 +281,15 @@ func (s *Store) SinkStates(ctx context.Context, teamID, pipelineID uuid.UUID) ([
 func (s *Store) SetSinkStatus(ctx context.Context, teamID, pipelineID uuid.UUID, sink string, status core.SinkStatus, reason string) (core.SinkState, error) {
 	var st core.SinkState
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pipelines WHERE team_id = ? AND id = ?`, teamID, pipelineID).Scan(&n); err != nil {
+		now := core.Now()
+		h, err := lockSinkHealth(ctx, tx, teamID, pipelineID, sink, now)
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("pipeline %s: %w", pipelineID, core.ErrNotFound)
-		}
-		var err error
-		st, err = scanSinkState(tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, reason, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (pipeline_id, sink) DO UPDATE SET
-				status = excluded.status,
-				reason = excluded.reason,
-				consecutive_failures = CASE WHEN excluded.status = 'active' THEN 0 ELSE sink_states.consecutive_failures END,
-				updated_at = excluded.updated_at
-			RETURNING `+sinkStateColumns, pipelineID, sink, teamID, status, reason, micros(core.Now())))
+		h = h.Set(status, reason)
+		st, err = scanSinkState(tx.QueryRowContext(ctx, `UPDATE sink_states SET status = ?, reason = ?, consecutive_failures = ?, updated_at = ?
+			WHERE team_id = ? AND pipeline_id = ? AND sink = ?
+			RETURNING `+sinkStateColumns, h.Status, h.Reason, h.ConsecutiveFailures, micros(now), teamID, pipelineID, sink))
 		return err
 	})
 	if err != nil {

@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -91,45 +89,6 @@ func (s *Store) Downstreams(ctx context.Context, teamID, upstreamID uuid.UUID) (
 			return nil, fmt.Errorf("list downstream pipelines: %w", err)
 		}
 		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
-// RecordsByID implements store.P2P.
-func (s *Store) RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []store.RecordIDRange, from, to time.Time) ([]core.Record, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	// The ranges travel as one JSON parameter: [[first,last],...].
-	pairs := make([][2]int64, len(ids))
-	for i, r := range ids {
-		pairs[i] = [2]int64{r.First, r.Last}
-	}
-	param, err := json.Marshal(pairs)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT r.id, r.ts, r.version, r.data FROM records r
-		JOIN (SELECT json_extract(value, '$[0]') AS first, json_extract(value, '$[1]') AS last FROM json_each(?)) AS g
-		  ON r.id BETWEEN g.first AND g.last
-		WHERE r.team_id = ? AND r.pipeline_id = ? AND r.ts >= ? AND r.ts <= ?
-		ORDER BY r.id`, string(param), teamID, pipelineID, micros(from), micros(to))
-	if err != nil {
-		return nil, fmt.Errorf("read records by id: %w", err)
-	}
-	defer rows.Close()
-	var out []core.Record
-	for rows.Next() {
-		rec := core.Record{PipelineID: pipelineID}
-		var (
-			ts   int64
-			data string
-		)
-		if err := rows.Scan(&rec.ID, &ts, &rec.Version, &data); err != nil {
-			return nil, fmt.Errorf("read records by id: %w", err)
-		}
-		rec.TS, rec.Data = fromMicros(ts), json.RawMessage(data)
-		out = append(out, rec)
 	}
 	return out, rows.Err()
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ func init() {
 	extra["DeliveryListing"] = testDeliveryListing
 	extra["DeliveryIsolation"] = testDeliveryIsolation
 	extra["SinkStatus"] = testSinkStatus
+	extra["SinkHealthUnderConcurrency"] = testSinkHealthConcurrent
 	extra["Replays"] = testReplays
 	extra["DeliveryCleanup"] = testDeliveryCleanup
 }
@@ -179,6 +181,43 @@ func testDeliveryOutcomes(t *testing.T, s store.Store) {
 	states := must[[]core.SinkState](t)(s.SinkStates(c, team.ID, p.ID))
 	if len(states) != 1 || states[0].Sink != "hook" || states[0].Dead != 1 {
 		t.Fatalf("sink states = %+v", states)
+	}
+}
+
+// testSinkHealthConcurrent records failures of one sink at once, from a
+// sink without a state: each is counted, none is lost to a race between
+// reading the health and writing the next.
+func testSinkHealthConcurrent(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	p := newPipeline(t, s, team.ID, "concurrent")
+	const n = 8
+	args := make([]deliveryArgs, n)
+	for i := range args {
+		args[i] = newDeliveryArgs(p, "hook", 1)
+	}
+	ids := enqueueDeliveries(t, s, p, args...)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.RecordDelivery(c, store.DeliveryOutcome{TeamID: team.ID, PipelineID: p.ID, Sink: "hook", ID: id,
+				Status: core.DeliveryRetrying, Attempt: 1, At: core.Now(), Error: "boom", FailingAfter: n})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	states := must[[]core.SinkState](t)(s.SinkStates(c, team.ID, p.ID))
+	if len(states) != 1 || states[0].ConsecutiveFailures != n || states[0].Failed != n || states[0].Status != core.SinkFailing {
+		t.Fatalf("sink states after %d concurrent failures = %+v", n, states)
 	}
 }
 

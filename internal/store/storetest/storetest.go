@@ -1,6 +1,9 @@
 // Package storetest is the conformance suite every store backend passes
 // unchanged. A backend's test calls Run with a function that opens a fresh,
-// empty, migrated store.
+// empty, migrated store (Open gives one of each backend).
+//
+// Tests elsewhere that must pass on every backend use Each, or Open for
+// one backend.
 package storetest
 
 import (
