@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,6 +35,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/poll"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
@@ -254,12 +256,26 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
-	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
-		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
-		Replay: signature.NewMemoryGuard(0), Links: links, Polls: polling,
+	// The pipeline service runs the lifecycle of pipelines, sinks and
+	// secrets for every transport, and tells the parts that keep a view of
+	// a pipeline of each change. The webhook token cache lives with the
+	// webhook routes, registered next.
+	var pipelines *httpapi.Pipelines
+	apiVault := vault.New(st, secrets.NewBox(key))
+	orch, err := orchestrator.New(orchestrator.Config{MaxChain: p2p.MaxDepth, Logger: log.With("component", "orchestrator")}, orchestrator.Deps{
+		Store: st, Vault: apiVault, Engine: eng, Broker: broker, Cache: recent, Links: links, Polls: polling, Sinks: deliveries,
+		Hooks: orchestrator.HookCacheFunc(func(id uuid.UUID) { pipelines.ForgetPipeline(id) }),
+	})
+	if err != nil {
+		return err
+	}
+	deliveries.UseSinkEditor(orch)
+	pipelines = api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: apiVault, Cache: recent, Broker: broker,
+		Replay: signature.NewMemoryGuard(0), Service: orch,
 	})
 	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Store: st, Bucket: bucket})
-	api.RegisterSinks(pipelines, httpapi.SinksDeps{Store: st, Delivery: deliveries})
+	api.RegisterSinks(pipelines)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()

@@ -22,8 +22,6 @@ import (
 // satisfies it.
 type Store interface {
 	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
-	UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u store.PipelineUpdate) (core.Pipeline, error)
-	PipelineUpstream(ctx context.Context, teamID, pipelineID uuid.UUID) (uuid.UUID, error)
 	RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []store.RecordIDRange, from, to time.Time) ([]core.Record, error)
 	Records(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RecordQuery) ([]core.Record, error)
 	store.Deliveries
@@ -47,6 +45,8 @@ type Service struct {
 	log  *slog.Logger
 	m    *metrics
 	pool *pool
+
+	editor SinkEditor // see UseSinkEditor
 
 	infoMu sync.RWMutex
 	infos  map[uuid.UUID]*pipelineInfo
@@ -358,81 +358,40 @@ func (s *Service) StartReplay(ctx context.Context, teamID, pipelineID uuid.UUID,
 		river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Queue: Queue, MaxAttempts: 10}})
 }
 
+// SinkEditor changes a pipeline's sinks the way every other change of a
+// pipeline is made, with the same side effects (the pipeline service,
+// orchestrator.Service, is one; the composition root wires it in).
+type SinkEditor interface {
+	// DisableSink sets enabled: false on the sink in a new version of the
+	// pipeline's spec and records the reason in its state, in one
+	// transaction.
+	DisableSink(ctx context.Context, teamID, pipelineID uuid.UUID, sink, reason string) error
+}
+
+// UseSinkEditor sets the editor through which the service disables a sink
+// whose destination is gone. Call it before the River client starts.
+// Without one, such a sink's state alone says it is disabled.
+func (s *Service) UseSinkEditor(e SinkEditor) { s.editor = e }
+
 // disable switches a sink off after its destination said it is gone: its
 // state says why, and its spec entry gets enabled: false (a new version of
 // the pipeline), so that batches stop enqueueing deliveries for it.
 func (s *Service) disable(ctx context.Context, a DeliverArgs, cause error) {
 	ctx = context.WithoutCancel(ctx)
-	reason := fmt.Sprintf("disabled at %s: %v", core.Now().Format(time.RFC3339), cause)
-	if _, err := s.st.SetSinkStatus(ctx, a.TeamID, a.PipelineID, a.Sink, core.SinkDisabled, truncate(reason)); err != nil && !errors.Is(err, core.ErrNotFound) {
-		s.log.Error("delivery: record the sink as disabled", "pipeline", a.PipelineID, "sink", a.Sink, "err", err)
+	reason := truncate(fmt.Sprintf("disabled at %s: %v", core.Now().Format(time.RFC3339), cause))
+	var err error
+	if s.editor != nil {
+		err = s.editor.DisableSink(ctx, a.TeamID, a.PipelineID, a.Sink, reason)
+	} else {
+		s.log.Warn("delivery: no sink editor; only the sink's state says it is disabled", "pipeline", a.PipelineID, "sink", a.Sink)
+		_, err = s.st.SetSinkStatus(ctx, a.TeamID, a.PipelineID, a.Sink, core.SinkDisabled, reason)
 	}
-	_, err := s.editSinks(ctx, a.TeamID, a.PipelineID, func(sinks []SinkSpec) ([]SinkSpec, error) {
-		for i := range sinks {
-			if sinks[i].Name == a.Sink {
-				sinks[i].Enabled = false
-			}
-		}
-		return sinks, nil
-	})
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
-		s.log.Error("delivery: disable the sink in the pipeline's spec", "pipeline", a.PipelineID, "sink", a.Sink, "err", err)
+		s.log.Error("delivery: disable the sink", "pipeline", a.PipelineID, "sink", a.Sink, "err", err)
 	}
 	s.pool.forget(poolKey{pipeline: a.PipelineID, sink: a.Sink})
 	s.m.disabled.Inc()
 	s.log.Warn("delivery: sink disabled: the destination is gone", "pipeline", a.PipelineID, "sink", a.Sink, "err", cause)
-}
-
-// editSinks changes a pipeline's sinks and saves its spec as a new
-// version, again on a fresh read when another change came in between.
-func (s *Service) editSinks(ctx context.Context, teamID, id uuid.UUID, edit func([]SinkSpec) ([]SinkSpec, error)) (core.Pipeline, error) {
-	for try := 0; ; try++ {
-		p, err := s.st.Pipeline(ctx, teamID, id)
-		if err != nil {
-			return p, err
-		}
-		spec, err := pipeline.Decode(p.Spec)
-		if err != nil {
-			return p, fmt.Errorf("decode spec of pipeline %s: %w", id, err)
-		}
-		sinks, ps := ParseSinks(spec.Sinks)
-		if len(ps) > 0 {
-			return p, fmt.Errorf("the stored sinks of pipeline %s do not parse: %s", id, ps[0])
-		}
-		if sinks, err = edit(sinks); err != nil {
-			return p, err
-		}
-		spec.Sinks = spec.Sinks[:0]
-		for _, sk := range sinks {
-			raw, err := json.Marshal(sk)
-			if err != nil {
-				return p, err
-			}
-			spec.Sinks = append(spec.Sinks, raw)
-		}
-		c, err := pipeline.Compile(spec)
-		if err != nil {
-			return p, err
-		}
-		canonical, err := c.Spec.Canonical()
-		if err != nil {
-			return p, err
-		}
-		up, err := s.st.PipelineUpstream(ctx, teamID, id)
-		if errors.Is(err, core.ErrNotFound) {
-			up, err = uuid.Nil, nil
-		}
-		if err != nil {
-			return p, err
-		}
-		np, err := s.st.UpdatePipeline(ctx, teamID, id, store.PipelineUpdate{
-			Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: canonical, IfVersion: p.Version, Upstream: up,
-		})
-		if errors.Is(err, core.ErrConflict) && try < 5 {
-			continue
-		}
-		return np, err
-	}
 }
 
 // truncate bounds an error message kept in the store.

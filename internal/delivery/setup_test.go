@@ -21,7 +21,9 @@ import (
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -101,6 +103,18 @@ func setup(t *testing.T, st store.Store, opts ...func(*options)) *bundle {
 		t.Fatal(err)
 	}
 	eng.AddFanout(svc)
+	// A sink whose destination is gone is disabled through the pipeline
+	// service, as in the server.
+	broker, err := pubsub.NewMemory(pubsub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { broker.Close() })
+	orch, err := orchestrator.New(orchestrator.Config{}, orchestrator.Deps{Store: st, Vault: v, Engine: eng, Broker: broker, Sinks: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.UseSinkEditor(orch)
 	rc := &river.Config{FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 20 * time.Millisecond, TestOnly: true,
 		RescueStuckJobsAfter: time.Minute}
 	svc.Register(rc)

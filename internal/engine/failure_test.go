@@ -12,14 +12,16 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // TestRecordFailure: a failed run is a run row with its error, committed
 // on the engine's path: counted in its metrics, with nothing cached or
 // streamed.
 func TestRecordFailure(t *testing.T) {
-	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{})
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, options{})
 		ctx := context.Background()
 		started := time.Now().Add(-time.Second)
 		res, err := b.eng.RecordFailure(ctx, b.p, engine.FailedRun{

@@ -23,6 +23,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
@@ -110,9 +111,18 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes := api.RegisterPipelines(cfg, httpapi.PipelinesDeps{
-		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: c, Broker: broker,
-		Replay: signature.NewMemoryGuard(0),
+	v := vault.New(st, secrets.NewBox(key))
+	var routes *httpapi.Pipelines
+	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
+		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c,
+		Hooks: orchestrator.HookCacheFunc(func(id uuid.UUID) { routes.ForgetPipeline(id) }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes = api.RegisterPipelines(cfg, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker,
+		Replay: signature.NewMemoryGuard(0), Service: svc,
 	})
 	srv := httptest.NewUnstartedServer(api.Handler())
 	srv.Config.RegisterOnShutdown(routes.CloseStreams)

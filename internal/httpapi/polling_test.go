@@ -23,6 +23,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
@@ -102,8 +103,16 @@ func setupPolling(t *testing.T, backend string) *env {
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
-	routes := api.RegisterPipelines(httpapi.PipelinesConfig{}, httpapi.PipelinesDeps{
-		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker, Replay: signature.NewMemoryGuard(0), Polls: polling,
+	var routes *httpapi.Pipelines
+	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
+		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c, Polls: polling,
+		Hooks: orchestrator.HookCacheFunc(func(id uuid.UUID) { routes.ForgetPipeline(id) }),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes = api.RegisterPipelines(httpapi.PipelinesConfig{}, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker, Replay: signature.NewMemoryGuard(0), Service: svc,
 	})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)

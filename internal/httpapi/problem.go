@@ -11,6 +11,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/account"
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 )
 
 // problem maps a domain error to an API error. Errors it does not know
@@ -23,6 +24,8 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		return nil
 	case errors.As(err, &se):
 		return err
+	case errors.As(err, new(*orchestrator.Error)):
+		return serviceProblem(err)
 	case errors.Is(err, account.ErrUnauthenticated):
 		return huma.Error401Unauthorized("Sign in or send a valid API token.")
 	case errors.Is(err, account.ErrForbidden):
@@ -38,6 +41,37 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	}
 	s.log.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "err", err)
 	return huma.Error500InternalServerError("Something went wrong on our side; the request id identifies it in the logs (" + RequestID(ctx) + ").")
+}
+
+// serviceProblem maps a domain error of the pipeline service: the one
+// place where its kinds become statuses, and its problems errors entries
+// located in the request body.
+func serviceProblem(err error) error {
+	e, _ := errors.AsType[*orchestrator.Error](err)
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(e, orchestrator.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(e, orchestrator.ErrForbidden):
+		status = http.StatusForbidden
+	case errors.Is(e, orchestrator.ErrConflict), errors.Is(e, orchestrator.ErrVersionConflict):
+		status = http.StatusConflict
+	case errors.Is(e, orchestrator.ErrInvalid):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(e, orchestrator.ErrMalformed):
+		status = http.StatusBadRequest
+	case errors.Is(e, orchestrator.ErrUnavailable):
+		status = http.StatusServiceUnavailable
+	}
+	details := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		loc := "body"
+		if p.Path != "" {
+			loc += "." + p.Path
+		}
+		details[i] = &huma.ErrorDetail{Location: loc, Message: p.Message}
+	}
+	return huma.NewError(status, e.Msg, details...)
 }
 
 // writeProblem writes an RFC 9457 body outside huma (middleware, webhooks).

@@ -14,7 +14,6 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -66,6 +65,16 @@ type SecretScope struct {
 	Name string `path:"name" maxLength:"64" doc:"The secret's name."`
 }
 
+type createSecretInput struct {
+	TeamScope
+	RawBody []byte
+}
+
+type rotateSecretInput struct {
+	SecretScope
+	RawBody []byte
+}
+
 func (r *pipelineRoutes) registerSecretRoutes() {
 	api := r.s.api
 	tags := []string{"Secrets"}
@@ -75,95 +84,24 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 		Summary:       "Create a secret",
 		Description:   "Seals a credential under a name that pipeline and sink specs refer to. The value is never returned by any endpoint. Needs editor.",
 		DefaultStatus: http.StatusCreated,
-	}, func(ctx context.Context, in *struct {
-		TeamScope
-		RawBody []byte
-	}) (*secretOutput, error) {
-		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		var body struct {
-			Name  *string `json:"name"`
-			Value *string `json:"value"`
-		}
-		if err := decodeSecretBody(in.RawBody, &body, `{"name": "...", "value": "..."}`); err != nil {
-			return nil, err
-		}
-		if body.Name == nil || body.Value == nil {
-			return nil, huma.Error422UnprocessableEntity(`The body needs both "name" and "value".`)
-		}
-		sec, err := r.vault.Create(ctx, team, *body.Name, []byte(*body.Value))
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		return &secretOutput{Body: secretBody(sec)}, nil
-	})
+	}, r.createSecret)
 	documentRawJSON(api, http.MethodPost, "/api/v1/secrets", reflect.TypeFor[secretCreateDoc]())
 
 	huma.Register(api, huma.Operation{
 		OperationID: "list-secrets", Method: http.MethodGet, Path: "/api/v1/secrets", Tags: tags,
 		Summary: "List the team's secrets", Description: "Names and dates only; values are never returned.",
-	}, func(ctx context.Context, in *TeamScope) (*secretsOutput, error) {
-		team, _, err := r.s.teamRole(ctx, *in, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		ss, err := r.vault.List(ctx, team)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		out := &secretsOutput{}
-		out.Body.Secrets = make([]SecretBody, 0, len(ss))
-		for _, sec := range ss {
-			out.Body.Secrets = append(out.Body.Secrets, secretBody(sec))
-		}
-		return out, nil
-	})
+	}, r.listSecrets)
 
 	huma.Register(api, huma.Operation{
 		OperationID: "get-secret", Method: http.MethodGet, Path: "/api/v1/secrets/{name}", Tags: tags,
 		Summary: "Get a secret's metadata", Description: "Its name and dates; the value is never returned.",
-	}, func(ctx context.Context, in *SecretScope) (*secretOutput, error) {
-		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		sec, err := r.vault.Get(ctx, team, in.Name)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		return &secretOutput{Body: secretBody(sec)}, nil
-	})
+	}, r.getSecret)
 
 	huma.Register(api, huma.Operation{
 		OperationID: "rotate-secret", Method: http.MethodPut, Path: "/api/v1/secrets/{name}", Tags: tags,
 		Summary:     "Rotate a secret",
 		Description: "Replaces the value. Pipelines read the new value from their next request on. Needs editor.",
-	}, func(ctx context.Context, in *struct {
-		SecretScope
-		RawBody []byte
-	}) (*secretOutput, error) {
-		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		var body struct {
-			Value *string `json:"value"`
-		}
-		if err := decodeSecretBody(in.RawBody, &body, `{"value": "..."}`); err != nil {
-			return nil, err
-		}
-		if body.Value == nil {
-			return nil, huma.Error422UnprocessableEntity(`The body needs "value".`)
-		}
-		sec, err := r.vault.Rotate(ctx, team, in.Name, []byte(*body.Value))
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		r.hooks.forgetTeam(team) // verifiers hold the old value
-		return &secretOutput{Body: secretBody(sec)}, nil
-	})
+	}, r.rotateSecret)
 	documentRawJSON(api, http.MethodPut, "/api/v1/secrets/{name}", reflect.TypeFor[secretRotateDoc]())
 
 	huma.Register(api, huma.Operation{
@@ -171,28 +109,70 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 		Summary:       "Delete a secret",
 		Description:   "Refused with 409 while a pipeline refers to the secret. Needs admin.",
 		DefaultStatus: http.StatusNoContent,
-	}, func(ctx context.Context, in *SecretScope) (*struct{}, error) {
-		team, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Admin)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := r.vault.Get(ctx, team, in.Name); err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		users, err := r.secretUsers(ctx, team, in.Name)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		if len(users) > 0 {
-			return nil, huma.Error409Conflict(fmt.Sprintf("Secret %q is used by pipeline %s; change the pipeline first.",
-				in.Name, strings.Join(quoteAll(users), ", ")))
-		}
-		if err := r.vault.Delete(ctx, team, in.Name); err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		r.hooks.forgetTeam(team)
-		return nil, nil
-	})
+	}, r.deleteSecret)
+}
+
+func (r *pipelineRoutes) createSecret(ctx context.Context, in *createSecretInput) (*secretOutput, error) {
+	var body struct {
+		Name  *string `json:"name"`
+		Value *string `json:"value"`
+	}
+	if err := decodeSecretBody(in.RawBody, &body, `{"name": "...", "value": "..."}`); err != nil {
+		return nil, err
+	}
+	if body.Name == nil || body.Value == nil {
+		return nil, huma.Error422UnprocessableEntity(`The body needs both "name" and "value".`)
+	}
+	sec, err := r.svc.CreateSecret(ctx, caller(ctx, in.TeamScope), *body.Name, []byte(*body.Value))
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &secretOutput{Body: secretBody(sec)}, nil
+}
+
+func (r *pipelineRoutes) listSecrets(ctx context.Context, in *TeamScope) (*secretsOutput, error) {
+	ss, err := r.svc.Secrets(ctx, caller(ctx, *in))
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	out := &secretsOutput{}
+	out.Body.Secrets = make([]SecretBody, 0, len(ss))
+	for _, sec := range ss {
+		out.Body.Secrets = append(out.Body.Secrets, secretBody(sec))
+	}
+	return out, nil
+}
+
+func (r *pipelineRoutes) getSecret(ctx context.Context, in *SecretScope) (*secretOutput, error) {
+	sec, err := r.svc.Secret(ctx, caller(ctx, in.TeamScope), in.Name)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &secretOutput{Body: secretBody(sec)}, nil
+}
+
+func (r *pipelineRoutes) rotateSecret(ctx context.Context, in *rotateSecretInput) (*secretOutput, error) {
+	var body struct {
+		Value *string `json:"value"`
+	}
+	if err := decodeSecretBody(in.RawBody, &body, `{"value": "..."}`); err != nil {
+		return nil, err
+	}
+	if body.Value == nil {
+		return nil, huma.Error422UnprocessableEntity(`The body needs "value".`)
+	}
+	sec, err := r.svc.RotateSecret(ctx, caller(ctx, in.TeamScope), in.Name, []byte(*body.Value))
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &secretOutput{Body: secretBody(sec)}, nil
+}
+
+func (r *pipelineRoutes) deleteSecret(ctx context.Context, in *SecretScope) (*struct{}, error) {
+	if err := r.svc.DeleteSecret(ctx, caller(ctx, in.TeamScope), in.Name); err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return nil, nil
 }
 
 // decodeSecretBody decodes a secrets request strictly into v. Its errors
@@ -220,17 +200,4 @@ func decodeSecretBody(raw []byte, v any, shape string) error {
 		return huma.Error422UnprocessableEntity("The body has a field other than those of " + shape + ".")
 	}
 	return huma.Error400BadRequest("The body must be one JSON object: " + shape + ".")
-}
-
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = fmt.Sprintf("%q", s)
-	}
-	return out
-}
-
-// secretRefErr is the 422 for a spec that names a secret the team lacks.
-func secretRefErr(location, name string) *huma.ErrorDetail {
-	return &huma.ErrorDetail{Location: location, Message: fmt.Sprintf("the team has no secret named %q; create it first (POST /api/v1/secrets)", name)}
 }

@@ -3,21 +3,15 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
-	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/delivery"
-	"github.com/tributary-dev/tributary/internal/pipeline"
-	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -28,77 +22,10 @@ import (
 // one) and replays of stored records. Downstream p2p pipelines are listed
 // with the sinks, read-only, as sinks of kind "pipeline".
 
-// SinkService is what the sink routes need of the delivery machinery;
-// *delivery.Service is one.
-type SinkService interface {
-	// Check validates a spec's sinks (see delivery.Service.Check).
-	Check(sinks []json.RawMessage) ([]pipeline.Problem, []delivery.SecretRef)
-	// SinkChanged closes the open sink of a changed or removed sink.
-	SinkChanged(pipelineID uuid.UUID, name string)
-	Retry(ctx context.Context, teamID, pipelineID uuid.UUID, sinkName string, id uuid.UUID) (core.Delivery, error)
-	StartReplay(ctx context.Context, teamID, pipelineID uuid.UUID, sinkName string, from, to time.Time) (core.Replay, error)
-	Registry() *sink.Registry
-}
-
-var _ SinkService = (*delivery.Service)(nil)
-
-// SinksDeps are the parts the sink routes call.
-type SinksDeps struct {
-	Store    store.Deliveries
-	Delivery SinkService
-}
-
-type sinkRoutes struct {
-	st  store.Deliveries
-	svc SinkService
-}
-
-// RegisterSinks adds the sink API under /api/v1/pipelines/{id}/sinks and
-// makes every save of a pipeline spec check its sinks. Call it after
-// RegisterPipelines, before serving.
-func (s *Server) RegisterSinks(p *Pipelines, d SinksDeps) {
-	r := p.r
-	r.sinks = &sinkRoutes{st: d.Store, svc: d.Delivery}
-	r.registerSinkRoutes()
-}
-
-// checkSinks refuses a spec whose sinks do not check out: unknown kinds,
-// bad or forbidden URLs, malformed settings, secrets the team lacks.
-func (r *pipelineRoutes) checkSinks(ctx context.Context, team uuid.UUID, c *pipeline.Compiled) error {
-	if r.sinks == nil || len(c.Spec.Sinks) == 0 {
-		return nil
-	}
-	ps, extra := r.sinks.svc.Check(c.Spec.Sinks)
-	var details []error
-	for _, p := range ps {
-		details = append(details, &huma.ErrorDetail{Location: "body." + p.Path, Message: p.Message})
-	}
-	for _, ref := range extra {
-		_, err := r.vault.Get(ctx, team, ref.Name)
-		switch {
-		case errors.Is(err, core.ErrNotFound):
-			details = append(details, secretRefErr("body."+ref.Path, ref.Name))
-		case err != nil:
-			return r.s.problem(ctx, err)
-		}
-	}
-	if len(details) == 0 {
-		return nil
-	}
-	msg := "The pipeline's sinks have a problem; see errors."
-	if len(details) > 1 {
-		msg = fmt.Sprintf("The pipeline's sinks have %d problems; see errors.", len(details))
-	}
-	return huma.Error422UnprocessableEntity(msg, details...)
-}
-
-// sinkSecretRefs lists the team secrets a spec's sinks name.
-func sinkSecretRefs(s pipeline.Spec) []secretRef {
-	var out []secretRef
-	for _, ref := range delivery.SecretRefs(s.Sinks) {
-		out = append(out, secretRef{path: ref.Path, name: ref.Name, signing: ref.Signing})
-	}
-	return out
+// RegisterSinks adds the sink API under /api/v1/pipelines/{id}/sinks.
+// Call it after RegisterPipelines, before serving.
+func (s *Server) RegisterSinks(p *Pipelines) {
+	p.r.registerSinkRoutes()
 }
 
 // Wire types of the sink API.
@@ -145,18 +72,14 @@ func sinkStats(st core.SinkState) SinkStatsBody {
 	return b
 }
 
-func sinkBody(s delivery.SinkSpec, st core.SinkState) SinkBody {
-	b := SinkBody{Name: s.Name, Kind: s.Kind, Enabled: s.Enabled, Settings: s.Settings, Status: string(core.SinkActive), Stats: sinkStats(st)}
-	b.Stats.Sink = ""
-	switch {
-	case !s.Enabled:
-		b.Status, b.Reason = string(core.SinkDisabled), "disabled in the pipeline's spec"
-		if st.Status == core.SinkDisabled && st.Reason != "" {
-			b.Reason = st.Reason
-		}
-	case st.Status == core.SinkFailing:
-		b.Status, b.Reason = string(core.SinkFailing), st.Reason
+func sinkBody(sk orchestrator.Sink) SinkBody {
+	b := SinkBody{Name: sk.Name, Kind: sk.Kind, Enabled: sk.Enabled, Settings: sk.Settings, Status: string(sk.Status), Reason: sk.Reason}
+	if d := sk.Downstream; d != nil {
+		b.ReadOnly, b.Pipeline = true, &PipelineRef{ID: d.ID, Name: d.Name}
+		return b
 	}
+	b.Stats = sinkStats(sk.State)
+	b.Stats.Sink = ""
 	return b
 }
 
@@ -247,131 +170,74 @@ type sinkDoc struct {
 
 const cursorDeliveries byte = 'd'
 
-// sinkState returns the state of one sink (zero when it has none yet).
-func (r *pipelineRoutes) sinkStates(ctx context.Context, p core.Pipeline) (map[string]core.SinkState, error) {
-	sts, err := r.sinks.st.SinkStates(ctx, p.TeamID, p.ID)
-	if err != nil {
-		return nil, err
+type sinksOutput struct {
+	Body struct {
+		Sinks []SinkBody `json:"sinks"`
 	}
-	out := make(map[string]core.SinkState, len(sts))
-	for _, st := range sts {
-		out[st.Sink] = st
-	}
-	return out, nil
 }
 
-// pipelineSinks returns the parsed sinks of a pipeline's spec.
-func pipelineSinks(p core.Pipeline) (pipeline.Spec, []delivery.SinkSpec, error) {
-	spec, err := pipeline.Decode(p.Spec)
-	if err != nil {
-		return spec, nil, fmt.Errorf("decode spec of pipeline %s: %w", p.ID, err)
+type sinkKindsOutput struct {
+	Body struct {
+		Kinds []SinkKindBody `json:"kinds"`
 	}
-	sinks, ps := delivery.ParseSinks(spec.Sinks)
-	if len(ps) > 0 {
-		return spec, nil, fmt.Errorf("the stored sinks of pipeline %s do not parse: %s", p.ID, ps[0])
-	}
-	return spec, sinks, nil
 }
 
-// sinkOf loads a pipeline and one of its sinks.
-func (r *pipelineRoutes) sinkOf(ctx context.Context, in SinkScope, min auth.Role) (core.Pipeline, delivery.SinkSpec, error) {
-	p, err := r.pipeline(ctx, in.PipelineScope, min)
-	if err != nil {
-		return p, delivery.SinkSpec{}, err
-	}
-	_, sinks, err := pipelineSinks(p)
-	if err != nil {
-		return p, delivery.SinkSpec{}, r.s.problem(ctx, err)
-	}
-	s, _, ok := delivery.Find(sinks, in.Sink)
-	if !ok {
-		return p, s, huma.Error404NotFound(fmt.Sprintf("The pipeline has no sink named %q.", in.Sink))
-	}
-	return p, s, nil
+type sinkChangeInput struct {
+	SinkScope
+	IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
+	RawBody []byte
 }
 
-// saveSinks saves the pipeline's spec with its sinks changed by edit,
-// through every check of a spec update. index is the position of the
-// sink the request is about (-1: none), whose problems are reported at
-// body rather than at body.sinks[index].
-func (r *pipelineRoutes) saveSinks(ctx context.Context, cur core.Pipeline, ifMatch string, index int,
-	edit func([]json.RawMessage) ([]json.RawMessage, error)) (core.Pipeline, error) {
-	if ifMatch != "" {
-		v, err := parseIfMatch(ifMatch)
-		if err != nil {
-			return cur, err
-		}
-		if v != cur.Version {
-			return cur, versionConflict(v, cur.Version)
-		}
-	}
-	spec, err := pipeline.Decode(cur.Spec)
-	if err != nil {
-		return cur, r.s.problem(ctx, fmt.Errorf("decode spec of pipeline %s: %w", cur.ID, err))
-	}
-	if spec.Sinks, err = edit(spec.Sinks); err != nil {
-		return cur, err
-	}
-	doc, err := json.Marshal(spec)
-	if err != nil {
-		return cur, r.s.problem(ctx, err)
-	}
-	c, canonical, err := r.compileSpec(ctx, cur.TeamID, doc)
-	if err != nil {
-		return cur, relocate(err, index)
-	}
-	upstream, err := r.resolveUpstream(ctx, cur.TeamID, cur.ID, c)
-	if err != nil {
-		return cur, err
-	}
-	p, err := r.store.UpdatePipeline(ctx, cur.TeamID, cur.ID, store.PipelineUpdate{
-		Name: c.Spec.Name, Kind: c.Spec.Kind, Spec: canonical, IfVersion: cur.Version, Upstream: upstream,
-	})
-	if errors.Is(err, core.ErrConflict) {
-		return cur, huma.Error409Conflict("The pipeline was changed by someone else at the same time; fetch it and apply your change again.")
-	}
-	if err != nil {
-		return cur, r.pipelineProblem(ctx, err)
-	}
-	r.hooks.forgetPipeline(p.ID)
-	r.publishControl(ctx, "updated", p)
-	return p, nil
+type createSinkInput struct {
+	PipelineScope
+	IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
+	RawBody []byte
 }
 
-// relocate reports the problems of the sink at index at body.
-func relocate(err error, index int) error {
-	var em *huma.ErrorModel
-	if index < 0 || !errors.As(err, &em) {
-		return err
-	}
-	prefix := fmt.Sprintf("body.sinks[%d]", index)
-	for _, d := range em.Errors {
-		if d.Location == prefix || strings.HasPrefix(d.Location, prefix+".") {
-			d.Location = "body" + strings.TrimPrefix(d.Location, prefix)
-		}
-	}
-	return err
+type deleteSinkInput struct {
+	SinkScope
+	IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
 }
 
-// readSink decodes a sink object of a request body.
-func readSink(raw []byte) (delivery.SinkSpec, json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return delivery.SinkSpec{}, nil, huma.Error400BadRequest(`The body must be one JSON object: a sink such as {"name": "alerts", "http": {"url": "https://…"}}.`)
+type listDeliveriesInput struct {
+	SinkScope
+	Status string `query:"status" enum:"pending,retrying,delivered,dead" doc:"Only deliveries of this status."`
+	PageParams
+}
+
+type deliveriesOutput struct {
+	Body struct {
+		Deliveries []DeliveryBody `json:"deliveries"`
+		NextCursor string         `json:"next_cursor,omitempty"`
 	}
-	s, ps := delivery.ParseSink(raw, "")
-	if len(ps) > 0 {
-		details := make([]error, len(ps))
-		for i, p := range ps {
-			details[i] = &huma.ErrorDetail{Location: "body" + p.Path, Message: p.Message}
-		}
-		return s, nil, huma.Error422UnprocessableEntity("The sink has a problem; see errors.", details...)
+}
+
+type deliveryScope struct {
+	SinkScope
+	Delivery uuid.UUID `path:"delivery" doc:"The delivery's id."`
+}
+
+type deliveryOutput struct{ Body DeliveryBody }
+
+type startReplayInput struct {
+	SinkScope
+	Body struct {
+		From time.Time `json:"from" doc:"Oldest event time, inclusive (RFC 3339)."`
+		To   time.Time `json:"to" doc:"Newest event time, exclusive (RFC 3339)."`
 	}
-	canonical, err := json.Marshal(s)
-	if err != nil {
-		return s, nil, huma.Error422UnprocessableEntity("The sink's settings are not valid JSON.")
+}
+
+type replayScope struct {
+	SinkScope
+	Replay uuid.UUID `path:"replay" doc:"The replay's id."`
+}
+
+type replayOutput struct{ Body ReplayBody }
+
+type replaysOutput struct {
+	Body struct {
+		Replays []ReplayBody `json:"replays"`
 	}
-	return s, canonical, nil
 }
 
 func (r *pipelineRoutes) registerSinkRoutes() {
@@ -382,95 +248,16 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 	huma.Register(api, huma.Operation{
 		OperationID: "list-sink-kinds", Method: http.MethodGet, Path: "/api/v1/sink-kinds", Tags: tags,
 		Summary: "List the sink kinds this server delivers to",
-	}, func(ctx context.Context, in *struct{ TeamScope }) (*struct {
-		Body struct {
-			Kinds []SinkKindBody `json:"kinds"`
-		}
-	}, error) {
-		if _, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Viewer); err != nil {
-			return nil, err
-		}
-		out := &struct {
-			Body struct {
-				Kinds []SinkKindBody `json:"kinds"`
-			}
-		}{}
-		reg := r.sinks.svc.Registry()
-		out.Body.Kinds = []SinkKindBody{}
-		for _, name := range reg.Names() {
-			k, _ := reg.Kind(name)
-			out.Body.Kinds = append(out.Body.Kinds, SinkKindBody{Name: k.Name, Doc: k.Doc, MaxBatch: k.MaxBatch})
-		}
-		return out, nil
-	})
-
+	}, r.listSinkKinds)
 	huma.Register(api, huma.Operation{
 		OperationID: "list-sinks", Method: http.MethodGet, Path: base, Tags: tags,
 		Summary:     "List a pipeline's sinks",
 		Description: "The sinks of the pipeline's spec with their health and counters, then its downstream p2p pipelines as read-only sinks of kind pipeline.",
-	}, func(ctx context.Context, in *PipelineScope) (*struct {
-		Body struct {
-			Sinks []SinkBody `json:"sinks"`
-		}
-	}, error) {
-		p, err := r.pipeline(ctx, *in, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		_, sinks, err := pipelineSinks(p)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		states, err := r.sinkStates(ctx, p)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		out := &struct {
-			Body struct {
-				Sinks []SinkBody `json:"sinks"`
-			}
-		}{}
-		out.Body.Sinks = make([]SinkBody, 0, len(sinks))
-		for _, s := range sinks {
-			out.Body.Sinks = append(out.Body.Sinks, sinkBody(s, states[s.Name]))
-		}
-		downs, err := r.store.Downstreams(ctx, p.TeamID, p.ID)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		for _, id := range downs {
-			d, err := r.store.Pipeline(ctx, p.TeamID, id)
-			if errors.Is(err, core.ErrNotFound) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return nil, r.s.problem(ctx, err)
-			}
-			b := SinkBody{Name: d.Name, Kind: "pipeline", Enabled: d.Status != core.StatusPaused, ReadOnly: true,
-				Pipeline: &PipelineRef{ID: d.ID, Name: d.Name}, Status: string(core.SinkActive)}
-			if !b.Enabled {
-				b.Status, b.Reason = string(core.SinkDisabled), "the downstream pipeline is paused"
-			}
-			out.Body.Sinks = append(out.Body.Sinks, b)
-		}
-		return out, nil
-	})
-
+	}, r.listSinks)
 	huma.Register(api, huma.Operation{
 		OperationID: "get-sink", Method: http.MethodGet, Path: base + "/{sink}", Tags: tags,
 		Summary: "Get a sink of a pipeline",
-	}, func(ctx context.Context, in *SinkScope) (*sinkOutput, error) {
-		p, s, err := r.sinkOf(ctx, *in, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		states, err := r.sinkStates(ctx, p)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		return &sinkOutput{ETag: etag(p.Version), Body: sinkBody(s, states[s.Name])}, nil
-	})
-
+	}, r.getSink)
 	huma.Register(api, huma.Operation{
 		OperationID: "create-sink", Method: http.MethodPost, Path: base, Tags: tags,
 		Summary: "Add a sink to a pipeline",
@@ -478,302 +265,190 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 			"It is checked as a spec update checks it (kind, settings, URL against the SSRF rules, secrets) and saved as a new version of the pipeline. " +
 			"Batches committed from then on are delivered to it; to send it older records, start a replay. Needs editor.",
 		DefaultStatus: http.StatusCreated,
-	}, func(ctx context.Context, in *struct {
-		PipelineScope
-		IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
-		RawBody []byte
-	}) (*sinkOutput, error) {
-		cur, err := r.pipeline(ctx, in.PipelineScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		s, canonical, err := readSink(in.RawBody)
-		if err != nil {
-			return nil, err
-		}
-		_, sinks, err := pipelineSinks(cur)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		if _, _, taken := delivery.Find(sinks, s.Name); taken {
-			return nil, huma.Error409Conflict(fmt.Sprintf("The pipeline already has a sink named %q; choose another name or change that sink.", s.Name))
-		}
-		p, err := r.saveSinks(ctx, cur, in.IfMatch, len(sinks), func(raws []json.RawMessage) ([]json.RawMessage, error) {
-			return append(raws, canonical), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		st, err := r.resetSinkState(ctx, p, s)
-		if err != nil {
-			return nil, err
-		}
-		return &sinkOutput{ETag: etag(p.Version), Body: sinkBody(s, st)}, nil
-	})
+	}, r.createSink)
 	documentRawJSON(api, http.MethodPost, base, reflect.TypeFor[sinkDoc]())
-
 	huma.Register(api, huma.Operation{
 		OperationID: "update-sink", Method: http.MethodPut, Path: base + "/{sink}", Tags: tags,
 		Summary: "Replace a sink of a pipeline",
 		Description: "The body is the whole sink; its name, if given, must be the one in the path. Setting enabled to true " +
 			"switches a disabled sink (also one disabled because its endpoint answered 410 Gone) back on and clears its failures. Needs editor.",
-	}, func(ctx context.Context, in *struct {
-		SinkScope
-		IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
-		RawBody []byte
-	}) (*sinkOutput, error) {
-		cur, _, err := r.sinkOf(ctx, in.SinkScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		var named struct {
-			Name *string `json:"name"`
-		}
-		if json.Unmarshal(in.RawBody, &named) == nil && named.Name == nil {
-			// The name may be left out: it is in the path.
-			var obj map[string]json.RawMessage
-			if json.Unmarshal(in.RawBody, &obj) == nil && obj != nil {
-				obj["name"], _ = json.Marshal(in.Sink)
-				in.RawBody, _ = json.Marshal(obj)
-			}
-		}
-		s, canonical, err := readSink(in.RawBody)
-		if err != nil {
-			return nil, err
-		}
-		if s.Name != in.Sink {
-			return nil, huma.Error422UnprocessableEntity("A sink cannot be renamed; add a sink with the new name and remove this one.",
-				&huma.ErrorDetail{Location: "body.name", Message: fmt.Sprintf("is %q, not %q", s.Name, in.Sink)})
-		}
-		_, sinks, err := pipelineSinks(cur)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		_, index, _ := delivery.Find(sinks, s.Name)
-		p, err := r.saveSinks(ctx, cur, in.IfMatch, index, func(raws []json.RawMessage) ([]json.RawMessage, error) {
-			raws[index] = canonical
-			return raws, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		r.sinks.svc.SinkChanged(p.ID, s.Name)
-		st, err := r.resetSinkState(ctx, p, s)
-		if err != nil {
-			return nil, err
-		}
-		return &sinkOutput{ETag: etag(p.Version), Body: sinkBody(s, st)}, nil
-	})
+	}, r.updateSink)
 	documentRawJSON(api, http.MethodPut, base+"/{sink}", reflect.TypeFor[sinkDoc]())
-
 	huma.Register(api, huma.Operation{
 		OperationID: "delete-sink", Method: http.MethodDelete, Path: base + "/{sink}", Tags: tags,
 		Summary:       "Remove a sink from a pipeline",
 		Description:   "Saves a new version of the pipeline without the sink. Its pending deliveries die; its delivery history stays until cleaned up. Needs editor.",
 		DefaultStatus: http.StatusNoContent,
-	}, func(ctx context.Context, in *struct {
-		SinkScope
-		IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
-	}) (*struct{}, error) {
-		cur, s, err := r.sinkOf(ctx, in.SinkScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		p, err := r.saveSinks(ctx, cur, in.IfMatch, -1, func(raws []json.RawMessage) ([]json.RawMessage, error) {
-			_, sinks, _ := pipelineSinks(cur)
-			_, index, _ := delivery.Find(sinks, s.Name)
-			return append(raws[:index:index], raws[index+1:]...), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		r.sinks.svc.SinkChanged(p.ID, s.Name)
-		if err := r.sinks.st.DeleteSinkState(ctx, p.TeamID, p.ID, s.Name); err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		return nil, nil
-	})
-
+	}, r.deleteSink)
 	huma.Register(api, huma.Operation{
 		OperationID: "list-deliveries", Method: http.MethodGet, Path: base + "/{sink}/deliveries", Tags: tags,
 		Summary:     "List a sink's deliveries",
 		Description: "Newest first, optionally of one status: pending, retrying, delivered or dead (with the last error).",
-	}, func(ctx context.Context, in *struct {
-		SinkScope
-		Status string `query:"status" enum:"pending,retrying,delivered,dead" doc:"Only deliveries of this status."`
-		PageParams
-	}) (*struct {
-		Body struct {
-			Deliveries []DeliveryBody `json:"deliveries"`
-			NextCursor string         `json:"next_cursor,omitempty"`
-		}
-	}, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		q := store.DeliveryQuery{Sink: in.Sink, Status: core.DeliveryStatus(in.Status), Limit: in.Limit}
-		if in.Cursor != "" {
-			b, err := decodeCursor(in.Cursor, cursorDeliveries, 16)
-			if err != nil {
-				return nil, err
-			}
-			q.BeforeID = uuid.UUID(b)
-		}
-		ds, err := r.sinks.st.Deliveries(ctx, p.TeamID, p.ID, q)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		out := &struct {
-			Body struct {
-				Deliveries []DeliveryBody `json:"deliveries"`
-				NextCursor string         `json:"next_cursor,omitempty"`
-			}
-		}{}
-		out.Body.Deliveries = make([]DeliveryBody, 0, len(ds))
-		for _, d := range ds {
-			out.Body.Deliveries = append(out.Body.Deliveries, deliveryBody(d))
-		}
-		if len(ds) == q.Limit {
-			out.Body.NextCursor = encodeCursor(cursorDeliveries, ds[len(ds)-1].ID[:])
-		}
-		return out, nil
-	})
-
-	type deliveryScope struct {
-		SinkScope
-		Delivery uuid.UUID `path:"delivery" doc:"The delivery's id."`
-	}
-	type deliveryOutput struct{ Body DeliveryBody }
-	notFound := func(ctx context.Context, err error) error {
-		if errors.Is(err, core.ErrNotFound) {
-			return huma.Error404NotFound("The sink has no such delivery.")
-		}
-		return r.s.problem(ctx, err)
-	}
-
+	}, r.listDeliveries)
 	huma.Register(api, huma.Operation{
 		OperationID: "get-delivery", Method: http.MethodGet, Path: base + "/{sink}/deliveries/{delivery}", Tags: tags,
 		Summary: "Get a delivery",
-	}, func(ctx context.Context, in *deliveryScope) (*deliveryOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		d, err := r.sinks.st.Delivery(ctx, p.TeamID, in.Delivery)
-		if err == nil && (d.PipelineID != p.ID || d.Sink != in.Sink) {
-			err = core.ErrNotFound
-		}
-		if err != nil {
-			return nil, notFound(ctx, err)
-		}
-		return &deliveryOutput{Body: deliveryBody(d)}, nil
-	})
-
+	}, r.getDelivery)
 	huma.Register(api, huma.Operation{
 		OperationID: "retry-delivery", Method: http.MethodPost, Path: base + "/{sink}/deliveries/{delivery}/retry", Tags: tags,
 		Summary: "Retry a dead delivery",
 		Description: "Enqueues the dead delivery again, with the same records and idempotency id: it is pending, then delivered " +
 			"or, after its attempts, dead again. A delivery that is not dead gives 409. Needs editor.",
 		DefaultStatus: http.StatusAccepted,
-	}, func(ctx context.Context, in *deliveryScope) (*deliveryOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		d, err := r.sinks.svc.Retry(ctx, p.TeamID, p.ID, in.Sink, in.Delivery)
-		if errors.Is(err, core.ErrConflict) {
-			return nil, huma.Error409Conflict("Only a dead delivery can be retried; this one is not dead.")
-		}
-		if err != nil {
-			return nil, notFound(ctx, err)
-		}
-		return &deliveryOutput{Body: deliveryBody(d)}, nil
-	})
-
-	type replayOutput struct{ Body ReplayBody }
-
+	}, r.retryDelivery)
 	huma.Register(api, huma.Operation{
 		OperationID: "start-replay", Method: http.MethodPost, Path: base + "/{sink}/replays", Tags: tags,
 		Summary: "Replay stored records to a sink",
 		Description: "Re-delivers every stored record with an event time in [from, to) to the sink, as deliveries of up to 1000 records " +
 			"with the same idempotency ids as before: a backfill for a sink added later. Watch it with GET …/replays/{replay}. Needs editor.",
 		DefaultStatus: http.StatusAccepted,
-	}, func(ctx context.Context, in *struct {
-		SinkScope
-		Body struct {
-			From time.Time `json:"from" doc:"Oldest event time, inclusive (RFC 3339)."`
-			To   time.Time `json:"to" doc:"Newest event time, exclusive (RFC 3339)."`
-		}
-	}) (*replayOutput, error) {
-		p, _, err := r.sinkOf(ctx, in.SinkScope, auth.Editor)
-		if err != nil {
-			return nil, err
-		}
-		rp, err := r.sinks.svc.StartReplay(ctx, p.TeamID, p.ID, in.Sink, in.Body.From, in.Body.To)
-		switch {
-		case errors.Is(err, delivery.ErrSinkDisabled):
-			return nil, huma.Error409Conflict("The sink is disabled; enable it before replaying records to it.")
-		case errors.Is(err, core.ErrInvalid):
-			return nil, huma.Error422UnprocessableEntity(strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": "),
-				&huma.ErrorDetail{Location: "body.from", Message: "from must be before to, at most 400 days apart"})
-		case err != nil:
-			return nil, r.s.problem(ctx, err)
-		}
-		return &replayOutput{Body: replayBody(rp)}, nil
-	})
-
+	}, r.startReplay)
 	huma.Register(api, huma.Operation{
 		OperationID: "list-replays", Method: http.MethodGet, Path: base + "/{sink}/replays", Tags: tags,
 		Summary: "List a sink's replays", Description: "Newest first, at most 100.",
-	}, func(ctx context.Context, in *SinkScope) (*struct {
-		Body struct {
-			Replays []ReplayBody `json:"replays"`
-		}
-	}, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		rs, err := r.sinks.st.Replays(ctx, p.TeamID, p.ID, in.Sink)
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		out := &struct {
-			Body struct {
-				Replays []ReplayBody `json:"replays"`
-			}
-		}{}
-		out.Body.Replays = make([]ReplayBody, 0, len(rs))
-		for _, rp := range rs {
-			out.Body.Replays = append(out.Body.Replays, replayBody(rp))
-		}
-		return out, nil
-	})
-
+	}, r.listReplays)
 	huma.Register(api, huma.Operation{
 		OperationID: "get-replay", Method: http.MethodGet, Path: base + "/{sink}/replays/{replay}", Tags: tags,
 		Summary: "Get a replay and its progress",
-	}, func(ctx context.Context, in *struct {
-		SinkScope
-		Replay uuid.UUID `path:"replay" doc:"The replay's id."`
-	}) (*replayOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope, auth.Viewer)
+	}, r.getReplay)
+}
+
+func (r *pipelineRoutes) listSinkKinds(ctx context.Context, in *struct{ TeamScope }) (*sinkKindsOutput, error) {
+	kinds, err := r.svc.SinkKinds(ctx, caller(ctx, in.TeamScope))
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	out := &sinkKindsOutput{}
+	out.Body.Kinds = make([]SinkKindBody, 0, len(kinds))
+	for _, k := range kinds {
+		out.Body.Kinds = append(out.Body.Kinds, SinkKindBody{Name: k.Name, Doc: k.Doc, MaxBatch: k.MaxBatch})
+	}
+	return out, nil
+}
+
+func (r *pipelineRoutes) listSinks(ctx context.Context, in *PipelineScope) (*sinksOutput, error) {
+	sinks, err := r.svc.Sinks(ctx, caller(ctx, in.TeamScope), in.ID)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	out := &sinksOutput{}
+	out.Body.Sinks = make([]SinkBody, 0, len(sinks))
+	for _, sk := range sinks {
+		out.Body.Sinks = append(out.Body.Sinks, sinkBody(sk))
+	}
+	return out, nil
+}
+
+func (r *pipelineRoutes) getSink(ctx context.Context, in *SinkScope) (*sinkOutput, error) {
+	p, sk, err := r.svc.Sink(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &sinkOutput{ETag: etag(p.Version), Body: sinkBody(sk)}, nil
+}
+
+func (r *pipelineRoutes) createSink(ctx context.Context, in *createSinkInput) (*sinkOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, err
+	}
+	p, sk, err := r.svc.CreateSink(ctx, caller(ctx, in.TeamScope), in.ID, v, in.RawBody)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &sinkOutput{ETag: etag(p.Version), Body: sinkBody(sk)}, nil
+}
+
+func (r *pipelineRoutes) updateSink(ctx context.Context, in *sinkChangeInput) (*sinkOutput, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, err
+	}
+	p, sk, err := r.svc.UpdateSink(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink, v, in.RawBody)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &sinkOutput{ETag: etag(p.Version), Body: sinkBody(sk)}, nil
+}
+
+func (r *pipelineRoutes) deleteSink(ctx context.Context, in *deleteSinkInput) (*struct{}, error) {
+	v, err := parseIfMatch(in.IfMatch)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.svc.DeleteSink(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink, v); err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return nil, nil
+}
+
+func (r *pipelineRoutes) listDeliveries(ctx context.Context, in *listDeliveriesInput) (*deliveriesOutput, error) {
+	q := store.DeliveryQuery{Sink: in.Sink, Status: core.DeliveryStatus(in.Status), Limit: in.Limit}
+	if in.Cursor != "" {
+		b, err := decodeCursor(in.Cursor, cursorDeliveries, 16)
 		if err != nil {
 			return nil, err
 		}
-		rp, err := r.sinks.st.Replay(ctx, p.TeamID, in.Replay)
-		if err == nil && (rp.PipelineID != p.ID || rp.Sink != in.Sink) {
-			err = core.ErrNotFound
-		}
-		if errors.Is(err, core.ErrNotFound) {
-			return nil, huma.Error404NotFound("The sink has no such replay.")
-		}
-		if err != nil {
-			return nil, r.s.problem(ctx, err)
-		}
-		return &replayOutput{Body: replayBody(rp)}, nil
-	})
+		q.BeforeID = uuid.UUID(b)
+	}
+	ds, err := r.svc.Deliveries(ctx, caller(ctx, in.TeamScope), in.ID, q)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	out := &deliveriesOutput{}
+	out.Body.Deliveries = make([]DeliveryBody, 0, len(ds))
+	for _, d := range ds {
+		out.Body.Deliveries = append(out.Body.Deliveries, deliveryBody(d))
+	}
+	if len(ds) == q.Limit {
+		out.Body.NextCursor = encodeCursor(cursorDeliveries, ds[len(ds)-1].ID[:])
+	}
+	return out, nil
+}
+
+func (r *pipelineRoutes) getDelivery(ctx context.Context, in *deliveryScope) (*deliveryOutput, error) {
+	d, err := r.svc.Delivery(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink, in.Delivery)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &deliveryOutput{Body: deliveryBody(d)}, nil
+}
+
+func (r *pipelineRoutes) retryDelivery(ctx context.Context, in *deliveryScope) (*deliveryOutput, error) {
+	d, err := r.svc.RetryDelivery(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink, in.Delivery)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &deliveryOutput{Body: deliveryBody(d)}, nil
+}
+
+func (r *pipelineRoutes) startReplay(ctx context.Context, in *startReplayInput) (*replayOutput, error) {
+	rp, err := r.svc.StartReplay(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink, in.Body.From, in.Body.To)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &replayOutput{Body: replayBody(rp)}, nil
+}
+
+func (r *pipelineRoutes) listReplays(ctx context.Context, in *SinkScope) (*replaysOutput, error) {
+	rs, err := r.svc.Replays(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	out := &replaysOutput{}
+	out.Body.Replays = make([]ReplayBody, 0, len(rs))
+	for _, rp := range rs {
+		out.Body.Replays = append(out.Body.Replays, replayBody(rp))
+	}
+	return out, nil
+}
+
+func (r *pipelineRoutes) getReplay(ctx context.Context, in *replayScope) (*replayOutput, error) {
+	rp, err := r.svc.Replay(ctx, caller(ctx, in.TeamScope), in.ID, in.Sink, in.Replay)
+	if err != nil {
+		return nil, r.s.problem(ctx, err)
+	}
+	return &replayOutput{Body: replayBody(rp)}, nil
 }
 
 // SinkKindBody is a kind of sink this server knows.
@@ -781,33 +456,4 @@ type SinkKindBody struct {
 	Name     string `json:"name"`
 	Doc      string `json:"doc"`
 	MaxBatch int    `json:"max_batch,omitempty" doc:"The most records one delivery carries; bigger batches are split."`
-}
-
-// resetSinkState records a saved sink's switch: enabled clears its
-// failures (and a disabled state from a 410), disabled says so.
-func (r *pipelineRoutes) resetSinkState(ctx context.Context, p core.Pipeline, s delivery.SinkSpec) (core.SinkState, error) {
-	status, reason := core.SinkActive, ""
-	if !s.Enabled {
-		status, reason = core.SinkDisabled, "disabled in the pipeline's spec"
-	}
-	st, err := r.sinks.st.SetSinkStatus(ctx, p.TeamID, p.ID, s.Name, status, reason)
-	if err != nil {
-		return st, r.s.problem(ctx, err)
-	}
-	return st, nil
-}
-
-// addSinkStats adds the per-sink counters to a pipeline's stats.
-func (r *pipelineRoutes) addSinkStats(ctx context.Context, b *PipelineBody) error {
-	if r.sinks == nil {
-		return nil
-	}
-	sts, err := r.sinks.st.SinkStates(ctx, b.TeamID, b.ID)
-	if err != nil {
-		return r.s.problem(ctx, err)
-	}
-	for _, st := range sts {
-		b.Stats.Sinks = append(b.Stats.Sinks, sinkStats(st))
-	}
-	return nil
 }

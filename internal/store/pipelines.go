@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,12 @@ type NewPipeline struct {
 	// Upstream is the pipeline a p2p pipeline reads from (see P2P); Nil
 	// for other kinds.
 	Upstream uuid.UUID
+	// Secrets names the team secrets the spec refers to. The store checks
+	// in the write's transaction that each exists, and holds them against
+	// a concurrent DeleteSecretIfUnused, so that a saved pipeline never
+	// refers to a secret deleted meanwhile; a missing one gives an error
+	// wrapping ErrSecretMissing.
+	Secrets []string
 }
 
 // PipelineUpdate replaces a pipeline's spec; the version grows by one.
@@ -35,6 +42,27 @@ type PipelineUpdate struct {
 	// Upstream replaces the pipeline's upstream link (see P2P); Nil
 	// removes it.
 	Upstream uuid.UUID
+	// Secrets names the team secrets the new spec refers to; see
+	// NewPipeline.Secrets.
+	Secrets []string
+}
+
+// ErrSecretMissing is returned (wrapped, with the secret's name) by
+// CreatePipeline, UpdatePipeline and UpdatePipelineSink when a secret of
+// NewPipeline.Secrets or PipelineUpdate.Secrets does not exist (any more).
+var ErrSecretMissing = fmt.Errorf("%w: the pipeline refers to a secret the team does not have", core.ErrInvalid)
+
+// SinkChange changes the state of one sink of a pipeline in the
+// transaction that saves the pipeline's new spec (UpdatePipelineSink).
+type SinkChange struct {
+	Sink string
+	// Remove forgets the sink's state and counters (the sink was removed
+	// from the spec); Status and Reason are then ignored.
+	Remove bool
+	// Status and Reason are the sink's new status; active also clears its
+	// run of failures, other statuses keep it.
+	Status core.SinkStatus
+	Reason string
 }
 
 // Pipelines stores pipelines and their spec history.
@@ -58,6 +86,10 @@ type Pipelines interface {
 	// DeletePipeline removes a pipeline with its records, rejected records
 	// and runs.
 	DeletePipeline(ctx context.Context, teamID, id uuid.UUID) error
+	// UpdatePipelineSink is UpdatePipeline and a change of one sink's
+	// state in one transaction: the state after the change is returned
+	// (the zero state, with the sink's name, when it was removed).
+	UpdatePipelineSink(ctx context.Context, teamID, id uuid.UUID, u PipelineUpdate, c SinkChange) (core.Pipeline, core.SinkState, error)
 }
 
 // Batch is everything one batch commits, atomically: the records, the
@@ -137,4 +169,11 @@ type Secrets interface {
 	// RotateSecret replaces the sealed value.
 	RotateSecret(ctx context.Context, teamID uuid.UUID, name string, sealed []byte) (core.Secret, error)
 	DeleteSecret(ctx context.Context, teamID uuid.UUID, name string) error
+	// DeleteSecretIfUnused deletes a secret unless a pipeline refers to
+	// it, in one transaction: users gets the team's pipelines, read after
+	// the secret was locked against pipeline saves that name it (see
+	// NewPipeline.Secrets), and names those that refer to it. When it
+	// names any, nothing is deleted and they are returned. An unknown
+	// secret gives core.ErrNotFound.
+	DeleteSecretIfUnused(ctx context.Context, teamID uuid.UUID, name string, users func([]core.Pipeline) []string) ([]string, error)
 }

@@ -210,3 +210,22 @@ func meta(s core.Secret) Secret {
 	}
 	return Secret{Name: s.Name, CreatedAt: s.CreatedAt, RotatedAt: rotated}
 }
+
+// DeleteIfUnused removes a secret unless users, given the team's
+// pipelines inside the deleting transaction, names any that refer to it;
+// then nothing is deleted and the names are returned. A pipeline saved
+// meanwhile that names the secret is either seen here or refused by the
+// store (store.ErrSecretMissing).
+func (v *Vault) DeleteIfUnused(ctx context.Context, teamID uuid.UUID, name string, users func([]core.Pipeline) []string) ([]string, error) {
+	if err := ValidName(name); err != nil {
+		return nil, notFound("")
+	}
+	inUse, err := v.store.DeleteSecretIfUnused(ctx, teamID, name, users)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, notFound(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete secret %q: %w", name, err)
+	}
+	return inUse, nil
+}

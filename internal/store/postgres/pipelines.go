@@ -50,6 +50,9 @@ func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.N
 		if _, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, 1, $2, $3)`, p.ID, np.Spec, now); err != nil {
 			return err
 		}
+		if err := lockSecrets(ctx, tx, teamID, np.Secrets); err != nil {
+			return err
+		}
 		return setUpstream(ctx, tx, teamID, p.ID, np.Upstream)
 	})
 	if err != nil {
@@ -92,32 +95,107 @@ func (s *Store) PipelineVersion(ctx context.Context, teamID, id uuid.UUID, versi
 func (s *Store) UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u store.PipelineUpdate) (core.Pipeline, error) {
 	var p core.Pipeline
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockLinks(ctx, tx, teamID, u.Upstream); err != nil {
-			return err
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT version FROM pipelines WHERE team_id = $1 AND id = $2 FOR UPDATE`, teamID, id).Scan(&current); err != nil {
-			return mapErr(err)
-		}
-		if u.IfVersion != 0 && u.IfVersion != current {
-			return fmt.Errorf("%w: the pipeline is at version %d, not %d; reload and retry", core.ErrConflict, current, u.IfVersion)
-		}
-		now := core.Now()
 		var err error
-		p, err = scanPipeline(tx.QueryRow(ctx, `UPDATE pipelines SET name = $3, kind = $4, spec = $5, version = version + 1, updated_at = $6
-			WHERE team_id = $1 AND id = $2 RETURNING `+pipelineColumns, teamID, id, u.Name, u.Kind, u.Spec, now))
-		if err != nil {
-			return err
-		}
-		if _, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, $2, $3, $4)`, id, p.Version, u.Spec, now); err != nil {
-			return err
-		}
-		return setUpstream(ctx, tx, teamID, id, u.Upstream)
+		p, err = updatePipeline(ctx, tx, teamID, id, u)
+		return err
 	})
 	if err != nil {
 		return core.Pipeline{}, fmt.Errorf("update pipeline: %w", mapErr(err))
 	}
 	return p, nil
+}
+
+// UpdatePipelineSink implements store.Pipelines.
+func (s *Store) UpdatePipelineSink(ctx context.Context, teamID, id uuid.UUID, u store.PipelineUpdate, c store.SinkChange) (core.Pipeline, core.SinkState, error) {
+	var (
+		p  core.Pipeline
+		st = core.SinkState{Sink: c.Sink}
+	)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if p, err = updatePipeline(ctx, tx, teamID, id, u); err != nil {
+			return err
+		}
+		switch {
+		case c.Remove:
+			_, err = tx.Exec(ctx, `DELETE FROM sink_states WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3`, teamID, id, c.Sink)
+		case c.Status == core.SinkActive:
+			st, err = scanSinkState(tx.QueryRow(ctx, `INSERT INTO sink_states AS s (pipeline_id, sink, team_id, status, reason, updated_at)
+				VALUES ($2, $3, $1, $4, $5, $6)
+				ON CONFLICT (pipeline_id, sink) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+					consecutive_failures = 0, updated_at = excluded.updated_at
+				RETURNING `+sinkStateColumns, teamID, id, c.Sink, c.Status, c.Reason, core.Now()))
+		default:
+			st, err = scanSinkState(tx.QueryRow(ctx, `INSERT INTO sink_states AS s (pipeline_id, sink, team_id, status, reason, updated_at)
+				VALUES ($2, $3, $1, $4, $5, $6)
+				ON CONFLICT (pipeline_id, sink) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+					updated_at = excluded.updated_at
+				RETURNING `+sinkStateColumns, teamID, id, c.Sink, c.Status, c.Reason, core.Now()))
+		}
+		if err != nil {
+			return fmt.Errorf("sink %q: %w", c.Sink, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return core.Pipeline{}, core.SinkState{}, fmt.Errorf("update pipeline: %w", mapErr(err))
+	}
+	return p, st, nil
+}
+
+// updatePipeline saves a new version of a pipeline inside tx.
+func updatePipeline(ctx context.Context, tx pgx.Tx, teamID, id uuid.UUID, u store.PipelineUpdate) (core.Pipeline, error) {
+	if err := lockLinks(ctx, tx, teamID, u.Upstream); err != nil {
+		return core.Pipeline{}, err
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT version FROM pipelines WHERE team_id = $1 AND id = $2 FOR UPDATE`, teamID, id).Scan(&current); err != nil {
+		return core.Pipeline{}, mapErr(err)
+	}
+	if u.IfVersion != 0 && u.IfVersion != current {
+		return core.Pipeline{}, fmt.Errorf("%w: the pipeline is at version %d, not %d; reload and retry", core.ErrConflict, current, u.IfVersion)
+	}
+	if err := lockSecrets(ctx, tx, teamID, u.Secrets); err != nil {
+		return core.Pipeline{}, err
+	}
+	now := core.Now()
+	p, err := scanPipeline(tx.QueryRow(ctx, `UPDATE pipelines SET name = $3, kind = $4, spec = $5, version = version + 1, updated_at = $6
+		WHERE team_id = $1 AND id = $2 RETURNING `+pipelineColumns, teamID, id, u.Name, u.Kind, u.Spec, now))
+	if err != nil {
+		return p, err
+	}
+	if _, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, $2, $3, $4)`, id, p.Version, u.Spec, now); err != nil {
+		return p, err
+	}
+	return p, setUpstream(ctx, tx, teamID, id, u.Upstream)
+}
+
+// lockSecrets takes a share lock on the named secrets of the team until tx
+// ends, so that DeleteSecretIfUnused (which locks the row for update, then
+// reads the pipelines) waits for this save and then sees it; it fails with
+// store.ErrSecretMissing when one does not exist.
+func lockSecrets(ctx context.Context, tx pgx.Tx, teamID uuid.UUID, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT name FROM secrets WHERE team_id = $1 AND name = ANY($2) ORDER BY name FOR SHARE`, teamID, names)
+	if err != nil {
+		return fmt.Errorf("lock secrets: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("lock secrets: %w", err)
+	}
+	have := make(map[string]bool, len(found))
+	for _, n := range found {
+		have[n] = true
+	}
+	for _, n := range names {
+		if !have[n] {
+			return fmt.Errorf("secret %q: %w", n, store.ErrSecretMissing)
+		}
+	}
+	return nil
 }
 
 // SetPipelineStatus implements store.Pipelines.

@@ -61,3 +61,33 @@ func (s *Store) DeleteSecret(ctx context.Context, teamID uuid.UUID, name string)
 	}
 	return nil
 }
+
+// DeleteSecretIfUnused implements store.Secrets.
+func (s *Store) DeleteSecretIfUnused(ctx context.Context, teamID uuid.UUID, name string, users func([]core.Pipeline) []string) ([]string, error) {
+	var inUse []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The row lock waits for saves that hold the secret (lockSecrets);
+		// under read committed, the pipelines read next include them.
+		var id uuid.UUID
+		if err := tx.QueryRow(ctx, `SELECT id FROM secrets WHERE team_id = $1 AND name = $2 FOR UPDATE`, teamID, name).Scan(&id); err != nil {
+			return fmt.Errorf("secret %q: %w", name, mapErr(err))
+		}
+		rows, err := tx.Query(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE team_id = $1 ORDER BY name, id`, teamID)
+		if err != nil {
+			return fmt.Errorf("list pipelines: %w", err)
+		}
+		ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Pipeline, error) { return scanPipeline(r) })
+		if err != nil {
+			return fmt.Errorf("list pipelines: %w", err)
+		}
+		if inUse = users(ps); len(inUse) > 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM secrets WHERE team_id = $1 AND id = $2`, teamID, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete secret: %w", err)
+	}
+	return inUse, nil
+}

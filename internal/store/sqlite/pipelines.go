@@ -52,6 +52,9 @@ func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.N
 		if _, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, 1, ?, ?)`, p.ID, string(np.Spec), now); err != nil {
 			return err
 		}
+		if err := checkSecrets(ctx, tx, teamID, np.Secrets); err != nil {
+			return err
+		}
 		return setUpstream(ctx, tx, teamID, p.ID, np.Upstream)
 	})
 	if err != nil {
@@ -103,29 +106,92 @@ func (s *Store) PipelineVersion(ctx context.Context, teamID, id uuid.UUID, versi
 func (s *Store) UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u store.PipelineUpdate) (core.Pipeline, error) {
 	var p core.Pipeline
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var current int
-		if err := tx.QueryRowContext(ctx, `SELECT version FROM pipelines WHERE team_id = ? AND id = ?`, teamID, id).Scan(&current); err != nil {
-			return mapErr(err)
-		}
-		if u.IfVersion != 0 && u.IfVersion != current {
-			return fmt.Errorf("%w: the pipeline is at version %d, not %d; reload and retry", core.ErrConflict, current, u.IfVersion)
-		}
-		now := micros(core.Now())
 		var err error
-		p, err = scanPipeline(tx.QueryRowContext(ctx, `UPDATE pipelines SET name = ?, kind = ?, spec = ?, version = version + 1, updated_at = ?
-			WHERE team_id = ? AND id = ? RETURNING `+pipelineColumns, u.Name, u.Kind, string(u.Spec), now, teamID, id))
-		if err != nil {
-			return err
-		}
-		if _, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, ?, ?, ?)`, id, p.Version, string(u.Spec), now); err != nil {
-			return err
-		}
-		return setUpstream(ctx, tx, teamID, id, u.Upstream)
+		p, err = updatePipeline(ctx, tx, teamID, id, u)
+		return err
 	})
 	if err != nil {
 		return core.Pipeline{}, fmt.Errorf("update pipeline: %w", mapErr(err))
 	}
 	return p, nil
+}
+
+// UpdatePipelineSink implements store.Pipelines.
+func (s *Store) UpdatePipelineSink(ctx context.Context, teamID, id uuid.UUID, u store.PipelineUpdate, c store.SinkChange) (core.Pipeline, core.SinkState, error) {
+	var (
+		p  core.Pipeline
+		st = core.SinkState{Sink: c.Sink}
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if p, err = updatePipeline(ctx, tx, teamID, id, u); err != nil {
+			return err
+		}
+		switch {
+		case c.Remove:
+			_, err = tx.ExecContext(ctx, `DELETE FROM sink_states WHERE team_id = ? AND pipeline_id = ? AND sink = ?`, teamID, id, c.Sink)
+		case c.Status == core.SinkActive:
+			st, err = scanSinkState(tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, reason, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pipeline_id, sink) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+					consecutive_failures = 0, updated_at = excluded.updated_at
+				RETURNING `+sinkStateColumns, id, c.Sink, teamID, c.Status, c.Reason, micros(core.Now())))
+		default:
+			st, err = scanSinkState(tx.QueryRowContext(ctx, `INSERT INTO sink_states (pipeline_id, sink, team_id, status, reason, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pipeline_id, sink) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+					updated_at = excluded.updated_at
+				RETURNING `+sinkStateColumns, id, c.Sink, teamID, c.Status, c.Reason, micros(core.Now())))
+		}
+		if err != nil {
+			return fmt.Errorf("sink %q: %w", c.Sink, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return core.Pipeline{}, core.SinkState{}, fmt.Errorf("update pipeline: %w", mapErr(err))
+	}
+	return p, st, nil
+}
+
+// updatePipeline saves a new version of a pipeline inside tx.
+func updatePipeline(ctx context.Context, tx *sql.Tx, teamID, id uuid.UUID, u store.PipelineUpdate) (core.Pipeline, error) {
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM pipelines WHERE team_id = ? AND id = ?`, teamID, id).Scan(&current); err != nil {
+		return core.Pipeline{}, mapErr(err)
+	}
+	if u.IfVersion != 0 && u.IfVersion != current {
+		return core.Pipeline{}, fmt.Errorf("%w: the pipeline is at version %d, not %d; reload and retry", core.ErrConflict, current, u.IfVersion)
+	}
+	if err := checkSecrets(ctx, tx, teamID, u.Secrets); err != nil {
+		return core.Pipeline{}, err
+	}
+	now := micros(core.Now())
+	p, err := scanPipeline(tx.QueryRowContext(ctx, `UPDATE pipelines SET name = ?, kind = ?, spec = ?, version = version + 1, updated_at = ?
+		WHERE team_id = ? AND id = ? RETURNING `+pipelineColumns, u.Name, u.Kind, string(u.Spec), now, teamID, id))
+	if err != nil {
+		return p, err
+	}
+	if _, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, ?, ?, ?)`, id, p.Version, string(u.Spec), now); err != nil {
+		return p, err
+	}
+	return p, setUpstream(ctx, tx, teamID, id, u.Upstream)
+}
+
+// checkSecrets fails with store.ErrSecretMissing unless the team has every
+// named secret. Writes are serialized on SQLite's one write connection, so
+// a secret seen here stays until the transaction commits.
+func checkSecrets(ctx context.Context, tx *sql.Tx, teamID uuid.UUID, names []string) error {
+	for _, name := range names {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM secrets WHERE team_id = ? AND name = ?`, teamID, name).Scan(&n); err != nil {
+			return fmt.Errorf("check secret %q: %w", name, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("secret %q: %w", name, store.ErrSecretMissing)
+		}
+	}
+	return nil
 }
 
 // SetPipelineStatus implements store.Pipelines.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -71,4 +72,44 @@ func (s *Store) DeleteSecret(ctx context.Context, teamID uuid.UUID, name string)
 		return fmt.Errorf("delete secret %q: %w", name, core.ErrNotFound)
 	}
 	return nil
+}
+
+// DeleteSecretIfUnused implements store.Secrets.
+func (s *Store) DeleteSecretIfUnused(ctx context.Context, teamID uuid.UUID, name string, users func([]core.Pipeline) []string) ([]string, error) {
+	var inUse []string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM secrets WHERE team_id = ? AND name = ?`, teamID, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("secret %q: %w", name, core.ErrNotFound)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE team_id = ? ORDER BY name, id`, teamID)
+		if err != nil {
+			return fmt.Errorf("list pipelines: %w", err)
+		}
+		var ps []core.Pipeline
+		for rows.Next() {
+			p, err := scanPipeline(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("list pipelines: %w", err)
+			}
+			ps = append(ps, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list pipelines: %w", err)
+		}
+		if inUse = users(ps); len(inUse) > 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM secrets WHERE team_id = ? AND name = ?`, teamID, name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete secret: %w", err)
+	}
+	return inUse, nil
 }
