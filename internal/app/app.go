@@ -30,6 +30,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/ingest"
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pubsub"
@@ -251,9 +252,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
-	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
+	// Webhook ingest: the token cache, signatures, the per-team rate limit
+	// and the engine calls; the pipeline routes tell it of changes.
+	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, ingest.Deps{
+		Store: st, Engine: eng, Secrets: vault.New(st, secrets.NewBox(key)),
+		Replay: signature.NewMemoryGuard(0), Logger: log.With("component", "ingest"),
+	})
+	api.RegisterHooks(hooks)
+	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
-		Replay: signature.NewMemoryGuard(0), Links: links, Polls: polling,
+		Hooks: hooks, Links: links, Polls: polling,
 	})
 	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Store: st, Bucket: bucket})
 	api.RegisterSinks(pipelines, httpapi.SinksDeps{Store: st, Delivery: deliveries})

@@ -26,9 +26,6 @@ import (
 
 // Defaults of PipelinesConfig.
 const (
-	// DefaultHookCacheTTL is how long a webhook token's pipeline is reused
-	// before it is looked up again.
-	DefaultHookCacheTTL = time.Second
 	// DefaultStreamHeartbeat is the interval of keep-alive comments on live
 	// streams.
 	DefaultStreamHeartbeat = 15 * time.Second
@@ -39,23 +36,12 @@ type PipelinesConfig struct {
 	// BaseURL is the public URL of the server, for webhook ingest URLs.
 	// Empty means the scheme and Host of the request that asks.
 	BaseURL string
-	// HookCacheTTL is how long this process reuses a webhook token's
-	// pipeline (and its compiled spec and signature verifier) before it
-	// looks the token up again. Changes made through this process take
-	// effect at once; changes made through another node within the TTL.
-	// Zero means DefaultHookCacheTTL.
-	HookCacheTTL time.Duration
 	// StreamHeartbeat is the interval of keep-alive comments on live
 	// streams. Zero means DefaultStreamHeartbeat.
 	StreamHeartbeat time.Duration
 	// StreamBuffer is how many batches a live stream may fall behind before
 	// it is told it lagged. Zero means the broker's default.
 	StreamBuffer int
-	// HookRate limits webhook requests per team and second (429 with
-	// Retry-After beyond it); 0 turns the limit off. HookBurst is the
-	// bucket size (default: one second's worth).
-	HookRate  float64
-	HookBurst int
 }
 
 // PipelineStore is what the pipeline routes need of the store.
@@ -75,9 +61,9 @@ type PipelinesDeps struct {
 	// Broker carries committed batches to live streams; the routes publish
 	// control events (pause, update, delete) on it.
 	Broker pubsub.Broker
-	// Replay remembers the webhook ids of signed requests, one guard per
-	// process (or a shared one in a cluster). Nil means a MemoryGuard.
-	Replay signature.ReplayGuard
+	// Hooks is the webhook token cache, told of changes; nil: there is
+	// none (RegisterHooks was not called).
+	Hooks HookCache
 	// Links is told when p2p links may have changed; nil: nobody is.
 	Links LinkIndex
 	// Polls schedules polling pipelines; nil: nothing polls, and run now
@@ -95,8 +81,8 @@ type Pipelines struct {
 // http.Server.RegisterOnShutdown.
 func (p *Pipelines) CloseStreams() { p.r.closeStreams() }
 
-// pipelineRoutes serves pipelines, webhook ingest, live streams, records
-// and team secrets.
+// pipelineRoutes serves pipelines, live streams, records and team
+// secrets.
 type pipelineRoutes struct {
 	s       *Server
 	cfg     PipelinesConfig
@@ -105,37 +91,31 @@ type pipelineRoutes struct {
 	vault   *vault.Vault
 	cache   *cache.Memory
 	broker  pubsub.Broker
-	replay  signature.ReplayGuard
 	links   LinkIndex
 	polls   Polls
-	hooks   *hookCache
-	limits  *teamLimiter
+	hooks   HookCache
 	sinks   *sinkRoutes // nil until RegisterSinks
 	closing context.Context
 	close   context.CancelFunc
 }
 
 // RegisterPipelines adds the pipeline API (/api/v1/pipelines...), its
-// records, runs and live stream, the team secrets API (/api/v1/secrets)
-// and webhook ingest (/hooks/{token}). Call it before serving.
+// records, runs and live stream, and the team secrets API
+// (/api/v1/secrets). Webhook ingest is RegisterHooks. Call it before
+// serving.
 func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipelines {
-	if cfg.HookCacheTTL == 0 {
-		cfg.HookCacheTTL = DefaultHookCacheTTL
-	}
 	if cfg.StreamHeartbeat == 0 {
 		cfg.StreamHeartbeat = DefaultStreamHeartbeat
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if d.Replay == nil {
-		d.Replay = signature.NewMemoryGuard(0)
+	if d.Hooks == nil {
+		d.Hooks = noHookCache{}
 	}
 	closing, closeFn := context.WithCancel(context.Background())
 	r := &pipelineRoutes{
 		s: s, cfg: cfg, store: d.Store, engine: d.Engine, vault: d.Vault, cache: d.Cache,
-		broker: d.Broker, replay: d.Replay, links: d.Links, polls: d.Polls, closing: closing, close: closeFn,
+		broker: d.Broker, hooks: d.Hooks, links: d.Links, polls: d.Polls, closing: closing, close: closeFn,
 	}
-	r.hooks = newHookCache(cfg.HookCacheTTL, r.loadHook)
-	r.limits = newTeamLimiter(cfg.HookRate, cfg.HookBurst)
 	r.registerPipelineRoutes()
 	r.registerRecordRoutes()
 	r.registerSeriesRoutes()
@@ -143,7 +123,6 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 	r.registerPollingRoutes()
 	s.mux.HandleFunc("GET "+streamPath, r.stream)
 	documentStream(s.api)
-	s.mux.HandleFunc("POST /hooks/{token}", r.ingest)
 	return &Pipelines{r: r}
 }
 
@@ -544,7 +523,7 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 			}
 			return nil, r.nameProblem(ctx, err, c.Spec.Name)
 		}
-		r.hooks.forgetPipeline(p.ID)
+		r.hooks.ForgetPipeline(p.ID)
 		if p.Kind == core.KindP2P {
 			r.linksChanged(ctx)
 		}
@@ -577,7 +556,7 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 			if err != nil {
 				return nil, r.pipelineProblem(ctx, err)
 			}
-			r.hooks.forgetPipeline(p.ID)
+			r.hooks.ForgetPipeline(p.ID)
 			r.publishControl(ctx, st.event, p)
 			if st.status == core.StatusActive {
 				r.pollChanged(ctx, p)
@@ -605,7 +584,7 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 		if err != nil {
 			return nil, r.pipelineProblem(ctx, err)
 		}
-		r.hooks.forgetPipeline(p.ID)
+		r.hooks.ForgetPipeline(p.ID)
 		return r.pipelineOutput(p, role, in.Origin.origin), nil
 	})
 
@@ -621,7 +600,7 @@ func (r *pipelineRoutes) registerPipelineRoutes() {
 		if err := r.store.DeletePipeline(ctx, p.TeamID, p.ID); err != nil {
 			return nil, r.pipelineProblem(ctx, err)
 		}
-		r.hooks.forgetPipeline(p.ID)
+		r.hooks.ForgetPipeline(p.ID)
 		r.linksChanged(ctx) // its links went with it
 		r.engine.Forget(p.ID)
 		r.cache.Forget(p.ID)

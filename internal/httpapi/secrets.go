@@ -161,7 +161,7 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 		if err != nil {
 			return nil, r.s.problem(ctx, err)
 		}
-		r.hooks.forgetTeam(team) // verifiers hold the old value
+		r.hooks.ForgetTeam(team) // verifiers hold the old value
 		return &secretOutput{Body: secretBody(sec)}, nil
 	})
 	documentRawJSON(api, http.MethodPut, "/api/v1/secrets/{name}", reflect.TypeFor[secretRotateDoc]())
@@ -190,7 +190,7 @@ func (r *pipelineRoutes) registerSecretRoutes() {
 		if err := r.vault.Delete(ctx, team, in.Name); err != nil {
 			return nil, r.s.problem(ctx, err)
 		}
-		r.hooks.forgetTeam(team)
+		r.hooks.ForgetTeam(team)
 		return nil, nil
 	})
 }

@@ -333,7 +333,7 @@ func (r *pipelineRoutes) saveSinks(ctx context.Context, cur core.Pipeline, ifMat
 	if err != nil {
 		return cur, r.pipelineProblem(ctx, err)
 	}
-	r.hooks.forgetPipeline(p.ID)
+	r.hooks.ForgetPipeline(p.ID)
 	r.publishControl(ctx, "updated", p)
 	return p, nil
 }
