@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,11 +30,12 @@ import (
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/ingest"
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/poll"
-	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
@@ -256,23 +256,27 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
+	apiVault := vault.New(st, secrets.NewBox(key))
+	// Webhook ingest: the token cache, signatures, the per-team rate limit
+	// and the engine calls; the pipeline service tells it of changes.
+	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, ingest.Deps{
+		Store: st, Engine: eng, Secrets: apiVault,
+		Replay: signature.NewMemoryGuard(0), Logger: log.With("component", "ingest"),
+	})
+	api.RegisterHooks(hooks)
 	// The pipeline service runs the lifecycle of pipelines, sinks and
 	// secrets for every transport, and tells the parts that keep a view of
-	// a pipeline of each change. The webhook token cache lives with the
-	// webhook routes, registered next.
-	var pipelines *httpapi.Pipelines
-	apiVault := vault.New(st, secrets.NewBox(key))
+	// a pipeline of each change.
 	orch, err := orchestrator.New(orchestrator.Config{MaxChain: p2p.MaxDepth, Logger: log.With("component", "orchestrator")}, orchestrator.Deps{
 		Store: st, Vault: apiVault, Engine: eng, Broker: broker, Cache: recent, Links: links, Polls: polling, Sinks: deliveries,
-		Hooks: orchestrator.HookCacheFunc(func(id uuid.UUID) { pipelines.ForgetPipeline(id) }),
+		Hooks: hooks,
 	})
 	if err != nil {
 		return err
 	}
 	deliveries.UseSinkEditor(orch)
-	pipelines = api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
-		Store: st, Engine: eng, Vault: apiVault, Cache: recent, Broker: broker,
-		Replay: signature.NewMemoryGuard(0), Service: orch,
+	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: apiVault, Cache: recent, Broker: broker, Service: orch,
 	})
 	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Store: st, Bucket: bucket})
 	api.RegisterSinks(pipelines)

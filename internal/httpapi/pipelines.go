@@ -18,16 +18,12 @@ import (
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
-	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
 // Defaults of PipelinesConfig.
 const (
-	// DefaultHookCacheTTL is how long a webhook token's pipeline is reused
-	// before it is looked up again.
-	DefaultHookCacheTTL = time.Second
 	// DefaultStreamHeartbeat is the interval of keep-alive comments on live
 	// streams.
 	DefaultStreamHeartbeat = 15 * time.Second
@@ -38,23 +34,12 @@ type PipelinesConfig struct {
 	// BaseURL is the public URL of the server, for webhook ingest URLs.
 	// Empty means the scheme and Host of the request that asks.
 	BaseURL string
-	// HookCacheTTL is how long this process reuses a webhook token's
-	// pipeline (and its compiled spec and signature verifier) before it
-	// looks the token up again. Changes made through this process take
-	// effect at once; changes made through another node within the TTL.
-	// Zero means DefaultHookCacheTTL.
-	HookCacheTTL time.Duration
 	// StreamHeartbeat is the interval of keep-alive comments on live
 	// streams. Zero means DefaultStreamHeartbeat.
 	StreamHeartbeat time.Duration
 	// StreamBuffer is how many batches a live stream may fall behind before
 	// it is told it lagged. Zero means the broker's default.
 	StreamBuffer int
-	// HookRate limits webhook requests per team and second (429 with
-	// Retry-After beyond it); 0 turns the limit off. HookBurst is the
-	// bucket size (default: one second's worth).
-	HookRate  float64
-	HookBurst int
 }
 
 // PipelineStore is what the pipeline routes need of the store.
@@ -74,9 +59,6 @@ type PipelinesDeps struct {
 	// Broker carries committed batches to live streams; the routes publish
 	// control events (pause, update, delete) on it.
 	Broker pubsub.Broker
-	// Replay remembers the webhook ids of signed requests, one guard per
-	// process (or a shared one in a cluster). Nil means a MemoryGuard.
-	Replay signature.ReplayGuard
 	// Service runs the pipeline lifecycle: every route of pipelines, sinks
 	// and secrets calls one of its methods.
 	Service *orchestrator.Service
@@ -87,9 +69,6 @@ type Pipelines struct {
 	r *pipelineRoutes
 }
 
-// ForgetPipeline drops the webhook token cache's entries of a pipeline;
-// the pipeline service calls it after a change (orchestrator.HookCache).
-func (p *Pipelines) ForgetPipeline(id uuid.UUID) { p.r.hooks.forgetPipeline(id) }
 
 // CloseStreams ends every live stream, so that a graceful shutdown does
 // not wait for clients that never hang up. Register it with
@@ -106,35 +85,24 @@ type pipelineRoutes struct {
 	vault   *vault.Vault
 	cache   *cache.Memory
 	broker  pubsub.Broker
-	replay  signature.ReplayGuard
 	svc     *orchestrator.Service
-	hooks   *hookCache
-	limits  *teamLimiter
 	closing context.Context
 	close   context.CancelFunc
 }
 
 // RegisterPipelines adds the pipeline API (/api/v1/pipelines...), its
 // records, runs and live stream, the team secrets API (/api/v1/secrets)
-// and webhook ingest (/hooks/{token}). Call it before serving.
+// (webhook ingest is RegisterHooks). Call it before serving.
 func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipelines {
-	if cfg.HookCacheTTL == 0 {
-		cfg.HookCacheTTL = DefaultHookCacheTTL
-	}
 	if cfg.StreamHeartbeat == 0 {
 		cfg.StreamHeartbeat = DefaultStreamHeartbeat
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if d.Replay == nil {
-		d.Replay = signature.NewMemoryGuard(0)
-	}
 	closing, closeFn := context.WithCancel(context.Background())
 	r := &pipelineRoutes{
 		s: s, cfg: cfg, store: d.Store, engine: d.Engine, vault: d.Vault, cache: d.Cache,
-		broker: d.Broker, replay: d.Replay, svc: d.Service, closing: closing, close: closeFn,
+		broker: d.Broker, svc: d.Service, closing: closing, close: closeFn,
 	}
-	r.hooks = newHookCache(cfg.HookCacheTTL, r.loadHook)
-	r.limits = newTeamLimiter(cfg.HookRate, cfg.HookBurst)
 	r.registerPipelineRoutes()
 	r.registerRecordRoutes()
 	r.registerSeriesRoutes()
@@ -142,7 +110,6 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 	r.registerPollingRoutes()
 	s.mux.HandleFunc("GET "+streamPath, r.stream)
 	documentStream(s.api)
-	s.mux.HandleFunc("POST /hooks/{token}", r.ingest)
 	return &Pipelines{r: r}
 }
 

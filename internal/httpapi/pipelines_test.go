@@ -23,6 +23,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/ingest"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pubsub"
@@ -51,7 +52,14 @@ type env struct {
 	bodies [][]byte // every response body, for leak checks
 }
 
-type envOption func(*httpapi.PipelinesConfig)
+// envConfig is what an envOption may change: the pipeline routes'
+// settings and, as Ingest, the webhook ingest service's.
+type envConfig struct {
+	httpapi.PipelinesConfig
+	Ingest ingest.Config
+}
+
+type envOption func(*envConfig)
 
 // eachBackend runs fn as one parallel subtest per storage backend, each on
 // its own database.
@@ -103,7 +111,7 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
-	cfg := httpapi.PipelinesConfig{}
+	var cfg envConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -112,17 +120,16 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	v := vault.New(st, secrets.NewBox(key))
-	var routes *httpapi.Pipelines
+	hooks := ingest.New(cfg.Ingest, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
+	api.RegisterHooks(hooks)
 	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
-		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c,
-		Hooks: orchestrator.HookCacheFunc(func(id uuid.UUID) { routes.ForgetPipeline(id) }),
+		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c, Hooks: hooks,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes = api.RegisterPipelines(cfg, httpapi.PipelinesDeps{
-		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker,
-		Replay: signature.NewMemoryGuard(0), Service: svc,
+	routes := api.RegisterPipelines(cfg.PipelinesConfig, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker, Service: svc,
 	})
 	srv := httptest.NewUnstartedServer(api.Handler())
 	srv.Config.RegisterOnShutdown(routes.CloseStreams)
@@ -455,7 +462,7 @@ func TestPipelineBaseURL(t *testing.T) {
 			t.Fatalf("polling pipeline has ingest_url %q", poll.IngestURL)
 		}
 		want(t, e.do("POST", "/api/v1/pipelines/"+poll.ID.String()+"/rotate-token", tm.editor, nil), http.StatusConflict)
-	}, func(c *httpapi.PipelinesConfig) { c.BaseURL = "https://tributary.example.com/" })
+	}, func(c *envConfig) { c.BaseURL = "https://tributary.example.com/" })
 }
 
 func TestPipelineSpecProblems(t *testing.T) {

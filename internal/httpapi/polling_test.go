@@ -21,6 +21,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/ingest"
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
@@ -103,16 +104,16 @@ func setupPolling(t *testing.T, backend string) *env {
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
-	var routes *httpapi.Pipelines
+	hooks := ingest.New(ingest.Config{}, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
+	api.RegisterHooks(hooks)
 	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
-		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c, Polls: polling,
-		Hooks: orchestrator.HookCacheFunc(func(id uuid.UUID) { routes.ForgetPipeline(id) }),
+		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c, Polls: polling, Hooks: hooks,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes = api.RegisterPipelines(httpapi.PipelinesConfig{}, httpapi.PipelinesDeps{
-		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker, Replay: signature.NewMemoryGuard(0), Service: svc,
+	routes := api.RegisterPipelines(httpapi.PipelinesConfig{}, httpapi.PipelinesDeps{
+		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker, Service: svc,
 	})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)

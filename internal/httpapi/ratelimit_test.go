@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"net/http"
 	"testing"
-
-	"github.com/tributary-dev/tributary/internal/httpapi"
 )
 
 func TestHookRateLimitPerTeam(t *testing.T) {
@@ -38,5 +36,5 @@ func TestHookRateLimitPerTeam(t *testing.T) {
 		}
 		// Team a's flood leaves team b's budget alone.
 		want(t, e.hook(pb.IngestURL, []byte(`{"n": 1}`)), http.StatusAccepted)
-	}, func(c *httpapi.PipelinesConfig) { c.HookRate, c.HookBurst = 0.01, 2 })
+	}, func(c *envConfig) { c.Ingest.Rate, c.Ingest.Burst = 0.01, 2 })
 }

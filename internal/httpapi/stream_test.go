@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 )
 
@@ -180,7 +179,7 @@ func TestStream(t *testing.T) {
 
 func TestStreamHeartbeatAndShutdown(t *testing.T) {
 	t.Parallel()
-	e := setup(t, "sqlite", func(c *httpapi.PipelinesConfig) { c.StreamHeartbeat = 50 * time.Millisecond })
+	e := setup(t, "sqlite", func(c *envConfig) { c.StreamHeartbeat = 50 * time.Millisecond })
 	tm := e.newTeam()
 	p := e.createPipeline(tm, webhookSpec("quiet"))
 	s := e.stream(p.ID, tm.viewer)
@@ -211,7 +210,7 @@ func TestStreamHeartbeatAndShutdown(t *testing.T) {
 // then told it lagged and gets the recent records again.
 func TestStreamLagged(t *testing.T) {
 	t.Parallel()
-	e := setup(t, "sqlite", func(c *httpapi.PipelinesConfig) { c.StreamBuffer = 1 })
+	e := setup(t, "sqlite", func(c *envConfig) { c.StreamBuffer = 1 })
 	tm := e.newTeam()
 	p := e.createPipeline(tm, webhookSpec("firehose"))
 	want(t, e.hook(p.IngestURL, []byte(`{"n": 1}`)), http.StatusAccepted)

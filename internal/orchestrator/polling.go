@@ -12,8 +12,8 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/source"
 )
 

@@ -1,0 +1,33 @@
+// Package ingest accepts webhook requests: one call, Service.Accept, takes
+// the token of a webhook URL, the request's headers and its body, and
+// returns once the records are durable.
+//
+// A request goes:
+//
+//	token → pipeline (cached briefly)          ErrUnknownToken, ErrPaused, ErrMisconfigured
+//	the team's rate limit                       *RateLimitedError
+//	read body ≤ max_body_bytes, gunzip ≤ it     *TooLargeError, *UnsupportedEncodingError, *BadEncodingError
+//	Standard Webhooks signature, when the
+//	pipeline has a signing secret               *SignatureError
+//	decode JSON / array / NDJSON (decode.go)    *BadJSONError
+//	engine.Process (map, validate) in the caller's goroutine
+//	engine.Submit: group commit, returns once the transaction committed
+//
+// Failures of a part ingest depends on (the store, the replay guard, the
+// engine) are *UnavailableError: the sender should retry shortly. Nothing
+// of a refused request is stored. Any failure after a signature verified
+// releases its webhook-id from the replay guard, so that the sender's
+// retry is not refused as a replay.
+//
+// The token cache keeps a resolved token (pipeline, compiled spec,
+// signature verifier) for a short TTL, so that a burst of requests costs
+// one lookup, one compile and one secret opening. Changes made through this
+// process must forget the entries they affect (ForgetPipeline,
+// ForgetTeam); changes made through another node take effect within the
+// TTL.
+//
+// The package knows the webhook protocol's headers (Content-Type,
+// Content-Encoding, Content-Length and the webhook-* signature headers) but
+// nothing else of HTTP: the transport maps the errors of errors.go to
+// status codes.
+package ingest

@@ -1,0 +1,275 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/signature"
+)
+
+// DefaultCacheTTL is how long a webhook token's pipeline is reused before
+// it is looked up again.
+const DefaultCacheTTL = time.Second
+
+// Config tunes a Service. The zero value of a field means its default.
+type Config struct {
+	// CacheTTL is how long this process reuses a webhook token's pipeline
+	// (and its compiled spec and signature verifier) before it looks the
+	// token up again. Changes made through this process take effect at
+	// once (ForgetPipeline, ForgetTeam); changes made through another node
+	// within the TTL. Zero means DefaultCacheTTL.
+	CacheTTL time.Duration
+	// Rate limits webhook requests per team and second (RateLimitedError
+	// beyond it); 0 or less turns the limit off.
+	Rate float64
+	// Burst is the size of a team's bucket; 0 means one second's worth of
+	// Rate.
+	Burst int
+}
+
+// Store is what ingest needs of the store.
+type Store interface {
+	// PipelineByHookToken finds a webhook pipeline by its ingest token, or
+	// fails with core.ErrNotFound.
+	PipelineByHookToken(ctx context.Context, token string) (core.Pipeline, error)
+}
+
+// Engine is what ingest needs of the engine; *engine.Engine has it.
+type Engine interface {
+	// Compiled returns the compiled spec of p's version.
+	Compiled(p core.Pipeline) (*pipeline.Compiled, error)
+	// Process maps and validates inputs in the caller's goroutine.
+	Process(c *pipeline.Compiled, inputs []any, arrival time.Time) ([]engine.Mapped, []core.Rejected)
+	// Submit commits processed records and returns once they are durable.
+	Submit(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []engine.Mapped, rejected []core.Rejected, trigger core.RunTrigger) (engine.Result, error)
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// Secrets opens a team's secrets; *vault.Vault has it.
+type Secrets interface {
+	// Open returns the value of the team's secret name, or fails with
+	// core.ErrNotFound. The caller clears the value after use.
+	Open(ctx context.Context, teamID uuid.UUID, name string) ([]byte, error)
+}
+
+// Deps are the parts a Service calls.
+type Deps struct {
+	Store  Store
+	Engine Engine
+	// Secrets opens the signing secrets of signed webhooks.
+	Secrets Secrets
+	// Replay remembers the webhook ids of signed requests, one guard per
+	// process (or a shared one in a cluster). Nil means a MemoryGuard.
+	Replay signature.ReplayGuard
+	// Logger logs what a caller is not told (a replay guard that could not
+	// release an id). Nil discards.
+	Logger *slog.Logger
+	// Now is the clock of arrivals, the rate limit and the token cache.
+	// Nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is what an accepted request became.
+type Result struct {
+	// Accepted counts the records stored.
+	Accepted int
+	// Rejected counts the records refused by the mapping or validation,
+	// stored as rejected records.
+	Rejected int
+	// RunID is the run that committed them; Nil when the body held no
+	// record.
+	RunID uuid.UUID
+}
+
+// Service accepts webhook requests. It is safe for concurrent use.
+type Service struct {
+	store   Store
+	engine  Engine
+	secrets Secrets
+	replay  signature.ReplayGuard
+	log     *slog.Logger
+	now     func() time.Time
+	hooks   *hookCache
+	limits  *teamLimiter
+}
+
+// New returns a Service.
+func New(cfg Config, d Deps) *Service {
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if d.Replay == nil {
+		d.Replay = signature.NewMemoryGuard(0)
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Service{
+		store: d.Store, engine: d.Engine, secrets: d.Secrets, replay: d.Replay, log: d.Logger, now: d.Now,
+		limits: newTeamLimiter(cfg.Rate, cfg.Burst),
+	}
+	s.hooks = newHookCache(cfg.CacheTTL, d.Now, s.loadHook)
+	return s
+}
+
+// ForgetPipeline drops what the token cache holds of a pipeline. Call it
+// after a change of the pipeline: an update, a token rotation, a pause, a
+// deletion, a sink edit.
+func (s *Service) ForgetPipeline(id uuid.UUID) { s.hooks.forgetPipeline(id) }
+
+// ForgetTeam drops what the token cache holds of a team's pipelines. Call
+// it after one of the team's secrets changed: verifiers hold the old value.
+func (s *Service) ForgetTeam(id uuid.UUID) { s.hooks.forgetTeam(id) }
+
+// Accept takes one webhook request: the token of its URL, its headers and
+// its body. It returns once the records are durable, or with one of the
+// errors of errors.go, having stored nothing. header is the webhook
+// protocol's: Content-Type, Content-Encoding, Content-Length and the
+// Standard Webhooks headers are read.
+func (s *Service) Accept(ctx context.Context, token string, header http.Header, body io.Reader) (Result, error) {
+	arrival := s.now()
+	if !plausibleToken(token) {
+		return Result{}, ErrUnknownToken
+	}
+	h, err := s.hooks.get(ctx, token)
+	switch {
+	case errors.Is(err, ErrUnknownToken), errors.Is(err, ErrMisconfigured):
+		return Result{}, err
+	case err != nil:
+		return Result{}, &UnavailableError{Step: StepLookup, Err: err}
+	}
+	if h.p.Status == core.StatusPaused {
+		return Result{}, ErrPaused
+	}
+	if ok, wait := s.limits.allow(h.p.TeamID, arrival); !ok {
+		return Result{}, &RateLimitedError{RetryAfter: wait}
+	}
+
+	limit := h.compiled.MaxBodyBytes
+	if limit <= 0 {
+		limit = pipeline.DefaultMaxBodyBytes
+	}
+	raw, err := readBody(header, body, limit)
+	if err != nil {
+		return Result{}, err
+	}
+
+	if h.verifier == nil {
+		return s.process(ctx, h, header, raw, arrival)
+	}
+	if err := h.verifier.Verify(ctx, header, raw, arrival); err != nil {
+		if isSignatureFailure(err) {
+			return Result{}, &SignatureError{Err: err}
+		}
+		return Result{}, &UnavailableError{Step: StepVerify, Pipeline: h.p.ID, Err: err}
+	}
+	res, err := s.process(ctx, h, header, raw, arrival)
+	if err != nil {
+		// The signature verified: release its id, so that the sender may
+		// retry the request with the same webhook-id.
+		if ferr := h.verifier.Forget(context.WithoutCancel(ctx), header.Get(signature.HeaderID)); ferr != nil {
+			s.log.WarnContext(ctx, "webhook replay guard", "pipeline", h.p.ID, "err", ferr)
+		}
+	}
+	return res, err
+}
+
+// process decodes a read body and hands its records to the engine.
+func (s *Service) process(ctx context.Context, h *hook, header http.Header, raw []byte, arrival time.Time) (Result, error) {
+	inputs, err := decodeBody(raw, isNDJSON(header.Get("Content-Type")))
+	if err != nil {
+		return Result{}, err
+	}
+	accepted, rejected := s.engine.Process(h.compiled, inputs, arrival)
+	res, err := s.engine.Submit(ctx, h.p, h.compiled, accepted, rejected, core.TriggerWebhook)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrCanceled, ctx.Err())
+		}
+		return Result{}, &UnavailableError{Step: StepStore, Pipeline: h.p.ID, Err: err}
+	}
+	return Result{Accepted: res.Accepted, Rejected: res.Rejected, RunID: res.RunID}, nil
+}
+
+// isSignatureFailure reports whether err is the sender's fault, rather
+// than the replay guard's.
+func isSignatureFailure(err error) bool {
+	for _, s := range []error{signature.ErrMissingHeaders, signature.ErrBadTimestamp, signature.ErrTimestampTooOld,
+		signature.ErrTimestampTooNew, signature.ErrNoMatchingSignature, signature.ErrReplayed} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// plausibleToken refuses without a lookup what cannot be an ingest token
+// (auth.NewURLToken makes 32 base64url characters).
+func plausibleToken(t string) bool {
+	if len(t) < 16 || len(t) > 128 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// loadHook resolves a token to its pipeline, compiled spec and verifier.
+func (s *Service) loadHook(ctx context.Context, token string) (*hook, error) {
+	p, err := s.store.PipelineByHookToken(ctx, token)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, ErrUnknownToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up webhook token: %w", err)
+	}
+	if p.Kind != core.KindWebhook {
+		return nil, ErrUnknownToken
+	}
+	c, err := s.engine.Compiled(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pipeline %s: %w", ErrMisconfigured, p.ID, err)
+	}
+	h := &hook{p: p, compiled: c}
+	if c.SigningSecret == "" {
+		return h, nil
+	}
+	value, err := s.secrets.Open(ctx, p.TeamID, c.SigningSecret)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, fmt.Errorf("%w: pipeline %s: signing secret %q: %w", ErrMisconfigured, p.ID, c.SigningSecret, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", p.ID, err)
+	}
+	sec, err := signature.ParseSecret(string(value))
+	clear(value)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pipeline %s: signing secret %q: %w", ErrMisconfigured, p.ID, c.SigningSecret, err)
+	}
+	h.verifier, err = signature.NewVerifier(signature.Config{
+		Secrets: []signature.Secret{sec}, Tolerance: c.WebhookTolerance,
+		Replay: s.replay, ReplayScope: p.ID.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: pipeline %s: %w", ErrMisconfigured, p.ID, err)
+	}
+	return h, nil
+}
