@@ -69,7 +69,6 @@ type Pipelines struct {
 	r *pipelineRoutes
 }
 
-
 // CloseStreams ends every live stream, so that a graceful shutdown does
 // not wait for clients that never hang up. Register it with
 // http.Server.RegisterOnShutdown.
