@@ -32,10 +32,12 @@ import (
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/source/p2p"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
@@ -177,7 +179,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	defer broker.Close()
-	eng, err := engine.New(engine.Config{Registerer: registry}, st, recent, broker, log.With("component", "engine"))
+	// The kinds of sources and sinks (source.Builtin and sink.Builtin
+	// list them): every spec is compiled against them.
+	sinks := sink.Builtin(sink.BlobConfig{FileRoot: filepath.Join(cfg.DataDir, "sinks"), Logger: log.With("component", "blob-sink")})
+	compiler := pipeline.NewCompiler(source.Builtin(), sinks)
+	eng, err := engine.New(engine.Config{Registerer: registry, Compiler: compiler}, st, recent, broker, log.With("component", "engine"))
 	if err != nil {
 		return err
 	}
@@ -224,10 +230,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	sinkVault := vault.New(st, secrets.NewBox(key))
 	deliveries, err := delivery.New(delivery.Config{
 		Workers: cfg.SinkWorkers, Schedule: schedule, AttemptTimeout: cfg.SinkAttemptTimeout,
-		Registerer: registry, Logger: log.With("component", "delivery"),
-	}, sink.NewRegistry(sink.HTTPKind,
-		sink.BlobKind(sink.BlobConfig{FileRoot: filepath.Join(cfg.DataDir, "sinks"), Logger: log.With("component", "blob-sink")}),
-		sink.PostgresKind, sink.KafkaKind), sink.Deps{
+		Registerer: registry, Logger: log.With("component", "delivery"), Compiler: compiler,
+	}, sinks, sink.Deps{
 		HTTPClient: sinkGuard.Client(), Dial: sinkGuard.DialContext, Secret: sinkVault.Open, CheckURL: sinkGuard.CheckURL,
 	}, st)
 	if err != nil {
@@ -237,7 +241,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	eng.AddFanout(deliveries)
 
 	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
-		jobs.Deps{Store: st, Engine: eng, Blobs: bucket, Polling: polling, Delivery: deliveries}))
+		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Polling: polling, Delivery: deliveries}))
 	if err != nil {
 		return fmt.Errorf("job queue: %w", err)
 	}
@@ -250,7 +254,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
-	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
+	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler})
 	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
 		Replay: signature.NewMemoryGuard(0), Links: links, Polls: polling,

@@ -26,6 +26,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
@@ -137,11 +138,14 @@ func setup(t *testing.T, open func(testing.TB) store.Store, opts ...func(*option
 	if o.registry == nil {
 		o.registry = sink.NewRegistry(sink.HTTPKind)
 	}
+	if o.cfg.Compiler == nil {
+		o.cfg.Compiler = pipeline.NewCompiler(source.Builtin(), o.registry)
+	}
 	svc, err := delivery.New(o.cfg, o.registry, deps, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{}, st, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +173,7 @@ func setup(t *testing.T, open func(testing.TB) store.Store, opts ...func(*option
 // pipeline creates a webhook pipeline from a spec document.
 func (b *bundle) pipeline(t *testing.T, doc string) core.Pipeline {
 	t.Helper()
-	c, err := pipeline.Parse([]byte(doc))
+	c, err := compiler.Parse([]byte(doc))
 	if err != nil {
 		t.Fatalf("spec: %v", err)
 	}

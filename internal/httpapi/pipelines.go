@@ -267,7 +267,7 @@ func (r *pipelineRoutes) compileSpec(ctx context.Context, team uuid.UUID, doc []
 	spec, err := pipeline.Decode(doc)
 	if err == nil {
 		var c *pipeline.Compiled
-		if c, err = pipeline.Compile(spec); err == nil {
+		if c, err = r.s.compiler.Compile(spec); err == nil {
 			if err := r.checkSecrets(ctx, team, c); err != nil {
 				return nil, nil, err
 			}
@@ -309,25 +309,25 @@ func specProblem(se *pipeline.SpecError) error {
 // or a signing secret that is not a Standard Webhooks secret.
 func (r *pipelineRoutes) checkSecrets(ctx context.Context, team uuid.UUID, c *pipeline.Compiled) error {
 	var problems []error
-	for _, ref := range secretRefs(c.Spec) {
+	for _, ref := range c.SecretRefs() {
 		var err error
-		if ref.signing {
+		if ref.Signing {
 			var value []byte
-			if value, err = r.vault.Open(ctx, team, ref.name); err == nil {
+			if value, err = r.vault.Open(ctx, team, ref.Name); err == nil {
 				_, err = signature.ParseSecret(string(value))
 				clear(value)
 				if err != nil {
-					problems = append(problems, &huma.ErrorDetail{Location: "body." + ref.path, Message: fmt.Sprintf(
-						"secret %q is not a Standard Webhooks signing secret (whsec_ followed by base64); rotate it to one", ref.name)})
+					problems = append(problems, &huma.ErrorDetail{Location: "body." + ref.Path, Message: fmt.Sprintf(
+						"secret %q is not a Standard Webhooks signing secret (whsec_ followed by base64); rotate it to one", ref.Name)})
 					continue
 				}
 			}
 		} else {
-			_, err = r.vault.Get(ctx, team, ref.name)
+			_, err = r.vault.Get(ctx, team, ref.Name)
 		}
 		switch {
 		case errors.Is(err, core.ErrNotFound):
-			problems = append(problems, secretRefErr("body."+ref.path, ref.name))
+			problems = append(problems, secretRefErr("body."+ref.Path, ref.Name))
 		case err != nil:
 			return r.s.problem(ctx, err)
 		}
@@ -338,22 +338,6 @@ func (r *pipelineRoutes) checkSecrets(ctx context.Context, team uuid.UUID, c *pi
 	return nil
 }
 
-type secretRef struct {
-	path, name string
-	signing    bool // must hold a Standard Webhooks secret
-}
-
-// secretRefs lists the team secrets a spec refers to.
-func secretRefs(s pipeline.Spec) []secretRef {
-	var refs []secretRef
-	if w := s.Source.Webhook; w != nil && w.SigningSecret != "" {
-		refs = append(refs, secretRef{"source.webhook.signing_secret", w.SigningSecret, true})
-	}
-	refs = append(refs, pollSecretRefs(s)...)
-	refs = append(refs, sinkSecretRefs(s)...)
-	return refs
-}
-
 // secretUsers names the team's pipelines that refer to the secret.
 func (r *pipelineRoutes) secretUsers(ctx context.Context, team uuid.UUID, name string) ([]string, error) {
 	ps, err := r.store.Pipelines(ctx, team)
@@ -362,12 +346,10 @@ func (r *pipelineRoutes) secretUsers(ctx context.Context, team uuid.UUID, name s
 	}
 	var users []string
 	for _, p := range ps {
-		spec, err := pipeline.Decode(p.Spec)
-		if err != nil {
-			continue // a stored spec that no longer decodes refers to nothing usable
-		}
-		for _, ref := range secretRefs(spec) {
-			if ref.name == name {
+		// A stored spec that no longer compiles still holds its
+		// references: the kinds read what they can of it.
+		for _, ref := range r.s.compiler.SecretRefsOf(p.Spec) {
+			if ref.Name == name {
 				users = append(users, p.Name)
 				break
 			}

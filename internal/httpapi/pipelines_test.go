@@ -94,14 +94,14 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{}, st, c, broker, log)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, c, broker, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close(context.Background()) })
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
-		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
+		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler})
 	cfg := httpapi.PipelinesConfig{}
 	for _, o := range opts {
 		o(&cfg)

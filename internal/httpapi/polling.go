@@ -50,29 +50,6 @@ func (r *pipelineRoutes) pollChanged(ctx context.Context, p core.Pipeline) {
 	}
 }
 
-// pollSecretRefs lists the team secrets a polling spec's source names. It
-// reads only what it needs, so that it works on any stored spec.
-func pollSecretRefs(s pipeline.Spec) []secretRef {
-	var refs []secretRef
-	for _, part := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"http", s.Source.HTTP}, {"graphql", s.Source.GraphQL}} {
-		if part.raw == nil {
-			continue
-		}
-		var v struct {
-			Auth *struct {
-				Secret string `json:"secret"`
-			} `json:"auth"`
-		}
-		if json.Unmarshal(part.raw, &v) == nil && v.Auth != nil && v.Auth.Secret != "" {
-			refs = append(refs, secretRef{path: "source." + part.name + ".auth.secret", name: v.Auth.Secret})
-		}
-	}
-	return refs
-}
-
 // RunNowBody answers a run-now request.
 type RunNowBody struct {
 	Pipeline uuid.UUID `json:"pipeline"`
@@ -218,7 +195,7 @@ func (r *pipelineRoutes) preview(ctx context.Context, team uuid.UUID, in *Previe
 	if len(bytes.TrimSpace(in.Spec)) == 0 {
 		return nil, huma.Error422UnprocessableEntity("The preview needs a spec.", &huma.ErrorDetail{Location: "body.spec", Message: "is required"})
 	}
-	c, err := pipeline.Parse(in.Spec)
+	c, err := r.s.compiler.Parse(in.Spec)
 	if se, ok := errors.AsType[*pipeline.SpecError](err); ok {
 		return nil, previewSpecProblem(se)
 	}

@@ -68,7 +68,7 @@ func setupPolling(t *testing.T, backend string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{}, st, c, broker, log)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, c, broker, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func setupPolling(t *testing.T, backend string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := jobs.RiverConfig(jobs.Config{Workers: 2, Logger: log}, jobs.Deps{Store: st, Engine: eng, Polling: polling})
+	rc := jobs.RiverConfig(jobs.Config{Workers: 2, Logger: log}, jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Polling: polling})
 	rc.TestOnly = true
 	rc.PeriodicJobs = nil
 	client, err := st.NewJobClient(rc)
@@ -100,7 +100,7 @@ func setupPolling(t *testing.T, backend string) *env {
 	})
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
-		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
+		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler})
 	routes := api.RegisterPipelines(httpapi.PipelinesConfig{}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: v, Cache: c, Broker: broker, Replay: signature.NewMemoryGuard(0), Polls: polling,
 	})

@@ -92,15 +92,6 @@ func (r *pipelineRoutes) checkSinks(ctx context.Context, team uuid.UUID, c *pipe
 	return huma.Error422UnprocessableEntity(msg, details...)
 }
 
-// sinkSecretRefs lists the team secrets a spec's sinks name.
-func sinkSecretRefs(s pipeline.Spec) []secretRef {
-	var out []secretRef
-	for _, ref := range delivery.SecretRefs(s.Sinks) {
-		out = append(out, secretRef{path: ref.Path, name: ref.Name, signing: ref.Signing})
-	}
-	return out
-}
-
 // Wire types of the sink API.
 
 // SinkBody is a sink of a pipeline with its health and counters.
@@ -378,31 +369,6 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 	api := r.s.api
 	tags := []string{"Sinks"}
 	base := "/api/v1/pipelines/{id}/sinks"
-
-	huma.Register(api, huma.Operation{
-		OperationID: "list-sink-kinds", Method: http.MethodGet, Path: "/api/v1/sink-kinds", Tags: tags,
-		Summary: "List the sink kinds this server delivers to",
-	}, func(ctx context.Context, in *struct{ TeamScope }) (*struct {
-		Body struct {
-			Kinds []SinkKindBody `json:"kinds"`
-		}
-	}, error) {
-		if _, _, err := r.s.teamRole(ctx, in.TeamScope, auth.Viewer); err != nil {
-			return nil, err
-		}
-		out := &struct {
-			Body struct {
-				Kinds []SinkKindBody `json:"kinds"`
-			}
-		}{}
-		reg := r.sinks.svc.Registry()
-		out.Body.Kinds = []SinkKindBody{}
-		for _, name := range reg.Names() {
-			k, _ := reg.Kind(name)
-			out.Body.Kinds = append(out.Body.Kinds, SinkKindBody{Name: k.Name, Doc: k.Doc, MaxBatch: k.MaxBatch})
-		}
-		return out, nil
-	})
 
 	huma.Register(api, huma.Operation{
 		OperationID: "list-sinks", Method: http.MethodGet, Path: base, Tags: tags,
@@ -774,13 +740,6 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 		}
 		return &replayOutput{Body: replayBody(rp)}, nil
 	})
-}
-
-// SinkKindBody is a kind of sink this server knows.
-type SinkKindBody struct {
-	Name     string `json:"name"`
-	Doc      string `json:"doc"`
-	MaxBatch int    `json:"max_batch,omitempty" doc:"The most records one delivery carries; bigger batches are split."`
 }
 
 // resetSinkState records a saved sink's switch: enabled clears its

@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 // Deps are the parts workers use.
 type Deps struct {
 	Store store.Store
+	// Compiler compiles the stored specs of pipelines (their retention).
+	// Required.
+	Compiler *pipeline.Compiler
 	// Engine runs batches for p2p and upload jobs; without it those
 	// workers are not registered.
 	Engine *engine.Engine

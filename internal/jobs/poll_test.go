@@ -23,7 +23,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pgtest"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
@@ -93,7 +92,7 @@ func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
 	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng, err := engine.New(engine.Config{}, st, nil, nil, log)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +133,7 @@ func newPollEnv(t *testing.T, backend string, cfg jobs.PollConfig) *pollEnv {
 // the returned function (graceful unless cancel).
 func (e *pollEnv) start() (stop func(cancel bool)) {
 	e.t.Helper()
-	cfg := jobs.RiverConfig(jobs.Config{Workers: 4, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Engine: e.engine, Polling: e.polling})
+	cfg := jobs.RiverConfig(jobs.Config{Workers: 4, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Compiler: compiler, Engine: e.engine, Polling: e.polling})
 	cfg.TestOnly = true
 	cfg.PeriodicJobs = nil // the schedule check is called directly where a test needs it
 	client, err := e.store.NewJobClient(cfg)
@@ -164,7 +163,7 @@ func (e *pollEnv) start() (stop func(cancel bool)) {
 // the API's URL) and arms its first poll.
 func (e *pollEnv) create(name, spec string) core.Pipeline {
 	e.t.Helper()
-	c, err := pipeline.Parse([]byte(spec))
+	c, err := compiler.Parse([]byte(spec))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -558,7 +557,7 @@ func TestPollingLostChain(t *testing.T) {
 	e.waitFor(15*time.Second, "polls after the check", func() bool { return len(e.runs(p)) >= 2 })
 	// A pipeline created without a schedule (another path than the API)
 	// is armed by the check too.
-	c, _ := pipeline.Parse([]byte(a.spec("unarmed", "1s")))
+	c, _ := compiler.Parse([]byte(a.spec("unarmed", "1s")))
 	canonical, _ := c.Spec.Canonical()
 	q, err := e.store.CreatePipeline(ctx, e.team.ID, store.NewPipeline{Name: "unarmed", Kind: core.KindPolling, Spec: canonical})
 	if err != nil {
@@ -578,7 +577,7 @@ func TestPollUniqueAcrossNodes(t *testing.T) {
 		a := newGrowingAPI(t)
 		p := e.create("unique", a.spec("unique", "1h"))
 		due := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-		cfg := jobs.RiverConfig(jobs.Config{Workers: 1, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Polling: e.polling})
+		cfg := jobs.RiverConfig(jobs.Config{Workers: 1, Logger: slog.New(slog.DiscardHandler)}, jobs.Deps{Store: e.store, Compiler: compiler, Polling: e.polling})
 		client, err := e.store.NewJobClient(cfg)
 		if err != nil {
 			t.Fatal(err)
