@@ -101,10 +101,19 @@ func (c *Compiled) SecretRefs() []SecretRef { return slices.Clone(c.secrets) }
 // decode strictly): it reads what it can, so that a secret a stored
 // pipeline refers to is found whatever else the spec holds.
 func (cc *Compiler) SecretRefsOf(doc []byte) []SecretRef {
-	var s Spec
 	// A value of the wrong type leaves its field empty; the others are
-	// still read, and a document that is not JSON names nothing.
-	_ = json.Unmarshal(doc, &s)
+	// still read, and a document that is not JSON names nothing. The
+	// source is read on its own, as a type error inside it would stop
+	// the reading of the rest.
+	var top struct {
+		Source json.RawMessage   `json:"source"`
+		Sinks  []json.RawMessage `json:"sinks"`
+	}
+	_ = json.Unmarshal(doc, &top)
+	s := Spec{Sinks: top.Sinks}
+	if len(top.Source) > 0 {
+		_ = json.Unmarshal(top.Source, &s.Source)
+	}
 	return cc.secretRefs(s)
 }
 

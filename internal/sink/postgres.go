@@ -74,7 +74,7 @@ var PostgresKind = Kind{
 		}
 		return nil
 	},
-	Example: `{"dsn_secret":"warehouse-dsn","table":"public.observations","columns":{"observed_at":"ts","temp_c":"temperature_c"},` +
+	Example: `{"dsn_secret":"warehouse-dsn","table":"public.observations","columns":{"station":"station","observed_at":"ts","temperature_c":"temperature_c"},` +
 		`"upsert":{"key":["station","observed_at"]}}`,
 	MaxBatch: 10000,
 	Validate: func(settings json.RawMessage, _ Deps) ([]string, error) {
