@@ -45,6 +45,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
@@ -160,14 +161,16 @@ func run(ctx context.Context, o options) error {
 	}
 	guard := netguard.New(netguard.Config{AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, MaxRedirects: -1})
 	defer guard.CloseIdleConnections()
-	svc, err := delivery.New(delivery.Config{Workers: o.workers}, sink.NewRegistry(sink.HTTPKind),
+	sinks := sink.NewRegistry(sink.HTTPKind)
+	compiler := pipeline.NewCompiler(source.Builtin(), sinks)
+	svc, err := delivery.New(delivery.Config{Workers: o.workers, Compiler: compiler}, sinks,
 		sink.Deps{HTTPClient: guard.Client(), Dial: guard.DialContext, CheckURL: guard.CheckURL,
 			Secret: func(context.Context, uuid.UUID, string) ([]byte, error) { return nil, core.ErrNotFound }}, st)
 	if err != nil {
 		return err
 	}
 	defer svc.Close(context.Background())
-	eng, err := engine.New(engine.Config{}, st, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -179,7 +182,7 @@ func run(ctx context.Context, o options) error {
 		for i := range sinks {
 			ss = append(ss, fmt.Sprintf(`{"name":"s%d","http":{"url":%q}}`, i, rc.URL+"/in"))
 		}
-		c, err := pipeline.Parse([]byte(`{"name":"` + name + `","kind":"webhook","sinks":[` + strings.Join(ss, ",") + `]}`))
+		c, err := compiler.Parse([]byte(`{"name":"` + name + `","kind":"webhook","sinks":[` + strings.Join(ss, ",") + `]}`))
 		if err != nil {
 			return core.Pipeline{}, nil, err
 		}

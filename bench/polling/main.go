@@ -44,6 +44,8 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/poll"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 )
@@ -250,6 +252,7 @@ const spec = `{"name":%q,"kind":"polling","persist":%t,"source":{"interval":%q,
 // evenly over the interval, starting a second from now.
 func addPipelines(ctx context.Context, st store.Store, team uuid.UUID, from, n int, o options, apiURL string) error {
 	start := time.Now().Add(time.Second)
+	compiler := pipeline.NewCompiler(source.Builtin(), sink.NewRegistry(sink.HTTPKind))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -263,7 +266,7 @@ func addPipelines(ctx context.Context, st store.Store, team uuid.UUID, from, n i
 					return
 				}
 				name := fmt.Sprintf("bench-%06d", from+i)
-				c, err := pipeline.Parse(fmt.Appendf(nil, spec, name, o.persist, o.interval.String(), apiURL))
+				c, err := compiler.Parse(fmt.Appendf(nil, spec, name, o.persist, o.interval.String(), apiURL))
 				if err != nil {
 					errs <- err
 					return

@@ -35,11 +35,13 @@ import (
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/p2p"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
@@ -180,7 +182,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	defer broker.Close()
-	eng, err := engine.New(engine.Config{Registerer: registry}, st, recent, broker, log.With("component", "engine"))
+	// The kinds of sources and sinks (source.Builtin and sink.Builtin
+	// list them): every spec is compiled against them.
+	sinks := sink.Builtin(sink.BlobConfig{FileRoot: filepath.Join(cfg.DataDir, "sinks"), Logger: log.With("component", "blob-sink")})
+	compiler := pipeline.NewCompiler(source.Builtin(), sinks)
+	eng, err := engine.New(engine.Config{Registerer: registry, Compiler: compiler}, st, recent, broker, log.With("component", "engine"))
 	if err != nil {
 		return err
 	}
@@ -227,10 +233,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	sinkVault := vault.New(st, secrets.NewBox(key))
 	deliveries, err := delivery.New(delivery.Config{
 		Workers: cfg.SinkWorkers, Schedule: schedule, AttemptTimeout: cfg.SinkAttemptTimeout,
-		Registerer: registry, Logger: log.With("component", "delivery"),
-	}, sink.NewRegistry(sink.HTTPKind,
-		sink.BlobKind(sink.BlobConfig{FileRoot: filepath.Join(cfg.DataDir, "sinks"), Logger: log.With("component", "blob-sink")}),
-		sink.PostgresKind, sink.KafkaKind), sink.Deps{
+		Registerer: registry, Logger: log.With("component", "delivery"), Compiler: compiler,
+	}, sinks, sink.Deps{
 		HTTPClient: sinkGuard.Client(), Dial: sinkGuard.DialContext, Secret: sinkVault.Open, CheckURL: sinkGuard.CheckURL,
 	}, st)
 	if err != nil {
@@ -240,7 +244,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	eng.AddFanout(deliveries)
 
 	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
-		jobs.Deps{Store: st, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
+		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
 			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries,
 		}}))
 	if err != nil {
@@ -255,7 +259,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
-	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
+	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler})
 	apiVault := vault.New(st, secrets.NewBox(key))
 	// Webhook ingest: the token cache, signatures, the per-team rate limit
 	// and the engine calls; the pipeline service tells it of changes.
@@ -268,7 +272,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// secrets for every transport, and tells the parts that keep a view of
 	// a pipeline of each change.
 	orch, err := orchestrator.New(orchestrator.Config{MaxChain: p2p.MaxDepth, Logger: log.With("component", "orchestrator")}, orchestrator.Deps{
-		Store: st, Vault: apiVault, Engine: eng, Broker: broker, Cache: recent, Links: links, Polls: polling, Sinks: deliveries,
+		Store: st, Compiler: compiler, Vault: apiVault, Engine: eng, Broker: broker, Cache: recent, Links: links, Polls: polling, Sinks: deliveries,
 		Hooks: hooks,
 	})
 	if err != nil {

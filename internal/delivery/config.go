@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tributary-dev/tributary/internal/pipeline"
 )
 
 // DefaultSchedule is the wait before each retry of a failed delivery, in
@@ -76,6 +78,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Compiler compiles a pipeline's spec when a delivery edits its sinks
+	// (disabling a sink whose endpoint is gone). Required with a store.
+	Compiler *pipeline.Compiler
 }
 
 // Validate reports a configuration that cannot work.

@@ -400,7 +400,7 @@ func TestReplayRedeliversARange(t *testing.T) {
 		rc := newReceiver(t, nil)
 		// Add the sink: a new version of the spec.
 		spec2 := spec("history", httpSink("late", rc.URL))
-		c, err := pipeline.Parse([]byte(spec2))
+		c, err := compiler.Parse([]byte(spec2))
 		if err != nil {
 			t.Fatal(err)
 		}

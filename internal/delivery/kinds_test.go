@@ -30,7 +30,13 @@ type recorder struct {
 
 func (r *recorder) kind() sink.Kind {
 	return sink.Kind{
-		Name: "memory", Doc: "keeps batches in memory", MaxBatch: 4,
+		Name: "memory", Summary: "keeps batches in memory", MaxBatch: 4,
+		NewSettings: func() any {
+			return new(struct {
+				Fail string `json:"fail,omitempty"`
+			})
+		},
+		Example: `{}`,
 		Validate: func(settings json.RawMessage, _ sink.Deps) ([]string, error) {
 			var s struct {
 				Fail string `json:"fail"`

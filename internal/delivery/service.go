@@ -66,6 +66,9 @@ func New(cfg Config, reg *sink.Registry, deps sink.Deps, st Store) (*Service, er
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if st != nil && cfg.Compiler == nil {
+		return nil, errors.New("delivery: Config.Compiler is required with a store")
+	}
 	cfg = cfg.withDefaults()
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {

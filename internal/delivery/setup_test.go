@@ -26,6 +26,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
@@ -94,11 +95,14 @@ func setup(t *testing.T, st store.Store, opts ...func(*options)) *bundle {
 	if o.registry == nil {
 		o.registry = sink.NewRegistry(sink.HTTPKind)
 	}
+	if o.cfg.Compiler == nil {
+		o.cfg.Compiler = pipeline.NewCompiler(source.Builtin(), o.registry)
+	}
 	svc, err := delivery.New(o.cfg, o.registry, deps, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{}, st, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func setup(t *testing.T, st store.Store, opts ...func(*options)) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	orch, err := orchestrator.New(orchestrator.Config{}, orchestrator.Deps{Store: st, Vault: v, Engine: eng, Broker: broker, Sinks: svc})
+	orch, err := orchestrator.New(orchestrator.Config{}, orchestrator.Deps{Store: st, Compiler: compiler, Vault: v, Engine: eng, Broker: broker, Sinks: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +142,7 @@ func setup(t *testing.T, st store.Store, opts ...func(*options)) *bundle {
 // pipeline creates a webhook pipeline from a spec document.
 func (b *bundle) pipeline(t *testing.T, doc string) core.Pipeline {
 	t.Helper()
-	c, err := pipeline.Parse([]byte(doc))
+	c, err := compiler.Parse([]byte(doc))
 	if err != nil {
 		t.Fatalf("spec: %v", err)
 	}

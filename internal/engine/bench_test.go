@@ -9,7 +9,6 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
@@ -35,11 +34,11 @@ const benchRecord = `{"observed_at":"2024-05-01T12:00:00Z","temp_k":293.4,"hum":
 // BenchmarkProcess10Fields maps, validates (no schema) and encodes one
 // record per operation: ns/op is ns/record.
 func BenchmarkProcess10Fields(b *testing.B) {
-	c, err := pipeline.Parse([]byte(benchSpec))
+	c, err := compiler.Parse([]byte(benchSpec))
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{}, nil, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, nil, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

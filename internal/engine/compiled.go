@@ -47,10 +47,10 @@ func (e *Engine) Compiled(p core.Pipeline) (*pipeline.Compiled, error) {
 		cc.m[p.ID] = ent
 	case ent.version > p.Version:
 		cc.mu.Unlock()
-		return compile(p)
+		return e.compile(p)
 	}
 	cc.mu.Unlock()
-	ent.once.Do(func() { ent.c, ent.err = compile(p) })
+	ent.once.Do(func() { ent.c, ent.err = e.compile(p) })
 	return ent.c, ent.err
 }
 
@@ -61,8 +61,8 @@ func (e *Engine) Forget(pipelineID uuid.UUID) {
 	e.compiled.mu.Unlock()
 }
 
-func compile(p core.Pipeline) (*pipeline.Compiled, error) {
-	c, err := pipeline.Parse(p.Spec)
+func (e *Engine) compile(p core.Pipeline) (*pipeline.Compiled, error) {
+	c, err := e.cfg.Compiler.Parse(p.Spec)
 	if err == nil {
 		return c, nil
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestCompiled(t *testing.T) {
 	t.Parallel()
-	eng, err := engine.New(engine.Config{CompiledCache: 2}, nil, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler, CompiledCache: 2}, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("New accepted %+v", cfg)
 		}
 	}
-	if err := (engine.Config{}).Validate(); err != nil {
+	if err := (engine.Config{Compiler: compiler}).Validate(); err != nil {
 		t.Errorf("the zero Config: %v", err)
 	}
 }

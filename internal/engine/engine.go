@@ -14,6 +14,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/store"
 )
@@ -85,6 +86,8 @@ type Config struct {
 	CompiledCache int
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Compiler compiles the stored specs of pipelines. Required.
+	Compiler *pipeline.Compiler
 }
 
 // withDefaults returns cfg with its zero fields set to the defaults.
@@ -123,6 +126,8 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("engine: CommitTimeout %s is negative", cfg.CommitTimeout)
 	case cfg.CompiledCache < 0:
 		return fmt.Errorf("engine: CompiledCache %d is negative", cfg.CompiledCache)
+	case cfg.Compiler == nil:
+		return errors.New("engine: Compiler is required")
 	}
 	return nil
 }

@@ -629,7 +629,7 @@ func TestWarm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eng, err := engine.New(engine.Config{Linger: time.Millisecond}, st, fresh, nil, nil)
+		eng, err := engine.New(engine.Config{Compiler: compiler, Linger: time.Millisecond}, st, fresh, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -695,7 +695,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// A second engine on the same registry is a configuration error.
-	if _, err := engine.New(engine.Config{Registerer: b.reg}, b.st, nil, nil, nil); err == nil {
+	if _, err := engine.New(engine.Config{Compiler: compiler, Registerer: b.reg}, b.st, nil, nil, nil); err == nil {
 		t.Error("registering the metrics twice succeeded")
 	}
 }

@@ -7,17 +7,16 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/engine"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 )
 
 // A webhook handler processes a request's records in its own goroutine
 // before it submits them (Submit needs a store; see the package doc).
 func ExampleEngine_Process() {
-	eng, err := engine.New(engine.Config{}, nil, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, nil, nil, nil, nil)
 	if err != nil {
 		panic(err)
 	}
-	c, err := pipeline.Parse([]byte(`{"name":"weather","kind":"webhook","source":{},
+	c, err := compiler.Parse([]byte(`{"name":"weather","kind":"webhook","source":{},
 		"mapping":{"timestamp":{"path":"at"},"fields":{"temp_c":{"path":"temp_k","expr":"round(value - 273.15, 1)","type":"number"}}}}`))
 	if err != nil {
 		panic(err)

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/engine"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 )
 
 func TestProcess(t *testing.T) {
 	t.Parallel()
-	eng, err := engine.New(engine.Config{}, nil, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,7 @@ func TestProcess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := pipeline.Parse([]byte(tc.spec))
+			c, err := compiler.Parse([]byte(tc.spec))
 			if err != nil {
 				t.Fatal(err)
 			}

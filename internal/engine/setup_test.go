@@ -66,7 +66,7 @@ func setup(t testing.TB, st store.Store, o options) *bundle {
 		t.Fatal(err)
 	}
 	b.team = team.ID
-	c, err := pipeline.Parse([]byte(o.spec))
+	c, err := compiler.Parse([]byte(o.spec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +93,9 @@ func setup(t testing.TB, st store.Store, o options) *bundle {
 		es = o.wrap(st)
 	}
 	o.cfg.Registerer = b.reg
+	if o.cfg.Compiler == nil {
+		o.cfg.Compiler = compiler
+	}
 	if b.eng, err = engine.New(o.cfg, es, b.cache, b.broker, nil); err != nil {
 		t.Fatal(err)
 	}

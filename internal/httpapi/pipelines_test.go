@@ -103,14 +103,14 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{}, st, c, broker, log)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, c, broker, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close(context.Background()) })
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
-		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
+		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler})
 	var cfg envConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -123,7 +123,7 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 	hooks := ingest.New(cfg.Ingest, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
 	api.RegisterHooks(hooks)
 	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
-		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c, Hooks: hooks,
+		Store: st, Compiler: compiler, Vault: v, Engine: eng, Broker: broker, Cache: c, Hooks: hooks,
 	})
 	if err != nil {
 		t.Fatal(err)

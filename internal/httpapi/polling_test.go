@@ -71,7 +71,7 @@ func setupPolling(t *testing.T, backend string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{}, st, c, broker, log)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, c, broker, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func setupPolling(t *testing.T, backend string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := jobs.RiverConfig(jobs.Config{Workers: 2, Logger: log}, jobs.Deps{Store: st, Engine: eng, Domains: []jobs.Domain{polling}})
+	rc := jobs.RiverConfig(jobs.Config{Workers: 2, Logger: log}, jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Domains: []jobs.Domain{polling}})
 	rc.TestOnly = true
 	rc.PeriodicJobs = nil
 	client, err := st.NewJobClient(rc)
@@ -103,11 +103,11 @@ func setupPolling(t *testing.T, backend string) *env {
 	})
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
-		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry()})
+		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler})
 	hooks := ingest.New(ingest.Config{}, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
 	api.RegisterHooks(hooks)
 	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
-		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: c, Polls: polling, Hooks: hooks,
+		Store: st, Compiler: compiler, Vault: v, Engine: eng, Broker: broker, Cache: c, Polls: polling, Hooks: hooks,
 	})
 	if err != nil {
 		t.Fatal(err)

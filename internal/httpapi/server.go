@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 )
 
 // Config tunes the HTTP surface.
@@ -42,6 +43,9 @@ type Deps struct {
 	JobsUI http.Handler
 	// Web, when set, serves everything the API does not (the UI).
 	Web http.Handler
+	// Compiler checks pipeline specs against the source and sink kinds,
+	// which the kind routes (kinds.go) publish. Required.
+	Compiler *pipeline.Compiler
 }
 
 // Server is the HTTP surface. Build it with New, add routes through API
@@ -56,6 +60,7 @@ type Server struct {
 	mux      *http.ServeMux
 	api      huma.API
 	handler  http.Handler
+	compiler *pipeline.Compiler
 }
 
 // New builds the server with the health, metrics and account routes.
@@ -68,6 +73,7 @@ func New(cfg Config, d Deps) *Server {
 		metrics:  newHTTPMetrics(d.Registry),
 		csrf:     http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
+		compiler: d.Compiler,
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -101,6 +107,7 @@ func New(cfg Config, d Deps) *Server {
 	})
 	s.api = humago.New(s.mux, hcfg)
 	s.registerAccountRoutes()
+	s.registerKindRoutes()
 
 	s.handler = withRequestID(s.observe(s.authenticate(limitBody(cfg.MaxBodyBytes, recordRoute(s.mux)))))
 	return s

@@ -176,12 +176,6 @@ type sinksOutput struct {
 	}
 }
 
-type sinkKindsOutput struct {
-	Body struct {
-		Kinds []SinkKindBody `json:"kinds"`
-	}
-}
-
 type sinkChangeInput struct {
 	SinkScope
 	IfMatch string `header:"If-Match" doc:"The ETag of the pipeline version the change is based on."`
@@ -246,10 +240,6 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 	base := "/api/v1/pipelines/{id}/sinks"
 
 	huma.Register(api, huma.Operation{
-		OperationID: "list-sink-kinds", Method: http.MethodGet, Path: "/api/v1/sink-kinds", Tags: tags,
-		Summary: "List the sink kinds this server delivers to",
-	}, r.listSinkKinds)
-	huma.Register(api, huma.Operation{
 		OperationID: "list-sinks", Method: http.MethodGet, Path: base, Tags: tags,
 		Summary:     "List a pipeline's sinks",
 		Description: "The sinks of the pipeline's spec with their health and counters, then its downstream p2p pipelines as read-only sinks of kind pipeline.",
@@ -311,19 +301,6 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 		OperationID: "get-replay", Method: http.MethodGet, Path: base + "/{sink}/replays/{replay}", Tags: tags,
 		Summary: "Get a replay and its progress",
 	}, r.getReplay)
-}
-
-func (r *pipelineRoutes) listSinkKinds(ctx context.Context, in *struct{ TeamScope }) (*sinkKindsOutput, error) {
-	kinds, err := r.svc.SinkKinds(ctx, caller(ctx, in.TeamScope))
-	if err != nil {
-		return nil, r.s.problem(ctx, err)
-	}
-	out := &sinkKindsOutput{}
-	out.Body.Kinds = make([]SinkKindBody, 0, len(kinds))
-	for _, k := range kinds {
-		out.Body.Kinds = append(out.Body.Kinds, SinkKindBody{Name: k.Name, Doc: k.Doc, MaxBatch: k.MaxBatch})
-	}
-	return out, nil
 }
 
 func (r *pipelineRoutes) listSinks(ctx context.Context, in *PipelineScope) (*sinksOutput, error) {
@@ -451,9 +428,3 @@ func (r *pipelineRoutes) getReplay(ctx context.Context, in *replayScope) (*repla
 	return &replayOutput{Body: replayBody(rp)}, nil
 }
 
-// SinkKindBody is a kind of sink this server knows.
-type SinkKindBody struct {
-	Name     string `json:"name"`
-	Doc      string `json:"doc"`
-	MaxBatch int    `json:"max_batch,omitempty" doc:"The most records one delivery carries; bigger batches are split."`
-}

@@ -16,7 +16,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/ingest"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
@@ -54,7 +53,7 @@ func setup(t *testing.T, cfg ingest.Config) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{}, st, c, broker, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, c, broker, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +75,7 @@ func setup(t *testing.T, cfg ingest.Config) *bundle {
 // and a mapping that requires temperature.
 func (b *bundle) pipeline(t *testing.T, name, source string) core.Pipeline {
 	t.Helper()
-	c, err := pipeline.Parse(fmt.Appendf(nil, `{"name": %q, "kind": "webhook", "source": {"webhook": %s},
+	c, err := compiler.Parse(fmt.Appendf(nil, `{"name": %q, "kind": "webhook", "source": {"webhook": %s},
 		"mapping": {"fields": {"temp": {"path": "temperature", "type": "number", "required": true}}}}`, name, source))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -78,6 +79,9 @@ type Domain interface {
 // Deps are the parts workers use.
 type Deps struct {
 	Store store.Store
+	// Compiler compiles the stored specs of pipelines (their retention).
+	// Required.
+	Compiler *pipeline.Compiler
 	// Engine runs batches for upload jobs; without it uploads are not
 	// processed.
 	Engine *engine.Engine

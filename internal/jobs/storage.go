@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -89,6 +90,8 @@ type RetentionWorker struct {
 	Options store.RetentionOptions
 	// Now is the clock; nil means core.Now.
 	Now func() time.Time
+	// Compiler reads the retention of each pipeline's spec. Required.
+	Compiler *pipeline.Compiler
 }
 
 // Timeout lets a run work off a backlog; a bounded run (Options.MaxRows)
@@ -97,6 +100,9 @@ func (w *RetentionWorker) Timeout(*river.Job[RetentionArgs]) time.Duration { ret
 
 // Work implements river.Worker.
 func (w *RetentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	if w.Compiler == nil {
+		return errors.New("retention: the worker has no compiler")
+	}
 	now := clock(w.Now)
 	stored, err := w.Store.StoredPipelines(ctx)
 	if err != nil {
@@ -104,7 +110,7 @@ func (w *RetentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	}
 	policies := make([]store.RetentionPolicy, 0, len(stored))
 	for _, p := range stored {
-		c, err := pipeline.Parse(p.Spec)
+		c, err := w.Compiler.Parse(p.Spec)
 		if err != nil {
 			// Keep the data of a spec that no longer compiles rather than
 			// guess its retention.
@@ -226,7 +232,7 @@ func (w *CompactRollupsWorker) Work(ctx context.Context, _ *river.Job[CompactRol
 func addStorageWorkers(workers *river.Workers, cfg Config, d Deps) {
 	log := cfg.Logger.With("component", "storage")
 	river.AddWorker(workers, &PartitionsWorker{Store: d.Store, Log: log})
-	river.AddWorker(workers, &RetentionWorker{Store: d.Store, Log: log})
+	river.AddWorker(workers, &RetentionWorker{Store: d.Store, Log: log, Compiler: d.Compiler})
 	river.AddWorker(workers, &CompactRollupsWorker{Store: d.Store, Log: log})
 }
 

@@ -97,7 +97,7 @@ func TestStorageWorkers(t *testing.T) {
 	if err := (&jobs.CompactRollupsWorker{Store: st, Log: log}).Work(ctx, &river.Job[jobs.CompactRollupsArgs]{}); err != nil {
 		t.Fatal(err)
 	}
-	w := &jobs.RetentionWorker{Store: st, Log: log, Now: func() time.Time { return now }}
+	w := &jobs.RetentionWorker{Store: st, Log: log, Now: func() time.Time { return now }, Compiler: compiler}
 	if err := w.Work(ctx, &river.Job[jobs.RetentionArgs]{}); err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func newJobEnv(t *testing.T, backend string) *jobEnv {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{}, st, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func newJobEnv(t *testing.T, backend string) *jobEnv {
 
 func (b *jobEnv) pipeline(t *testing.T, doc string, upstream uuid.UUID) core.Pipeline {
 	t.Helper()
-	c, err := pipeline.Parse([]byte(doc))
+	c, err := compiler.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

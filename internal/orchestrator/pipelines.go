@@ -196,7 +196,7 @@ func (s *Service) compile(ctx context.Context, team uuid.UUID, doc []byte) (comp
 	spec, err := pipeline.Decode(doc)
 	var c *pipeline.Compiled
 	if err == nil {
-		c, err = pipeline.Compile(spec)
+		c, err = s.compiler.Compile(spec)
 	}
 	if se, ok := errors.AsType[*pipeline.SpecError](err); ok {
 		return compiled{}, specInvalid(se, "")
@@ -217,10 +217,10 @@ func (s *Service) compile(ctx context.Context, team uuid.UUID, doc []byte) (comp
 	}
 	cs := compiled{c: c, canonical: canonical}
 	seen := map[string]bool{}
-	for _, ref := range append(secretRefs(c.Spec), extra...) {
-		if !seen[ref.name] {
-			seen[ref.name] = true
-			cs.secrets = append(cs.secrets, ref.name)
+	for _, ref := range append(c.SecretRefs(), extra...) {
+		if !seen[ref.Name] {
+			seen[ref.Name] = true
+			cs.secrets = append(cs.secrets, ref.Name)
 		}
 	}
 	return cs, nil

@@ -144,7 +144,7 @@ func (s *Service) Preview(ctx context.Context, who Caller, in PreviewRequest) (P
 	if len(bytes.TrimSpace(in.Spec)) == 0 {
 		return Preview{}, invalid("The preview needs a spec.", pipeline.Problem{Path: "spec", Message: "is required"})
 	}
-	c, err := pipeline.Parse(in.Spec)
+	c, err := s.compiler.Parse(in.Spec)
 	if se, ok := errors.AsType[*pipeline.SpecError](err); ok {
 		return Preview{}, specInvalid(se, "spec")
 	}

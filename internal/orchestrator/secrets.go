@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/vault"
@@ -73,7 +71,7 @@ func (s *Service) DeleteSecret(ctx context.Context, who Caller, name string) err
 	if err != nil {
 		return err
 	}
-	users, err := s.v.DeleteIfUnused(ctx, team, name, func(ps []core.Pipeline) []string { return secretUsers(ps, name) })
+	users, err := s.v.DeleteIfUnused(ctx, team, name, func(ps []core.Pipeline) []string { return s.secretUsers(ps, name) })
 	if err != nil {
 		return err
 	}
@@ -101,62 +99,17 @@ func (s *Service) secretChanged(ctx context.Context, team uuid.UUID) {
 }
 
 // secretUsers names the pipelines that refer to the secret.
-func secretUsers(ps []core.Pipeline, name string) []string {
+func (s *Service) secretUsers(ps []core.Pipeline, name string) []string {
 	var users []string
 	for _, p := range ps {
-		spec, err := pipeline.Decode(p.Spec)
-		if err != nil {
-			continue // a stored spec that no longer decodes refers to nothing usable
-		}
-		for _, ref := range secretRefs(spec) {
-			if ref.name == name {
+		for _, ref := range s.compiler.SecretRefsOf(p.Spec) {
+			if ref.Name == name {
 				users = append(users, p.Name)
 				break
 			}
 		}
 	}
 	return users
-}
-
-type secretRef struct {
-	path, name string
-	signing    bool // must hold a Standard Webhooks secret
-}
-
-// secretRefs lists the team secrets a spec refers to.
-func secretRefs(s pipeline.Spec) []secretRef {
-	var refs []secretRef
-	if w := s.Source.Webhook; w != nil && w.SigningSecret != "" {
-		refs = append(refs, secretRef{"source.webhook.signing_secret", w.SigningSecret, true})
-	}
-	refs = append(refs, pollSecretRefs(s)...)
-	for _, ref := range delivery.SecretRefs(s.Sinks) {
-		refs = append(refs, secretRef{path: ref.Path, name: ref.Name, signing: ref.Signing})
-	}
-	return refs
-}
-
-// pollSecretRefs lists the team secrets a polling spec's source names. It
-// reads only what it needs, so that it works on any stored spec.
-func pollSecretRefs(s pipeline.Spec) []secretRef {
-	var refs []secretRef
-	for _, part := range []struct {
-		name string
-		raw  json.RawMessage
-	}{{"http", s.Source.HTTP}, {"graphql", s.Source.GraphQL}} {
-		if part.raw == nil {
-			continue
-		}
-		var v struct {
-			Auth *struct {
-				Secret string `json:"secret"`
-			} `json:"auth"`
-		}
-		if json.Unmarshal(part.raw, &v) == nil && v.Auth != nil && v.Auth.Secret != "" {
-			refs = append(refs, secretRef{path: "source." + part.name + ".auth.secret", name: v.Auth.Secret})
-		}
-	}
-	return refs
 }
 
 func noSecret(path, name string) pipeline.Problem {
@@ -167,25 +120,25 @@ func noSecret(path, name string) pipeline.Problem {
 // or a signing secret that is not a Standard Webhooks secret.
 func (s *Service) checkSecrets(ctx context.Context, team uuid.UUID, c *pipeline.Compiled) error {
 	var problems []pipeline.Problem
-	for _, ref := range secretRefs(c.Spec) {
+	for _, ref := range c.SecretRefs() {
 		var err error
-		if ref.signing {
+		if ref.Signing {
 			var value []byte
-			if value, err = s.v.Open(ctx, team, ref.name); err == nil {
+			if value, err = s.v.Open(ctx, team, ref.Name); err == nil {
 				_, err = signature.ParseSecret(string(value))
 				clear(value)
 				if err != nil {
-					problems = append(problems, pipeline.Problem{Path: ref.path, Message: fmt.Sprintf(
-						"secret %q is not a Standard Webhooks signing secret (whsec_ followed by base64); rotate it to one", ref.name)})
+					problems = append(problems, pipeline.Problem{Path: ref.Path, Message: fmt.Sprintf(
+						"secret %q is not a Standard Webhooks signing secret (whsec_ followed by base64); rotate it to one", ref.Name)})
 					continue
 				}
 			}
 		} else {
-			_, err = s.v.Get(ctx, team, ref.name)
+			_, err = s.v.Get(ctx, team, ref.Name)
 		}
 		switch {
 		case errors.Is(err, core.ErrNotFound):
-			problems = append(problems, noSecret(ref.path, ref.name))
+			problems = append(problems, noSecret(ref.Path, ref.Name))
 		case err != nil:
 			return fmt.Errorf("check secret: %w", err)
 		}
@@ -199,14 +152,14 @@ func (s *Service) checkSecrets(ctx context.Context, team uuid.UUID, c *pipeline.
 // checkSinks refuses a spec whose sinks do not check out: unknown kinds,
 // bad or forbidden URLs, malformed settings, secrets the team lacks. It
 // returns the secrets the sinks' kinds name beyond secretRefs.
-func (s *Service) checkSinks(ctx context.Context, team uuid.UUID, c *pipeline.Compiled) ([]secretRef, error) {
+func (s *Service) checkSinks(ctx context.Context, team uuid.UUID, c *pipeline.Compiled) ([]pipeline.SecretRef, error) {
 	if s.sk == nil || len(c.Spec.Sinks) == 0 {
 		return nil, nil
 	}
 	problems, extra := s.sk.Check(c.Spec.Sinks)
-	var refs []secretRef
+	var refs []pipeline.SecretRef
 	for _, ref := range extra {
-		refs = append(refs, secretRef{path: ref.Path, name: ref.Name})
+		refs = append(refs, pipeline.SecretRef{Path: ref.Path, Name: ref.Name})
 		_, err := s.v.Get(ctx, team, ref.Name)
 		switch {
 		case errors.Is(err, core.ErrNotFound):

@@ -117,9 +117,12 @@ const DefaultMaxChain = 32
 // answers ErrUnavailable to the polling use cases, and the side effects of
 // a nil part are skipped.
 type Deps struct {
-	Store  Store
-	Vault  *vault.Vault
-	Engine Engine
+	Store Store
+	// Compiler compiles pipeline documents with the process's source and
+	// sink kinds.
+	Compiler *pipeline.Compiler
+	Vault    *vault.Vault
+	Engine   Engine
 	// Broker carries control events (paused, resumed, updated, deleted)
 	// to live streams.
 	Broker pubsub.Broker
@@ -132,17 +135,18 @@ type Deps struct {
 
 // Service is the pipeline service. It is safe for concurrent use.
 type Service struct {
-	cfg Config
-	st  Store
-	v   *vault.Vault
-	eng Engine
-	bus pubsub.Broker
-	rc  RecentCache
-	hk  HookCache
-	ln  LinkIndex
-	pl  Polls
-	sk  Sinks
-	log *slog.Logger
+	cfg      Config
+	st       Store
+	compiler *pipeline.Compiler
+	v        *vault.Vault
+	eng      Engine
+	bus      pubsub.Broker
+	rc       RecentCache
+	hk       HookCache
+	ln       LinkIndex
+	pl       Polls
+	sk       Sinks
+	log      *slog.Logger
 }
 
 // New returns the service.
@@ -150,6 +154,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 	switch {
 	case d.Store == nil:
 		return nil, errors.New("orchestrator: Deps.Store is required")
+	case d.Compiler == nil:
+		return nil, errors.New("orchestrator: Deps.Compiler is required")
 	case d.Vault == nil:
 		return nil, errors.New("orchestrator: Deps.Vault is required")
 	case d.Engine == nil:
@@ -163,7 +169,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, st: d.Store, v: d.Vault, eng: d.Engine, bus: d.Broker, rc: d.Cache, hk: d.Hooks,
+	return &Service{cfg: cfg, st: d.Store, compiler: d.Compiler, v: d.Vault, eng: d.Engine, bus: d.Broker, rc: d.Cache, hk: d.Hooks,
 		ln: d.Links, pl: d.Polls, sk: d.Sinks, log: cfg.Logger}, nil
 }
 

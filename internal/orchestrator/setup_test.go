@@ -138,7 +138,7 @@ func setup(t *testing.T, st store.Store) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{}, st, rc, broker, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, rc, broker, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func setup(t *testing.T, st store.Store) *bundle {
 	guard := netguard.New(netguard.Config{MaxRedirects: -1, Timeout: time.Minute,
 		AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	t.Cleanup(guard.CloseIdleConnections)
-	sinks, err := delivery.New(delivery.Config{Schedule: []time.Duration{50 * time.Millisecond}, Workers: 2, Registerer: prometheus.NewRegistry()},
+	sinks, err := delivery.New(delivery.Config{Schedule: []time.Duration{50 * time.Millisecond}, Workers: 2, Registerer: prometheus.NewRegistry(), Compiler: compiler},
 		sink.NewRegistry(sink.HTTPKind), sink.Deps{HTTPClient: guard.Client(), Dial: guard.DialContext, Secret: v.Open, CheckURL: guard.CheckURL}, st)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func setup(t *testing.T, st store.Store) *bundle {
 	eng.AddFanout(sinks)
 	b := &bundle{st: st, vault: v, eng: eng, broker: broker, sinks: sinks, hooks: &hookCounter{n: map[uuid.UUID]int{}}, links: &linkCounter{}}
 	b.svc, err = orchestrator.New(orchestrator.Config{}, orchestrator.Deps{
-		Store: st, Vault: v, Engine: eng, Broker: broker, Cache: rc, Hooks: b.hooks, Links: b.links, Sinks: sinks,
+		Store: st, Compiler: compiler, Vault: v, Engine: eng, Broker: broker, Cache: rc, Hooks: b.hooks, Links: b.links, Sinks: sinks,
 	})
 	if err != nil {
 		t.Fatal(err)

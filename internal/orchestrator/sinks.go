@@ -238,7 +238,7 @@ func (s *Service) DisableSink(ctx context.Context, teamID, pipelineID uuid.UUID,
 			return fmt.Errorf("encode sink %q: %w", name, err)
 		}
 		spec.Sinks[index] = raw
-		c, err := pipeline.Compile(spec)
+		c, err := s.compiler.Compile(spec)
 		if err != nil {
 			return fmt.Errorf("compile pipeline %s: %w", pipelineID, err)
 		}

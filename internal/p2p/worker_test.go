@@ -15,7 +15,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/pgtest"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
@@ -59,7 +58,7 @@ func newWorkerEnv(t *testing.T, backend string) *workerEnv {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{}, st, nil, nil, nil)
+	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +78,7 @@ func newWorkerEnv(t *testing.T, backend string) *workerEnv {
 // it is uuid.Nil.
 func (e *workerEnv) pipeline(t *testing.T, doc string, upstream uuid.UUID) core.Pipeline {
 	t.Helper()
-	c, err := pipeline.Parse([]byte(doc))
+	c, err := compiler.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}

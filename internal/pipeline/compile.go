@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -60,6 +61,8 @@ type Compiled struct {
 	// Upstream names the pipeline a p2p pipeline reads from, by id or
 	// name, as the spec says (see P2PSource); empty for other kinds.
 	Upstream string
+
+	secrets []SecretRef
 }
 
 // Compile checks everything in a spec — name, kind, the source parts the
@@ -68,7 +71,7 @@ type Compiled struct {
 // listing every problem, with the line and column of expression errors.
 // Compile normalizes s first, so it accepts a spec with its defaults left
 // out.
-func Compile(s Spec) (*Compiled, error) {
+func (cc *Compiler) Compile(s Spec) (*Compiled, error) {
 	n := s.Normalize()
 	c := &Compiled{Spec: n, Persist: *n.Persist}
 	var ps problems
@@ -80,7 +83,7 @@ func Compile(s Spec) (*Compiled, error) {
 	case !n.Kind.Valid():
 		ps.add("kind", fmt.Sprintf(`%q is not a kind: use "polling", "webhook" or "p2p"`, n.Kind))
 	default:
-		c.compileSource(&ps)
+		cc.compileSource(c, &ps)
 	}
 	c.compileMapping(&ps)
 	c.compileSchema(&ps)
@@ -99,6 +102,7 @@ func Compile(s Spec) (*Compiled, error) {
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
+	c.secrets = cc.secretRefs(n)
 	return c, nil
 }
 
@@ -122,46 +126,65 @@ func checkName(name string, ps *problems) {
 	}
 }
 
-// sourceParts are the parts of a Source other than Webhook, with the
-// kinds that allow each.
-var sourceParts = []struct {
-	name  string
-	get   func(*Source) bool
-	kinds []core.PipelineKind
-}{
-	{"webhook", func(s *Source) bool { return s.Webhook != nil }, []core.PipelineKind{core.KindWebhook}},
-	{"http", func(s *Source) bool { return s.HTTP != nil }, []core.PipelineKind{core.KindPolling}},
-	{"graphql", func(s *Source) bool { return s.GraphQL != nil }, []core.PipelineKind{core.KindPolling}},
-	{"interval", func(s *Source) bool { return s.Interval != "" }, []core.PipelineKind{core.KindPolling}},
-	{"state", func(s *Source) bool { return s.State != nil }, []core.PipelineKind{core.KindPolling}},
-	{"pipeline", func(s *Source) bool { return s.Pipeline != nil }, []core.PipelineKind{core.KindP2P}},
-}
-
-func (c *Compiled) compileSource(ps *problems) {
+// compileSource checks the parts of the source against the pipeline's
+// kind and compiles the kind's part.
+func (cc *Compiler) compileSource(c *Compiled, ps *problems) {
 	src, kind := &c.Spec.Source, c.Spec.Kind
-	for _, part := range sourceParts {
-		if part.get(src) && part.kinds[0] != kind {
-			ps.add("source."+part.name, fmt.Sprintf("is for %s pipelines; a %s pipeline has no %s", part.kinds[0], kind, part.name))
+	polled := cc.sources.Names()
+	wrongKind := func(name string, want core.PipelineKind) {
+		if want != kind {
+			ps.add("source."+name, fmt.Sprintf("is for %s pipelines; a %s pipeline has no %s", want, kind, name))
 		}
 	}
-	for _, raw := range []struct {
-		name string
-		v    json.RawMessage
-	}{{"http", src.HTTP}, {"graphql", src.GraphQL}, {"pipeline", src.Pipeline}, {"state", src.State}} {
-		if raw.v != nil && !isObject(raw.v) {
-			ps.add("source."+raw.name, "must be an object")
+	if src.Webhook != nil {
+		wrongKind("webhook", core.KindWebhook)
+	}
+	for _, name := range cc.sourceKindOrder() {
+		if src.Parts[name] != nil {
+			wrongKind(name, core.KindPolling)
 		}
+	}
+	if src.Interval != "" {
+		wrongKind("interval", core.KindPolling)
+	}
+	if src.State != nil {
+		wrongKind("state", core.KindPolling)
+	}
+	if src.Parts[p2pPart] != nil {
+		wrongKind(p2pPart, core.KindP2P)
+	}
+	for _, name := range src.partNames() {
+		if name != p2pPart && !slices.Contains(polled, name) {
+			ps.add("source."+name, unknownField(name, cc.sourceFields()))
+		}
+	}
+	for _, name := range append(cc.sourceKindOrder(), p2pPart) {
+		if v := src.Parts[name]; v != nil && !isObject(v) {
+			ps.add("source."+name, "must be an object")
+		}
+	}
+	if src.State != nil && !isObject(src.State) {
+		ps.add("source.state", "must be an object")
 	}
 
 	switch kind {
 	case core.KindWebhook:
 		c.compileWebhook(src.Webhook, ps)
 	case core.KindPolling:
-		switch {
-		case src.HTTP == nil && src.GraphQL == nil:
-			ps.add("source", "a polling pipeline needs an http or a graphql source")
-		case src.HTTP != nil && src.GraphQL != nil:
-			ps.add("source", "use either http or graphql, not both")
+		var set []string
+		for _, name := range cc.sourceKindOrder() {
+			if src.Parts[name] != nil {
+				set = append(set, name)
+			}
+		}
+		switch len(set) {
+		case 0:
+			ps.add("source", "a polling pipeline needs "+orList(cc.sourceKindOrder())+" source")
+		case 1:
+		case 2:
+			ps.add("source", fmt.Sprintf("use either %s or %s, not both", set[0], set[1]))
+		default:
+			ps.add("source", fmt.Sprintf("use one of %s, not several", strings.Join(set, ", ")))
 		}
 		interval := src.Interval
 		if interval == "" {
@@ -172,13 +195,40 @@ func (c *Compiled) compileSource(ps *problems) {
 		} else {
 			c.Interval = d
 		}
-		c.compilePolling(ps)
+		if len(set) == 1 {
+			cc.compilePolling(c, set[0], ps)
+		}
 	case core.KindP2P:
-		if src.Pipeline == nil {
+		raw := src.Parts[p2pPart]
+		if raw == nil {
 			ps.add("source.pipeline", `is required for a p2p pipeline: {"upstream": "<name or id of the upstream pipeline>"}`)
 		}
-		c.compileP2P(src.Pipeline, ps)
+		c.compileP2P(raw, ps)
 	}
+}
+
+// orList writes names as "an http or a graphql", each with its article.
+func orList(names []string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = article(n) + " " + n
+	}
+	switch len(parts) {
+	case 0:
+		return "a"
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+}
+
+// article is the article of a kind's name, read as letters when it is an
+// acronym ("an http", "an sftp", "a graphql", "a kafka").
+func article(name string) string {
+	if name != "" && strings.ContainsRune("aefhilmnorsx", rune(name[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 func (c *Compiled) compileWebhook(w *WebhookSource, ps *problems) {

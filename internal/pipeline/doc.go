@@ -2,10 +2,12 @@
 // that describes one pipeline — name, kind, source, mapping, validation,
 // persistence, retention, sinks — and its checking.
 //
-// The API saves a pipeline in two steps:
+// A [Compiler] is built once, in the composition root, from the registry
+// of source kinds (package source) and of sink kinds (package sink); the
+// API saves a pipeline in two steps:
 //
-//	c, err := pipeline.Parse(body)  // Decode (shape) and Compile (content)
-//	doc, err := c.Spec.Canonical()  // what the store keeps, defaults explicit
+//	c, err := compiler.Parse(body) // Decode (shape) and Compile (content)
+//	doc, err := c.Spec.Canonical() // what the store keeps, defaults explicit
 //
 // Decode checks the shape — one JSON object, no unknown, misspelt or
 // repeated field, values of the right JSON types — and Compile the
@@ -24,7 +26,12 @@
 // the compiled mapping and schema and the parsed settings, and is shared by
 // every goroutine that handles the pipeline.
 //
-// Parts that later versions define — polling sources, p2p sources, sinks —
-// are kept as raw JSON objects; Compile checks only that they are objects
-// and that a pipeline has exactly the source parts its kind uses.
+// A source's kind parts ("http", "graphql", "pipeline") are decoded
+// generically, whatever their name, and kept as raw JSON: the Compiler
+// refuses a name that is no kind (naming the kinds it knows) and builds
+// the polled source through the source registry, so adding a kind never
+// touches this package. Sinks are kept as raw JSON too; package delivery
+// checks them. The secrets a spec names are what its kinds declare:
+// Compiled.SecretRefs, or Compiler.SecretRefsOf for a stored document
+// that may no longer compile.
 package pipeline

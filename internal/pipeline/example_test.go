@@ -5,12 +5,18 @@ import (
 	"fmt"
 
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 )
 
 // An API handler parses the request body, answers 422 with every problem,
 // and stores the canonical document.
 func Example() {
-	_, err := pipeline.Parse([]byte(`{
+	// The composition root builds one compiler from the registries of
+	// source and sink kinds.
+	compiler := pipeline.NewCompiler(source.Builtin(), sink.NewRegistry(sink.HTTPKind))
+
+	_, err := compiler.Parse([]byte(`{
 		"name": "weather",
 		"kind": "webhook",
 		"source": {"webhook": {"tolerance": "5 minutes"}},
@@ -24,7 +30,7 @@ func Example() {
 		}
 	}
 
-	c, err := pipeline.Parse([]byte(`{"name":"weather","kind":"webhook","source":{}}`))
+	c, err := compiler.Parse([]byte(`{"name":"weather","kind":"webhook","source":{}}`))
 	if err != nil {
 		panic(err)
 	}

@@ -95,8 +95,8 @@ func TestParseGood(t *testing.T) {
 			name: "nulls mean absent",
 			doc:  `{"name":"n","kind":"webhook","source":{"webhook":null,"http":null},"mapping":null,"validation":null,"persist":null,"sinks":null}`,
 			check: func(t *testing.T, c *pipeline.Compiled) {
-				if !c.Persist || c.Mapping != nil || c.Schema != nil || c.Spec.Source.HTTP != nil {
-					t.Errorf("persist %v mapping %v schema %v http %s", c.Persist, c.Mapping, c.Schema, c.Spec.Source.HTTP)
+				if !c.Persist || c.Mapping != nil || c.Schema != nil || c.Spec.Source.Part("http") != nil {
+					t.Errorf("persist %v mapping %v schema %v http %s", c.Persist, c.Mapping, c.Schema, c.Spec.Source.Part("http"))
 				}
 			},
 		},
@@ -130,7 +130,7 @@ func TestParseGood(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := pipeline.Parse([]byte(tc.doc))
+			c, err := compiler.Parse([]byte(tc.doc))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -141,7 +141,7 @@ func TestParseGood(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c2, err := pipeline.Parse(canon)
+			c2, err := compiler.Parse(canon)
 			if err != nil {
 				t.Fatalf("Parse(canonical %s): %v", canon, err)
 			}
@@ -281,7 +281,7 @@ func TestParseBad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := pipeline.Parse([]byte(tc.doc))
+			_, err := compiler.Parse([]byte(tc.doc))
 			if err == nil {
 				t.Fatal("Parse accepted the document")
 			}
@@ -315,7 +315,7 @@ func TestDecodeReportsShapeOnly(t *testing.T) {
 	if s.Kind != "cron" {
 		t.Errorf("kind %q", s.Kind)
 	}
-	_, err = pipeline.Compile(s)
+	_, err = compiler.Compile(s)
 	var se *pipeline.SpecError
 	if !errors.As(err, &se) || len(se.Problems) != 3 {
 		t.Errorf("Compile: %v", err)
@@ -356,7 +356,7 @@ func TestCanonical(t *testing.T) {
 	if _, err := bad.Canonical(); err == nil {
 		t.Error("Canonical accepted invalid raw JSON")
 	}
-	if _, err := pipeline.Compile(bad); err == nil {
+	if _, err := compiler.Compile(bad); err == nil {
 		t.Error("Compile accepted invalid raw JSON")
 	}
 }
@@ -373,12 +373,12 @@ func TestCompileSpecBuiltInGo(t *testing.T) {
 	t.Parallel()
 	// JSON decoding replaces invalid UTF-8, but a spec built in Go may
 	// carry it.
-	_, err := pipeline.Compile(pipeline.Spec{Name: "a\xffb", Kind: core.KindWebhook})
+	_, err := compiler.Compile(pipeline.Spec{Name: "a\xffb", Kind: core.KindWebhook})
 	if err == nil || !strings.Contains(err.Error(), "name: is not valid UTF-8") {
 		t.Errorf("Compile: %v", err)
 	}
 	off := false
-	c, err := pipeline.Compile(pipeline.Spec{Name: "go", Kind: core.KindWebhook, Persist: &off})
+	c, err := compiler.Compile(pipeline.Spec{Name: "go", Kind: core.KindWebhook, Persist: &off})
 	if err != nil || c.Persist || c.Spec.Retention != pipeline.DefaultRetention {
 		t.Errorf("Compile: %v %+v", err, c)
 	}

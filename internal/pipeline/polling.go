@@ -4,32 +4,14 @@ import (
 	"github.com/tributary-dev/tributary/internal/source"
 )
 
-// sources are the polled source kinds a spec may use. The registry is
-// immutable; the pipeline package only looks kinds up in it by the name of
-// the source part that is set.
-var sources = source.Builtin()
-
 // compilePolling decodes and builds the polled source of a polling
-// pipeline (source.http or source.graphql, with source.state), so that a
+// pipeline (the part of the named kind, with source.state), so that a
 // spec that could not be polled is refused when it is saved.
-func (c *Compiled) compilePolling(ps *problems) {
+func (cc *Compiler) compilePolling(c *Compiled, part string, ps *problems) {
 	src := &c.Spec.Source
-	var part string
-	var raw []byte
-	switch {
-	case src.HTTP != nil && src.GraphQL == nil:
-		part, raw = "http", src.HTTP
-	case src.GraphQL != nil && src.HTTP == nil:
-		part, raw = "graphql", src.GraphQL
-	default:
-		return // reported by compileSource
-	}
-	kind, ok := sources.Kind(part)
-	if !ok {
-		ps.add("source."+part, "is not a known source kind")
-		return
-	}
-	if !isObject(raw) {
+	kind, ok := cc.sources.Kind(part)
+	raw := src.Parts[part]
+	if !ok || !isObject(raw) {
 		return // reported by compileSource
 	}
 	spec := kind.NewSpec()
@@ -42,7 +24,7 @@ func (c *Compiled) compilePolling(ps *problems) {
 			return
 		}
 	}
-	s, problems := sources.Build(part, spec, state)
+	s, problems := cc.sources.Build(part, spec, state)
 	for _, p := range problems {
 		ps.add(joinPath("source", p.Path), p.Message)
 	}

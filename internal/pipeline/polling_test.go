@@ -12,7 +12,7 @@ import (
 func TestPollingSpec(t *testing.T) {
 	t.Parallel()
 	// The interval defaults to 60s and is written into the stored spec.
-	c, err := pipeline.Parse([]byte(`{"name":"p","kind":"polling","source":{"http":{"url":"https://api.example.com/v1"}}}`))
+	c, err := compiler.Parse([]byte(`{"name":"p","kind":"polling","source":{"http":{"url":"https://api.example.com/v1"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestPollingSpec(t *testing.T) {
 	}
 
 	// Every problem of the source, with its path, together with the rest.
-	_, err = pipeline.Parse([]byte(`{"name":"p","kind":"polling","source":{
+	_, err = compiler.Parse([]byte(`{"name":"p","kind":"polling","source":{
 		"http":{"url":"https://api.example.com/{{ state.cursor }}","auth":{"type":"bearer"},"pagination":{"type":"cursor","max_page":3},"retries":2},
 		"state":{"since":{"from":"ts","keep":"min"}}},
 		"mapping":{"fields":{"x":{"expr":"("}}}}`))
@@ -52,7 +52,7 @@ func TestPollingSpec(t *testing.T) {
 	}
 
 	// GraphQL, and a state whose shape is wrong.
-	_, err = pipeline.Parse([]byte(`{"name":"g","kind":"polling","source":{"graphql":{"url":"https://api.example.com/graphql","query":"{ a }"},"state":{"s":"ts"}}}`))
+	_, err = compiler.Parse([]byte(`{"name":"g","kind":"polling","source":{"graphql":{"url":"https://api.example.com/graphql","query":"{ a }"},"state":{"s":"ts"}}}`))
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v", err)
 	}

@@ -36,7 +36,7 @@ type Spec struct {
 	Name string `json:"name"`
 	// Kind says where records come from: polling, webhook or p2p.
 	Kind core.PipelineKind `json:"kind"`
-	// Source configures the kind's source.
+	// Source configures the kind's source (see Source).
 	Source Source `json:"source"`
 	// Mapping is a mapping.Spec (see package mapping), decoded and compiled
 	// by Compile. Absent or null: records pass through unchanged.
@@ -54,21 +54,6 @@ type Spec struct {
 	// written; package delivery reads them, and checks them against the
 	// sink kinds when a spec is saved through the API.
 	Sinks []json.RawMessage `json:"sinks,omitempty"`
-}
-
-// Source configures where a pipeline's records come from. Exactly the
-// parts of the pipeline's kind may be set: Webhook for a webhook pipeline;
-// HTTP or GraphQL, with Interval and optionally State, for a polling one;
-// Pipeline for a p2p one. The non-webhook parts are kept as raw JSON
-// objects until the sources that read them exist.
-type Source struct {
-	Webhook  *WebhookSource  `json:"webhook,omitempty"`
-	HTTP     json.RawMessage `json:"http,omitempty"`
-	GraphQL  json.RawMessage `json:"graphql,omitempty"`
-	Pipeline json.RawMessage `json:"pipeline,omitempty"`
-	// Interval is how often a polling pipeline polls, such as "60s".
-	Interval string          `json:"interval,omitempty"`
-	State    json.RawMessage `json:"state,omitempty"`
 }
 
 // WebhookSource configures the ingest endpoint of a webhook pipeline. All
@@ -107,25 +92,6 @@ func Decode(doc []byte) (Spec, error) {
 	return s, nil
 }
 
-// Parse decodes and compiles a document, and reports the problems of both
-// steps in one *SpecError: when the document's shape is sound but for
-// unknown fields, the content is checked too, so that a user sees
-// everything to fix at once.
-func Parse(doc []byte) (*Compiled, error) {
-	s, ps, typed := decode(doc)
-	if !typed {
-		return nil, ps.err()
-	}
-	c, err := Compile(s)
-	if se, ok := err.(*SpecError); ok {
-		ps = append(ps, se.Problems...)
-	}
-	if err := ps.err(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
 // decode decodes doc into a Spec and lists its problems; typed reports
 // that the document is JSON and every value had the right type, so that
 // the Spec holds the whole document but its unknown fields.
@@ -157,9 +123,15 @@ func (s Spec) Normalize() Spec {
 	if n.Retention == "" {
 		n.Retention = DefaultRetention
 	}
-	n.Source.HTTP = compactRaw(s.Source.HTTP)
-	n.Source.GraphQL = compactRaw(s.Source.GraphQL)
-	n.Source.Pipeline = compactRaw(s.Source.Pipeline)
+	n.Source.Parts = nil
+	for name, raw := range s.Source.Parts {
+		if raw = compactRaw(raw); raw != nil {
+			if n.Source.Parts == nil {
+				n.Source.Parts = make(map[string]json.RawMessage, len(s.Source.Parts))
+			}
+			n.Source.Parts[name] = raw
+		}
+	}
 	n.Source.State = compactRaw(s.Source.State)
 	if s.Kind == core.KindPolling && n.Source.Interval == "" {
 		n.Source.Interval = DefaultInterval

@@ -75,7 +75,11 @@ func checkShape(raw []byte, t reflect.Type, path string, ps *problems) (typed bo
 		eachMember(raw, path, ps, func(key string, val []byte) {
 			ft, ok := fields[key]
 			if !ok {
-				ps.add(joinPath(path, key), unknownField(key, names))
+				// Any other member of a source is a kind's part; the
+				// Compiler knows the kinds and checks its name.
+				if t != sourceType {
+					ps.add(joinPath(path, key), unknownField(key, names))
+				}
 				return
 			}
 			typed = checkShape(val, ft, joinPath(path, key), ps) && typed

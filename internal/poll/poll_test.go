@@ -24,7 +24,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/pgtest"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -98,7 +97,7 @@ func newPollEnv(t *testing.T, backend string, cfg poll.Config) *pollEnv {
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
-	eng, err := engine.New(engine.Config{Registerer: reg}, st, nil, nil, log)
+	eng, err := engine.New(engine.Config{Registerer: reg, Compiler: compiler}, st, nil, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +194,7 @@ func (e *pollEnv) commits() uint64 {
 // the API's URL) and arms its first poll.
 func (e *pollEnv) create(name, spec string) core.Pipeline {
 	e.t.Helper()
-	c, err := pipeline.Parse([]byte(spec))
+	c, err := compiler.Parse([]byte(spec))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -609,7 +608,7 @@ func TestPollingLostChain(t *testing.T) {
 	e.waitFor(15*time.Second, "polls after the check", func() bool { return len(e.runs(p)) >= 2 })
 	// A pipeline created without a schedule (another path than the API)
 	// is armed by the check too.
-	c, _ := pipeline.Parse([]byte(a.spec("unarmed", "1s")))
+	c, _ := compiler.Parse([]byte(a.spec("unarmed", "1s")))
 	canonical, _ := c.Spec.Canonical()
 	q, err := e.store.CreatePipeline(ctx, e.team.ID, store.NewPipeline{Name: "unarmed", Kind: core.KindPolling, Spec: canonical})
 	if err != nil {

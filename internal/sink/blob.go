@@ -136,8 +136,26 @@ const (
 //	             (required for s3://)
 func BlobKind(cfg BlobConfig) Kind {
 	return Kind{
-		Name:     "blob",
-		Doc:      "writes records as NDJSON, CSV or Parquet files to a directory or an S3-compatible bucket",
+		Name:    "blob",
+		Summary: "writes records as NDJSON, CSV or Parquet files to a directory or an S3-compatible bucket",
+		Description: "Records collect for `roll` (or until `max_bytes`) and are then written as one file per window, " +
+			"under `file://` (a directory below the server's sink root) or `s3://bucket/prefix` " +
+			"(`?region=`, `?endpoint=` and `?path_style=true` select an S3-compatible service). " +
+			"`format` is ndjson, csv or parquet, optionally gzip-compressed; S3 credentials are team secrets.",
+		NewSettings: func() any { return new(blobSettings) },
+		Secrets: func(v any) []SecretRef {
+			s := v.(*blobSettings)
+			var out []SecretRef
+			if s.AccessKeyIDSecret != "" {
+				out = append(out, SecretRef{Path: "access_key_id_secret", Name: s.AccessKeyIDSecret})
+			}
+			if s.SecretAccessKeySecret != "" {
+				out = append(out, SecretRef{Path: "secret_access_key_secret", Name: s.SecretAccessKeySecret})
+			}
+			return out
+		},
+		Example: `{"url":"s3://bucket/weather?region=eu-central-1","format":"parquet","roll":"15m","max_bytes":"64MiB",` +
+			`"access_key_id_secret":"s3-key-id","secret_access_key_secret":"s3-secret-key"}`,
 		MaxBatch: 10000,
 		Validate: func(settings json.RawMessage, deps Deps) ([]string, error) {
 			p, err := parseBlobSettings(settings, cfg, deps)

@@ -14,12 +14,12 @@ import (
 // blobSettings is the JSON form of the settings.
 type blobSettings struct {
 	URL                   string          `json:"url"`
-	Format                string          `json:"format"`
-	Compression           string          `json:"compression"`
-	Roll                  string          `json:"roll"`
-	MaxBytes              json.RawMessage `json:"max_bytes"`
-	AccessKeyIDSecret     string          `json:"access_key_id_secret"`
-	SecretAccessKeySecret string          `json:"secret_access_key_secret"`
+	Format                string          `json:"format,omitempty"`
+	Compression           string          `json:"compression,omitempty"`
+	Roll                  string          `json:"roll,omitempty"`
+	MaxBytes              json.RawMessage `json:"max_bytes,omitempty"`
+	AccessKeyIDSecret     string          `json:"access_key_id_secret,omitempty"`
+	SecretAccessKeySecret string          `json:"secret_access_key_secret,omitempty"`
 }
 
 // blobParams are valid settings.

@@ -84,8 +84,26 @@ const (
 //	                (whsec_…): requests are signed with it
 //	timeout:        how long one request may take, 1s to 5m (default 30s)
 var HTTPKind = Kind{
-	Name:        "http",
-	Doc:         "POSTs records as JSON to an HTTP endpoint, signed with Standard Webhooks",
+	Name:    "http",
+	Summary: "POSTs records as JSON to an HTTP endpoint, signed with Standard Webhooks",
+	Description: "Each delivery is one POST of a JSON array of records (`mode: batch`, the default, up to `max_records`) " +
+		"or one POST per record (`mode: record`), with an idempotency id receivers can dedupe on. " +
+		"`auth` adds a bearer token, basic credentials or a header from a team secret; `signing_secret` names a team secret " +
+		"holding a Standard Webhooks secret (whsec_…) that signs every request. A 410 answer disables the sink.",
+	NewSettings: func() any { return new(httpSettings) },
+	Secrets: func(v any) []SecretRef {
+		s := v.(*httpSettings)
+		var out []SecretRef
+		if s.Auth != nil && s.Auth.Secret != "" {
+			out = append(out, SecretRef{Path: "auth.secret", Name: s.Auth.Secret})
+		}
+		if s.SigningSecret != "" {
+			out = append(out, SecretRef{Path: "signing_secret", Name: s.SigningSecret, Signing: true})
+		}
+		return out
+	},
+	Example: `{"url":"https://hooks.example.com/weather","mode":"batch","max_records":500,` +
+		`"auth":{"type":"bearer","secret":"hooks-token"},"signing_secret":"alerts-key","timeout":"30s"}`,
 	MaxBatch:    httpMaxBatch,
 	Concurrency: 8,
 	Validate: func(settings json.RawMessage, deps Deps) ([]string, error) {
@@ -109,17 +127,17 @@ var HTTPKind = Kind{
 
 type httpSettings struct {
 	URL        string            `json:"url"`
-	Mode       string            `json:"mode"`
-	MaxRecords int               `json:"max_records"`
-	Headers    map[string]string `json:"headers"`
+	Mode       string            `json:"mode,omitempty"`
+	MaxRecords int               `json:"max_records,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
 	Auth       *struct {
 		Type     string `json:"type"`
-		Secret   string `json:"secret"`
-		Username string `json:"username"`
-		Header   string `json:"header"`
-	} `json:"auth"`
-	SigningSecret string `json:"signing_secret"`
-	Timeout       string `json:"timeout"`
+		Secret   string `json:"secret,omitempty"`
+		Username string `json:"username,omitempty"`
+		Header   string `json:"header,omitempty"`
+	} `json:"auth,omitempty"`
+	SigningSecret string `json:"signing_secret,omitempty"`
+	Timeout       string `json:"timeout,omitempty"`
 }
 
 // httpParams are valid settings.

@@ -70,8 +70,20 @@ const kafkaDeliveryTimeout = time.Minute
 
 func kafkaKind(cfg kafkaConfig) Kind {
 	return Kind{
-		Name:     "kafka",
-		Doc:      "produces each record as a message to a Kafka topic",
+		Name:    "kafka",
+		Summary: "produces each record as a message to a Kafka topic",
+		Description: "Each record becomes one message of `topic` (which must exist) on the cluster of `brokers`, " +
+			"keyed by the value of the record field `key` when set. `sasl` authenticates with PLAIN or SCRAM " +
+			"and a password from a team secret (PLAIN only with `tls`).",
+		NewSettings: func() any { return new(kafkaSettings) },
+		Secrets: func(v any) []SecretRef {
+			if s := v.(*kafkaSettings); s.SASL != nil && s.SASL.PasswordSecret != "" {
+				return []SecretRef{{Path: "sasl.password_secret", Name: s.SASL.PasswordSecret}}
+			}
+			return nil
+		},
+		Example: `{"brokers":["kafka-1.example.com:9092","kafka-2.example.com:9092"],"topic":"weather","key":"station",` +
+			`"sasl":{"mechanism":"scram-sha-256","username":"tributary","password_secret":"kafka-password"},"tls":true}`,
 		MaxBatch: 10000,
 		Validate: func(settings json.RawMessage, deps Deps) ([]string, error) {
 			p, err := parseKafkaSettings(settings, deps)
@@ -96,13 +108,13 @@ func kafkaKind(cfg kafkaConfig) Kind {
 type kafkaSettings struct {
 	Brokers []string `json:"brokers"`
 	Topic   string   `json:"topic"`
-	Key     string   `json:"key"`
+	Key     string   `json:"key,omitempty"`
 	SASL    *struct {
 		Mechanism      string `json:"mechanism"`
-		Username       string `json:"username"`
-		PasswordSecret string `json:"password_secret"`
-	} `json:"sasl"`
-	TLS bool `json:"tls"`
+		Username       string `json:"username,omitempty"`
+		PasswordSecret string `json:"password_secret,omitempty"`
+	} `json:"sasl,omitempty"`
+	TLS bool `json:"tls,omitempty"`
 }
 
 // kafkaParams are valid settings.

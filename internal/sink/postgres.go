@@ -62,8 +62,20 @@ import (
 //	upsert:     {key: [columns]} to update rows on a conflict of that
 //	            unique key instead of inserting
 var PostgresKind = Kind{
-	Name:     "postgres",
-	Doc:      "writes records as rows of a table in your PostgreSQL database, optionally upserting on a key",
+	Name:    "postgres",
+	Summary: "writes records as rows of a table in your PostgreSQL database, optionally upserting on a key",
+	Description: "Each delivery inserts its records in one transaction into `table` of the database whose connection URL " +
+		"the team secret `dsn_secret` holds. `columns` maps columns to record fields (`ts` is the event time; by default " +
+		"every column named like a field gets it); `upsert.key` updates rows on a conflict of that unique key instead.",
+	NewSettings: func() any { return new(postgresSettings) },
+	Secrets: func(v any) []SecretRef {
+		if s := v.(*postgresSettings); s.DSNSecret != "" {
+			return []SecretRef{{Path: "dsn_secret", Name: s.DSNSecret}}
+		}
+		return nil
+	},
+	Example: `{"dsn_secret":"warehouse-dsn","table":"public.observations","columns":{"station":"station","observed_at":"ts","temperature_c":"temperature_c"},` +
+		`"upsert":{"key":["station","observed_at"]}}`,
 	MaxBatch: 10000,
 	Validate: func(settings json.RawMessage, _ Deps) ([]string, error) {
 		p, err := parsePostgresSettings(settings)
@@ -87,10 +99,10 @@ var PostgresKind = Kind{
 type postgresSettings struct {
 	DSNSecret string            `json:"dsn_secret"`
 	Table     string            `json:"table"`
-	Columns   map[string]string `json:"columns"`
+	Columns   map[string]string `json:"columns,omitempty"`
 	Upsert    *struct {
 		Key []string `json:"key"`
-	} `json:"upsert"`
+	} `json:"upsert,omitempty"`
 }
 
 // pgParams are valid settings.

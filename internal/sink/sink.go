@@ -16,12 +16,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/schema"
 )
 
 // Batch is what one delivery carries to one sink.
@@ -83,13 +85,27 @@ type Deps struct {
 	CheckURL func(rawURL string) error
 }
 
-// Kind is one kind of destination.
+// Kind is one kind of destination. A kind is one file that declares a
+// Kind, plus one line in Builtin; nothing else names it.
 type Kind struct {
 	// Name is the key of the kind's settings in a sink spec ("http",
 	// "blob", "postgres", "kafka").
 	Name string
-	// Doc is a one-line description for docs and errors.
-	Doc string
+	// Summary says in one line what the kind does, for docs and errors.
+	Summary string
+	// Description says more, in Markdown, for the docs and the API.
+	Description string
+	// NewSettings returns a pointer to the zero value of the Go type the
+	// settings decode into (strictly: unknown settings are refused). Its
+	// type is the kind's settings schema (see Schema).
+	NewSettings func() any
+	// Secrets lists the team secrets decoded settings name, with paths
+	// relative to the settings ("auth.secret"). It must work on any
+	// settings, valid or not, so that a secret in use by a stored spec
+	// cannot be deleted. Nil: the kind uses no secrets.
+	Secrets func(settings any) []SecretRef
+	// Example is valid settings, as JSON, shown in the docs and the API.
+	Example string
 	// MaxBatch is the most records one delivery may carry; bigger batches
 	// are split before delivery. 0 means no limit.
 	MaxBatch int
@@ -105,19 +121,85 @@ type Kind struct {
 	Open func(ctx context.Context, teamID uuid.UUID, settings json.RawMessage, deps Deps) (Sink, error)
 }
 
-// Registry holds the kinds a process knows. It is a value, so tests can
-// build their own.
+// Schema returns the JSON Schema (draft 2020-12) of the kind's settings,
+// from the type NewSettings returns.
+func (k Kind) Schema() json.RawMessage {
+	return schema.FromType(reflect.TypeOf(k.NewSettings()).Elem())
+}
+
+// SecretRef is a team secret that a sink's settings name.
+type SecretRef struct {
+	// Path is where, relative to the settings: "signing_secret".
+	Path string
+	// Name is the secret's name.
+	Name string
+	// Signing is set for a secret that must hold a Standard Webhooks
+	// signing secret (whsec_…).
+	Signing bool
+}
+
+// Registry holds the kinds a process knows. It is immutable once built
+// and safe for concurrent use; it is a value, so tests can build their
+// own.
 type Registry struct {
 	kinds map[string]Kind
 }
 
-// NewRegistry returns a registry with the given kinds.
+// NewRegistry returns a registry with the given kinds. It panics on a
+// kind without a name, summary, settings type, example, validation or
+// opener, or on two kinds of one name: a programming error.
 func NewRegistry(kinds ...Kind) *Registry {
 	r := &Registry{kinds: map[string]Kind{}}
 	for _, k := range kinds {
+		if k.Name == "" || k.Summary == "" || k.NewSettings == nil || k.Example == "" || k.Validate == nil || k.Open == nil {
+			panic(fmt.Sprintf("sink: kind %q is incomplete", k.Name))
+		}
+		if _, dup := r.kinds[k.Name]; dup {
+			panic(fmt.Sprintf("sink: kind %q registered twice", k.Name))
+		}
 		r.kinds[k.Name] = k
 	}
 	return r
+}
+
+// Builtin returns a registry of the kinds Tributary ships; blob configures
+// the blob kind. A new kind is one file in this package and one entry
+// here.
+func Builtin(blob BlobConfig) *Registry {
+	return NewRegistry(
+		HTTPKind,
+		BlobKind(blob),
+		PostgresKind,
+		KafkaKind,
+	)
+}
+
+// Kinds lists the kinds by name.
+func (r *Registry) Kinds() []Kind {
+	out := make([]Kind, 0, len(r.kinds))
+	for _, n := range r.Names() {
+		out = append(out, r.kinds[n])
+	}
+	return out
+}
+
+// SecretsOf lists the team secrets that settings of the named kind name,
+// with paths relative to the settings. It reads them leniently, so that
+// it works on any stored spec; an unknown kind names none.
+func (r *Registry) SecretsOf(kind string, settings json.RawMessage) []SecretRef {
+	k, ok := r.kinds[kind]
+	if !ok || k.Secrets == nil {
+		return nil
+	}
+	v := k.NewSettings()
+	// A value of the wrong type leaves its field empty; the others are
+	// still read.
+	if err := json.Unmarshal(settings, v); err != nil {
+		if _, typeErr := err.(*json.UnmarshalTypeError); !typeErr {
+			return nil
+		}
+	}
+	return k.Secrets(v)
 }
 
 // Kind returns the kind of that name.

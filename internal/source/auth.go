@@ -48,6 +48,14 @@ type AuthSpec struct {
 	Scopes   []string `json:"scopes,omitempty"`
 }
 
+// secrets lists the secret an AuthSpec at path names, for Kind.Secrets.
+func (a *AuthSpec) secrets(path string) []SecretRef {
+	if a == nil || a.Secret == "" {
+		return nil
+	}
+	return []SecretRef{{Path: path + ".secret", Name: a.Secret}}
+}
+
 // authConf is a checked AuthSpec.
 type authConf struct {
 	typ        string

@@ -68,8 +68,16 @@ type GraphQLPagination struct {
 var GraphQLKind = Kind{
 	Name:    "graphql",
 	Summary: "Polls a GraphQL endpoint with a query, variables from the state and Relay cursor pagination.",
+	Description: "POSTs a GraphQL query to an endpoint on the pipeline's interval and reads the records at `records` under the response's data. " +
+		"Variables may refer to the pipeline's state as `{{ state.NAME }}`; `pagination` follows a Relay connection's " +
+		"`pageInfo` up to `max_pages`; credentials are team secrets named in `auth`.",
 	NewSpec: func() any { return new(GraphQLSpec) },
 	Build:   buildGraphQL,
+	Secrets: func(spec any) []SecretRef { return spec.(*GraphQLSpec).Auth.secrets("auth") },
+	Example: `{"url":"https://api.example.com/graphql",` +
+		`"query":"query($after: String, $since: DateTime) { events(after: $after, since: $since) { nodes { id at } pageInfo { hasNextPage endCursor } } }",` +
+		`"variables":{"since":"{{ state.since }}"},"records":"events.nodes","pagination":{"max_pages":5},` +
+		`"auth":{"type":"bearer","secret":"gh-token"}}`,
 }
 
 type graphqlSource struct {

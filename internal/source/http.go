@@ -61,8 +61,16 @@ type HTTPSpec struct {
 var HTTPKind = Kind{
 	Name:    "http",
 	Summary: "Polls an HTTP API: JSON, NDJSON or CSV responses, with authentication, pagination and incremental state.",
+	Description: "Sends GET or POST requests to an HTTP API on the pipeline's interval and reads the records of the responses. " +
+		"URL path and query, headers and body may refer to the pipeline's state as `{{ state.NAME }}`; " +
+		"credentials are team secrets named in `auth`; `pagination` follows pages, offsets, cursors or Link headers " +
+		"up to `max_pages`; `dedup` drops records stored before.",
 	NewSpec: func() any { return new(HTTPSpec) },
 	Build:   buildHTTP,
+	Secrets: func(spec any) []SecretRef { return spec.(*HTTPSpec).Auth.secrets("auth") },
+	Example: `{"url":"https://api.example.com/v1/observations","query":{"station":"10384","since":"{{ state.since }}"},` +
+		`"auth":{"type":"bearer","secret":"weather-token"},"records":"data.items",` +
+		`"pagination":{"type":"cursor","next":"meta.next","param":"cursor","max_pages":10},"dedup":{"key":"id","window":"24h"}}`,
 }
 
 type httpSource struct {

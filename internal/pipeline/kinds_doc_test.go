@@ -1,0 +1,144 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/kinds.md from the registries")
+
+// docs/kinds.md lists every source and sink kind with its settings; it is
+// written from the registries (go test ./internal/pipeline -run
+// TestKindsDoc -update) and this test fails when it is stale.
+func TestKindsDoc(t *testing.T) {
+	t.Parallel()
+	c := pipeline.NewCompiler(source.Builtin(), sink.Builtin(sink.BlobConfig{}))
+	got := kindsDoc(c)
+	path := filepath.Join("..", "..", "docs", "kinds.md")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is stale: run go test ./internal/pipeline -run TestKindsDoc -update", path)
+	}
+}
+
+func kindsDoc(c *pipeline.Compiler) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Source and sink kinds\n\n")
+	b.WriteString("<!-- Written by `go test ./internal/pipeline -run TestKindsDoc -update` from the registries; do not edit. -->\n\n")
+	b.WriteString("The server publishes the same list, with each kind's JSON Schema (draft 2020-12), at\n")
+	b.WriteString("`GET /api/v1/source-kinds` and `GET /api/v1/sink-kinds`.\n\n")
+	b.WriteString("## Sources\n\nA pipeline's `source` holds the part of its kind:\n\n")
+	for _, k := range c.SourceKinds() {
+		fmt.Fprintf(&b, "### `source.%s` (%s pipelines)\n\n%s\n\n%s\n\n", k.Name, k.Pipeline, k.Summary, k.Description)
+		settingsTable(&b, k.Schema)
+		example(&b, k.Name, k.Example)
+	}
+	b.WriteString("## Sinks\n\nEach entry of a pipeline's `sinks` is `{\"name\": …, \"enabled\": true, \"<kind>\": {settings}}`.\n\n")
+	for _, k := range c.Sinks().Kinds() {
+		fmt.Fprintf(&b, "### `%s`\n\n%s.\n\n%s\n\n", k.Name, capitalize(k.Summary), k.Description)
+		if k.MaxBatch > 0 {
+			fmt.Fprintf(&b, "One delivery carries at most %d records.\n\n", k.MaxBatch)
+		}
+		settingsTable(&b, k.Schema())
+		example(&b, k.Name, json.RawMessage(k.Example))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+type jsonSchema struct {
+	Type                 any                    `json:"type"`
+	Ref                  string                 `json:"$ref"`
+	Description          string                 `json:"description"`
+	Properties           map[string]*jsonSchema `json:"properties"`
+	Required             []string               `json:"required"`
+	Items                *jsonSchema            `json:"items"`
+	AdditionalProperties any                    `json:"additionalProperties"`
+	Defs                 map[string]*jsonSchema `json:"$defs"`
+}
+
+// settingsTable lists the settings of a schema, nested objects with
+// dotted names.
+func settingsTable(b *bytes.Buffer, raw json.RawMessage) {
+	var s jsonSchema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		panic(err)
+	}
+	defs := s.Defs
+	b.WriteString("| setting | type | required |\n| --- | --- | --- |\n")
+	var rows func(prefix string, s *jsonSchema)
+	rows = func(prefix string, s *jsonSchema) {
+		for _, name := range slices.Sorted(maps.Keys(s.Properties)) {
+			p := s.Properties[name]
+			if p.Ref != "" {
+				p = defs[strings.TrimPrefix(p.Ref, "#/$defs/")]
+			}
+			req := ""
+			if slices.Contains(s.Required, name) {
+				req = "yes"
+			}
+			fmt.Fprintf(b, "| `%s%s` | %s | %s |\n", prefix, name, typeName(p), req)
+			if p.Properties != nil {
+				rows(prefix+name+".", p)
+			}
+		}
+	}
+	rows("", &s)
+	b.WriteString("\n")
+}
+
+func typeName(s *jsonSchema) string {
+	switch t := s.Type.(type) {
+	case string:
+		if t == "array" && s.Items != nil {
+			return "array of " + typeName(s.Items)
+		}
+		return t
+	case []any:
+		var parts []string
+		for _, p := range t {
+			if p != "null" {
+				parts = append(parts, fmt.Sprint(p))
+			}
+		}
+		if len(parts) == 1 && parts[0] == "array" && s.Items != nil {
+			return "array of " + typeName(s.Items)
+		}
+		return strings.Join(parts, " or ")
+	}
+	return "any"
+}
+
+func example(b *bytes.Buffer, name string, raw json.RawMessage) {
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		panic(err)
+	}
+	fmt.Fprintf(b, "Example:\n\n```json\n\"%s\": %s\n```\n\n", name, out.String())
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,10 @@
+package pipeline_test
+
+import (
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
+)
+
+// compiler knows the built-in source kinds and the http sink kind.
+var compiler = pipeline.NewCompiler(source.Builtin(), sink.NewRegistry(sink.HTTPKind))
