@@ -427,4 +427,3 @@ func (r *pipelineRoutes) getReplay(ctx context.Context, in *replayScope) (*repla
 	}
 	return &replayOutput{Body: replayBody(rp)}, nil
 }
-
