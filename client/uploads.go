@@ -192,4 +192,3 @@ func (c *Client) UploadFile(ctx context.Context, pipelineID, uploadID string) (i
 	}
 	return res.Body, nil
 }
-
