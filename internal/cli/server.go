@@ -192,4 +192,3 @@ func tokenCreate(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stderr, "created %s token %q for team %s; it is shown only once\n", r, name, t.Slug)
 	return nil
 }
-
