@@ -105,7 +105,7 @@ func apply(ctx context.Context, env Env, r *remote, desired []specfile.Pipeline,
 		switch {
 		case cur == nil:
 			changes = append(changes, change{op: "create", name: d.Name, desired: d})
-		case !sameSpec(cur.Spec, d.Spec):
+		case !specfile.Equal(cur.Spec, d.Spec):
 			changes = append(changes, change{op: "update", name: d.Name, desired: d, current: cur})
 		default:
 			unchanged++
@@ -213,10 +213,15 @@ func validate(ctx context.Context, env Env, r *remote, desired []specfile.Pipeli
 		switch {
 		case errors.As(err, &apiErr) && apiErr.Status == 422:
 			for _, e := range apiErr.Errors {
-				path := strings.TrimPrefix(strings.TrimPrefix(e.Location, "body.spec"), ".")
 				if strings.HasPrefix(e.Location, "body.input") {
 					continue
 				}
+				// Spec problems are under body.spec, secret problems under body.
+				path, ok := strings.CutPrefix(e.Location, "body.spec")
+				if !ok {
+					path = strings.TrimPrefix(e.Location, "body")
+				}
+				path = strings.TrimPrefix(path, ".")
 				problems = append(problems, specfile.Problem{File: d.File, Line: d.LineOf(path), Path: path, Message: e.Message})
 			}
 			if len(apiErr.Errors) == 0 {
@@ -230,15 +235,6 @@ func validate(ctx context.Context, env Env, r *remote, desired []specfile.Pipeli
 		return reportProblems(env, problems)
 	}
 	return nil
-}
-
-// sameSpec compares two specs' JSON, ignoring insignificant space.
-func sameSpec(a, b json.RawMessage) bool {
-	var x, y bytes.Buffer
-	if json.Compact(&x, a) != nil || json.Compact(&y, b) != nil {
-		return false
-	}
-	return bytes.Equal(x.Bytes(), y.Bytes())
 }
 
 func kindOrder(c change) int {

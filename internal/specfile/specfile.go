@@ -280,10 +280,14 @@ func SecretRefs(spec json.RawMessage) []string {
 	return names
 }
 
-// Encode returns a spec (JSON) as canonical YAML: the keys in the order
-// of the canonical JSON, which is the order the server keeps.
+// Encode returns a spec (JSON) as canonical YAML, its keys in the order
+// of Normalize.
 func Encode(spec json.RawMessage) ([]byte, error) {
-	y, err := yaml.JSONToYAML(spec)
+	n, err := Normalize(spec)
+	if err != nil {
+		return nil, err
+	}
+	y, err := yaml.JSONToYAML(n)
 	if err != nil {
 		return nil, fmt.Errorf("encode the spec as YAML: %w", err)
 	}

@@ -53,7 +53,7 @@ func TestReadAndEncodeRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		again, probs := specfile.Read("again.yaml", y)
-		if probs != nil || len(again) != 1 || string(again[0].Spec) != string(p.Spec) {
+		if probs != nil || len(again) != 1 || !specfile.Equal(again[0].Spec, p.Spec) {
 			t.Errorf("%s does not round-trip:\n%s\n%s\n%s (%v)", p.Name, p.Spec, y, again[0].Spec, probs)
 		}
 	}
@@ -131,5 +131,21 @@ func TestFileName(t *testing.T) {
 		if got := specfile.FileName(in); got != want {
 			t.Errorf("FileName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestEqualIgnoresKeyOrder(t *testing.T) {
+	t.Parallel()
+	a := []byte(`{"name":"a","kind":"webhook","mapping":{"fields":{"x":{"path":"a","type":"number"},"b":{"type":"string","path":"b"}}}}`)
+	b := []byte(`{"kind": "webhook", "mapping": {"fields": {"b": {"path": "b", "type": "string"}, "x": {"type": "number", "path": "a"}}}, "name": "a"}`)
+	if !specfile.Equal(a, b) {
+		t.Error("specs differing in key order only are not equal")
+	}
+	if specfile.Equal(a, []byte(`{"name":"a","kind":"webhook"}`)) {
+		t.Error("different specs are equal")
+	}
+	y, err := specfile.Encode(b)
+	if err != nil || !strings.HasPrefix(string(y), "name: a\nkind: webhook\nmapping:\n  fields:\n    b:\n      type: string\n      path: b\n") {
+		t.Errorf("Encode:\n%s (%v)", y, err)
 	}
 }
