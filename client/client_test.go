@@ -154,6 +154,13 @@ var operations = []operation{
 		_, err := e.c.RotateSecret(e.ctx, "api-key", "another-value")
 		must(t, err)
 	}},
+	{"list-source-kinds", func(t *testing.T, e *env) {
+		ks, err := e.c.ListSourceKinds(e.ctx)
+		must(t, err)
+		if len(ks) == 0 || len(ks[0].Settings) == 0 {
+			t.Errorf("source kinds %+v", ks)
+		}
+	}},
 	{"list-sink-kinds", func(t *testing.T, e *env) {
 		ks, err := e.c.ListSinkKinds(e.ctx)
 		must(t, err)

@@ -34,6 +34,7 @@ var wire = map[string]struct{ req, resp any }{
 	"rotate-secret":         {map[string]string{"value": ""}, client.Secret{}},
 	"delete-secret":         {nil, nil},
 	"list-sink-kinds":       {nil, struct{ Kinds []client.SinkKind }{}},
+	"list-source-kinds":     {nil, struct{ Kinds []client.SourceKind }{}},
 	"list-pipelines":        {nil, struct{ Pipelines []client.Pipeline }{}},
 	"create-pipeline":       {nil, client.Pipeline{}},
 	"get-pipeline":          {nil, client.Pipeline{}},

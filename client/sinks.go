@@ -8,6 +8,16 @@ import (
 	"strconv"
 )
 
+// ListSourceKinds lists the source parts the server knows, with the JSON
+// Schema of their settings (operation list-source-kinds).
+func (c *Client) ListSourceKinds(ctx context.Context) ([]SourceKind, error) {
+	var out struct {
+		Kinds []SourceKind `json:"kinds"`
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/source-kinds"}, &out)
+	return out.Kinds, err
+}
+
 // ListSinkKinds lists the kinds of sink the server offers (operation
 // list-sink-kinds).
 func (c *Client) ListSinkKinds(ctx context.Context) ([]SinkKind, error) {

@@ -278,9 +278,24 @@ type PipelineRef struct {
 
 // SinkKind is a kind of sink the server offers.
 type SinkKind struct {
-	Name     string `json:"name"`
-	Doc      string `json:"doc"`
-	MaxBatch int    `json:"max_batch,omitempty"`
+	Name        string          `json:"name"`
+	Summary     string          `json:"summary"`
+	Doc         string          `json:"doc"`
+	Description string          `json:"description"`
+	MaxBatch    int             `json:"max_batch,omitempty"`
+	Settings    json.RawMessage `json:"settings"` // JSON Schema of the settings
+	Example     json.RawMessage `json:"example"`
+}
+
+// SourceKind is a part of a pipeline's source the server knows: a polled
+// kind (http, graphql), webhook or pipeline.
+type SourceKind struct {
+	Name        string          `json:"name"`
+	Pipeline    string          `json:"pipeline"` // polling, webhook or p2p
+	Summary     string          `json:"summary"`
+	Description string          `json:"description"`
+	Settings    json.RawMessage `json:"settings"` // JSON Schema of the part
+	Example     json.RawMessage `json:"example"`
 }
 
 // Delivery is one batch on its way to a sink.

@@ -14,6 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-dev/tributary/client"
+
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/specfile"
 )
 
@@ -47,7 +51,7 @@ Secrets are named, never written in files: create them with the API (POST /api/v
 			if yes && !prune {
 				return UsageError{"--yes confirms --prune; it means nothing without it"}
 			}
-			desired, err := specfile.Load(files...)
+			desired, err := specfile.Load(builtinCompiler(), files...)
 			var problems specfile.Problems
 			if errors.As(err, &problems) {
 				return reportProblems(env, problems)
@@ -315,4 +319,10 @@ Applying the files again changes nothing. -o - writes every pipeline to standard
 	cmd.Flags().StringVar(&only, "pipeline", "", "export only this pipeline (name or id)")
 	cmd.Flags().StringVarP(&dir, "output", "o", ".", "the directory to write to, or - for standard output")
 	return cmd
+}
+
+// builtinCompiler checks pipeline files with the source and sink kinds
+// this build of Tributary ships, before anything is sent to a server.
+func builtinCompiler() *pipeline.Compiler {
+	return pipeline.NewCompiler(source.Builtin(), sink.Builtin(sink.BlobConfig{}))
 }

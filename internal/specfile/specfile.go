@@ -84,7 +84,7 @@ func (ps Problems) Error() string {
 // Load reads the pipeline files at paths: files, or directories whose
 // .yaml, .yml and .json files are read (not recursively), in name order.
 // It returns the pipelines, or a Problems error listing everything wrong.
-func Load(paths ...string) ([]Pipeline, error) {
+func Load(c *pipeline.Compiler, paths ...string) ([]Pipeline, error) {
 	var files []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -119,7 +119,7 @@ func Load(paths ...string) ([]Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", f, unwrapPathError(err))
 		}
-		ps, probs := Read(f, data)
+		ps, probs := Read(c, f, data)
 		all = append(all, ps...)
 		problems = append(problems, probs...)
 	}
@@ -148,7 +148,7 @@ func unwrapPathError(err error) error {
 
 // Read reads the pipelines of one file's data; name is the file's name in
 // problems.
-func Read(name string, data []byte) ([]Pipeline, Problems) {
+func Read(c *pipeline.Compiler, name string, data []byte) ([]Pipeline, Problems) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, Problems{syntaxProblem(name, err)}
@@ -177,7 +177,7 @@ func Read(name string, data []byte) ([]Pipeline, Problems) {
 				continue
 			}
 			for i, item := range seq.Values {
-				p, ps := readSpec(name, item, fmt.Sprintf("pipelines[%d].", i))
+				p, ps := readSpec(c, name, item, fmt.Sprintf("pipelines[%d].", i))
 				problems = append(problems, ps...)
 				if ps == nil {
 					out = append(out, p)
@@ -185,7 +185,7 @@ func Read(name string, data []byte) ([]Pipeline, Problems) {
 			}
 			continue
 		}
-		p, ps := readSpec(name, body, "")
+		p, ps := readSpec(c, name, body, "")
 		problems = append(problems, ps...)
 		if ps == nil {
 			out = append(out, p)
@@ -212,7 +212,7 @@ func syntaxProblem(name string, err error) Problem {
 var posPattern = regexp.MustCompile(`^\[(\d+):(\d+)\]`)
 
 // readSpec converts one spec node to JSON and checks it.
-func readSpec(file string, node ast.Node, prefix string) (Pipeline, Problems) {
+func readSpec(cc *pipeline.Compiler, file string, node ast.Node, prefix string) (Pipeline, Problems) {
 	p := Pipeline{File: file, Line: node.GetToken().Position.Line, lines: map[string]int{}, prefix: prefix}
 	c := converter{file: file, lines: p.lines, prefix: prefix}
 	var buf bytes.Buffer
@@ -220,7 +220,7 @@ func readSpec(file string, node ast.Node, prefix string) (Pipeline, Problems) {
 	if len(c.problems) > 0 {
 		return p, c.problems
 	}
-	compiled, err := pipeline.Parse(buf.Bytes())
+	compiled, err := cc.Parse(buf.Bytes())
 	var problems Problems
 	var se *pipeline.SpecError
 	switch {

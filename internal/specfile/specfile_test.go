@@ -34,7 +34,7 @@ pipelines:
 
 func TestReadAndEncodeRoundTrip(t *testing.T) {
 	t.Parallel()
-	ps, probs := specfile.Read("good.yaml", []byte(good))
+	ps, probs := specfile.Read(compiler, "good.yaml", []byte(good))
 	if probs != nil {
 		t.Fatalf("problems: %v", probs)
 	}
@@ -52,7 +52,7 @@ func TestReadAndEncodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, probs := specfile.Read("again.yaml", y)
+		again, probs := specfile.Read(compiler, "again.yaml", y)
 		if probs != nil || len(again) != 1 || !specfile.Equal(again[0].Spec, p.Spec) {
 			t.Errorf("%s does not round-trip:\n%s\n%s\n%s (%v)", p.Name, p.Spec, y, again[0].Spec, probs)
 		}
@@ -83,7 +83,7 @@ func TestProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, probs := specfile.Read("bad.yaml", []byte(tc.doc))
+			_, probs := specfile.Read(compiler, "bad.yaml", []byte(tc.doc))
 			if len(probs) == 0 {
 				t.Fatal("no problem found")
 			}
@@ -111,16 +111,16 @@ func TestLoadDirectoryAndDuplicates(t *testing.T) {
 	write("a.yaml", "name: a\nkind: webhook\n")
 	write("b.json", `{"name": "b", "kind": "webhook"}`)
 	write("notes.txt", "ignored")
-	ps, err := specfile.Load(dir)
+	ps, err := specfile.Load(compiler, dir)
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("Load = %v, %v", ps, err)
 	}
 	write("c.yml", "name: a\nkind: webhook\n")
-	_, err = specfile.Load(dir)
+	_, err = specfile.Load(compiler, dir)
 	if err == nil || !strings.Contains(err.Error(), "c.yml:1: name: pipeline \"a\" is also defined at") {
 		t.Errorf("duplicate: %v", err)
 	}
-	if _, err := specfile.Load(filepath.Join(dir, "missing.yaml")); err == nil || strings.Contains(err.Error(), "\n") {
+	if _, err := specfile.Load(compiler, filepath.Join(dir, "missing.yaml")); err == nil || strings.Contains(err.Error(), "\n") {
 		t.Errorf("missing file: %v", err)
 	}
 }
