@@ -114,15 +114,14 @@ func IsNotFound(err error) bool {
 
 // request is one call: method, path under the base URL, query, JSON body.
 type request struct {
-	method  string
-	path    string
-	query   url.Values
-	body    any       // marshalled as JSON unless nil
-	raw     io.Reader // sent as it is when set, with contentType
-	ctype   string
-	size    int64 // ContentLength of raw; -1 unknown
-	header  http.Header
-	wantRaw bool // the caller reads the response body
+	method string
+	path   string
+	query  url.Values
+	body   any       // marshalled as JSON unless nil
+	raw    io.Reader // sent as it is when set, with contentType
+	ctype  string
+	size   int64 // ContentLength of raw; -1 unknown
+	header http.Header
 }
 
 // newRequest builds the *http.Request of r.

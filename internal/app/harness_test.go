@@ -426,13 +426,6 @@ func (r *response) wantProblem(status int) problem {
 	return p
 }
 
-// wantProblemOf requires a problem response with one of the statuses.
-func (r *response) wantProblemOf(codes ...int) problem {
-	r.t.Helper()
-	r.want(codes...)
-	return r.wantProblem(r.Status)
-}
-
 // cookie returns the Set-Cookie of name in the response, or nil.
 func (r *response) cookie(name string) *http.Cookie {
 	for _, c := range (&http.Response{Header: r.Header}).Cookies() {

@@ -77,7 +77,7 @@ func Start(t testing.TB, backend string, configure ...func(*config.Config)) *Ser
 		case err := <-done:
 			return err
 		case <-time.After(cfg.ShutdownTimeout + 15*time.Second):
-			return errors.New("Serve did not return after its context was cancelled")
+			return errors.New("serve did not return after its context was cancelled")
 		}
 	})
 	t.Cleanup(func() {

@@ -489,7 +489,7 @@ func TestPollingPauseResumeRunNow(t *testing.T) {
 		p := e.create("hourly", a.spec("hourly", "1h"))
 		e.waitFor(10*time.Second, "the first poll and the next in an hour", func() bool {
 			sched, err := e.polling.NextPoll(ctx, p.TeamID, p.ID)
-			return err == nil && sched.NextDue.Sub(time.Now()) > 55*time.Minute && sched.LeaseDue == nil
+			return err == nil && time.Until(sched.NextDue) > 55*time.Minute && sched.LeaseDue == nil
 		})
 		if n := len(e.runs(p)); n != 1 {
 			t.Fatalf("%d runs after the first poll", n)
@@ -500,7 +500,7 @@ func TestPollingPauseResumeRunNow(t *testing.T) {
 		// The schedule goes on an interval after the manual poll.
 		e.waitFor(10*time.Second, "the manual poll and the next in an hour", func() bool {
 			sched, err := e.polling.NextPoll(ctx, p.TeamID, p.ID)
-			return len(e.runs(p)) == 2 && err == nil && sched.NextDue.Sub(time.Now()) > 55*time.Minute && sched.LeaseDue == nil
+			return len(e.runs(p)) == 2 && err == nil && time.Until(sched.NextDue) > 55*time.Minute && sched.LeaseDue == nil
 		})
 		if r := e.runs(p)[0]; r.Trigger != core.TriggerManual || r.Error != "" {
 			t.Fatalf("manual run %+v", r)

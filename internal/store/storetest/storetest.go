@@ -68,11 +68,6 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
-var seq struct {
-	sync.Mutex
-	n int
-}
-
 // newUser creates a user with a unique email.
 func newUser(t *testing.T, s store.Store) core.User {
 	t.Helper()
