@@ -97,10 +97,7 @@ func (l *library) format(layout, tz string) (*timeFormat, error) {
 
 // Type signatures for the checker; `any` parameters accept anything at
 // compile time and are checked when called.
-type (
-	anyToString = func(any) string
-	anyToAny    = func(any) any
-)
+type anyToString = func(any) string
 
 // options returns the expr options that install the library. Builtins of
 // expr stay available (upper, lower, trim, split, indexOf, hasPrefix,

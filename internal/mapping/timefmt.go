@@ -235,7 +235,7 @@ func (f *timeFormat) parseUnix(v any) (time.Time, error) {
 	if isInt {
 		sec, rem := n/perSec, n%perSec
 		if sec < minUnixSec || sec > maxUnixSec {
-			return time.Time{}, fmt.Errorf("Unix time %d (%s) is out of range", n, unitName(f.unit))
+			return time.Time{}, fmt.Errorf("the Unix time %d (%s) is out of range", n, unitName(f.unit))
 		}
 		return time.Unix(sec, rem*f.unit).UTC(), nil
 	}
@@ -244,7 +244,7 @@ func (f *timeFormat) parseUnix(v any) (time.Time, error) {
 	}
 	secs := x / float64(perSec)
 	if secs < minUnixSec || secs > maxUnixSec {
-		return time.Time{}, fmt.Errorf("Unix time %v (%s) is out of range", x, unitName(f.unit))
+		return time.Time{}, fmt.Errorf("the Unix time %v (%s) is out of range", x, unitName(f.unit))
 	}
 	whole := math.Floor(secs)
 	return time.Unix(int64(whole), int64(math.Round((secs-whole)*1e9))).UTC(), nil
