@@ -165,7 +165,7 @@ func TestGroupCommit(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		// A long linger makes the grouping independent of the machine's
 		// speed; the default is a few milliseconds.
-		b := setup(t, open(t), options{cfg: engine.Config{Linger: 50 * time.Millisecond}})
+		b := setup(t, open(t), options{cfg: engine.Config{Linger: 50 * time.Millisecond, PushRunInterval: perBatchRuns}})
 		const n = 200
 		results := make([]engine.Result, n)
 		parallel(n, func(i int) {
@@ -210,7 +210,7 @@ func TestGroupCommit(t *testing.T) {
 
 func TestBatchSizeLimit(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		b := setup(t, open(t), options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond}})
+		b := setup(t, open(t), options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond, PushRunInterval: perBatchRuns}})
 		big := make([]string, 25)
 		for i := range big {
 			big[i] = record(1000 + i)
@@ -394,7 +394,7 @@ func TestCancelledSubmitterIsWithdrawn(t *testing.T) {
 		// is long); a submitter of that group gives up meanwhile.
 		g := newGate()
 		b := setup(t, open(t), options{
-			cfg:  engine.Config{Linger: time.Hour},
+			cfg:  engine.Config{Linger: time.Hour, PushRunInterval: perBatchRuns},
 			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
 		})
 		first := make(chan error, 1)
@@ -496,7 +496,7 @@ func TestCloseWritesWhatWasSubmitted(t *testing.T) {
 		// for more submissions, but Close writes it at once.
 		g := newGate()
 		b := setup(t, open(t), options{
-			cfg:  engine.Config{Linger: time.Hour},
+			cfg:  engine.Config{Linger: time.Hour, PushRunInterval: perBatchRuns},
 			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
 		})
 		errc := make(chan error, 4)

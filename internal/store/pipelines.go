@@ -69,8 +69,13 @@ type Batch struct {
 	Version    int
 	// Persist false keeps Records out of the records table; they still
 	// count in the run and go to Jobs.
-	Persist  bool
-	Run      core.Run
+	Persist bool
+	Run     core.Run
+	// MergeRun makes Run a run that spans many batches (push traffic: see
+	// docs/architecture.md, "Runs for push traffic"): when a run with
+	// Run.ID exists, the batch adds its counts to it and extends its
+	// duration to the end of this batch, instead of inserting a new run.
+	MergeRun bool
 	Records  []core.Record // TS and Data set; WriteBatch sets ID when persisted
 	Rejected []core.Rejected
 	// Rollups aggregates the numeric fields of Records per minute: the

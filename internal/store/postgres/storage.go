@@ -541,7 +541,8 @@ func (s *Store) CompactRollups(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("compact rollups: %w", err)
 	}
-	return n, nil
+	// Pipelines' stats deltas are folded on the same schedule.
+	return n, s.foldAllStatDeltas(ctx)
 }
 
 // Series implements store.Storage.
@@ -836,7 +837,7 @@ func (s *Store) storageStats(ctx context.Context, db dbtx, teamID, pipelineID *u
 // deleteSeriesData removes what a deleted pipeline kept besides its
 // records, in DeletePipeline's transaction.
 func deleteSeriesData(ctx context.Context, tx pgx.Tx, pipeline uuid.UUID) error {
-	for _, table := range []string{"record_days", "rollups", "rollup_pending", "series_horizons", "stats_adjustments"} {
+	for _, table := range []string{"record_days", "rollups", "rollup_pending", "series_horizons", "stats_adjustments", "pipeline_stat_deltas"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE pipeline_id = $1`, pipeline); err != nil {
 			return fmt.Errorf("delete pipeline %s: %w", table, err)
 		}
