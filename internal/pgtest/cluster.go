@@ -44,7 +44,7 @@ type cluster struct {
 	// conf is appended to postgresql.conf at initdb, with %s standing for
 	// the socket directory; serverConf when empty.
 	conf string
-	bin string // directory holding initdb and pg_ctl
+	bin  string // directory holding initdb and pg_ctl
 	// cred is the user initdb and pg_ctl run as when we are root (PostgreSQL
 	// refuses to run as root); nil otherwise.
 	cred *syscall.Credential
