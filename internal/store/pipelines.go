@@ -85,8 +85,9 @@ type Batch struct {
 	// persists leaves the pipeline's rollups marked incomplete up to its
 	// newest record, and charts of that range read the raw records.
 	Rollups rollup.Set
-	// Jobs, when set, is called inside the transaction after the records
-	// are written (with their ids) and returns the jobs that carry the
+	// Jobs, when set, is called once the records have their ids (before
+	// the transaction or inside it: it must not read the database) and
+	// returns the jobs that carry the
 	// batch further; they are inserted in the same transaction (River's
 	// transactional enqueue), so they exist if and only if the batch
 	// committed.

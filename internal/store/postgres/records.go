@@ -11,20 +11,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/rollup"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-// copyChunk is how many rows one COPY carries.
-const copyChunk = 1000
-
-// inlineRecords is the most records a batch sends as one INSERT of
-// arrays in its single round trip; a larger batch goes by COPY, in an
-// explicit transaction, where the extra round trips are small next to
-// the rows.
-const inlineRecords = 256
+// insertChunk is how many records one INSERT statement carries.
+const insertChunk = 1000
 
 // compactEvery is how many batches of a pipeline (in this process) pass
 // between foldings of its stats deltas into its row, done in the batch
@@ -40,9 +35,10 @@ const compactEvery = 256
 // from blocks cached in process (ids.go), its statements go together in
 // one pgx batch, which PostgreSQL runs as one implicit transaction, and
 // its stats are a row inserted into pipeline_stat_deltas rather than an
-// update of the pipeline's row. Batches with jobs to enqueue (River
-// needs a transaction of its own), an upload to advance, or more than
-// inlineRecords records use an explicit transaction instead.
+// update of the pipeline's row. Records go as INSERTs of arrays, not
+// COPY, which cannot share a round trip. Batches with jobs to enqueue
+// (River inserts through a transaction of its own) or an upload to
+// advance send the same pgx batch in an explicit transaction instead.
 func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 	if err := s.preparePartitions(ctx, b); err != nil {
 		return fmt.Errorf("write batch: %w", err)
@@ -79,23 +75,24 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 			return err
 		}
 	}
-	copyRecords := persist && len(b.Records) > inlineRecords
-	if !copyRecords && b.Jobs == nil && b.Upload == nil {
-		var batch pgx.Batch
-		s.queueBatch(&batch, b, persist)
+	// The jobs are built before the transaction, from the records and
+	// their ids: the builders read nothing from the database.
+	var jobs []river.InsertManyParams
+	if b.Jobs != nil {
+		var err error
+		if jobs, err = b.Jobs(b.Records); err != nil {
+			return fmt.Errorf("build batch jobs: %w", err)
+		}
+	}
+	var batch pgx.Batch
+	s.queueBatch(&batch, b, persist)
+	if len(jobs) == 0 && b.Upload == nil {
 		if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
 		return nil
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if copyRecords {
-			if err := copyRecordRows(ctx, tx, b); err != nil {
-				return err
-			}
-		}
-		var batch pgx.Batch
-		s.queueBatch(&batch, b, persist && !copyRecords)
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
@@ -104,15 +101,9 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 				return err
 			}
 		}
-		if b.Jobs != nil {
-			params, err := b.Jobs(b.Records)
-			if err != nil {
-				return fmt.Errorf("build batch jobs: %w", err)
-			}
-			if len(params) > 0 {
-				if err := s.insertJobs(ctx, tx, params); err != nil {
-					return fmt.Errorf("enqueue batch jobs: %w", err)
-				}
+		if len(jobs) > 0 {
+			if err := s.insertJobs(ctx, tx, jobs); err != nil {
+				return fmt.Errorf("enqueue batch jobs: %w", err)
 			}
 		}
 		return nil
@@ -169,16 +160,17 @@ const (
 		FROM t WHERE p.id = t.pipeline_id`
 )
 
-// queueBatch queues every statement of b but COPY and jobs: the records
-// (when inline), rejected records, the run, the stats delta, the polling
+// queueBatch queues every statement of b but its jobs and upload: the
+// records (when persist), rejected records, the run, the stats delta, the polling
 // state, and the series data.
-func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, inline bool) {
+func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
-	if inline {
-		n := len(b.Records)
+	for start := 0; persist && start < len(b.Records); start += insertChunk {
+		chunk := b.Records[start:min(start+insertChunk, len(b.Records))]
+		n := len(chunk)
 		ids, ts, sizes, data := make([]int64, n), make([]time.Time, n), make([]int32, n), make([][]byte, n)
-		for i := range b.Records {
-			r := &b.Records[i]
+		for i := range chunk {
+			r := &chunk[i]
 			ids[i], ts[i], sizes[i], data[i] = r.ID, r.TS, int32(len(r.Data)), r.Data
 		}
 		batch.Queue(insertRecords, team, pipe, version, ids, ts, sizes, data)
@@ -191,14 +183,8 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, inline bool) {
 		}
 		batch.Queue(insertRejected, team, pipe, [16]byte(b.Run.ID), version, received, raw, reasons)
 	}
-	run, sql := b.Run, insertRun
-	if b.MergeRun {
-		sql = mergeRun
-	}
-	batch.Queue(sql, [16]byte(run.ID), team, pipe, version, string(run.Trigger), run.StartedAt, run.Duration.Microseconds(),
-		run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error)
 	stats := store.SummarizeBatch(b)
-	batch.Queue(insertStatDelta, pipe, team, int64(stats.Persisted), int64(len(b.Rejected)), stats.Bytes, stats.Newest, run.StartedAt)
+	batch.Queue(insertStatDelta, pipe, team, int64(stats.Persisted), int64(len(b.Rejected)), stats.Bytes, stats.Newest, b.Run.StartedAt)
 	if b.State != nil {
 		batch.Queue(setState, team, pipe, []byte(b.State))
 	}
@@ -206,6 +192,16 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, inline bool) {
 		batch.Queue(foldStatDeltas, [][16]byte{pipe})
 	}
 	queueSeriesData(batch, b)
+	// The run last: a push run is one row that the batches of a pipeline
+	// share (store.Batch.MergeRun), so a concurrent batch waits for this
+	// one's commit at it; at the end of the batch, that wait is all the
+	// two batches serialize on.
+	run, sql := b.Run, insertRun
+	if b.MergeRun {
+		sql = mergeRun
+	}
+	batch.Queue(sql, [16]byte(run.ID), team, pipe, version, string(run.Trigger), run.StartedAt, run.Duration.Microseconds(),
+		run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error)
 }
 
 // dueForFold counts a batch of the pipeline and reports whether this
@@ -231,25 +227,6 @@ func (s *Store) foldAllStatDeltas(ctx context.Context) error {
 	_, err := s.pool.Exec(ctx, strings.Replace(foldStatDeltas, "WHERE pipeline_id = ANY($1::uuid[])", "", 1))
 	if err != nil {
 		return fmt.Errorf("fold pipeline stats: %w", err)
-	}
-	return nil
-}
-
-func copyRecordRows(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
-	// Values in the types pgx encodes directly: a uuid.UUID would go
-	// through driver.Valuer and a string parse for every row.
-	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
-	for start := 0; start < len(b.Records); start += copyChunk {
-		chunk := b.Records[start:min(start+copyChunk, len(b.Records))]
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"},
-			[]string{"id", "team_id", "pipeline_id", "ts", "version", "size", "data"},
-			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
-				r := &chunk[i]
-				return []any{r.ID, team, pipe, r.TS, version, int32(len(r.Data)), []byte(r.Data)}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy records: %w", err)
-		}
 	}
 	return nil
 }
