@@ -54,6 +54,16 @@ pgversion=$(psql "$url" -Atc 'SHOW server_version' 2>/dev/null || echo unknown)
   echo
   cat "$out/sqlite.md"
   echo
+  echo "## Reading the figures"
+  echo
+  echo "With 32 connections that each wait for their acknowledgement, Tributary's request rate is"
+  echo "32 ÷ (time from request to commit): a group commit costs one round trip and one commit"
+  echo "(records, rejected records, stats delta, rollups and the run in one pgx batch run as one"
+  echo "implicit transaction), so what remains is the latency of that round trip and of"
+  echo "PostgreSQL's commit, plus scheduling on cores shared with the load generator, PostgreSQL"
+  echo "and Telegraf. Telegraf answers before it writes, so its rate does not include any commit."
+  echo "On a loaded machine the scheduling delay dominates; compare the ratios within one run."
+  echo
   echo "## Raw output"
   echo
   echo '```'
