@@ -4,7 +4,7 @@
 GO  ?= go
 BIN := bin/tributary
 
-.PHONY: all build web run test fmt bench-storage
+.PHONY: all build web run test fmt bench bench-storage
 
 all: build
 
@@ -27,6 +27,13 @@ test:
 
 fmt:
 	$(GO) fmt ./...
+
+# bench is the webhook ingest benchmark (not part of `make test`): it starts
+# its own throwaway PostgreSQL, builds the Telegraf peer from bench/telegraf,
+# runs Tributary on PostgreSQL and SQLite next to Telegraf, raw COPY and
+# plain net/http, and writes docs/benchmarks.md. About 5 minutes.
+bench:
+	bash bench/run.sh
 
 # bench-storage is the time-series storage benchmark (20 million records,
 # about 10 GB and 20 minutes): BENCH_DATABASE_URL must name an empty,

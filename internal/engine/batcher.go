@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 // gathers submissions into groups and hands each group to a flush
 // goroutine, which writes it as one store.Batch (one transaction, one run
 // row) and then answers every submitter of the group.
+//
+// Groups of one pipeline and trigger share a run for
+// Config.PushRunInterval (pushRun): a run row per group would be noise at
+// thousands of groups a second.
 //
 // A group takes submissions of one pipeline version and trigger. It is
 // written, as long as fewer than FlushConcurrency writes of the pipeline
@@ -127,6 +132,37 @@ type batcher struct {
 	// written receives a value from each flush goroutine when it is done;
 	// it has room for FlushConcurrency, so a flush never waits.
 	written chan struct{}
+
+	// runs are the pipeline's current push runs, one per trigger.
+	runsMu sync.Mutex
+	runs   map[core.RunTrigger]pushRun
+}
+
+// pushRun is a run that group-committed batches of one pipeline and
+// trigger share for Config.PushRunInterval.
+type pushRun struct {
+	id    uuid.UUID
+	start time.Time
+}
+
+// runFor returns the push run a batch of trigger starting at started
+// belongs to, starting a new one when the current one is over.
+func (b *batcher) runFor(trigger core.RunTrigger, started time.Time) pushRun {
+	b.runsMu.Lock()
+	defer b.runsMu.Unlock()
+	r, ok := b.runs[trigger]
+	if !ok || started.Sub(r.start) >= b.e.cfg.PushRunInterval || started.Before(r.start) {
+		id, err := uuid.NewV7()
+		if err != nil {
+			id = uuid.New()
+		}
+		r = pushRun{id: id, start: started}
+		if b.runs == nil {
+			b.runs = make(map[core.RunTrigger]pushRun)
+		}
+		b.runs[trigger] = r
+	}
+	return r
 }
 
 // group is a batch in the making.
@@ -301,7 +337,7 @@ func (b *batcher) flush(g *group) {
 	if len(subs) == 0 {
 		return
 	}
-	runID, err := b.e.writeGroup(subs)
+	runID, err := b.writeGroup(subs)
 	if err != nil && len(subs) > 1 && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		// One submission may have made the whole batch fail (a record the
 		// database refuses): write each alone so that the others still
@@ -309,7 +345,7 @@ func (b *batcher) flush(g *group) {
 		b.e.log.Warn("engine: group commit failed; writing its submissions one by one",
 			"pipeline", b.id, "submissions", len(subs), "err", err)
 		for _, s := range subs {
-			runID, err := b.e.writeGroup([]*submission{s})
+			runID, err := b.writeGroup([]*submission{s})
 			s.answer(runID, err)
 		}
 		return
@@ -329,8 +365,10 @@ func (s *submission) answer(runID uuid.UUID, err error) {
 }
 
 // writeGroup writes the submissions as one batch under the engine's
-// context and returns its run id.
-func (e *Engine) writeGroup(subs []*submission) (uuid.UUID, error) {
+// context, as part of the pipeline's current push run, and returns the
+// run's id.
+func (bt *batcher) writeGroup(subs []*submission) (uuid.UUID, error) {
+	e := bt.e
 	first := subs[0]
 	var accepted, rejected int
 	started := first.start
@@ -342,6 +380,8 @@ func (e *Engine) writeGroup(subs []*submission) (uuid.UUID, error) {
 		}
 	}
 	b := newBatch(first.p, first.persist, first.trigger, started, accepted, rejected)
+	run := bt.runFor(first.trigger, started)
+	b.Run.ID, b.MergeRun = run.id, true
 	for _, s := range subs {
 		appendRecords(b, s.accepted, s.rejected)
 	}

@@ -54,6 +54,7 @@ const (
 	DefaultFlushConcurrency = 2
 	DefaultCommitTimeout    = 30 * time.Second
 	DefaultCompiledCache    = 10000
+	DefaultPushRunInterval  = time.Minute
 )
 
 // Config configures an Engine. The zero value of a field means its
@@ -84,6 +85,11 @@ type Config struct {
 	// CompiledCache is how many pipelines' compiled specs are kept.
 	// Default 10000.
 	CompiledCache int
+	// PushRunInterval is how long one run of pushed (Submit) traffic
+	// lasts: the group-committed batches of a pipeline and trigger within
+	// it add up in one run row instead of one row each (see
+	// docs/architecture.md, "Runs for push traffic"). Default 1 minute.
+	PushRunInterval time.Duration
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Compiler compiles the stored specs of pipelines. Required.
@@ -108,6 +114,7 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.FlushConcurrency, DefaultFlushConcurrency)
 	defDur(&cfg.CommitTimeout, DefaultCommitTimeout)
 	def(&cfg.CompiledCache, DefaultCompiledCache)
+	defDur(&cfg.PushRunInterval, DefaultPushRunInterval)
 	return cfg
 }
 
@@ -128,6 +135,8 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("engine: CompiledCache %d is negative", cfg.CompiledCache)
 	case cfg.Compiler == nil:
 		return errors.New("engine: Compiler is required")
+	case cfg.PushRunInterval < 0:
+		return fmt.Errorf("engine: PushRunInterval %s is negative", cfg.PushRunInterval)
 	}
 	return nil
 }

@@ -169,7 +169,7 @@ func TestGroupCommit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		// A long linger makes the grouping independent of the machine's
 		// speed; the default is a few milliseconds.
-		b := setup(t, st, options{cfg: engine.Config{Linger: 50 * time.Millisecond}})
+		b := setup(t, st, options{cfg: engine.Config{Linger: 50 * time.Millisecond, PushRunInterval: perBatchRuns}})
 		const n = 200
 		results := make([]engine.Result, n)
 		parallel(n, func(i int) {
@@ -215,7 +215,7 @@ func TestGroupCommit(t *testing.T) {
 func TestBatchSizeLimit(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond}})
+		b := setup(t, st, options{cfg: engine.Config{MaxBatchRecords: 10, Linger: 20 * time.Millisecond, PushRunInterval: perBatchRuns}})
 		big := make([]string, 25)
 		for i := range big {
 			big[i] = record(1000 + i)
@@ -404,7 +404,7 @@ func TestCancelledSubmitterIsWithdrawn(t *testing.T) {
 		// is long); a submitter of that group gives up meanwhile.
 		g := newGate()
 		b := setup(t, st, options{
-			cfg:  engine.Config{Linger: time.Hour},
+			cfg:  engine.Config{Linger: time.Hour, PushRunInterval: perBatchRuns},
 			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
 		})
 		first := make(chan error, 1)
@@ -508,7 +508,7 @@ func TestCloseWritesWhatWasSubmitted(t *testing.T) {
 		// for more submissions, but Close writes it at once.
 		g := newGate()
 		b := setup(t, st, options{
-			cfg:  engine.Config{Linger: time.Hour},
+			cfg:  engine.Config{Linger: time.Hour, PushRunInterval: perBatchRuns},
 			wrap: func(s engine.Store) engine.Store { g.Store = s; return g },
 		})
 		errc := make(chan error, 4)

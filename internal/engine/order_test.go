@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/storetest"
@@ -32,7 +35,7 @@ func TestCacheAndBroadcastOnlyAfterCommit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st store.Store) {
 		o := &orderStore{t: t}
 		b := setup(t, st, options{
-			cfg:  engine.Config{FlushConcurrency: 1, Linger: time.Millisecond}, // one write at a time, so the counts are this batch's
+			cfg:  engine.Config{FlushConcurrency: 1, Linger: time.Millisecond, PushRunInterval: perBatchRuns}, // one write at a time, so the counts are this batch's
 			wrap: func(s engine.Store) engine.Store { o.Store = s; return o },
 		})
 		o.b = b
@@ -67,6 +70,47 @@ func TestGroupCommitWithDefaults(t *testing.T) {
 		t.Logf("%d concurrent submissions, %d runs with the default linger", n, len(b.runs(t)))
 		if len(b.records(t)) != n {
 			t.Errorf("%d records stored", len(b.records(t)))
+		}
+	})
+}
+
+// Group-committed batches of one pipeline within Config.PushRunInterval
+// add up in one run, and a batch after the interval starts the next.
+func TestPushTrafficSharesARunPerInterval(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		const interval = time.Hour
+		b := setup(t, st, options{cfg: engine.Config{PushRunInterval: interval}})
+		var runID uuid.UUID
+		for i := range 5 { // one after another: five batches
+			res, err := b.submit(context.Background(), t, record(i), `{"at":"2026-01-01T00:00:00Z","t":99}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 && res.RunID != runID {
+				t.Fatalf("batch %d has run %s, the first %s", i, res.RunID, runID)
+			}
+			runID = res.RunID
+		}
+		runs := b.runs(t)
+		if len(runs) != 1 {
+			t.Fatalf("%d runs, want 1", len(runs))
+		}
+		r := runs[0]
+		if r.ID != runID || r.Fetched != 10 || r.Stored != 5 || r.Rejected != 5 || r.Bytes == 0 || r.Duration <= 0 || r.Trigger != core.TriggerWebhook {
+			t.Errorf("run %+v", r)
+		}
+		for _, rej := range b.rejected(t) {
+			if rej.RunID != runID {
+				t.Errorf("rejected record in run %s, want %s", rej.RunID, runID)
+			}
+		}
+		p, err := b.st.Pipeline(context.Background(), b.p.TeamID, b.p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Stats.RecordCount != 5 || p.Stats.RejectedCount != 5 {
+			t.Errorf("stats %+v", p.Stats)
 		}
 	})
 }

@@ -43,6 +43,10 @@ type bundle struct {
 	c      *pipeline.Compiled
 }
 
+// perBatchRuns as Config.PushRunInterval gives every group-committed batch
+// a run of its own, so that tests can tell batches apart by their runs.
+const perBatchRuns = time.Nanosecond
+
 type options struct {
 	spec string
 	cfg  engine.Config

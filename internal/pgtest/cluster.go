@@ -41,7 +41,10 @@ full_page_writes = off
 // client needs: the superuser's password and the port.
 type cluster struct {
 	dir string
-	bin string // directory holding initdb and pg_ctl
+	// conf is appended to postgresql.conf at initdb, with %s standing for
+	// the socket directory; serverConf when empty.
+	conf string
+	bin  string // directory holding initdb and pg_ctl
 	// cred is the user initdb and pg_ctl run as when we are root (PostgreSQL
 	// refuses to run as root); nil otherwise.
 	cred *syscall.Credential
@@ -210,7 +213,11 @@ func (c *cluster) initdb(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(serverConf, strings.ReplaceAll(c.dir, "'", "''"))
+	tmpl := c.conf
+	if tmpl == "" {
+		tmpl = serverConf
+	}
+	conf := fmt.Sprintf(tmpl, strings.ReplaceAll(c.dir, "'", "''"))
 	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("tune test cluster: %w", err)

@@ -101,8 +101,13 @@ type Batch struct {
 	Version    int
 	// Persist false keeps Records out of the records table; they still
 	// count in the run and go to Jobs.
-	Persist  bool
-	Run      core.Run
+	Persist bool
+	Run     core.Run
+	// MergeRun makes Run a run that spans many batches (push traffic: see
+	// docs/architecture.md, "Runs for push traffic"): when a run with
+	// Run.ID exists, the batch adds its counts to it and extends its
+	// duration to the end of this batch, instead of inserting a new run.
+	MergeRun bool
 	Records  []core.Record // TS and Data set; WriteBatch sets ID when persisted
 	Rejected []core.Rejected
 	// Rollups aggregates the numeric fields of Records per minute: the
@@ -112,8 +117,9 @@ type Batch struct {
 	// persists leaves the pipeline's rollups marked incomplete up to its
 	// newest record, and charts of that range read the raw records.
 	Rollups rollup.Set
-	// Jobs, when set, is called inside the transaction after the records
-	// are written (with their ids) and returns the jobs that carry the
+	// Jobs, when set, is called once the records have their ids (before
+	// the transaction or inside it: it must not read the database) and
+	// returns the jobs that carry the
 	// batch further; they are inserted in the same transaction (River's
 	// transactional enqueue), so they exist if and only if the batch
 	// committed.

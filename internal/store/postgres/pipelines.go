@@ -12,8 +12,15 @@ import (
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
+// pipelineColumns are the columns scanPipeline reads, from a query of the
+// pipelines table not aliased. Stats are the row's plus the deltas that
+// batches wrote since they were last folded into it (records.go).
 const pipelineColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token, ''), created_at, updated_at,
-	record_count, rejected_count, stored_bytes, last_record_at, last_run_at`
+	record_count + coalesce((SELECT sum(records) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id), 0)::bigint,
+	rejected_count + coalesce((SELECT sum(rejected) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id), 0)::bigint,
+	stored_bytes + coalesce((SELECT sum(bytes) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id), 0)::bigint,
+	greatest(last_record_at, (SELECT max(last_record_at) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id)),
+	greatest(last_run_at, (SELECT max(last_run_at) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id))`
 
 func scanPipeline(row pgx.Row) (core.Pipeline, error) {
 	var p core.Pipeline

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -36,6 +38,14 @@ type Store struct {
 	parts partitions
 	// replica, when set, serves reads that tolerate lag (replica.go).
 	replica atomic.Pointer[replica]
+	// ids hands out record ids in blocks (ids.go).
+	ids recordIDs
+	// folds counts batches per pipeline until their stats deltas are
+	// folded (records.go).
+	folds struct {
+		mu sync.Mutex
+		n  map[uuid.UUID]int
+	}
 }
 
 var _ store.Store = (*Store)(nil)

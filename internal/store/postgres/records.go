@@ -3,23 +3,42 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/rollup"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-// copyChunk is how many rows one COPY carries.
-const copyChunk = 1000
+// insertChunk is how many records one INSERT statement carries.
+const insertChunk = 1000
+
+// compactEvery is how many batches of a pipeline (in this process) pass
+// between foldings of its stats deltas into its row, done in the batch
+// transaction of every compactEvery-th batch.
+const compactEvery = 256
 
 // WriteBatch implements store.Records. Before its transaction it makes
 // sure the batch's days have partitions (see partitions.go); should the
-// COPY still find none (another node dropped one), it creates them and
+// insert still find none (another node dropped one), it creates them and
 // writes the batch once more.
+//
+// A batch is one round trip and one commit where it can be: its ids come
+// from blocks cached in process (ids.go), its statements go together in
+// one pgx batch, which PostgreSQL runs as one implicit transaction, and
+// its stats are a row inserted into pipeline_stat_deltas rather than an
+// update of the pipeline's row. Records go as INSERTs of arrays, not
+// COPY, which cannot share a round trip. Batches with jobs to enqueue
+// (River inserts through a transaction of its own) or an upload to
+// advance send the same pgx batch in an explicit transaction instead.
 func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 	if err := s.preparePartitions(ctx, b); err != nil {
 		return fmt.Errorf("write batch: %w", err)
@@ -35,104 +54,179 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 		for i := range b.Records {
 			b.Records[i].ID = 0 // the ids were never committed
 		}
+		if isPipelineGone(err) {
+			return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
+		}
 	}
 	return err
 }
 
+// isPipelineGone reports a foreign key violation on a pipeline: the
+// batch's pipeline was deleted.
+func isPipelineGone(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+}
+
 func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if b.Persist && len(b.Records) > 0 {
-			if err := s.copyRecords(ctx, tx, b); err != nil {
-				return err
-			}
-		}
-		if len(b.Rejected) > 0 {
-			team, pipe, run, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), [16]byte(b.Run.ID), int32(b.Version)
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"rejected_records"},
-				[]string{"team_id", "pipeline_id", "run_id", "version", "received_at", "raw", "reason"},
-				pgx.CopyFromSlice(len(b.Rejected), func(i int) ([]any, error) {
-					r := &b.Rejected[i]
-					return []any{team, pipe, run, version, r.ReceivedAt, []byte(r.Raw), r.Reason}, nil
-				}))
-			if err != nil {
-				return fmt.Errorf("insert rejected records: %w", err)
-			}
-		}
-		stats := store.SummarizeBatch(b)
-		run := b.Run
-		if _, err := tx.Exec(ctx, `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			run.ID, b.TeamID, b.PipelineID, b.Version, run.Trigger, run.StartedAt, run.Duration.Microseconds(),
-			run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error); err != nil {
-			return fmt.Errorf("insert run: %w", mapErr(err))
-		}
-		// The pipeline's row lock, taken here, orders the batches of one
-		// pipeline; the per-day and rollup rows below are the pipeline's
-		// own, so they are always locked after it and never deadlock.
-		tag, err := tx.Exec(ctx, `UPDATE pipelines SET
-				record_count = record_count + $3,
-				rejected_count = rejected_count + $4,
-				stored_bytes = stored_bytes + $5,
-				last_record_at = CASE WHEN $6::timestamptz IS NULL THEN last_record_at ELSE greatest(last_record_at, $6) END,
-				last_run_at = $7,
-				state = coalesce($8, state)
-			WHERE team_id = $1 AND id = $2`,
-			b.TeamID, b.PipelineID, stats.Persisted, len(b.Rejected), stats.Bytes, stats.Newest, run.StartedAt, rawJSONOrNil(b.State))
-		if err != nil {
-			return fmt.Errorf("update pipeline stats: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
-		}
-		if err := writeSeriesData(ctx, tx, b); err != nil {
+	persist := b.Persist && len(b.Records) > 0
+	if persist {
+		if err := s.assignIDs(ctx, b); err != nil {
 			return err
+		}
+	}
+	// The jobs are built before the transaction, from the records and
+	// their ids: the builders read nothing from the database.
+	var jobs []river.InsertManyParams
+	if b.Jobs != nil {
+		var err error
+		if jobs, err = b.Jobs(b.Records); err != nil {
+			return fmt.Errorf("build batch jobs: %w", err)
+		}
+	}
+	var batch pgx.Batch
+	s.queueBatch(&batch, b, persist)
+	if len(jobs) == 0 && b.Upload == nil {
+		if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
+			return fmt.Errorf("write batch: %w", err)
+		}
+		return nil
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return fmt.Errorf("write batch: %w", err)
 		}
 		if b.Upload != nil {
 			if err := advanceUpload(ctx, tx, b); err != nil {
 				return err
 			}
 		}
-		if b.Jobs != nil {
-			params, err := b.Jobs(b.Records)
-			if err != nil {
-				return fmt.Errorf("build batch jobs: %w", err)
-			}
-			if len(params) > 0 {
-				if err := s.insertJobs(ctx, tx, params); err != nil {
-					return fmt.Errorf("enqueue batch jobs: %w", err)
-				}
+		if len(jobs) > 0 {
+			if err := s.insertJobs(ctx, tx, jobs); err != nil {
+				return fmt.Errorf("enqueue batch jobs: %w", err)
 			}
 		}
 		return nil
 	})
 }
 
-func (s *Store) copyRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
-	rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, len(b.Records))
-	if err != nil {
-		return fmt.Errorf("allocate record ids: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("allocate record ids: %w", err)
-	}
-	for i := range b.Records {
-		b.Records[i].ID = ids[i]
-	}
-	// Values in the types pgx encodes directly: a uuid.UUID would go
-	// through driver.Valuer and a string parse for every row.
+// SQL of a batch's own rows.
+const (
+	insertRecords = `INSERT INTO records (id, team_id, pipeline_id, ts, version, size, data)
+		SELECT u.id, $1, $2, u.ts, $3, u.size, u.data
+		FROM unnest($4::bigint[], $5::timestamptz[], $6::int[], $7::jsonb[]) AS u(id, ts, size, data)`
+
+	insertRejected = `INSERT INTO rejected_records (team_id, pipeline_id, run_id, version, received_at, raw, reason)
+		SELECT $1, $2, $3, $4, u.received_at, u.raw, u.reason
+		FROM unnest($5::timestamptz[], $6::jsonb[], $7::text[]) AS u(received_at, raw, reason)`
+
+	insertRun = `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+
+	// mergeRun adds a batch to a run that spans many batches: the run
+	// keeps its start and lasts until the end of its latest batch.
+	mergeRun = `INSERT INTO runs AS r (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO UPDATE SET
+			fetched = r.fetched + excluded.fetched,
+			stored = r.stored + excluded.stored,
+			rejected = r.rejected + excluded.rejected,
+			bytes = r.bytes + excluded.bytes,
+			version = greatest(r.version, excluded.version),
+			duration_us = greatest(r.duration_us,
+				(extract(epoch FROM excluded.started_at - r.started_at) * 1000000)::bigint + excluded.duration_us)`
+
+	insertStatDelta = `INSERT INTO pipeline_stat_deltas (pipeline_id, team_id, records, rejected, bytes, last_record_at, last_run_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+	setState = `UPDATE pipelines SET state = $3 WHERE team_id = $1 AND id = $2`
+
+	// foldStatDeltas adds a pipeline's committed deltas to its row and
+	// deletes them, in one statement: a reader sees them either here or
+	// there. Deltas of transactions still in flight are not visible to it
+	// and stay for the next time.
+	foldStatDeltas = `WITH d AS (
+			DELETE FROM pipeline_stat_deltas WHERE pipeline_id = ANY($1::uuid[]) RETURNING *
+		), t AS (
+			SELECT pipeline_id, sum(records) AS records, sum(rejected) AS rejected, sum(bytes) AS bytes,
+				max(last_record_at) AS last_record_at, max(last_run_at) AS last_run_at
+			FROM d GROUP BY pipeline_id
+		)
+		UPDATE pipelines p SET
+			record_count = p.record_count + t.records,
+			rejected_count = p.rejected_count + t.rejected,
+			stored_bytes = p.stored_bytes + t.bytes,
+			last_record_at = CASE WHEN t.last_record_at IS NULL THEN p.last_record_at ELSE greatest(p.last_record_at, t.last_record_at) END,
+			last_run_at = greatest(p.last_run_at, t.last_run_at)
+		FROM t WHERE p.id = t.pipeline_id`
+)
+
+// queueBatch queues every statement of b but its jobs and upload: the
+// records (when persist), rejected records, the run, the stats delta, the polling
+// state, and the series data.
+func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
-	for start := 0; start < len(b.Records); start += copyChunk {
-		chunk := b.Records[start:min(start+copyChunk, len(b.Records))]
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"},
-			[]string{"id", "team_id", "pipeline_id", "ts", "version", "size", "data"},
-			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
-				r := &chunk[i]
-				return []any{r.ID, team, pipe, r.TS, version, int32(len(r.Data)), []byte(r.Data)}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("copy records: %w", err)
+	for start := 0; persist && start < len(b.Records); start += insertChunk {
+		chunk := b.Records[start:min(start+insertChunk, len(b.Records))]
+		n := len(chunk)
+		ids, ts, sizes, data := make([]int64, n), make([]time.Time, n), make([]int32, n), make([][]byte, n)
+		for i := range chunk {
+			r := &chunk[i]
+			ids[i], ts[i], sizes[i], data[i] = r.ID, r.TS, int32(len(r.Data)), r.Data
 		}
+		batch.Queue(insertRecords, team, pipe, version, ids, ts, sizes, data)
+	}
+	if n := len(b.Rejected); n > 0 {
+		received, raw, reasons := make([]time.Time, n), make([][]byte, n), make([]string, n)
+		for i := range b.Rejected {
+			r := &b.Rejected[i]
+			received[i], raw[i], reasons[i] = r.ReceivedAt, []byte(r.Raw), r.Reason
+		}
+		batch.Queue(insertRejected, team, pipe, [16]byte(b.Run.ID), version, received, raw, reasons)
+	}
+	stats := store.SummarizeBatch(b)
+	batch.Queue(insertStatDelta, pipe, team, int64(stats.Persisted), int64(len(b.Rejected)), stats.Bytes, stats.Newest, b.Run.StartedAt)
+	if b.State != nil {
+		batch.Queue(setState, team, pipe, []byte(b.State))
+	}
+	if s.dueForFold(b.PipelineID) {
+		batch.Queue(foldStatDeltas, [][16]byte{pipe})
+	}
+	queueSeriesData(batch, b)
+	// The run last: a push run is one row that the batches of a pipeline
+	// share (store.Batch.MergeRun), so a concurrent batch waits for this
+	// one's commit at it; at the end of the batch, that wait is all the
+	// two batches serialize on.
+	run, sql := b.Run, insertRun
+	if b.MergeRun {
+		sql = mergeRun
+	}
+	batch.Queue(sql, [16]byte(run.ID), team, pipe, version, string(run.Trigger), run.StartedAt, run.Duration.Microseconds(),
+		run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error)
+}
+
+// dueForFold counts a batch of the pipeline and reports whether this
+// one folds the pipeline's stats deltas.
+func (s *Store) dueForFold(id uuid.UUID) bool {
+	s.folds.mu.Lock()
+	defer s.folds.mu.Unlock()
+	if s.folds.n == nil {
+		s.folds.n = make(map[uuid.UUID]int)
+	}
+	s.folds.n[id]++
+	if s.folds.n[id] < compactEvery {
+		return false
+	}
+	delete(s.folds.n, id)
+	return true
+}
+
+// FoldStatDeltas folds every pipeline's committed stats deltas into the
+// pipelines' rows; CompactRollups calls it so that pipelines whose
+// traffic stopped do not keep deltas for ever.
+func (s *Store) foldAllStatDeltas(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, strings.Replace(foldStatDeltas, "WHERE pipeline_id = ANY($1::uuid[])", "", 1))
+	if err != nil {
+		return fmt.Errorf("fold pipeline stats: %w", err)
 	}
 	return nil
 }
@@ -177,15 +271,14 @@ const (
 		ON CONFLICT (pipeline_id, width) DO UPDATE SET horizon = greatest(h.horizon, excluded.horizon)`
 )
 
-// writeSeriesData writes what a persisted batch adds besides its records:
-// its per-day summary, its rollups, and, when its rollups are not
-// complete, the horizons that keep series from reading them there.
-func writeSeriesData(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
+// queueSeriesData queues what a persisted batch adds besides its
+// records: its per-day summary, its rollups, and, when its rollups are
+// not complete, the horizons that keep series from reading them there.
+func queueSeriesData(batch *pgx.Batch, b *store.Batch) {
 	days := store.SummarizeDays(b)
 	if len(days) == 0 {
-		return nil
+		return
 	}
-	var batch pgx.Batch
 	dayCols := struct {
 		day, oldest, newest []time.Time
 		records, bytes      []int64
@@ -211,10 +304,6 @@ func writeSeriesData(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
 		}
 		batch.Queue(raiseHorizons, b.PipelineID, widths, horizons)
 	}
-	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
-		return fmt.Errorf("write record days and rollups: %w", err)
-	}
-	return nil
 }
 
 // deltaArgs are the arguments of deltaColumns.

@@ -45,7 +45,8 @@ func (s *Store) CompactRollups(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("compact rollups: %w", err)
 	}
-	return n, nil
+	// Pipelines' stats deltas are folded on the same schedule.
+	return n, s.foldAllStatDeltas(ctx)
 }
 
 // Series implements store.Storage.
@@ -193,7 +194,7 @@ func seriesRollups(ctx context.Context, db dbtx, teamID, pipelineID uuid.UUID, q
 // deleteSeriesData removes what a deleted pipeline kept besides its
 // records, in DeletePipeline's transaction.
 func deleteSeriesData(ctx context.Context, tx pgx.Tx, pipeline uuid.UUID) error {
-	for _, table := range []string{"record_days", "rollups", "rollup_pending", "series_horizons", "stats_adjustments"} {
+	for _, table := range []string{"record_days", "rollups", "rollup_pending", "series_horizons", "stats_adjustments", "pipeline_stat_deltas"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE pipeline_id = $1`, pipeline); err != nil {
 			return fmt.Errorf("delete pipeline %s: %w", table, err)
 		}
