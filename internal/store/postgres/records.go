@@ -320,12 +320,3 @@ func deltaArgs(b *store.Batch, ds []rollup.Delta) []any {
 	}
 	return []any{b.PipelineID, b.TeamID, fields, buckets, counts, sums, mins, maxs, firstTS, firsts, lastTS, lasts}
 }
-
-// rawJSONOrNil passes already-encoded JSON to a json/jsonb column as it
-// is, or NULL.
-func rawJSONOrNil(r json.RawMessage) any {
-	if r == nil {
-		return nil
-	}
-	return []byte(r)
-}
