@@ -57,6 +57,8 @@ type env struct {
 type envConfig struct {
 	httpapi.PipelinesConfig
 	Ingest ingest.Config
+	// PushRunInterval is the engine's; zero means its default.
+	PushRunInterval time.Duration
 }
 
 type envOption func(*envConfig)
@@ -103,7 +105,11 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	eng, err := engine.New(engine.Config{Compiler: compiler}, st, c, broker, log)
+	var cfg envConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	eng, err := engine.New(engine.Config{Compiler: compiler, PushRunInterval: cfg.PushRunInterval}, st, c, broker, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +117,6 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler})
-	var cfg envConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
 	key, err := secrets.ParseKey(strings.Repeat("ab", 32))
 	if err != nil {
 		t.Fatal(err)

@@ -143,6 +143,9 @@ func equalIDs(a, b []int64) bool {
 }
 
 func TestRejectedAndRunsPaging(t *testing.T) {
+	// One run per webhook batch (the engine's default merges a minute of
+	// push traffic into one run), so that there are runs to page through.
+	perBatchRuns := func(c *envConfig) { c.PushRunInterval = time.Nanosecond }
 	eachBackend(t, func(t *testing.T, e *env) {
 		tm := e.newTeam()
 		p := e.createPipeline(tm, webhookSpec("strict", `"mapping": {"fields": {"n": {"type": "integer", "required": true}}}`))
@@ -195,6 +198,30 @@ func TestRejectedAndRunsPaging(t *testing.T) {
 		}
 		if len(runs) != 5 || runs[0].String() < runs[4].String() {
 			t.Fatalf("runs, newest first: %v", runs)
+		}
+	}, perBatchRuns)
+}
+
+// Webhook batches of one pipeline share one run per interval: the runs
+// list shows one line with the counts of every request in it.
+func TestWebhookRunsShareAnInterval(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		tm := e.newTeam()
+		p := e.createPipeline(tm, webhookSpec("merged", `"mapping": {"fields": {"n": {"type": "integer", "required": true}}}`))
+		for i := range 5 {
+			want(t, e.hook(p.IngestURL, []byte(fmt.Sprintf(`[{"n": %d}, {"n": "bad %d"}]`, i, i))), http.StatusAccepted)
+		}
+		r := e.do("GET", "/api/v1/pipelines/"+p.ID.String()+"/runs", tm.viewer, nil)
+		want(t, r, http.StatusOK)
+		var out struct {
+			Runs []struct {
+				Fetched, Stored, Rejected int
+				Trigger                   string
+			} `json:"runs"`
+		}
+		r.json(t, &out)
+		if len(out.Runs) != 1 || out.Runs[0].Fetched != 10 || out.Runs[0].Stored != 5 || out.Runs[0].Rejected != 5 || out.Runs[0].Trigger != "webhook" {
+			t.Fatalf("runs %s", r.body)
 		}
 	})
 }
