@@ -48,7 +48,7 @@
 // int, float, max, min, sum, mean, median, first, last, keys, values, sort,
 // uniq, concat, fromJSON, toBase64, fromBase64, duration, map, filter, all,
 // any, count, reduce, ...), bounded versions of replace, repeat, join, string,
-// toJSON and flatten, and:
+// toJSON, flatten, split, splitAfter and fromJSON, and:
 //
 //	round(x[, places])               round half away from zero
 //	toNumber(v) toInt(v) toBool(v)   casts with the rules of the field types

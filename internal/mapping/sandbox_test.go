@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,68 @@ func TestSandboxErrorsAreNotPanics(t *testing.T) {
 	var re *RecordError
 	if err == nil && r.Err != nil && !errors.As(r.Err, &re) {
 		t.Errorf("Err is %T", r.Err)
+	}
+}
+
+// TestSandboxChecksSizeBeforeAllocating checks that functions whose output
+// can be far larger than their input refuse before building it: the bytes
+// allocated by one evaluation stay within a small multiple of MaxBytes. It
+// is not parallel so that the allocation count is this test's alone.
+func TestSandboxChecksSizeBeforeAllocating(t *testing.T) {
+	for _, tt := range []struct {
+		src, wantErr string
+	}{
+		{`regexReplace(repeat("a", 8000000), "", "")`, "regexReplace: the pattern matches more than"},
+		{`regexReplace(repeat("a", 8000000), "a", "")`, "regexReplace: the pattern matches more than"},
+		{`len(split(repeat("a", 8000000), ""))`, "split: result would exceed"},
+		{`len(split(repeat("a,", 4000000), ","))`, "split: result would exceed"},
+		{`len(splitAfter(repeat("a", 8000000), ""))`, "splitAfter: result would exceed"},
+		{`fromJSON(repeat("[0,", 1000000))`, "fromJSON: result would exceed"},
+	} {
+		t.Run(tt.src, func(t *testing.T) {
+			m, err := Compile(Spec{Fields: map[string]FieldSpec{"v": {Expr: tt.src}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			rs, err := m.Apply(map[string]any{}, arrival)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rs[0].Err == nil || !strings.Contains(rs[0].Err.Error(), tt.wantErr) {
+				t.Fatalf("Err = %v, want one containing %q", rs[0].Err, tt.wantErr)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*MaxBytes {
+				t.Errorf("allocated %d MiB, want at most %d MiB", alloc>>20, 4*MaxBytes>>20)
+			}
+		})
+	}
+}
+
+func TestBoundedFunctionsKeepTheirBehaviour(t *testing.T) {
+	t.Parallel()
+	for src, want := range map[string]any{
+		`split("a,b,c", ",")`:             []any{"a", "b", "c"},
+		`split("a,b,c", ",", 2)`:          []any{"a", "b,c"},
+		`split("héé", "")`:                []any{"h", "é", "é"},
+		`splitAfter("a,b", ",")`:          []any{"a,", "b"},
+		`fromJSON("{\"a\":[1,2]}").a[1]`:  int64(2),
+		`regexReplace("abc", "b", "[$0]")`: "a[b]c",
+		`regexReplace("abc", "", "-")`:     "-a-b-c-",
+	} {
+		r, err := runGuarded(t, src, map[string]any{}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Err != nil {
+			t.Errorf("%s: %v", src, r.Err)
+			continue
+		}
+		if got := r.Fields["v"]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %#v, want %#v", src, got, want)
+		}
 	}
 }
