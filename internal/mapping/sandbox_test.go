@@ -211,11 +211,11 @@ func TestSandboxChecksSizeBeforeAllocating(t *testing.T) {
 func TestBoundedFunctionsKeepTheirBehaviour(t *testing.T) {
 	t.Parallel()
 	for src, want := range map[string]any{
-		`split("a,b,c", ",")`:             []any{"a", "b", "c"},
-		`split("a,b,c", ",", 2)`:          []any{"a", "b,c"},
-		`split("héé", "")`:                []any{"h", "é", "é"},
-		`splitAfter("a,b", ",")`:          []any{"a,", "b"},
-		`fromJSON("{\"a\":[1,2]}").a[1]`:  int64(2),
+		`split("a,b,c", ",")`:              []any{"a", "b", "c"},
+		`split("a,b,c", ",", 2)`:           []any{"a", "b,c"},
+		`split("héé", "")`:                 []any{"h", "é", "é"},
+		`splitAfter("a,b", ",")`:           []any{"a,", "b"},
+		`fromJSON("{\"a\":[1,2]}").a[1]`:   int64(2),
 		`regexReplace("abc", "b", "[$0]")`: "a[b]c",
 		`regexReplace("abc", "", "-")`:     "-a-b-c-",
 	} {
