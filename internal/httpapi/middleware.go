@@ -39,6 +39,7 @@ func withRequestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		ctx = context.WithValue(ctx, tlsKey{}, r.TLS != nil)
+		ctx = context.WithValue(ctx, clientAddrKey{}, clientAddr(r))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
