@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -80,4 +81,47 @@ func TestLoginThrottling(t *testing.T) {
 	}
 	c.do("POST", "/api/v1/auth/login", map[string]string{"email": "victim@example.com", "password": password}).wantProblem(http.StatusTooManyRequests)
 	ts.login("other@example.com")
+}
+
+// TestMetricsNeedToken checks that /metrics, which names teams and
+// pipelines, needs the metrics token on the public address, and is not
+// served there at all without one.
+func TestMetricsNeedToken(t *testing.T) {
+	ts := startServer(t, "sqlite")
+	get := func(url, token string) int {
+		req, err := http.NewRequest("GET", url, nil)
+		must(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		must(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for token, want := range map[string]int{"": http.StatusUnauthorized, "wrong": http.StatusUnauthorized, testMetricsToken: http.StatusOK} {
+		if got := get(ts.URL+"/metrics", token); got != want {
+			t.Errorf("token %q: status %d, want %d", token, got, want)
+		}
+	}
+
+	cfg := testConfig(t, "sqlite")
+	cfg.MetricsToken = ""
+	cfg.DebugAddr = freeAddr(t)
+	open := serveConfig(t, "sqlite", cfg)
+	if got := get(open.URL+"/metrics", ""); got != http.StatusNotFound {
+		t.Errorf("without a metrics token: status %d, want 404", got)
+	}
+	if got := get("http://"+cfg.DebugAddr+"/metrics", ""); got != http.StatusOK {
+		t.Errorf("on the debug address: status %d, want 200", got)
+	}
+}
+
+// freeAddr returns a loopback address with a port free at the time.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := ln.Addr().String()
+	must(t, ln.Close())
+	return addr
 }

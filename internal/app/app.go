@@ -250,6 +250,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
+		MetricsToken: cfg.MetricsToken,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages})
 	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL, HookRate: float64(cfg.HookRate), HookBurst: 2 * cfg.HookRate}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: vault.New(st, secrets.NewBox(key)), Cache: recent, Broker: broker,
@@ -268,7 +269,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		stopDebug, err := serveDebug(cfg.DebugAddr, httpapi.MetricsHandler(registry), log)
 		if err != nil {
 			return err
 		}
@@ -345,9 +346,9 @@ func newJobsUI(c store.JobClient, log *slog.Logger) (jobsUI, error) {
 	return h, nil
 }
 
-// serveDebug serves pprof on its own listener, apart from the public
-// handler and its middleware.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
+// serveDebug serves pprof and the metrics on their own listener, apart
+// from the public handler and its middleware.
+func serveDebug(addr string, metrics http.Handler, log *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listener on %s: %w", addr, err)
@@ -358,6 +359,7 @@ func serveDebug(addr string, log *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("serving pprof", "addr", ln.Addr().String())

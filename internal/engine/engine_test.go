@@ -668,12 +668,14 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"tributary_engine_records_total/accepted": 2,
-		"tributary_engine_records_total/rejected": 1,
-		"tributary_engine_batch_records":          1,
-		"tributary_engine_batch_submissions":      1,
-		"tributary_engine_commit_seconds":         1,
-		"tributary_engine_commit_errors_total":    0,
+		"tributary_engine_records_total/accepted":                             2,
+		"tributary_engine_records_total/rejected":                             1,
+		"tributary_engine_batch_records":                                      1,
+		"tributary_engine_batch_submissions":                                  1,
+		"tributary_engine_commit_seconds":                                     1,
+		"tributary_engine_commit_errors_total":                                0,
+		"tributary_engine_pipeline_records_total/accepted/" + b.p.ID.String(): 2,
+		"tributary_engine_pipeline_records_total/rejected/" + b.p.ID.String(): 1,
 	}
 	for k, v := range want {
 		if got[k] != v {
