@@ -146,6 +146,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else if err := st.Ready(ctx); err != nil {
 		return err
 	}
+	if pg, ok := st.(*postgres.Store); ok {
+		if why, err := pg.TimescaleUnavailable(ctx); err != nil {
+			log.Warn("cannot tell whether TimescaleDB is usable", "err", err)
+		} else if why != "" {
+			log.Info("records use native PostgreSQL partitions, not TimescaleDB", "reason", why)
+		}
+	}
 	if pg, ok := st.(*postgres.Store); ok && cfg.DatabaseReadURL != "" {
 		if err := pg.UseReplica(ctx, cfg.DatabaseReadURL, postgres.ReplicaConfig{Logger: log.With("component", "replica")}); err != nil {
 			return err
