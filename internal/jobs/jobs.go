@@ -66,6 +66,12 @@ type Config struct {
 	RescueAfter time.Duration
 }
 
+// CompletedRetention is how long completed jobs are kept (River's default
+// is a day): they only serve the job dashboard, and at ingest rates of
+// thousands of fan-out jobs a minute a day of them bloats the job table
+// that every worker polls.
+const CompletedRetention = time.Hour
+
 // Deps are the parts workers use.
 type Deps struct {
 	Store store.Store
@@ -95,8 +101,9 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 	addStorageWorkers(workers, cfg, d)
 	addPollWorkers(workers, cfg, d)
 	return withDelivery(d, withPolling(d, &river.Config{
-		Logger:               cfg.Logger.With("component", "river"),
-		RescueStuckJobsAfter: cfg.RescueAfter,
+		Logger:                      cfg.Logger.With("component", "river"),
+		RescueStuckJobsAfter:        cfg.RescueAfter,
+		CompletedJobRetentionPeriod: CompletedRetention,
 		// River wants jobs cut off before they are rescued: a rescue
 		// sooner than River's default timeout shortens the timeout of
 		// jobs that set none of their own.
