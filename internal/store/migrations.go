@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -55,4 +56,35 @@ func Latest(ms []Migration) int {
 		return 0
 	}
 	return ms[len(ms)-1].Version
+}
+
+// ErrSchemaNewer means the database has migrations this binary does not
+// know: it was migrated by a newer version, which this one must not run
+// against.
+var ErrSchemaNewer = errors.New("the database schema is newer than this binary")
+
+// PlanMigrations returns the migrations of ms that are not in applied (the
+// versions recorded in the database), in order: every missing version, not
+// only those above the highest applied, so that a migration added below a
+// released one is applied too. A recorded version that ms does not have is
+// ErrSchemaNewer.
+func PlanMigrations(applied []int, ms []Migration) ([]Migration, error) {
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	done := make(map[int]bool, len(applied))
+	for _, v := range applied {
+		if !known[v] {
+			return nil, fmt.Errorf("%w: it has migration %04d, this binary knows up to %04d; run a newer tributary", ErrSchemaNewer, v, Latest(ms))
+		}
+		done[v] = true
+	}
+	var pending []Migration
+	for _, m := range ms {
+		if !done[m.Version] {
+			pending = append(pending, m)
+		}
+	}
+	return pending, nil
 }

@@ -103,14 +103,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return err
 		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+		rows, err := tx.Query(ctx, `SELECT version FROM tributary_migrations`)
+		if err != nil {
 			return err
 		}
-		for _, m := range s.migrations {
-			if m.Version <= current {
-				continue
-			}
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return fmt.Errorf("read applied migrations: %w", err)
+		}
+		pending, err := store.PlanMigrations(applied, s.migrations)
+		if err != nil {
+			return err
+		}
+		for _, m := range pending {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
@@ -154,6 +159,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if want := store.Latest(s.migrations); current < want {
 		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
+	} else if current > want {
+		return fmt.Errorf("%w: it is at version %d, this binary knows up to %d", store.ErrSchemaNewer, current, want)
 	}
 	return nil
 }

@@ -2,8 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -48,5 +51,36 @@ func TestTimescaleDetection(t *testing.T) {
 	}
 	if !strings.Contains(why, "timescaledb") {
 		t.Errorf("reason %q", why)
+	}
+}
+
+// TestMigrateRefusesNewerSchema checks that a database migrated by a newer
+// binary (a version this one does not know) is refused by Migrate and
+// Ready.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.DatabaseURL(t)
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO tributary_migrations (version, name) VALUES (9999, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+		t.Errorf("Migrate on a newer schema: %v, want ErrSchemaNewer", err)
+	}
+	if err := st.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+		t.Errorf("Ready on a newer schema: %v, want ErrSchemaNewer", err)
 	}
 }

@@ -107,14 +107,28 @@ func (s *Store) Migrate(ctx context.Context) error {
 			applied_at INTEGER NOT NULL)`); err != nil {
 			return err
 		}
-		var current int
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+		rows, err := tx.QueryContext(ctx, `SELECT version FROM tributary_migrations`)
+		if err != nil {
 			return err
 		}
-		for _, m := range s.migrations {
-			if m.Version <= current {
-				continue
+		var applied []int
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return fmt.Errorf("read applied migrations: %w", err)
 			}
+			applied = append(applied, v)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read applied migrations: %w", err)
+		}
+		rows.Close()
+		pending, err := store.PlanMigrations(applied, s.migrations)
+		if err != nil {
+			return err
+		}
+		for _, m := range pending {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
@@ -151,6 +165,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if want := store.Latest(s.migrations); current < want {
 		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
+	} else if current > want {
+		return fmt.Errorf("%w: it is at version %d, this binary knows up to %d", store.ErrSchemaNewer, current, want)
 	}
 	return nil
 }

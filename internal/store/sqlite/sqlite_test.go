@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -22,4 +24,35 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestMigrateRefusesNewerSchema checks that a database migrated by a newer
+// binary (a version this one does not know) is refused by Migrate and
+// Ready (PlanMigrations' tests cover applying missing versions).
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `INSERT INTO tributary_migrations (version, name, applied_at) VALUES (9999, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+		t.Errorf("Migrate on a newer schema: %v, want ErrSchemaNewer", err)
+	}
+	if err := st.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
+		t.Errorf("Ready on a newer schema: %v, want ErrSchemaNewer", err)
+	}
 }
