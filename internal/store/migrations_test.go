@@ -8,9 +8,21 @@ import (
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
+func TestPlanMigrationsChecksums(t *testing.T) {
+	t.Parallel()
+	ms := []store.Migration{{Version: 1, Name: "one", SQL: "CREATE TABLE a (x int);"}, {Version: 2, SQL: "b"}}
+	if _, err := store.PlanMigrations(map[int]string{1: ms[0].Checksum(), 2: ""}, ms); err != nil {
+		t.Errorf("matching and unrecorded checksums: %v", err)
+	}
+	changed := store.Migration{Version: 1, SQL: "CREATE TABLE a (x bigint);"}
+	if _, err := store.PlanMigrations(map[int]string{1: changed.Checksum()}, ms); !errors.Is(err, store.ErrMigrationChanged) {
+		t.Errorf("changed migration: %v, want ErrMigrationChanged", err)
+	}
+}
+
 func TestPlanMigrations(t *testing.T) {
 	t.Parallel()
-	ms := []store.Migration{{Version: 1}, {Version: 2}, {Version: 3}, {Version: 5}}
+	ms := []store.Migration{{Version: 1, SQL: "a"}, {Version: 2, SQL: "b"}, {Version: 3, SQL: "c"}, {Version: 5, SQL: "e"}}
 	versions := func(ms []store.Migration) []int {
 		var out []int
 		for _, m := range ms {
@@ -31,7 +43,11 @@ func TestPlanMigrations(t *testing.T) {
 		{applied: []int{1, 2, 3, 5, 6}, newer: true},
 		{applied: []int{1, 4}, newer: true},
 	} {
-		got, err := store.PlanMigrations(tt.applied, ms)
+		applied := map[int]string{}
+		for _, v := range tt.applied {
+			applied[v] = ""
+		}
+		got, err := store.PlanMigrations(applied, ms)
 		if tt.newer {
 			if !errors.Is(err, store.ErrSchemaNewer) {
 				t.Errorf("applied %v: err %v, want ErrSchemaNewer", tt.applied, err)

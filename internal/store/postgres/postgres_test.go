@@ -83,4 +83,17 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	if err := st.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
 		t.Errorf("Ready on a newer schema: %v, want ErrSchemaNewer", err)
 	}
+	if _, err := conn.Exec(ctx, `DELETE FROM tributary_migrations WHERE version = 9999`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	// An applied migration whose file changed is refused.
+	if _, err := conn.Exec(ctx, `UPDATE tributary_migrations SET checksum = 'other' WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); !errors.Is(err, store.ErrMigrationChanged) {
+		t.Errorf("Migrate with a changed migration: %v, want ErrMigrationChanged", err)
+	}
 }

@@ -107,18 +107,28 @@ func (s *Store) Migrate(ctx context.Context) error {
 			applied_at INTEGER NOT NULL)`); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT version FROM tributary_migrations`)
+		var hasChecksum int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('tributary_migrations') WHERE name = 'checksum'`).Scan(&hasChecksum); err != nil {
+			return err
+		}
+		if hasChecksum == 0 {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE tributary_migrations ADD COLUMN checksum TEXT`); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT version, coalesce(checksum, '') FROM tributary_migrations`)
 		if err != nil {
 			return err
 		}
-		var applied []int
+		applied := map[int]string{}
 		for rows.Next() {
 			var v int
-			if err := rows.Scan(&v); err != nil {
+			var sum string
+			if err := rows.Scan(&v, &sum); err != nil {
 				rows.Close()
 				return fmt.Errorf("read applied migrations: %w", err)
 			}
-			applied = append(applied, v)
+			applied[v] = sum
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read applied migrations: %w", err)
@@ -128,12 +138,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Migrations applied before checksums were recorded get theirs now.
+		for _, m := range s.migrations {
+			if sum, ok := applied[m.Version]; ok && sum == "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE tributary_migrations SET checksum = ? WHERE version = ?`, m.Checksum(), m.Version); err != nil {
+					return err
+				}
+			}
+		}
 		for _, m := range pending {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tributary_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.Version, m.Name, micros(core.Now())); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tributary_migrations (version, name, applied_at, checksum) VALUES (?, ?, ?, ?)`,
+				m.Version, m.Name, micros(core.Now()), m.Checksum()); err != nil {
 				return err
 			}
 		}

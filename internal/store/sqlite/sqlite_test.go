@@ -28,7 +28,8 @@ func TestConformance(t *testing.T) {
 
 // TestMigrateRefusesNewerSchema checks that a database migrated by a newer
 // binary (a version this one does not know) is refused by Migrate and
-// Ready (PlanMigrations' tests cover applying missing versions).
+// Ready, and that a changed applied migration is refused (PlanMigrations'
+// tests cover applying missing versions).
 func TestMigrateRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -54,5 +55,18 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	}
 	if err := st.Ready(ctx); !errors.Is(err, store.ErrSchemaNewer) {
 		t.Errorf("Ready on a newer schema: %v, want ErrSchemaNewer", err)
+	}
+	if _, err := raw.ExecContext(ctx, `DELETE FROM tributary_migrations WHERE version = 9999`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	// An applied migration whose file changed is refused.
+	if _, err := raw.ExecContext(ctx, `UPDATE tributary_migrations SET checksum = 'other' WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); !errors.Is(err, store.ErrMigrationChanged) {
+		t.Errorf("Migrate with a changed migration: %v, want ErrMigrationChanged", err)
 	}
 }
