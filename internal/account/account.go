@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -49,6 +50,7 @@ type Service struct {
 	store      Store
 	sessionTTL time.Duration
 	now        func() time.Time
+	throttle   throttle
 }
 
 // New returns a Service. sessionTTL is how long a sign-in lasts.
@@ -86,14 +88,40 @@ func (s *Service) Setup(ctx context.Context, email, password, teamName string) (
 }
 
 // Login checks an email and password and starts a session, returning the
-// session id to put in a cookie.
+// session id to put in a cookie. It is LoginFrom without a client address.
 func (s *Service) Login(ctx context.Context, email, password string) (core.User, string, error) {
+	return s.LoginFrom(ctx, email, password, "")
+}
+
+// LoginFrom is Login for a client at addr (an IP address; "" when
+// unknown). After repeated failures for the account or from the address,
+// attempts are refused with a *ThrottledError (ErrThrottled) before the
+// password is checked, for a time that doubles with each failure up to
+// five minutes; a success clears the account's failures.
+func (s *Service) LoginFrom(ctx context.Context, email, password, addr string) (core.User, string, error) {
+	now := s.now()
+	akey, ckey := accountKey(email), ""
+	wait := s.throttle.wait(akey, now)
+	if addr != "" {
+		ckey = clientKey(addr)
+		wait = max(wait, s.throttle.wait(ckey, now))
+	}
+	if wait > 0 {
+		return core.User{}, "", &ThrottledError{RetryAfter: wait}
+	}
+	fail := func() (core.User, string, error) {
+		s.throttle.fail(akey, accountFree, now)
+		if ckey != "" {
+			s.throttle.fail(ckey, clientFree, now)
+		}
+		return core.User{}, "", ErrUnauthenticated
+	}
 	user, hash, err := s.store.UserByEmail(ctx, strings.TrimSpace(email))
 	if errors.Is(err, core.ErrNotFound) {
 		hashing <- struct{}{}
 		auth.VerifyDummy(password) // same cost as a real check: no user enumeration by timing
 		<-hashing
-		return core.User{}, "", ErrUnauthenticated
+		return fail()
 	}
 	if err != nil {
 		return core.User{}, "", fmt.Errorf("look up user: %w", err)
@@ -102,8 +130,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (core.User,
 	ok, err := auth.VerifyPassword(password, hash)
 	<-hashing
 	if err != nil || !ok {
-		return core.User{}, "", ErrUnauthenticated
+		return fail()
 	}
+	s.throttle.forget(akey)
 	sid, err := s.startSession(ctx, user.ID)
 	return user, sid, err
 }
@@ -287,7 +316,20 @@ func (s *Service) Tokens(ctx context.Context, teamID uuid.UUID) ([]core.Token, e
 	return s.store.Tokens(ctx, teamID)
 }
 
-// RevokeToken revokes a team's API token.
-func (s *Service) RevokeToken(ctx context.Context, teamID, tokenID uuid.UUID) error {
+// RevokeToken revokes a team's API token for an actor of the given role,
+// who must have at least the token's role: an admin cannot revoke an
+// owner's token.
+func (s *Service) RevokeToken(ctx context.Context, teamID uuid.UUID, actor auth.Role, tokenID uuid.UUID) error {
+	ts, err := s.store.Tokens(ctx, teamID)
+	if err != nil {
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	i := slices.IndexFunc(ts, func(t core.Token) bool { return t.ID == tokenID })
+	if i < 0 {
+		return fmt.Errorf("%w: no such token", core.ErrNotFound)
+	}
+	if !actor.AtLeast(ts[i].Role) {
+		return fmt.Errorf("%w: revoking a token with the %s role needs that role (you have %s)", ErrForbidden, ts[i].Role, actor)
+	}
 	return s.store.RevokeToken(ctx, teamID, tokenID)
 }

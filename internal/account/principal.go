@@ -78,6 +78,12 @@ func PrincipalFrom(ctx context.Context) *Principal {
 
 // AuthenticateToken resolves a bearer token. Unknown, revoked and expired
 // tokens all give ErrUnauthenticated.
+//
+// A token created by a member belongs to that member: it works only while
+// its creator is a member of the token's team, and acts with at most the
+// creator's current role. Removing a member therefore disables their
+// tokens, and demoting one limits them. Tokens created from the command
+// line (no creator) belong to the team and work until revoked or expired.
 func (s *Service) AuthenticateToken(ctx context.Context, plaintext string) (*Principal, error) {
 	if !auth.LooksLikeToken(plaintext) {
 		return nil, ErrUnauthenticated
@@ -92,6 +98,18 @@ func (s *Service) AuthenticateToken(ctx context.Context, plaintext string) (*Pri
 	now := s.now()
 	if !t.Active(now) {
 		return nil, ErrUnauthenticated
+	}
+	if t.CreatedBy != nil {
+		m, err := s.store.Membership(ctx, t.TeamID, *t.CreatedBy)
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, ErrUnauthenticated
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up the token's creator: %w", err)
+		}
+		if !m.Role.AtLeast(t.Role) {
+			t.Role = m.Role
+		}
 	}
 	if err := s.store.TouchToken(ctx, t.ID, now); err != nil {
 		return nil, err

@@ -151,6 +151,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	} else if err := st.Ready(ctx); err != nil {
 		return err
 	}
+	if pg, ok := st.(*postgres.Store); ok {
+		if why, err := pg.TimescaleUnavailable(ctx); err != nil {
+			log.Warn("cannot tell whether TimescaleDB is usable", "err", err)
+		} else if why != "" {
+			log.Info("records use native PostgreSQL partitions, not TimescaleDB", "reason", why)
+		}
+	}
 	if pg, ok := st.(*postgres.Store); ok && cfg.DatabaseReadURL != "" {
 		if err := pg.UseReplica(ctx, cfg.DatabaseReadURL, postgres.ReplicaConfig{Logger: log.With("component", "replica")}); err != nil {
 			return err
@@ -259,6 +266,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
+		MetricsToken: cfg.MetricsToken,
 	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler})
 	apiVault := vault.New(st, secrets.NewBox(key))
 	// Webhook ingest: the token cache, signatures, the per-team rate limit
@@ -295,7 +303,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		stopDebug, err := serveDebug(cfg.DebugAddr, httpapi.MetricsHandler(registry), log)
 		if err != nil {
 			return err
 		}
@@ -372,9 +380,9 @@ func newJobsUI(c store.JobClient, log *slog.Logger) (jobsUI, error) {
 	return h, nil
 }
 
-// serveDebug serves pprof on its own listener, apart from the public
-// handler and its middleware.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
+// serveDebug serves pprof and the metrics on their own listener, apart
+// from the public handler and its middleware.
+func serveDebug(addr string, metrics http.Handler, log *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listener on %s: %w", addr, err)
@@ -385,6 +393,7 @@ func serveDebug(addr string, log *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("serving pprof", "addr", ln.Addr().String())

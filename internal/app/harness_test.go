@@ -58,6 +58,7 @@ func testConfig(t *testing.T, backend string) config.Config {
 	cfg.LogFormat = "json"
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.JobWorkers = 2
+	cfg.MetricsToken = testMetricsToken
 	switch backend {
 	case "sqlite":
 	case "postgres":
@@ -70,6 +71,9 @@ func testConfig(t *testing.T, backend string) config.Config {
 	}
 	return cfg
 }
+
+// testMetricsToken opens /metrics on test servers.
+const testMetricsToken = "test-metrics-token"
 
 // testServer is a running app.Serve and a second, independent store on the
 // same database for arranging and inspecting data behind the server's back.
@@ -363,6 +367,10 @@ func (c *client) send(method, path string, body any, chunked bool) *response {
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	} else if path == "/metrics" {
+		// Test servers open /metrics with a token (TestMetricsNeedToken
+		// checks that it is required).
+		req.Header.Set("Authorization", "Bearer "+testMetricsToken)
 	}
 	for k, v := range c.header {
 		req.Header[k] = v

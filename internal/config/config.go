@@ -67,6 +67,11 @@ type Config struct {
 	// DebugAddr, when set, serves Go's pprof profiles on this address
 	// (keep it on loopback) (TRIBUTARY_DEBUG_ADDR).
 	DebugAddr string
+	// MetricsToken, when set, opens GET /metrics on the public address to
+	// requests bearing it (Authorization: Bearer …); without it /metrics is
+	// served only on DebugAddr, since it names teams and pipelines
+	// (TRIBUTARY_METRICS_TOKEN).
+	MetricsToken string
 	// JobWorkers is the number of River workers of the default queue
 	// (TRIBUTARY_JOB_WORKERS).
 	JobWorkers int
@@ -151,7 +156,8 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
 		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
 		binding{"hook-rate", "TRIBUTARY_HOOK_RATE", "webhook requests per team and second (429 beyond); 0: no limit", &c.HookRate},
-		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
+		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles and /metrics on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
+		binding{"metrics-token", "TRIBUTARY_METRICS_TOKEN", "bearer token that opens /metrics on the public address; empty: /metrics only on the debug address", &c.MetricsToken},
 		binding{"blob-url", "TRIBUTARY_BLOB_URL", "object storage for uploads: file:///dir, s3://bucket?region=… (S3, R2, MinIO); empty: DATA_DIR/blobs", &c.BlobURL},
 		binding{"max-upload-bytes", "TRIBUTARY_MAX_UPLOAD_BYTES", "largest accepted file upload", &c.MaxUploadBytes},
 		binding{"poll-workers", "TRIBUTARY_POLL_WORKERS", "polls of polling pipelines run at once", &c.PollWorkers},

@@ -145,6 +145,13 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 
 	e.metrics.accepted.Add(float64(len(b.Records)))
 	e.metrics.rejected.Add(float64(len(b.Rejected)))
+	pid := b.PipelineID.String()
+	if len(b.Records) > 0 {
+		e.metrics.byPipeline.WithLabelValues(pid, "accepted").Add(float64(len(b.Records)))
+	}
+	if len(b.Rejected) > 0 {
+		e.metrics.byPipeline.WithLabelValues(pid, "rejected").Add(float64(len(b.Rejected)))
+	}
 	e.metrics.batchRecords.Observe(float64(len(b.Records) + len(b.Rejected)))
 	if e.broker != nil && len(b.Records)+len(b.Rejected) > 0 {
 		msg := pubsub.Message{Kind: pubsub.KindRecords, Payload: batchPayload(b)}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -22,12 +23,34 @@ import (
 // out at its exact size.
 var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// MaxDepth is how deeply a stored record may nest objects and arrays: a
+// record nested deeper is rejected. SQLite's JSON functions refuse
+// documents deeper than 1,000 levels, and real records rarely go past ten.
+const MaxDepth = 64
+
+// maxNumberLength is the longest number literal stored as a number; PostgreSQL
+// numeric stops at 131,072 digits and float64 at about 1e308.
+const maxNumberLength = 1000
+
+// Errors of records that cannot be stored on every backend.
+var (
+	errTooDeep     = fmt.Errorf("nested more than %d levels deep (limit)", MaxDepth)
+	errNumberRange = errors.New("holds a number out of the range that can be stored")
+)
+
 // encoder writes JSON. It notes whether a string held the character
 // U+0000, which PostgreSQL cannot store in jsonb, and, when replaceNUL is
 // set, writes U+FFFD for it instead.
+//
+// With lenient set (for the raw input of rejected records, which must be
+// stored whatever it holds) values nested deeper than MaxDepth are written
+// as the string "(nested too deeply)" and numbers that cannot be stored as
+// strings; otherwise they are errors (errTooDeep, errNumberRange).
 type encoder struct {
 	replaceNUL bool
+	lenient    bool
 	sawNUL     bool
+	depth      int
 }
 
 // encode returns v as compact JSON in a fresh slice of its own size.
@@ -61,12 +84,31 @@ func (enc *encoder) appendJSON(b []byte, v any) ([]byte, error) {
 		return appendFloat(b, x)
 	case json.Number:
 		if !validNumber(string(x)) {
-			return b, fmt.Errorf("invalid number %q", string(x))
+			if enc.lenient {
+				return enc.appendString(b, string(x)), nil
+			}
+			return b, fmt.Errorf("invalid number %.40q", string(x))
+		}
+		if !storableNumber(string(x)) {
+			if enc.lenient {
+				return enc.appendString(b, string(x)), nil
+			}
+			return b, errNumberRange
 		}
 		return append(b, x...), nil
 	case map[string]any:
-		return enc.appendObject(b, x)
+		if enc.depth >= MaxDepth {
+			return enc.tooDeep(b)
+		}
+		enc.depth++
+		b, err := enc.appendObject(b, x)
+		enc.depth--
+		return b, err
 	case []any:
+		if enc.depth >= MaxDepth {
+			return enc.tooDeep(b)
+		}
+		enc.depth++
 		b = append(b, '[')
 		for i, e := range x {
 			if i > 0 {
@@ -77,6 +119,7 @@ func (enc *encoder) appendJSON(b []byte, v any) ([]byte, error) {
 				return b, err
 			}
 		}
+		enc.depth--
 		return append(b, ']'), nil
 	}
 	out, err := json.Marshal(v)
@@ -84,6 +127,24 @@ func (enc *encoder) appendJSON(b []byte, v any) ([]byte, error) {
 		return b, err
 	}
 	return append(b, out...), nil
+}
+
+func (enc *encoder) tooDeep(b []byte) ([]byte, error) {
+	if enc.lenient {
+		return append(b, `"(nested too deeply)"`...), nil
+	}
+	return b, errTooDeep
+}
+
+// storableNumber reports whether a JSON number literal can be stored as a
+// number by every backend: not too long, and within the range of float64
+// (PostgreSQL's jsonb refuses 1e999999, SQLite reads it as infinity).
+func storableNumber(s string) bool {
+	if len(s) > maxNumberLength {
+		return false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && !math.IsInf(f, 0)
 }
 
 // smallObject is the most fields appendObject sorts on the stack; records

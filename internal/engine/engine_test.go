@@ -682,12 +682,14 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"tributary_engine_records_total/accepted": 2,
-		"tributary_engine_records_total/rejected": 1,
-		"tributary_engine_batch_records":          1,
-		"tributary_engine_batch_submissions":      1,
-		"tributary_engine_commit_seconds":         1,
-		"tributary_engine_commit_errors_total":    0,
+		"tributary_engine_records_total/accepted":                             2,
+		"tributary_engine_records_total/rejected":                             1,
+		"tributary_engine_batch_records":                                      1,
+		"tributary_engine_batch_submissions":                                  1,
+		"tributary_engine_commit_seconds":                                     1,
+		"tributary_engine_commit_errors_total":                                0,
+		"tributary_engine_pipeline_records_total/accepted/" + b.p.ID.String(): 2,
+		"tributary_engine_pipeline_records_total/rejected/" + b.p.ID.String(): 1,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -697,5 +699,80 @@ func TestMetrics(t *testing.T) {
 	// A second engine on the same registry is a configuration error.
 	if _, err := engine.New(engine.Config{Compiler: compiler, Registerer: b.reg}, b.st, nil, nil, nil); err == nil {
 		t.Error("registering the metrics twice succeeded")
+	}
+}
+
+// TestAwkwardValuesRejectJustTheirRecord checks that values one backend or
+// the other cannot store — numbers out of range, U+0000, lone surrogates,
+// deep nesting — reject just their record, or are normalised, on every
+// backend, and that the pipeline's records and raw series still read.
+func TestAwkwardValuesRejectJustTheirRecord(t *testing.T) {
+	deep := func(levels int) string {
+		return strings.Repeat(`{"a":`, levels-1) + `{"t":1}` + strings.Repeat(`}`, levels-1)
+	}
+	huge := "1" + strings.Repeat("0", 200_000)
+	for _, spec := range []struct{ name, spec string }{
+		{"no mapping", `{"name":"n","kind":"webhook","source":{}}`},
+		{"mapping", `{"name":"n","kind":"webhook","source":{},"mapping":{"fields":{"t":{"path":"t","type":"number"},"v":{"path":"v"}}}}`},
+	} {
+		t.Run(spec.name, func(t *testing.T) {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, st store.Store) {
+				b := setup(t, st, options{spec: spec.spec})
+				inputs := []string{
+					`{"t":1,"v":1e999999}`,
+					`{"t":1,"v":` + huge + `}`,
+					`{"t":1,"v":-1e999999}`,
+					`{"t":1,"v":"x\u0000y"}`,
+					`{"t":2,"v":"lone \ud800 surrogate"}`,
+					`{"t":3,"v":1e-400}`,
+					`{"t":4,"v":123456789012345678901234567890}`,
+				}
+				if spec.name == "no mapping" {
+					inputs = append(inputs, deep(engine.MaxDepth), deep(engine.MaxDepth+1), deep(5000))
+				} else {
+					inputs = append(inputs, `{"t":5,"v":`+deep(engine.MaxDepth+1)+`}`)
+				}
+				res, err := b.submit(context.Background(), t, inputs...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantAccepted := 4 // the surrogate, 1e-400, the long integer and the deepest allowed
+				if spec.name == "mapping" {
+					wantAccepted = 3
+				}
+				if res.Accepted != wantAccepted || res.Accepted+res.Rejected != len(inputs) {
+					t.Fatalf("result %+v, want %d accepted of %d", res, wantAccepted, len(inputs))
+				}
+				var reasons []string
+				for _, r := range b.rejected(t) {
+					reasons = append(reasons, r.Reason)
+					if len(r.Reason) > 300 {
+						t.Errorf("reason of %d bytes: %.100s", len(r.Reason), r.Reason)
+					}
+				}
+				all := strings.Join(reasons, "\n")
+				for _, want := range []string{"out of range", "U+0000", "nested more than 64 levels deep"} {
+					if !strings.Contains(all, want) {
+						t.Errorf("no rejection reason contains %q:\n%s", want, all)
+					}
+				}
+				recs := b.records(t)
+				if len(recs) != wantAccepted {
+					t.Fatalf("%d records stored, want %d", len(recs), wantAccepted)
+				}
+				for _, r := range recs {
+					if strings.Contains(string(r.Data), "surrogate") && !strings.Contains(string(r.Data), "\ufffd") {
+						t.Errorf("lone surrogate stored as %s", r.Data)
+					}
+				}
+				now := time.Now()
+				if _, err := b.st.Series(context.Background(), b.team, b.p.ID, store.SeriesQuery{
+					Field: "t", From: now.Add(-time.Hour), To: now.Add(time.Hour), Source: "raw",
+				}); err != nil {
+					t.Fatalf("raw series: %v", err)
+				}
+			})
+		})
 	}
 }

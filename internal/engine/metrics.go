@@ -6,11 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the engine's Prometheus metrics. They carry no pipeline
-// label: a team's pipelines are unbounded, the scrape must not be.
+// metrics are the engine's Prometheus metrics. Only the per-pipeline
+// record counter carries a pipeline label (its id, never a name); the
+// scrape grows with the number of pipelines that received records since
+// the process started.
 type metrics struct {
 	accepted      prometheus.Counter
 	rejected      prometheus.Counter
+	byPipeline    *prometheus.CounterVec
 	batchRecords  prometheus.Histogram
 	batchRequests prometheus.Histogram
 	commitSeconds prometheus.Histogram
@@ -23,6 +26,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Records committed, by outcome: accepted (stored, or passed on when persist is off) or rejected.",
 	}, []string{"outcome"})
 	m := &metrics{
+		byPipeline: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tributary", Subsystem: "engine", Name: "pipeline_records_total",
+			Help: "Records committed per pipeline (by id), by outcome: accepted or rejected.",
+		}, []string{"pipeline", "outcome"}),
 		accepted: records.WithLabelValues("accepted"),
 		rejected: records.WithLabelValues("rejected"),
 		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -48,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{records, m.batchRecords, m.batchRequests, m.commitSeconds, m.commitErrors} {
+	for _, c := range []prometheus.Collector{records, m.byPipeline, m.batchRecords, m.batchRequests, m.commitSeconds, m.commitErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("engine: register metrics: %w", err)
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,8 +38,10 @@ type Mapped struct {
 // mapping finds no records, becomes a rejected record with its raw input
 // as JSON, arrival as ReceivedAt and a readable reason ("mapping: field
 // temp: expected number, got string \"x\"", "validation: temp: must be <=
-// 60 but found 75"). PipelineID, RunID and Version are set when the batch
-// is written.
+// 60 but found 75"). So does a record that some backend could not store:
+// one nested deeper than MaxDepth, holding U+0000 or a number out of range;
+// its raw input is stored with those values replaced. PipelineID, RunID
+// and Version are set when the batch is written.
 func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) (accepted []Mapped, rejected []core.Rejected) {
 	arrival = arrival.UTC()
 	accepted = make([]Mapped, 0, len(inputs))
@@ -64,6 +67,9 @@ func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) 
 			enc := encoder{}
 			data, err := enc.encode(r.Fields)
 			switch {
+			case errors.Is(err, errTooDeep), errors.Is(err, errNumberRange):
+				reject(r.Raw, "record: "+err.Error())
+				continue
 			case err != nil:
 				reject(r.Raw, "record: cannot be encoded: "+err.Error())
 				continue
@@ -79,12 +85,13 @@ func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) 
 	return accepted, rejected
 }
 
-// encodeRaw encodes a rejected record's input, with U+0000 replaced so
-// that it can be stored. Inputs come from a JSON decoder, so this cannot
+// encodeRaw encodes a rejected record's input so that every backend can
+// store it: U+0000 replaced, numbers out of range kept as strings and
+// values nested deeper than MaxDepth replaced by a note. Inputs come from a JSON decoder, so this cannot
 // fail in practice; if it does, the input is kept as a JSON string rather
 // than losing the record.
 func encodeRaw(v any) json.RawMessage {
-	enc := encoder{replaceNUL: true}
+	enc := encoder{replaceNUL: true, lenient: true}
 	if b, err := enc.encode(v); err == nil {
 		return b
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -156,7 +157,7 @@ func (s *Server) registerAccountRoutes() {
 		OperationID: "login", Method: http.MethodPost, Path: "/api/v1/auth/login", Tags: []string{"Auth"},
 		Summary: "Sign in with email and password", Description: "Sets the session cookie.", Security: []map[string][]string{},
 	}, func(ctx context.Context, in *loginInput) (*loginOutput, error) {
-		user, sid, err := s.accounts.Login(ctx, in.Body.Email, in.Body.Password)
+		user, sid, err := s.accounts.LoginFrom(ctx, in.Body.Email, in.Body.Password, clientAddrOf(ctx))
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -382,6 +383,10 @@ func (s *Server) registerAccountRoutes() {
 		var createdBy *uuid.UUID
 		if p := account.PrincipalFrom(ctx); p.User != nil {
 			createdBy = &p.User.ID
+		} else if p.Token != nil {
+			// A token minted by a token belongs to the same member, so it
+			// stops working with it.
+			createdBy = p.Token.CreatedBy
 		}
 		t, secret, err := s.accounts.IssueToken(ctx, id, in.Body.Name, role, createdBy, in.Body.ExpiresAt)
 		if err != nil {
@@ -400,11 +405,11 @@ func (s *Server) registerAccountRoutes() {
 		TeamScope
 		Token uuid.UUID `path:"token"`
 	}) (*struct{}, error) {
-		id, _, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
+		id, actor, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.accounts.RevokeToken(ctx, id, in.Token); err != nil {
+		if err := s.accounts.RevokeToken(ctx, id, actor, in.Token); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
@@ -428,6 +433,24 @@ func (s *Server) principalTeams(ctx context.Context, p *account.Principal) ([]Te
 }
 
 type tlsKey struct{}
+
+type clientAddrKey struct{}
+
+// clientAddr is the IP address of the request's peer (behind a reverse
+// proxy, the proxy's), for sign-in throttling.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientAddrOf returns the client address stored in ctx, or "".
+func clientAddrOf(ctx context.Context) string {
+	v, _ := ctx.Value(clientAddrKey{}).(string)
+	return v
+}
 
 // isTLS reports whether the request in ctx came over TLS.
 func isTLS(ctx context.Context) bool {

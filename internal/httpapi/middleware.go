@@ -39,6 +39,7 @@ func withRequestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		ctx = context.WithValue(ctx, tlsKey{}, r.TLS != nil)
+		ctx = context.WithValue(ctx, clientAddrKey{}, clientAddr(r))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -173,6 +174,12 @@ func redactPath(p string) string {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		if r.URL.Path == "/metrics" {
+			// Its bearer token is the metrics token, not an API token;
+			// requireMetricsToken checks it.
+			next.ServeHTTP(w, r)
+			return
+		}
 		if h := r.Header.Get("Authorization"); h != "" {
 			scheme, tok, _ := strings.Cut(h, " ")
 			if !strings.EqualFold(scheme, "Bearer") {

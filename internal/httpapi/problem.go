@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -30,6 +32,14 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		return huma.Error401Unauthorized("Sign in or send a valid API token.")
 	case errors.Is(err, account.ErrForbidden):
 		return huma.Error403Forbidden(err.Error())
+	case errors.Is(err, account.ErrThrottled):
+		var te *account.ThrottledError
+		retry := 1
+		if errors.As(err, &te) {
+			retry = max(int(math.Ceil(te.RetryAfter.Seconds())), 1)
+		}
+		return huma.ErrorWithHeaders(huma.Error429TooManyRequests("Too many failed sign-in attempts; retry after the time in Retry-After."),
+			http.Header{"Retry-After": {strconv.Itoa(retry)}})
 	case errors.Is(err, core.ErrNotFound):
 		return huma.Error404NotFound(err.Error())
 	case errors.Is(err, core.ErrConflict), errors.Is(err, core.ErrLastOwner), errors.Is(err, core.ErrAlreadySetUp):

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -25,6 +28,9 @@ type Config struct {
 	SecureCookies bool
 	// SessionTTL is the lifetime of a sign-in.
 	SessionTTL time.Duration
+	// MetricsToken, when set, is the bearer token GET /metrics requires;
+	// when empty, /metrics answers 404 (serve MetricsHandler elsewhere).
+	MetricsToken string
 }
 
 // Readiness is what /readyz asks.
@@ -80,7 +86,7 @@ func New(cfg Config, d Deps) *Server {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	s.mux.Handle("GET /metrics", s.requireMetricsToken(MetricsHandler(d.Registry)))
 	if d.JobsUI != nil {
 		s.mux.Handle("/admin/jobs/", s.requireInstanceAdmin(d.JobsUI))
 		s.mux.Handle("GET /admin/jobs", http.RedirectHandler("/admin/jobs/", http.StatusMovedPermanently))
@@ -147,5 +153,32 @@ func (s *Server) requireInstanceAdmin(next http.Handler) http.Handler {
 		default:
 			next.ServeHTTP(w, r)
 		}
+	})
+}
+
+// MetricsHandler serves the metrics of reg in the Prometheus format. The
+// metrics name teams, pipelines and sinks by id: serve it only behind a
+// token or on a private address.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// requireMetricsToken lets through requests bearing the configured metrics
+// token; without a configured token, /metrics is not on this address.
+func (s *Server) requireMetricsToken(next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(s.cfg.MetricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.MetricsToken == "" {
+			writeProblem(w, http.StatusNotFound, "Metrics are served on the debug address, or here with TRIBUTARY_METRICS_TOKEN set.")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeProblem(w, http.StatusUnauthorized, "Send the metrics token as Authorization: Bearer <token>.")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

@@ -76,6 +76,12 @@ type Domain interface {
 	Register(cfg *river.Config)
 }
 
+// CompletedRetention is how long completed jobs are kept (River's default
+// is a day): they only serve the job dashboard, and at ingest rates of
+// thousands of fan-out jobs a minute a day of them bloats the job table
+// that every worker polls.
+const CompletedRetention = time.Hour
+
 // Deps are the parts workers use.
 type Deps struct {
 	Store store.Store
@@ -103,8 +109,9 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 	addUploadWorkers(workers, cfg, d)
 	addStorageWorkers(workers, cfg, d)
 	rc := &river.Config{
-		Logger:               cfg.Logger.With("component", "river"),
-		RescueStuckJobsAfter: cfg.RescueAfter,
+		Logger:                      cfg.Logger.With("component", "river"),
+		RescueStuckJobsAfter:        cfg.RescueAfter,
+		CompletedJobRetentionPeriod: CompletedRetention,
 		// River wants jobs cut off before they are rescued: a rescue
 		// sooner than River's default timeout shortens the timeout of
 		// jobs that set none of their own.

@@ -153,7 +153,7 @@ func norm(v any, depth int) (any, bool, error) {
 		}
 		f, err := t.Float64()
 		if err != nil || math.IsInf(f, 0) {
-			return nil, false, fmt.Errorf("%q is not a valid number", string(t))
+			return nil, false, fmt.Errorf("%s is not a number that can be stored (out of range)", quoteShort(string(t)))
 		}
 		return f, true, nil
 	case int:

@@ -48,7 +48,7 @@
 // int, float, max, min, sum, mean, median, first, last, keys, values, sort,
 // uniq, concat, fromJSON, toBase64, fromBase64, duration, map, filter, all,
 // any, count, reduce, ...), bounded versions of replace, repeat, join, string,
-// toJSON and flatten, and:
+// toJSON, flatten, split, splitAfter and fromJSON, and:
 //
 //	round(x[, places])               round half away from zero
 //	toNumber(v) toInt(v) toBool(v)   casts with the rules of the field types
@@ -73,9 +73,13 @@
 //
 // Expressions run in a sandbox so that a tenant's mapping cannot hang or
 // exhaust a worker: expressions larger than MaxNodes are refused at compile
-// time; at run time an evaluation stops with an error after MaxIterations
-// loop iterations, after producing MaxBytes of strings and lists, after
-// building ranges and literals of a million elements (expr's memory budget),
-// or after MaxDuration spent in loops. Functions whose output can be far
-// larger than their input check the size before building it.
+// time, and so are expressions whose loops over constant ranges and lists
+// alone cost more than MaxOps. At run time an evaluation stops with an
+// error after MaxOps operations in loops (each iteration costs the number of
+// nodes of the loop's body), after producing or reading MaxBytes of strings
+// and lists, or after building ranges and literals of a million elements
+// (expr's memory budget). The limits count operations and bytes, never
+// time, so the same input always gives the same result whatever the load.
+// Functions whose output can be far larger than their input check the size
+// before building it.
 package mapping

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 )
@@ -122,6 +123,9 @@ func (l *library) options() []expr.Option {
 		// Bounded replacements of expr builtins, same behaviour otherwise.
 		fn("replace", fnReplace, new(func(string, string, string) string), new(func(string, string, string, int) string)),
 		fn("repeat", fnRepeat, new(func(string, int) string)),
+		fn("split", fnSplit(strings.SplitN), new(func(string, string) []string), new(func(string, string, int) []string)),
+		fn("splitAfter", fnSplit(strings.SplitAfterN), new(func(string, string) []string), new(func(string, string, int) []string)),
+		fn("fromJSON", fnFromJSON, new(func(string) any)),
 		fn("join", fnJoin, new(func([]any) string), new(func([]any, string) string), new(func([]string) string), new(func([]string, string) string)),
 		fn("string", fnString, new(anyToString)),
 		fn("toJSON", fnToJSON, new(anyToString)),
@@ -219,6 +223,74 @@ func fnRepeat(args ...any) (any, error) {
 		return nil, errTooLarge
 	}
 	return strings.Repeat(s, n), nil
+}
+
+// Sizes used to bound results before they are built: what one element of a
+// list costs beyond its own bytes (a string header, or an interface and its
+// boxed value), as deepSize counts it, rounded up.
+const (
+	partCost    = 24
+	elementCost = 32
+)
+
+// fnSplit returns split or splitAfter (as strings.SplitN or SplitAfterN),
+// refusing before splitting when the list of parts would exceed MaxBytes:
+// splitting 8 MB on "" would otherwise build 8 million strings.
+func fnSplit(split func(s, sep string, n int) []string) func(args ...any) (any, error) {
+	return func(args ...any) (any, error) {
+		s, err := argString(args[0], "the text")
+		if err != nil {
+			return nil, err
+		}
+		sep, err := argString(args[1], "the separator")
+		if err != nil {
+			return nil, err
+		}
+		n := -1
+		if len(args) == 3 {
+			if n, err = argInt(args[2], "the count"); err != nil {
+				return nil, err
+			}
+		}
+		parts := 1
+		if sep == "" {
+			parts = utf8.RuneCountInString(s)
+		} else if len(s) >= len(sep) {
+			parts = strings.Count(s, sep) + 1
+		}
+		if n >= 0 && n < parts {
+			parts = n
+		}
+		if len(s)+parts*partCost > MaxBytes {
+			return nil, errTooLarge
+		}
+		return split(s, sep, n), nil
+	}
+}
+
+// fnFromJSON decodes JSON text, refusing before decoding when the values it
+// would build could exceed MaxBytes: each value costs far more in memory than
+// its one or two bytes of text ("[0,0,0,...]").
+func fnFromJSON(args ...any) (any, error) {
+	s, err := argString(args[0], "the JSON text")
+	if err != nil {
+		return nil, err
+	}
+	values := 1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', ':', '[', '{':
+			values++
+		}
+	}
+	if len(s)+values*elementCost > MaxBytes {
+		return nil, errTooLarge
+	}
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func fnJoin(args ...any) (any, error) {
@@ -475,9 +547,16 @@ func (l *library) fnRegexReplace(args ...any) (any, error) {
 		return nil, err
 	}
 	refs := strings.Count(repl, "$")
+	// The list of matches is itself bounded before it is built: an empty
+	// pattern matches at every position of the text.
+	maxMatches := min(MaxIterations, MaxBytes/(partCost+16*(re.NumSubexp()+1)))
+	matches := re.FindAllStringSubmatchIndex(s, maxMatches+1)
+	if len(matches) > maxMatches {
+		return nil, fmt.Errorf("the pattern matches more than %d times (limit)", maxMatches)
+	}
 	var out []byte
 	last := 0
-	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+	for _, m := range matches {
 		longest := 0
 		for i := 0; i+1 < len(m); i += 2 {
 			longest = max(longest, m[i+1]-m[i])

@@ -260,7 +260,7 @@ func (c *compiler) expr(where, src string) (prog *vm.Program) {
 		c.problem(where, "the expression is longer than %d bytes", MaxExprLength)
 		return nil
 	}
-	sb := &sandbox{lib: c.lib}
+	sb := newSandbox(c.lib)
 	opts := append(slices.Clip(c.opts), expr.Env(env{}), expr.MaxNodes(MaxNodes), expr.Patch(sb))
 	var err error
 	func() {
@@ -275,6 +275,10 @@ func (c *compiler) expr(where, src string) (prog *vm.Program) {
 	}()
 	if err == nil && sb.err != nil {
 		err = sb.err.Bind(file.NewSource(src))
+	}
+	if err == nil && sb.total > MaxOps {
+		c.problem(where, "the expression's loops cost more than %d operations per evaluation (limit): loop over fewer elements or do less in each iteration", MaxOps)
+		return nil
 	}
 	if err != nil {
 		c.problems = append(c.problems, exprProblem(where, err))

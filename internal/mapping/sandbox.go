@@ -21,14 +21,21 @@ const (
 	// MaxNodes is the largest expression accepted, in syntax tree nodes
 	// (expr.MaxNodes); a field expression typically has fewer than 20.
 	MaxNodes = 2000
-	// MaxIterations bounds the loop iterations of map, filter, all, reduce
-	// and the other closures, nested loops counting each inner iteration.
+	// MaxOps bounds the work of the loops of one evaluation (map, filter,
+	// all, reduce and the other closures): each iteration costs the number
+	// of syntax tree nodes of its body, nested loops counting each inner
+	// iteration. An expression whose loops over constant ranges and lists
+	// alone cost more is refused at compile time. The count is of
+	// operations, not time, so the same input always gives the same result
+	// whatever the load of the machine.
+	MaxOps = 100_000
+	// MaxIterations bounds what a function may loop over internally, such
+	// as the matches of regexReplace.
 	MaxIterations = 100_000
 	// MaxBytes bounds the memory an evaluation may produce (strings, lists
-	// and maps built by functions and operators), in bytes.
+	// and maps built by functions and operators) and the data it may read
+	// through functions and comparisons, in bytes.
 	MaxBytes = 8 << 20
-	// MaxDuration bounds the wall time an evaluation may spend in loops.
-	MaxDuration = 100 * time.Millisecond
 	// vmMemoryBudget is expr's own budget (vm.VM.MemoryBudget), counted in
 	// elements of ranges, array and map literals and sorted lists.
 	vmMemoryBudget = 1_000_000
@@ -36,10 +43,9 @@ const (
 
 // Errors that stop an evaluation that went over a limit.
 var (
-	errIterations = fmt.Errorf("expression stopped after %d loop iterations (limit)", MaxIterations)
-	errMemory     = fmt.Errorf("expression stopped after using %d MiB of memory (limit)", MaxBytes>>20)
-	errDeadline   = fmt.Errorf("expression stopped after running for %v (limit)", MaxDuration)
-	errTooLarge   = fmt.Errorf("result would exceed %d MiB (limit)", MaxBytes>>20)
+	errOps      = fmt.Errorf("expression stopped after %d operations in loops (limit)", MaxOps)
+	errMemory   = fmt.Errorf("expression stopped after using %d MiB of memory (limit)", MaxBytes>>20)
+	errTooLarge = fmt.Errorf("result would exceed %d MiB (limit)", MaxBytes>>20)
 )
 
 // env is the whole world an expression can see. Expressions are compiled
@@ -59,25 +65,23 @@ type env struct {
 }
 
 // limits are the run-time limits of a Mapping: the exported constants,
-// except in tests that must not depend on the speed of the machine.
+// except in tests.
 type limits struct {
-	iterations int
-	bytes      int
-	duration   time.Duration
+	ops   int
+	bytes int
 }
 
-var defaultLimits = limits{iterations: MaxIterations, bytes: MaxBytes, duration: MaxDuration}
+var defaultLimits = limits{ops: MaxOps, bytes: MaxBytes}
 
 // budget accounts for one evaluation.
 type budget struct {
 	lim   *limits
-	steps int
+	ops   int
 	bytes int
-	start time.Time
 }
 
 func (b *budget) reset() {
-	b.steps, b.bytes, b.start = 0, 0, time.Time{}
+	b.ops, b.bytes = 0, 0
 }
 
 // charge adds the size of v. Shared parts of v are counted each time they
@@ -92,17 +96,11 @@ func (b *budget) charge(v any) error {
 	return nil
 }
 
-func (b *budget) step(v any) error {
-	b.steps++
-	if b.steps > b.lim.iterations {
-		return errIterations
-	}
-	// The clock is read on the first iteration and then every 64th, so
-	// expressions without loops never read it.
-	if b.steps == 1 {
-		b.start = time.Now()
-	} else if b.steps&63 == 0 && time.Since(b.start) > b.lim.duration {
-		return errDeadline
+// step accounts for one loop iteration whose body costs weight operations.
+func (b *budget) step(v any, weight int) error {
+	b.ops += weight
+	if b.ops > b.lim.ops {
+		return errOps
 	}
 	return b.charge(v)
 }
@@ -184,7 +182,7 @@ const (
 // argument unchanged, with its type, so that type checking is not weakened.
 func sandboxFunctions(c *conf.Config) {
 	passType := func(args []reflect.Type) (reflect.Type, error) {
-		if len(args) != 2 {
+		if len(args) < 2 || len(args) > 3 {
 			return nil, errors.New("internal function called wrongly")
 		}
 		if args[1] == nil {
@@ -194,7 +192,7 @@ func sandboxFunctions(c *conf.Config) {
 	}
 	budgetOf := func(args []any) (*budget, error) {
 		b, ok := args[0].(*budget)
-		if !ok || b == nil || len(args) != 2 {
+		if !ok || b == nil || len(args) < 2 || len(args) > 3 {
 			return nil, errors.New("internal function called wrongly")
 		}
 		return b, nil
@@ -205,6 +203,9 @@ func sandboxFunctions(c *conf.Config) {
 			b, err := budgetOf(args)
 			if err != nil {
 				return nil, err
+			}
+			if len(args) != 2 {
+				return nil, errors.New("internal function called wrongly")
 			}
 			return args[1], b.charge(args[1])
 		},
@@ -217,7 +218,14 @@ func sandboxFunctions(c *conf.Config) {
 			if err != nil {
 				return nil, err
 			}
-			return args[1], b.step(args[1])
+			if len(args) != 3 {
+				return nil, errors.New("internal function called wrongly")
+			}
+			weight, ok := args[2].(int)
+			if !ok || weight < 1 {
+				return nil, errors.New("internal function called wrongly")
+			}
+			return args[1], b.step(args[1], weight)
 		},
 		Validate: passType,
 	}
@@ -225,9 +233,13 @@ func sandboxFunctions(c *conf.Config) {
 
 // sandbox is an expr patcher (it runs on the type-checked tree before the
 // final check) that inserts the accounting: every loop body is wrapped in
-// __step, and every operation that can build a large string, list or map
-// (calls, builtins, +) has its result and its non-literal arguments passed
-// through __charge. Calls whose output could be far larger than their input
+// __step with the body's cost as its weight, every operation that can build
+// a large string, list or map (calls, builtins, +) has its result and its
+// non-literal arguments passed through __charge, and so have the operands
+// of comparisons, which read their operands whole. It also computes the
+// static cost of the expression: its nodes, each loop body counted once per
+// element when the loop is over a constant range or list literal (else
+// once), which is a lower bound of what an evaluation costs. Calls whose output could be far larger than their input
 // (repeat, replace, join, string, toJSON, flatten, regexReplace) are replaced
 // by versions that check the size before building it. It also validates
 // constant regular expressions and notes whether the expression reads the
@@ -236,18 +248,84 @@ type sandbox struct {
 	lib        *library
 	usesRecord bool
 	err        *file.Error
+	// extra is the cost of loops beyond their nodes: (elements-1) times
+	// the cost of one iteration.
+	extra map[ast.Node]int
+	// bodyCost is the cost of one iteration of each loop body.
+	bodyCost map[*ast.PredicateNode]int
+	// total is the static cost of the expression, saturating at MaxOps+1.
+	total int
+}
+
+func newSandbox(lib *library) *sandbox {
+	return &sandbox{lib: lib, extra: make(map[ast.Node]int), bodyCost: make(map[*ast.PredicateNode]int)}
+}
+
+// cost returns the static cost of the subtree at node: each node counts 1,
+// plus the extra cost of the loops in it. It saturates at MaxOps+1.
+func (s *sandbox) cost(node *ast.Node) int {
+	c := &costVisitor{extra: s.extra}
+	ast.Walk(node, c)
+	return c.n
+}
+
+type costVisitor struct {
+	extra map[ast.Node]int
+	n     int
+}
+
+func (c *costVisitor) Visit(node *ast.Node) {
+	c.n = min(c.n+1+c.extra[*node], MaxOps+1)
+}
+
+// staticLength returns the number of elements of a constant range (1..n)
+// or list literal, or 1 when it is not known before the evaluation.
+func staticLength(n ast.Node) int {
+	switch t := n.(type) {
+	case *ast.ArrayNode:
+		return max(len(t.Nodes), 1)
+	case *ast.BinaryNode:
+		if t.Operator != ".." {
+			return 1
+		}
+		from, ok1 := t.Left.(*ast.IntegerNode)
+		to, ok2 := t.Right.(*ast.IntegerNode)
+		if !ok1 || !ok2 || to.Value < from.Value {
+			return 1
+		}
+		return min(to.Value-from.Value+1, MaxOps+1)
+	}
+	return 1
+}
+
+// comparisons read their operands whole.
+var comparisons = map[string]bool{
+	"==": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true,
+	"in": true, "contains": true, "startsWith": true, "endsWith": true, "matches": true,
 }
 
 // Visit patches one node; ast.Walk calls it after visiting the children.
 func (s *sandbox) Visit(node *ast.Node) {
+	orig := *node
+	defer func() { s.total = min(s.total+1+s.extra[orig], MaxOps+1) }()
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
 		if n.Value == "record" || n.Value == "$env" {
 			s.usesRecord = true
 		}
 	case *ast.PredicateNode:
-		n.Node = accountingCall(stepFn, n.Node)
+		weight := max(s.cost(&n.Node), 1)
+		s.bodyCost[n] = weight
+		n.Node = accountingCall(stepFn, n.Node, weightNode(weight, n.Node.Location()))
 	case *ast.BinaryNode:
+		if comparisons[n.Operator] {
+			if chargeableArg(n.Left) {
+				n.Left = accountingCall(chargeFn, n.Left)
+			}
+			if chargeableArg(n.Right) && n.Operator != "matches" {
+				n.Right = accountingCall(chargeFn, n.Right)
+			}
+		}
 		switch n.Operator {
 		case "+":
 			if !isScalarType(n.Type()) {
@@ -274,6 +352,11 @@ func (s *sandbox) Visit(node *ast.Node) {
 			*node = accountingCall(chargeFn, n)
 		}
 	case *ast.BuiltinNode:
+		for _, a := range n.Arguments {
+			if p, ok := a.(*ast.PredicateNode); ok && len(n.Arguments) > 0 {
+				s.extra[n] = min(s.extra[n]+(staticLength(n.Arguments[0])-1)*s.bodyCost[p], MaxOps+1)
+			}
+		}
 		chargeArgs(n.Arguments)
 		if !isScalarType(n.Type()) {
 			*node = accountingCall(chargeFn, n)
@@ -301,15 +384,22 @@ func (s *sandbox) checkPattern(fn string, args []ast.Node) {
 	}
 }
 
-func accountingCall(fn string, arg ast.Node) *ast.CallNode {
+func accountingCall(fn string, arg ast.Node, more ...ast.Node) *ast.CallNode {
 	loc := arg.Location()
 	callee := &ast.IdentifierNode{Value: fn}
 	callee.SetLocation(loc)
 	b := &ast.IdentifierNode{Value: budgetID}
 	b.SetLocation(loc)
-	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{b, arg}}
+	call := &ast.CallNode{Callee: callee, Arguments: append([]ast.Node{b, arg}, more...)}
 	call.SetLocation(loc)
 	return call
+}
+
+func weightNode(w int, loc file.Location) ast.Node {
+	n := &ast.IntegerNode{Value: w}
+	n.SetLocation(loc)
+	n.SetType(reflect.TypeOf(0))
+	return n
 }
 
 func chargeArgs(args []ast.Node) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -134,9 +135,17 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostFormValue("email")
-	_, sid, err := h.accounts.Login(r.Context(), email, r.PostFormValue("password"))
+	addr, _, splitErr := net.SplitHostPort(r.RemoteAddr)
+	if splitErr != nil {
+		addr = r.RemoteAddr
+	}
+	_, sid, err := h.accounts.LoginFrom(r.Context(), email, r.PostFormValue("password"), addr)
 	if errors.Is(err, account.ErrUnauthenticated) {
 		h.render(w, r, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Error: "Wrong email or password.", Email: email})
+		return
+	}
+	if errors.Is(err, account.ErrThrottled) {
+		h.render(w, r, http.StatusTooManyRequests, "login.html", pageData{Title: "Sign in", Error: "Too many failed attempts; wait a few minutes and try again.", Email: email})
 		return
 	}
 	if err != nil {

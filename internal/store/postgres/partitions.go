@@ -429,3 +429,24 @@ func splitQualified(name string) (schema, table string, ok bool) {
 	}
 	return "", "", false
 }
+
+// TimescaleUnavailable says why records cannot be a TimescaleDB hypertable
+// on this server, or "" when TimescaleDB is installed and preloaded. An
+// installed but not preloaded TimescaleDB makes CREATE EXTENSION fail with
+// a FATAL error that ends the session, so migration 0003 runs the same
+// check before it and falls back to native partitions.
+func (s *Store) TimescaleUnavailable(ctx context.Context) (string, error) {
+	var available, preloaded bool
+	err := s.pool.QueryRow(ctx, `SELECT
+			EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
+			position('timescaledb' IN lower(coalesce(current_setting('shared_preload_libraries', true), ''))) > 0`).Scan(&available, &preloaded)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("detect timescaledb: %w", err)
+	case !available:
+		return "the timescaledb extension is not installed", nil
+	case !preloaded:
+		return "timescaledb is installed but not in shared_preload_libraries", nil
+	}
+	return "", nil
+}

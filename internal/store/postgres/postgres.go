@@ -113,18 +113,36 @@ func (s *Store) Migrate(ctx context.Context) error {
 			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return err
 		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+		if _, err := tx.Exec(ctx, `ALTER TABLE tributary_migrations ADD COLUMN IF NOT EXISTS checksum text`); err != nil {
 			return err
 		}
+		rows, err := tx.Query(ctx, `SELECT version, coalesce(checksum, '') FROM tributary_migrations`)
+		if err != nil {
+			return err
+		}
+		applied := map[int]string{}
+		var v int
+		var sum string
+		if _, err := pgx.ForEachRow(rows, []any{&v, &sum}, func() error { applied[v] = sum; return nil }); err != nil {
+			return fmt.Errorf("read applied migrations: %w", err)
+		}
+		pending, err := store.PlanMigrations(applied, s.migrations)
+		if err != nil {
+			return err
+		}
+		// Migrations applied before checksums were recorded get theirs now.
 		for _, m := range s.migrations {
-			if m.Version <= current {
-				continue
+			if sum, ok := applied[m.Version]; ok && sum == "" {
+				if _, err := tx.Exec(ctx, `UPDATE tributary_migrations SET checksum = $2 WHERE version = $1`, m.Version, m.Checksum()); err != nil {
+					return err
+				}
 			}
+		}
+		for _, m := range pending {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO tributary_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO tributary_migrations (version, name, checksum) VALUES ($1, $2, $3)`, m.Version, m.Name, m.Checksum()); err != nil {
 				return err
 			}
 		}
@@ -164,6 +182,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if want := store.Latest(s.migrations); current < want {
 		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
+	} else if current > want {
+		return fmt.Errorf("%w: it is at version %d, this binary knows up to %d", store.ErrSchemaNewer, current, want)
 	}
 	return nil
 }

@@ -107,19 +107,51 @@ func (s *Store) Migrate(ctx context.Context) error {
 			applied_at INTEGER NOT NULL)`); err != nil {
 			return err
 		}
-		var current int
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM tributary_migrations`).Scan(&current); err != nil {
+		var hasChecksum int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('tributary_migrations') WHERE name = 'checksum'`).Scan(&hasChecksum); err != nil {
 			return err
 		}
-		for _, m := range s.migrations {
-			if m.Version <= current {
-				continue
+		if hasChecksum == 0 {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE tributary_migrations ADD COLUMN checksum TEXT`); err != nil {
+				return err
 			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT version, coalesce(checksum, '') FROM tributary_migrations`)
+		if err != nil {
+			return err
+		}
+		applied := map[int]string{}
+		for rows.Next() {
+			var v int
+			var sum string
+			if err := rows.Scan(&v, &sum); err != nil {
+				rows.Close()
+				return fmt.Errorf("read applied migrations: %w", err)
+			}
+			applied[v] = sum
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read applied migrations: %w", err)
+		}
+		rows.Close()
+		pending, err := store.PlanMigrations(applied, s.migrations)
+		if err != nil {
+			return err
+		}
+		// Migrations applied before checksums were recorded get theirs now.
+		for _, m := range s.migrations {
+			if sum, ok := applied[m.Version]; ok && sum == "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE tributary_migrations SET checksum = ? WHERE version = ?`, m.Checksum(), m.Version); err != nil {
+					return err
+				}
+			}
+		}
+		for _, m := range pending {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tributary_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.Version, m.Name, micros(core.Now())); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tributary_migrations (version, name, applied_at, checksum) VALUES (?, ?, ?, ?)`,
+				m.Version, m.Name, micros(core.Now()), m.Checksum()); err != nil {
 				return err
 			}
 		}
@@ -151,6 +183,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if want := store.Latest(s.migrations); current < want {
 		return fmt.Errorf("schema at version %d, want %d: run tributary migrate", current, want)
+	} else if current > want {
+		return fmt.Errorf("%w: it is at version %d, this binary knows up to %d", store.ErrSchemaNewer, current, want)
 	}
 	return nil
 }

@@ -25,13 +25,22 @@ CREATE SEQUENCE records_id_seq;
 
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
-        BEGIN
-            CREATE EXTENSION IF NOT EXISTS timescaledb;
-        EXCEPTION WHEN OTHERS THEN
-            -- Not preloaded, or not permitted to this role.
-            RAISE NOTICE 'timescaledb is installed but cannot be enabled (%); records use native partitions', SQLERRM;
-        END;
+    -- CREATE EXTENSION of a TimescaleDB that is installed but not in
+    -- shared_preload_libraries fails with a FATAL error that ends the
+    -- session, which no exception block catches: check preloading first
+    -- (the same test as timescalePreloaded in postgres.go).
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+       AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        IF position('timescaledb' IN lower(coalesce(current_setting('shared_preload_libraries', true), ''))) = 0 THEN
+            RAISE NOTICE 'timescaledb is installed but not in shared_preload_libraries; records use native partitions';
+        ELSE
+            BEGIN
+                CREATE EXTENSION IF NOT EXISTS timescaledb;
+            EXCEPTION WHEN OTHERS THEN
+                -- Not permitted to this role, for instance.
+                RAISE NOTICE 'timescaledb is installed but cannot be enabled (%); records use native partitions', SQLERRM;
+            END;
+        END IF;
     END IF;
 
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
