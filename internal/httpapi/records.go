@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -147,7 +147,7 @@ func (r *pipelineRoutes) registerRecordRoutes() {
 			q.BeforeTS = time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))).UTC()
 			q.BeforeID = int64(binary.BigEndian.Uint64(b[8:]))
 		}
-		recs, err := r.records(ctx, p, q)
+		recs, err := r.records(ctx, caller(ctx, in.TeamScope), p, q)
 		if err != nil {
 			return nil, r.s.problem(ctx, err)
 		}
@@ -167,10 +167,6 @@ func (r *pipelineRoutes) registerRecordRoutes() {
 		PipelineScope
 		PageParams
 	}) (*rejectedOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope)
-		if err != nil {
-			return nil, err
-		}
 		q := store.RejectedQuery{Limit: in.Limit}
 		if in.Cursor != "" {
 			b, err := decodeCursor(in.Cursor, cursorRejected, 8)
@@ -179,7 +175,7 @@ func (r *pipelineRoutes) registerRecordRoutes() {
 			}
 			q.BeforeID = int64(binary.BigEndian.Uint64(b))
 		}
-		rs, err := r.store.RejectedRecords(ctx, p.TeamID, p.ID, q)
+		rs, err := r.svc.RejectedRecords(ctx, caller(ctx, in.TeamScope), in.ID, q)
 		if err != nil {
 			return nil, r.s.problem(ctx, err)
 		}
@@ -202,10 +198,6 @@ func (r *pipelineRoutes) registerRecordRoutes() {
 		PipelineScope
 		PageParams
 	}) (*runsOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope)
-		if err != nil {
-			return nil, err
-		}
 		q := store.RunQuery{Limit: in.Limit}
 		if in.Cursor != "" {
 			b, err := decodeCursor(in.Cursor, cursorRuns, 8+16)
@@ -215,7 +207,7 @@ func (r *pipelineRoutes) registerRecordRoutes() {
 			q.BeforeAt = time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))).UTC()
 			q.BeforeID = uuid.UUID(b[8:])
 		}
-		rs, err := r.store.Runs(ctx, p.TeamID, p.ID, q)
+		rs, err := r.svc.Runs(ctx, caller(ctx, in.TeamScope), in.ID, q)
 		if err != nil {
 			return nil, r.s.problem(ctx, err)
 		}
@@ -234,16 +226,16 @@ func (r *pipelineRoutes) registerRecordRoutes() {
 
 // records answers a records query from the cache when the cache holds the
 // whole page, and from the store otherwise.
-func (r *pipelineRoutes) records(ctx context.Context, p core.Pipeline, q store.RecordQuery) ([]RecordBody, error) {
+func (r *pipelineRoutes) records(ctx context.Context, who orchestrator.Caller, p core.Pipeline, q store.RecordQuery) ([]RecordBody, error) {
 	if err := r.warm(ctx, p); err != nil {
 		return nil, err
 	}
 	if recs, ok := r.cachedRecords(p.ID, q); ok {
 		return recs, nil
 	}
-	rs, err := r.store.Records(ctx, p.TeamID, p.ID, q)
+	rs, err := r.svc.Records(ctx, who, p.ID, q)
 	if err != nil {
-		return nil, fmt.Errorf("list records of pipeline %s: %w", p.ID, err)
+		return nil, err
 	}
 	out := make([]RecordBody, len(rs))
 	for i, x := range rs {

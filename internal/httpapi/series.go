@@ -62,8 +62,7 @@ const autoBucketsMax = 1000
 // registerSeriesRoutes adds the series and storage routes when the store
 // offers time-series storage.
 func (r *pipelineRoutes) registerSeriesRoutes() {
-	st, ok := r.store.(store.Storage)
-	if !ok {
+	if _, ok := r.store.(store.Storage); !ok {
 		return
 	}
 	api := r.s.api
@@ -84,8 +83,7 @@ func (r *pipelineRoutes) registerSeriesRoutes() {
 		Agg    string    `query:"agg" enum:"avg,min,max,sum,count,first,last" default:"avg" doc:"The aggregate of each bucket."`
 		Source string    `query:"source" enum:"auto,raw,1m,1h,1d" default:"auto" doc:"Force a source instead of letting the cheaper complete one answer."`
 	}) (*seriesOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope)
-		if err != nil {
+		if _, err := r.pipeline(ctx, in.PipelineScope); err != nil {
 			return nil, err
 		}
 		to := in.To
@@ -108,7 +106,7 @@ func (r *pipelineRoutes) registerSeriesRoutes() {
 		if in.Source != "auto" && in.Source != "" {
 			q.Source = in.Source
 		}
-		s, err := st.Series(ctx, p.TeamID, p.ID, q)
+		s, err := r.svc.Series(ctx, caller(ctx, in.TeamScope), in.ID, q)
 		if err != nil {
 			return nil, r.s.problem(ctx, err)
 		}
@@ -129,11 +127,7 @@ func (r *pipelineRoutes) registerSeriesRoutes() {
 	}, func(ctx context.Context, in *struct {
 		PipelineScope
 	}) (*storageOutput, error) {
-		p, err := r.pipeline(ctx, in.PipelineScope)
-		if err != nil {
-			return nil, err
-		}
-		ss, err := st.StorageStats(ctx, p.TeamID, p.ID)
+		ss, err := r.svc.StorageStats(ctx, caller(ctx, in.TeamScope), in.ID)
 		if err != nil {
 			return nil, r.s.problem(ctx, err)
 		}

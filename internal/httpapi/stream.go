@@ -14,10 +14,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/account"
-	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 )
 
@@ -66,26 +66,21 @@ func (r *pipelineRoutes) stream(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	team, _, err := p.Require(want, auth.Viewer)
-	switch {
-	case errors.Is(err, account.ErrForbidden):
-		writeProblem(w, http.StatusForbidden, err.Error())
-		return
-	case err != nil:
-		writeProblem(w, http.StatusNotFound, err.Error())
-		return
-	}
 	id, err := uuid.Parse(req.PathValue("id"))
 	if err != nil {
 		writeProblem(w, http.StatusNotFound, "There is no such pipeline in the team.")
 		return
 	}
-	pl, err := r.store.Pipeline(ctx, team, id)
-	if errors.Is(err, core.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, "There is no such pipeline in the team.")
+	pl, err := r.svc.Pipeline(ctx, orchestrator.Caller{Principal: p, Team: want}, id)
+	switch {
+	case err == nil:
+	case errors.Is(err, account.ErrForbidden):
+		writeProblem(w, http.StatusForbidden, err.Error())
 		return
-	}
-	if err != nil {
+	case errors.Is(err, core.ErrNotFound): // no such pipeline, or not the caller's team
+		writeProblem(w, http.StatusNotFound, err.Error())
+		return
+	default:
 		r.streamFailed(ctx, w, "load pipeline", err)
 		return
 	}

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 const webhookSpec = `{"name":"hook","kind":"webhook"}`
@@ -278,6 +280,19 @@ func TestRoles(t *testing.T) {
 		if err != nil || len(ps) != 1 || ps[0].HookToken != "" {
 			t.Fatalf("viewer's list = %+v, %v", ps, err)
 		}
+		// and reads the pipeline's history.
+		if _, err := b.svc.Records(ctx, b.viewer, p.ID, store.RecordQuery{Limit: 10}); err != nil {
+			t.Errorf("viewer's records: %v", err)
+		}
+		if _, err := b.svc.RejectedRecords(ctx, b.viewer, p.ID, store.RejectedQuery{Limit: 10}); err != nil {
+			t.Errorf("viewer's rejected records: %v", err)
+		}
+		if _, err := b.svc.Runs(ctx, b.viewer, p.ID, store.RunQuery{Limit: 10}); err != nil {
+			t.Errorf("viewer's runs: %v", err)
+		}
+		if _, err := b.svc.StorageStats(ctx, b.viewer, p.ID); err != nil {
+			t.Errorf("viewer's storage stats: %v", err)
+		}
 		if n := b.hooks.count(p.ID); n != 0 {
 			t.Fatalf("refused writes told the hook cache %d times", n)
 		}
@@ -305,6 +320,20 @@ func TestOtherTeamsPipelineIsNotFound(t *testing.T) {
 				return err
 			},
 			"schedule": func() error { _, err := b.svc.Schedule(ctx, b.stranger, p.ID); return err },
+			"records": func() error {
+				_, err := b.svc.Records(ctx, b.stranger, p.ID, store.RecordQuery{Limit: 10})
+				return err
+			},
+			"rejected": func() error {
+				_, err := b.svc.RejectedRecords(ctx, b.stranger, p.ID, store.RejectedQuery{Limit: 10})
+				return err
+			},
+			"runs": func() error { _, err := b.svc.Runs(ctx, b.stranger, p.ID, store.RunQuery{Limit: 10}); return err },
+			"series": func() error {
+				_, err := b.svc.Series(ctx, b.stranger, p.ID, store.SeriesQuery{Field: "n", From: time.Now().Add(-time.Hour), To: time.Now(), Bucket: time.Minute})
+				return err
+			},
+			"storage": func() error { _, err := b.svc.StorageStats(ctx, b.stranger, p.ID); return err },
 		}
 		for name, call := range calls {
 			err := call()
