@@ -281,7 +281,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// a pipeline of each change.
 	orch, err := orchestrator.New(orchestrator.Config{MaxChain: p2p.MaxDepth, Logger: log.With("component", "orchestrator")}, orchestrator.Deps{
 		Store: st, Compiler: compiler, Vault: apiVault, Engine: eng, Broker: broker, Cache: recent, Links: links, Polls: polling, Sinks: deliveries,
-		Hooks: hooks,
+		Hooks: hooks, Blobs: bucket,
 	})
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: apiVault, Cache: recent, Broker: broker, Service: orch,
 	})
-	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Store: st, Bucket: bucket})
+	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Service: orch})
 	api.RegisterSinks(pipelines)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"io"
 	"mime"
 	"net/http"
@@ -15,15 +15,10 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
-	"gocloud.dev/blob"
 
 	"github.com/tributary-dev/tributary/internal/account"
-	"github.com/tributary-dev/tributary/internal/auth"
-	"github.com/tributary-dev/tributary/internal/blobstore"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/source/upload"
-	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // File uploads: POST /api/v1/pipelines/{id}/uploads.
@@ -60,24 +55,16 @@ type UploadsConfig struct {
 	ReadTimeout time.Duration
 }
 
-// UploadStore is what the upload routes need of the store.
-type UploadStore interface {
-	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
-	store.Uploads
-}
-
 // UploadsDeps are the parts the upload routes call.
 type UploadsDeps struct {
-	Store UploadStore
-	// Bucket is where uploaded files are stored.
-	Bucket *blob.Bucket
+	// Service stores, lists and serves uploads.
+	Service *orchestrator.Service
 }
 
 type uploadRoutes struct {
-	s      *Server
-	cfg    UploadsConfig
-	store  UploadStore
-	bucket *blob.Bucket
+	s   *Server
+	cfg UploadsConfig
+	svc *orchestrator.Service
 }
 
 const uploadsPath = "/api/v1/pipelines/{id}/uploads"
@@ -92,7 +79,7 @@ func (s *Server) RegisterUploads(cfg UploadsConfig, d UploadsDeps) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultUploadReadTimeout
 	}
-	u := &uploadRoutes{s: s, cfg: cfg, store: d.Store, bucket: d.Bucket}
+	u := &uploadRoutes{s: s, cfg: cfg, svc: d.Service}
 	s.mux.HandleFunc("POST "+uploadsPath, u.create)
 	s.mux.HandleFunc("GET "+uploadsPath+"/{upload}/file", u.file)
 	u.register()
@@ -149,13 +136,14 @@ func uploadBody(u core.Upload) UploadBody {
 // create serves POST /api/v1/pipelines/{id}/uploads.
 func (u *uploadRoutes) create(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
-	p, status, detail := u.authorize(req, auth.Editor)
+	who, id, status, detail := u.target(req)
 	if status != 0 {
 		writeProblem(w, status, detail)
 		return
 	}
-	if p.Status == core.StatusPaused {
-		writeProblem(w, http.StatusConflict, "This pipeline is paused; it takes no records until it is resumed.")
+	p, err := u.svc.UploadTarget(ctx, who, id)
+	if err != nil {
+		u.writeError(w, req, err)
 		return
 	}
 	if req.ContentLength > u.cfg.MaxBytes {
@@ -171,50 +159,9 @@ func (u *uploadRoutes) create(w http.ResponseWriter, req *http.Request) {
 		writeProblem(w, status, detail)
 		return
 	}
-	br := bufio.NewReaderSize(src, 64<<10)
-	head, err := br.Peek(512)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		u.readFailed(w, err)
-		return
-	}
-	if len(head) == 0 {
-		writeProblem(w, http.StatusBadRequest, "The upload is empty; send a CSV, JSON or NDJSON file.")
-		return
-	}
-	format, err := upload.Detect(explicit, ctype, filename, head)
+	rec, err := u.svc.CreateUpload(ctx, who, p.ID, orchestrator.UploadInput{Body: src, Filename: filename, ContentType: ctype, Format: explicit})
 	if err != nil {
-		writeProblem(w, http.StatusUnprocessableEntity, "The format parameter must be csv, json or ndjson.")
-		return
-	}
-
-	id := core.NewID()
-	key := upload.BlobKey(p.TeamID, p.ID, id, format)
-	size, err := u.saveFile(ctx, key, format, br)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			u.tooLarge(w)
-		case errors.Is(err, errClientRead):
-			u.readFailed(w, err)
-		default:
-			u.s.log.ErrorContext(ctx, "store upload", logAttrs(ctx), "pipeline", p.ID, "err", err)
-			unavailable(w, "The file could not be stored; nothing was kept. Try again shortly.")
-		}
-		return
-	}
-	rec, err := u.store.CreateUpload(ctx, p.TeamID, p.ID, store.NewUpload{ID: id, Filename: filename, Format: format, Size: size, BlobKey: key},
-		[]river.InsertManyParams{{Args: upload.ProcessArgs{TeamID: p.TeamID, PipelineID: p.ID, UploadID: id}}})
-	if err != nil {
-		if derr := u.bucket.Delete(context.WithoutCancel(ctx), key); derr != nil {
-			u.s.log.WarnContext(ctx, "delete unrecorded upload", logAttrs(ctx), "key", key, "err", derr)
-		}
-		if errors.Is(err, core.ErrNotFound) {
-			writeProblem(w, http.StatusNotFound, "There is no such pipeline in the team.")
-			return
-		}
-		u.s.log.ErrorContext(ctx, "record upload", logAttrs(ctx), "pipeline", p.ID, "err", err)
-		unavailable(w, "The upload could not be recorded; nothing was kept. Try again shortly.")
+		u.writeError(w, req, err)
 		return
 	}
 	loc := strings.Replace(uploadsPath, "{id}", p.ID.String(), 1) + "/" + rec.ID.String()
@@ -227,64 +174,8 @@ func (u *uploadRoutes) create(w http.ResponseWriter, req *http.Request) {
 	_ = json.NewEncoder(w).Encode(uploadBody(rec))
 }
 
-// errClientRead marks a failure to read the request body.
-var errClientRead = errors.New("reading the upload failed")
-
-// saveFile streams the file into the bucket and returns its size. Nothing is
-// left in the bucket when it fails.
-func (u *uploadRoutes) saveFile(ctx context.Context, key string, format core.UploadFormat, r io.Reader) (int64, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	bw, err := u.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: upload.ContentType(format)})
-	if err != nil {
-		return 0, fmt.Errorf("open blob writer: %w", err)
-	}
-	n, err := io.Copy(markWrite{bw}, readerOnly{r})
-	if err != nil {
-		cancel() // a writer whose context ends before Close discards what it has
-		_ = bw.Close()
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return 0, err
-		}
-		if errors.Is(err, errWrite) {
-			return 0, err
-		}
-		return 0, fmt.Errorf("%w: %w", errClientRead, err)
-	}
-	if err := bw.Close(); err != nil {
-		return 0, fmt.Errorf("store blob: %w", err)
-	}
-	return n, nil
-}
-
-// readerOnly hides WriterTo, so that io.Copy reads through Read.
-type readerOnly struct{ io.Reader }
-
-// markWrite marks the writer's errors, to tell them from the client's.
-type markWrite struct{ w io.Writer }
-
-func (m markWrite) Write(p []byte) (int, error) {
-	n, err := m.w.Write(p)
-	if err != nil {
-		err = fmt.Errorf("%w: %w", errWrite, err)
-	}
-	return n, err
-}
-
-var errWrite = errors.New("writing the upload to object storage failed")
-
 func (u *uploadRoutes) tooLarge(w http.ResponseWriter) {
 	writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The upload is larger than the limit of %d bytes; split the file.", u.cfg.MaxBytes))
-}
-
-func (u *uploadRoutes) readFailed(w http.ResponseWriter, err error) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		u.tooLarge(w)
-		return
-	}
-	writeProblem(w, http.StatusBadRequest, "The upload could not be read to its end; nothing was kept. Send it again.")
 }
 
 // source finds the file in the request: a multipart part or the body.
@@ -361,79 +252,88 @@ func lastRune(s string) (rune, int) {
 	return 0, 1
 }
 
-// authorize resolves the request's pipeline for a plain handler: the
-// principal must have role min in the pipeline's team. A non-zero status
-// is the problem to answer.
-func (u *uploadRoutes) authorize(req *http.Request, min auth.Role) (core.Pipeline, int, string) {
-	ctx := req.Context()
-	pr := account.PrincipalFrom(ctx)
+// target reads who asks and for which pipeline; a request it cannot read
+// gets a status and detail.
+func (u *uploadRoutes) target(req *http.Request) (orchestrator.Caller, uuid.UUID, int, string) {
+	pr := account.PrincipalFrom(req.Context())
 	if pr == nil {
-		return core.Pipeline{}, http.StatusUnauthorized, "Sign in or send a valid API token."
+		return orchestrator.Caller{}, uuid.Nil, http.StatusUnauthorized, "Sign in or send a valid API token."
 	}
-	var want uuid.UUID
+	who := orchestrator.Caller{Principal: pr}
 	if t := req.URL.Query().Get("team"); t != "" {
 		id, err := uuid.Parse(t)
 		if err != nil {
-			return core.Pipeline{}, http.StatusUnprocessableEntity, "The team parameter must be a team id."
+			return who, uuid.Nil, http.StatusUnprocessableEntity, "The team parameter must be a team id."
 		}
-		want = id
+		who.Team = id
 	}
-	team, _, err := pr.Require(want, min)
+	// A malformed id is a pipeline that does not exist: the service says
+	// so after checking the caller's role, as for any other id.
+	id, _ := uuid.Parse(req.PathValue("id"))
+	return who, id, 0, ""
+}
+
+// writeError answers a failed upload use case: the sender's read errors,
+// then the service's domain errors.
+func (u *uploadRoutes) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	ctx := req.Context()
+	var mbe *http.MaxBytesError
+	oe, isDomain := errors.AsType[*orchestrator.Error](err)
 	switch {
+	case errors.As(err, &mbe):
+		u.tooLarge(w)
+	case errors.Is(err, orchestrator.ErrUploadRead):
+		writeProblem(w, http.StatusBadRequest, "The upload could not be read to its end; nothing was kept. Send it again.")
 	case errors.Is(err, account.ErrForbidden):
-		return core.Pipeline{}, http.StatusForbidden, err.Error()
+		writeProblem(w, http.StatusForbidden, err.Error())
+	case isDomain:
+		status := http.StatusInternalServerError
+		switch {
+		case errors.Is(oe, orchestrator.ErrNotFound):
+			status = http.StatusNotFound
+		case errors.Is(oe, orchestrator.ErrConflict):
+			status = http.StatusConflict
+		case errors.Is(oe, orchestrator.ErrMalformed):
+			status = http.StatusBadRequest
+		case errors.Is(oe, orchestrator.ErrInvalid):
+			status = http.StatusUnprocessableEntity
+		case errors.Is(oe, orchestrator.ErrGone):
+			status = http.StatusGone
+		case errors.Is(oe, orchestrator.ErrUnavailable):
+			unavailable(w, oe.Msg)
+			return
+		}
+		writeProblem(w, status, oe.Msg)
 	case errors.Is(err, core.ErrNotFound):
-		return core.Pipeline{}, http.StatusNotFound, "There is no such team, or you are not a member of it."
-	case err != nil:
-		return core.Pipeline{}, http.StatusInternalServerError, "Something went wrong on our side."
+		writeProblem(w, http.StatusNotFound, "There is no such team, or you are not a member of it.")
+	default:
+		u.s.log.ErrorContext(ctx, "upload", logAttrs(ctx), "err", err)
+		unavailable(w, "The pipeline cannot be loaded right now; try again shortly.")
 	}
-	id, err := uuid.Parse(req.PathValue("id"))
-	if err != nil {
-		return core.Pipeline{}, http.StatusNotFound, "There is no such pipeline in the team."
-	}
-	p, err := u.store.Pipeline(ctx, team, id)
-	switch {
-	case errors.Is(err, core.ErrNotFound):
-		return core.Pipeline{}, http.StatusNotFound, "There is no such pipeline in the team."
-	case err != nil:
-		u.s.log.ErrorContext(ctx, "load pipeline", logAttrs(ctx), "err", err)
-		return core.Pipeline{}, http.StatusServiceUnavailable, "The pipeline cannot be loaded right now; try again shortly."
-	}
-	return p, 0, ""
 }
 
 // file serves GET .../uploads/{upload}/file: the stored file, kept after a
 // failure for inspection (and deleted once an upload is done).
 func (u *uploadRoutes) file(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
-	p, status, detail := u.authorize(req, auth.Viewer)
+	who, pid, status, detail := u.target(req)
 	if status != 0 {
 		writeProblem(w, status, detail)
 		return
 	}
 	id, err := uuid.Parse(req.PathValue("upload"))
 	if err != nil {
+		// Whether the pipeline exists is checked first, as for any id.
+		if _, err := u.svc.Pipeline(ctx, who, pid); err != nil {
+			u.writeError(w, req, err)
+			return
+		}
 		writeProblem(w, http.StatusNotFound, "There is no such upload of the pipeline.")
 		return
 	}
-	rec, err := u.store.Upload(ctx, p.TeamID, p.ID, id)
-	if errors.Is(err, core.ErrNotFound) {
-		writeProblem(w, http.StatusNotFound, "There is no such upload of the pipeline.")
-		return
-	}
+	rec, r, err := u.svc.UploadFile(ctx, who, pid, id)
 	if err != nil {
-		u.s.log.ErrorContext(ctx, "load upload", logAttrs(ctx), "err", err)
-		unavailable(w, "The upload cannot be loaded right now; try again shortly.")
-		return
-	}
-	r, err := u.bucket.NewReader(ctx, rec.BlobKey, nil)
-	if blobstore.IsNotFound(err) {
-		writeProblem(w, http.StatusGone, "The file is no longer stored: files are deleted once their upload is done.")
-		return
-	}
-	if err != nil {
-		u.s.log.ErrorContext(ctx, "open upload file", logAttrs(ctx), "err", err)
-		unavailable(w, "The file cannot be read right now; try again shortly.")
+		u.writeError(w, req, err)
 		return
 	}
 	defer r.Close()
@@ -463,14 +363,7 @@ func (u *uploadRoutes) register() {
 		PipelineScope
 		Limit int `query:"limit" minimum:"0" maximum:"1000" doc:"At most this many (default 100)."`
 	}) (*uploadsOutput, error) {
-		team, _, err := u.s.teamRole(ctx, in.TeamScope, auth.Viewer)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := u.store.Pipeline(ctx, team, in.ID); err != nil {
-			return nil, u.notFound(ctx, err, "There is no such pipeline in the team.")
-		}
-		list, err := u.store.Uploads(ctx, team, in.ID, store.UploadQuery{Limit: in.Limit})
+		list, err := u.svc.Uploads(ctx, caller(ctx, in.TeamScope), in.ID, in.Limit)
 		if err != nil {
 			return nil, u.s.problem(ctx, err)
 		}
@@ -488,13 +381,9 @@ func (u *uploadRoutes) register() {
 		PipelineScope
 		Upload uuid.UUID `path:"upload" doc:"The upload's id."`
 	}) (*uploadOutput, error) {
-		team, _, err := u.s.teamRole(ctx, in.TeamScope, auth.Viewer)
+		rec, err := u.svc.Upload(ctx, caller(ctx, in.TeamScope), in.ID, in.Upload)
 		if err != nil {
-			return nil, err
-		}
-		rec, err := u.store.Upload(ctx, team, in.ID, in.Upload)
-		if err != nil {
-			return nil, u.notFound(ctx, err, "There is no such upload of the pipeline.")
+			return nil, u.s.problem(ctx, err)
 		}
 		return &uploadOutput{Body: uploadBody(rec)}, nil
 	})
@@ -541,11 +430,4 @@ func (u *uploadRoutes) register() {
 			"410": {Description: "The file was deleted after its upload was done."},
 		},
 	})
-}
-
-func (u *uploadRoutes) notFound(ctx context.Context, err error, msg string) error {
-	if errors.Is(err, core.ErrNotFound) {
-		return huma.Error404NotFound(msg)
-	}
-	return u.s.problem(ctx, err)
 }

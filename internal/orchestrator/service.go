@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gocloud.dev/blob"
 	"log/slog"
 	"time"
 
@@ -131,6 +132,8 @@ type Deps struct {
 	Links  LinkIndex
 	Polls  Polls
 	Sinks  Sinks
+	// Blobs holds uploaded files; nil: uploads answer ErrUnavailable.
+	Blobs *blob.Bucket
 }
 
 // Service is the pipeline service. It is safe for concurrent use.
@@ -146,6 +149,7 @@ type Service struct {
 	ln       LinkIndex
 	pl       Polls
 	sk       Sinks
+	blobs    *blob.Bucket
 	log      *slog.Logger
 }
 
@@ -170,7 +174,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Service{cfg: cfg, st: d.Store, compiler: d.Compiler, v: d.Vault, eng: d.Engine, bus: d.Broker, rc: d.Cache, hk: d.Hooks,
-		ln: d.Links, pl: d.Polls, sk: d.Sinks, log: cfg.Logger}, nil
+		ln: d.Links, pl: d.Polls, sk: d.Sinks, blobs: d.Blobs, log: cfg.Logger}, nil
 }
 
 // Caller is who asks, and for which team: the request's principal and the

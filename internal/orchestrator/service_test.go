@@ -259,6 +259,7 @@ func TestRoles(t *testing.T) {
 				return err
 			},
 			"run now": func(c orchestrator.Caller) error { _, _, err := b.svc.RunNow(ctx, c, p.ID); return err },
+			"upload":  func(c orchestrator.Caller) error { _, err := b.svc.UploadTarget(ctx, c, p.ID); return err },
 		}
 		for name, w := range writes {
 			if err := w(b.viewer); !errors.Is(err, orchestrator.ErrForbidden) {
@@ -333,7 +334,8 @@ func TestOtherTeamsPipelineIsNotFound(t *testing.T) {
 				_, err := b.svc.Series(ctx, b.stranger, p.ID, store.SeriesQuery{Field: "n", From: time.Now().Add(-time.Hour), To: time.Now(), Bucket: time.Minute})
 				return err
 			},
-			"storage": func() error { _, err := b.svc.StorageStats(ctx, b.stranger, p.ID); return err },
+			"storage":       func() error { _, err := b.svc.StorageStats(ctx, b.stranger, p.ID); return err },
+			"upload target": func() error { _, err := b.svc.UploadTarget(ctx, b.stranger, p.ID); return err },
 		}
 		for name, call := range calls {
 			err := call()
