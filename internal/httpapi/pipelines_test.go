@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,13 +24,11 @@ import (
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/ingest"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -68,7 +65,7 @@ type envOption func(*envConfig)
 func eachBackend(t *testing.T, fn func(t *testing.T, e *env), opts ...envOption) {
 	t.Helper()
 	t.Parallel()
-	for _, b := range []string{"sqlite", "postgres"} {
+	for _, b := range storetest.Backends {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			fn(t, setup(t, b, opts...))
@@ -78,22 +75,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *env), opts ...envOption)
 
 func setup(t testing.TB, backend string, opts ...envOption) *env {
 	t.Helper()
-	ctx := context.Background()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, backend)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := cache.New(cache.Config{})

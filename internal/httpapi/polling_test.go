@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,14 +24,13 @@ import (
 	"github.com/tributary-dev/tributary/internal/jobs"
 	"github.com/tributary-dev/tributary/internal/netguard"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/signature"
-	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -45,21 +43,7 @@ const canary = "canary-9d2e7b41c0a85f36"
 func setupPolling(t *testing.T, backend string) *env {
 	t.Helper()
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, backend)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := cache.New(cache.Config{})
@@ -130,7 +114,7 @@ func setupPolling(t *testing.T, backend string) *env {
 func eachPollingBackend(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	t.Parallel()
-	for _, b := range []string{"sqlite", "postgres"} {
+	for _, b := range storetest.Backends {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			fn(t, setupPolling(t, b))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,12 +19,10 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/jobs"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/source/upload"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // jobEnv is a store, an engine and a bucket on a fresh database.
@@ -40,7 +37,7 @@ type jobEnv struct {
 func eachJobBackend(t *testing.T, fn func(t *testing.T, b *jobEnv)) {
 	t.Helper()
 	t.Parallel()
-	for _, name := range []string{"sqlite", "postgres"} {
+	for _, name := range storetest.Backends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			fn(t, newJobEnv(t, name))
@@ -51,21 +48,7 @@ func eachJobBackend(t *testing.T, fn func(t *testing.T, b *jobEnv)) {
 func newJobEnv(t *testing.T, backend string) *jobEnv {
 	t.Helper()
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, backend)
 	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)

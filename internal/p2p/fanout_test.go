@@ -55,6 +55,24 @@ func started(t *testing.T, cfg p2p.IndexConfig, st p2p.LinkStore, b pubsub.Broke
 	return ix
 }
 
+// testClock is a clock that moves only when told to.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 func records(n int, persisted bool, start time.Time) []core.Record {
 	out := make([]core.Record, n)
 	for i := range out {
@@ -193,9 +211,12 @@ func TestFanoutFallsBackWhenStale(t *testing.T) {
 		}
 	}
 
-	// Loaded, then its reloads fail past StaleAfter.
+	// Loaded, then its reloads fail past StaleAfter. The index's clock is
+	// ours: a load that read the links before they failed was stamped
+	// before the clock moves on, so the index is stale once it has.
 	st := &links{}
-	ix2 := started(t, p2p.IndexConfig{RefreshInterval: 10 * time.Millisecond, StaleAfter: 50 * time.Millisecond}, st, nil)
+	clock := &testClock{now: time.Date(2026, 3, 12, 15, 0, 0, 0, time.UTC)}
+	ix2 := started(t, p2p.IndexConfig{RefreshInterval: 10 * time.Millisecond, StaleAfter: 50 * time.Millisecond, Now: clock.Now}, st, nil)
 	f2 := p2p.NewFanout(ix2, nil)
 	if jobs, _ := f2.BatchJobs(ctx, core.Pipeline{ID: up, TeamID: team}, true, "r", records(1, true, time.Now())); len(jobs) != 0 {
 		t.Fatalf("fresh index without links: %d jobs", len(jobs))
@@ -203,7 +224,7 @@ func TestFanoutFallsBackWhenStale(t *testing.T) {
 	st.mu.Lock()
 	st.err = errors.New("database down")
 	st.mu.Unlock()
-	time.Sleep(100 * time.Millisecond)
+	clock.Advance(100 * time.Millisecond)
 	jobs, _ = f2.BatchJobs(ctx, core.Pipeline{ID: up, TeamID: team}, true, "r", records(1, true, time.Now()))
 	if len(jobs) != 1 || jobs[0].Args.Kind() != (p2p.DispatchArgs{}).Kind() {
 		t.Fatalf("index stale for 100ms: jobs %+v, want one dispatch job", jobs)

@@ -32,6 +32,9 @@ type IndexConfig struct {
 	// still trusted; past it, Fanout falls back to dispatch jobs. Default
 	// 30s. It must exceed RefreshInterval.
 	StaleAfter time.Duration
+	// Now is the clock that stamps loads and judges staleness; nil means
+	// time.Now. Tests set it.
+	Now func() time.Time
 }
 
 // Validate reports a configuration that cannot work.
@@ -55,6 +58,9 @@ func (cfg IndexConfig) withDefaults() IndexConfig {
 	}
 	if cfg.StaleAfter == 0 {
 		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return cfg
 }
@@ -154,7 +160,7 @@ func (ix *Index) run(ctx context.Context, notes <-chan pubsub.Message) {
 func (ix *Index) Refresh(ctx context.Context) error {
 	ix.load.Lock()
 	defer ix.load.Unlock()
-	started := time.Now()
+	started := ix.cfg.Now()
 	links, err := ix.st.PipelineLinks(ctx)
 	if err != nil {
 		return fmt.Errorf("p2p: load pipeline links: %w", err)
@@ -190,7 +196,7 @@ func (ix *Index) Changed(ctx context.Context) error {
 func (ix *Index) Downstreams(teamID, upstream uuid.UUID) ([]uuid.UUID, bool) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	fresh := !ix.loadedAt.IsZero() && time.Since(ix.loadedAt) < ix.cfg.StaleAfter
+	fresh := !ix.loadedAt.IsZero() && ix.cfg.Now().Sub(ix.loadedAt) < ix.cfg.StaleAfter
 	var out []uuid.UUID
 	for _, l := range ix.down[upstream] {
 		if l.TeamID == teamID { // links never cross teams; this keeps it so

@@ -3,7 +3,6 @@ package p2p_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,10 +13,8 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/p2p"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 )
 
 // workerEnv is a store, an engine and a team on a fresh database.
@@ -32,7 +29,7 @@ type workerEnv struct {
 func eachBackend(t *testing.T, fn func(t *testing.T, e *workerEnv)) {
 	t.Helper()
 	t.Parallel()
-	for _, name := range []string{"sqlite", "postgres"} {
+	for _, name := range storetest.Backends {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			fn(t, newWorkerEnv(t, name))
@@ -43,21 +40,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, e *workerEnv)) {
 func newWorkerEnv(t *testing.T, backend string) *workerEnv {
 	t.Helper()
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, backend)
 	eng, err := engine.New(engine.Config{Compiler: compiler}, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)

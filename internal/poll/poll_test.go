@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,12 +22,11 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/netguard"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
+	"github.com/tributary-dev/tributary/internal/store/storetest"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
@@ -68,7 +66,7 @@ func (b *lockedBuffer) String() string {
 func eachPollBackend(t *testing.T, fn func(t *testing.T, e *pollEnv)) {
 	t.Helper()
 	t.Parallel()
-	for _, b := range []string{"sqlite", "postgres"} {
+	for _, b := range storetest.Backends {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			fn(t, newPollEnv(t, b, poll.Config{}))
@@ -79,21 +77,7 @@ func eachPollBackend(t *testing.T, fn func(t *testing.T, e *pollEnv)) {
 func newPollEnv(t *testing.T, backend string, cfg poll.Config) *pollEnv {
 	t.Helper()
 	ctx := context.Background()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, pgtest.DatabaseURL(t))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, backend)
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
@@ -591,7 +575,7 @@ func TestPollingKilledMidPoll(t *testing.T) {
 // periodic check finds the schedule overdue and arms it again.
 func TestPollingLostChain(t *testing.T) {
 	t.Parallel()
-	e := newPollEnv(t, "sqlite", poll.Config{Overdue: 200 * time.Millisecond})
+	e := newPollEnv(t, storetest.SQLite, poll.Config{Overdue: 200 * time.Millisecond})
 	a := newGrowingAPI(t)
 	ctx := context.Background()
 	p := e.create("lost", a.spec("lost", "1s"))
