@@ -28,7 +28,7 @@ func TestDecodeBody(t *testing.T) {
 		{"big numbers stay exact", `{"a": 12345678901234567890}`, false, []any{obj("a", "12345678901234567890")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeBody([]byte(tc.body), tc.ndjson)
+			got, err := decodeBody(strings.NewReader(tc.body), tc.ndjson, 1_000_000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +63,7 @@ func TestDecodeBodyRefuses(t *testing.T) {
 		{"two values on an ndjson line", "{\"a\": 1}\n{\"a\": 2} {\"a\": 3}\n", true, "Line 2 is not valid JSON: unexpected data after the JSON value at byte 9 of the line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeBody([]byte(tc.body), tc.ndjson)
+			got, err := decodeBody(strings.NewReader(tc.body), tc.ndjson, 1_000_000)
 			var bad *BadJSONError
 			if !errors.As(err, &bad) {
 				t.Fatalf("decoded %#v, err %v; want a BadJSONError", got, err)
