@@ -167,16 +167,31 @@ func decodeArray(dec *json.Decoder, t *trap, lead int64, maxRecords int) ([]any,
 		if len(out) >= maxRecords {
 			return nil, &TooManyRecordsError{Limit: maxRecords}
 		}
+		start := lead + dec.InputOffset()
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
+			return nil, elementProblem(err, t, lead, len(out)+1, start)
 		}
 		out = append(out, v)
 	}
+	start := lead + dec.InputOffset()
 	if _, err := dec.Token(); err != nil {
-		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
+		return nil, elementProblem(err, t, lead, len(out)+1, start)
 	}
 	return out, nil
+}
+
+// elementProblem describes a decode error of the n-th element of an array,
+// which starts after byte start. The offsets of json.Decoder's syntax
+// errors within a stream decoded token by token are not reliable, so the
+// element and where it starts name the place.
+func elementProblem(err error, t *trap, lead int64, n int, start int64) *BadJSONError {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return badJSON("The body is not valid JSON: %s in element %d of the array, which starts after byte %d.",
+			strings.TrimPrefix(syn.Error(), "json: "), n, start)
+	}
+	return badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
 }
 
 // trailing reads what follows the JSON value dec decoded from br: white
