@@ -28,6 +28,7 @@ import (
 //	ingest.ErrPaused                  409
 //	*ingest.RateLimitedError          429 with Retry-After
 //	*ingest.TooLargeError             413
+//	*ingest.TooManyRecordsError       413
 //	*ingest.UnsupportedEncodingError  415
 //	*ingest.BadEncodingError, *ingest.BadJSONError, ingest.ErrUnreadableBody  400
 //	*ingest.SignatureError            401
@@ -89,6 +90,7 @@ func (h *hookRoutes) accept(w http.ResponseWriter, req *http.Request) {
 func (h *hookRoutes) refuse(ctx context.Context, w http.ResponseWriter, err error) {
 	var (
 		tooLarge    *ingest.TooLargeError
+		tooMany     *ingest.TooManyRecordsError
 		unsupported *ingest.UnsupportedEncodingError
 		badEncoding *ingest.BadEncodingError
 		badJSON     *ingest.BadJSONError
@@ -105,12 +107,18 @@ func (h *hookRoutes) refuse(ctx context.Context, w http.ResponseWriter, err erro
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
 		writeProblem(w, http.StatusTooManyRequests, "This team sends more webhook requests than its limit; retry after the time in Retry-After.")
+	case errors.As(err, &tooLarge) && tooLarge.Ratio > 0:
+		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The decompressed body is more than %d times larger than the body as sent; "+
+			"send it uncompressed or less compressible.", tooLarge.Ratio))
 	case errors.As(err, &tooLarge):
 		what := "request body"
 		if tooLarge.Decompressed {
 			what = "decompressed body"
 		}
 		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The %s is larger than this pipeline's limit of %d bytes.", what, tooLarge.Limit))
+	case errors.As(err, &tooMany):
+		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request holds more than %d records, this pipeline's limit (source.webhook.max_records); "+
+			"none was stored: send the records in several requests.", tooMany.Limit))
 	case errors.As(err, &serverLimit):
 		// The server's own limit on request bodies is the lower one.
 		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than this server's limit of %d bytes.", serverLimit.Limit))

@@ -190,6 +190,44 @@ func TestHookRefuses(t *testing.T) {
 	})
 }
 
+// TestHookAmplification: a small request cannot become millions of
+// records (issue 11, defect 1).
+func TestHookAmplification(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		tm := e.newTeam()
+		p := e.createPipeline(tm, webhookSpec("amplified"))
+		few := e.createPipeline(tm, webhookSpec("few", `"source": {"webhook": {"max_records": 2}}`))
+
+		n := (10<<20 - 2) / 3 // [{},{},…] just under the default body limit
+		bomb := gz(t, []byte("["+strings.Repeat("{},", n-1)+"{}]"))
+		if len(bomb) > 12<<10 {
+			t.Fatalf("the bomb is %d bytes", len(bomb))
+		}
+		r := e.hook(p.IngestURL, bomb, "Content-Encoding", "gzip")
+		want(t, r, http.StatusRequestEntityTooLarge)
+		if d := r.problem(t).Detail; !strings.Contains(d, "more than 10000 records") || !strings.Contains(d, "max_records") {
+			t.Fatalf("detail %q", d)
+		}
+		r = e.hook(few.IngestURL, []byte("{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n"), "Content-Type", "application/x-ndjson")
+		want(t, r, http.StatusRequestEntityTooLarge)
+		if d := r.problem(t).Detail; !strings.Contains(d, "more than 2 records") {
+			t.Fatalf("detail %q", d)
+		}
+		zeros := gz(t, make([]byte, 8<<20)) // about 8 KiB
+		r = e.hook(p.IngestURL, zeros, "Content-Encoding", "gzip")
+		want(t, r, http.StatusRequestEntityTooLarge)
+		if d := r.problem(t).Detail; !strings.Contains(d, "more than 100 times larger") {
+			t.Fatalf("detail %q", d)
+		}
+		for _, id := range []uuid.UUID{p.ID, few.ID} {
+			if rs, rj, ru := e.stored(tm, id); rs+rj+ru != 0 {
+				t.Fatalf("refused requests stored %d records, %d rejected, %d runs", rs, rj, ru)
+			}
+		}
+		want(t, e.hook(few.IngestURL, []byte(`[{"a": 1}, {"a": 2}]`)), http.StatusAccepted)
+	})
+}
+
 func TestHookSignatures(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		tm := e.newTeam()

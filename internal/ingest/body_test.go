@@ -109,6 +109,38 @@ func TestReadBodyRefuses(t *testing.T) {
 	}
 }
 
+func TestReadBodyRatio(t *testing.T) {
+	t.Parallel()
+	const limit = 100 << 20
+	// Regular text within the floor passes whatever its ratio.
+	floor := bytes.Repeat([]byte(" "), GzipRatioFloor)
+	if got, err := readBody(header("Content-Encoding", "gzip"), bytes.NewReader(gzipped(t, floor)), limit); err != nil || len(got) != len(floor) {
+		t.Fatalf("read %d bytes, err %v", len(got), err)
+	}
+	// Beyond it, a ratio over MaxGzipRatio is refused while reading.
+	bomb := gzipped(t, bytes.Repeat([]byte(" "), 8<<20))
+	body := &countingReader{r: bytes.NewReader(bomb)}
+	got, err := readBody(header("Content-Encoding", "gzip"), body, limit)
+	var e *TooLargeError
+	if !errors.As(err, &e) || !e.Decompressed || e.Ratio != MaxGzipRatio || got != nil {
+		t.Fatalf("read %d bytes, err %v; want a TooLargeError for the ratio", len(got), err)
+	}
+	if body.n >= int64(len(bomb)) {
+		t.Fatalf("read all %d bytes of the bomb", body.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 func tooLarge(decompressed bool) func(t *testing.T, err error) {
 	return func(t *testing.T, err error) {
 		t.Helper()

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,9 +11,10 @@ import (
 	"strings"
 )
 
-// This file turns a read body into the engine's inputs. It is the one
-// place that knows the payload formats, so that a streaming decoder can
-// replace it without touching the rest of Accept.
+// This file turns a payload into the engine's inputs. It is the one place
+// that knows the payload formats. It decodes as it reads, one record at a
+// time, and stops at the pipeline's record limit, so that what a request
+// holds in memory is bounded by that limit and the body limit.
 
 // ndjsonTypes are the media types of newline-delimited JSON.
 var ndjsonTypes = map[string]bool{
@@ -31,78 +33,237 @@ func badJSON(format string, args ...any) *BadJSONError {
 	return &BadJSONError{Detail: fmt.Sprintf(format, args...)}
 }
 
-// decodeBody decodes a webhook payload into the engine's inputs: a JSON
-// object is one input, a JSON array one input per element, NDJSON one per
-// non-blank line. Numbers stay json.Number, as the mapping wants them.
-// Without an NDJSON Content-Type, a body holding several JSON values on
-// separate lines is NDJSON. Malformed input fails as a whole, naming the
-// line (NDJSON) or the byte offset (JSON).
-func decodeBody(body []byte, ndjson bool) ([]any, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badJSON("The body is empty; send a JSON object, a JSON array of objects, or NDJSON.")
+var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of objects, or NDJSON.")
+
+// decodeBody decodes a webhook payload read from r into the engine's
+// inputs: a JSON object is one input, a JSON array one input per element,
+// NDJSON one per non-blank line. Numbers stay json.Number, as the mapping
+// wants them. Without an NDJSON Content-Type, a body holding several JSON
+// values on separate lines is NDJSON. Malformed input fails as a whole
+// (*BadJSONError), naming the line (NDJSON) or the byte offset (JSON); more
+// than maxRecords inputs fail with *TooManyRecordsError as soon as the one
+// too many is reached. An error of r (see openBody) is returned as is, and
+// wins over malformed JSON: the rest of a malformed body is read (not
+// kept) to find it, so that a body over its limit is refused as such.
+func decodeBody(r io.Reader, ndjson bool, maxRecords int) ([]any, error) {
+	t := &trap{r: r}
+	out, err := decodeFrom(t, ndjson, maxRecords)
+	if err == nil {
+		return out, nil
 	}
-	if ndjson {
-		return decodeNDJSON(body)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, len(body)))
-	}
-	end := dec.InputOffset()
-	if rest := body[end:]; len(bytes.TrimSpace(rest)) > 0 {
-		// More values: NDJSON sent as JSON, if a line break separates them.
-		if _, isObj := v.(map[string]any); isObj && bytes.IndexByte(rest[:len(rest)-len(bytes.TrimLeft(rest, " \t\r\n"))], '\n') >= 0 {
-			return decodeNDJSON(body)
+	if t.err == nil {
+		var bad *BadJSONError
+		if errors.As(err, &bad) {
+			_, _ = io.Copy(io.Discard, t)
 		}
-		return nil, badJSON("The body is not valid JSON: unexpected data after the JSON value at byte %d; send one JSON value, or NDJSON with one object per line.", end)
 	}
-	switch t := v.(type) {
-	case map[string]any:
-		return []any{t}, nil
-	case []any:
-		return t, nil
+	if t.err != nil {
+		return nil, t.err
+	}
+	return nil, err
+}
+
+// trap counts the bytes read from r and keeps its first error other than
+// EOF.
+type trap struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (t *trap) Read(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	n, err := t.r.Read(p)
+	t.n += int64(n)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+func decodeFrom(t *trap, ndjson bool, maxRecords int) ([]any, error) {
+	br := bufio.NewReader(t)
+	if ndjson {
+		return decodeNDJSON(br, 0, maxRecords)
+	}
+	// Skip the leading white space, keeping what NDJSON detection needs
+	// of it: its line breaks and the white space of its last line.
+	var (
+		lead     int64
+		lines    int
+		lastLine []byte
+	)
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
+			return nil, errEmpty
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !isSpace(c) {
+			_ = br.UnreadByte()
+			break
+		}
+		lead++
+		if c == '\n' {
+			lines++
+			lastLine = lastLine[:0]
+		} else {
+			lastLine = append(lastLine, c)
+		}
+	}
+	first, _ := br.Peek(1)
+	dec := json.NewDecoder(br)
+	dec.UseNumber()
+	if first[0] == '[' {
+		out, err := decodeArray(dec, t, lead, maxRecords)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := trailing(dec, br, lead); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
+	}
+	var v any
+	vd := json.NewDecoder(bytes.NewReader(raw))
+	vd.UseNumber()
+	if err := vd.Decode(&v); err != nil {
+		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
+	}
+	between, rest, err := trailing(dec, br, lead)
+	if err != nil {
+		// More values: NDJSON sent as JSON, if a line break separates them.
+		var bad *BadJSONError
+		if _, isObj := v.(map[string]any); isObj && errors.As(err, &bad) && bytes.IndexByte(between, '\n') >= 0 {
+			replay := append(append(lastLine, raw...), between...)
+			return decodeNDJSON(bufio.NewReader(io.MultiReader(bytes.NewReader(replay), rest)), lines, maxRecords)
+		}
+		return nil, err
+	}
+	if m, ok := v.(map[string]any); ok {
+		return []any{m}, nil
 	}
 	return nil, badJSON("The body must be a JSON object, a JSON array of objects, or NDJSON; it is a single JSON %s.", jsonKind(v))
 }
 
-// decodeNDJSON decodes one JSON value per non-blank line.
-func decodeNDJSON(body []byte) ([]any, error) {
-	var out []any
-	line := 0
-	for len(body) > 0 {
-		line++
-		var text []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			text, body = body[:i], body[i+1:]
-		} else {
-			text, body = body, nil
+// decodeArray decodes the elements of the JSON array dec starts with, one
+// at a time.
+func decodeArray(dec *json.Decoder, t *trap, lead int64, maxRecords int) ([]any, error) {
+	if _, err := dec.Token(); err != nil {
+		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
+	}
+	out := []any{}
+	for dec.More() {
+		if len(out) >= maxRecords {
+			return nil, &TooManyRecordsError{Limit: maxRecords}
 		}
-		if len(bytes.TrimSpace(text)) == 0 {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.UseNumber()
+		start := lead + dec.InputOffset()
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return nil, badJSON("Line %d is not valid JSON: %s.", line, jsonProblem(err, len(text)))
-		}
-		if off := dec.InputOffset(); len(bytes.TrimSpace(text[off:])) > 0 {
-			return nil, badJSON("Line %d is not valid JSON: unexpected data after the JSON value at byte %d of the line; NDJSON holds one value per line.", line, off+1)
+			return nil, elementProblem(err, t, lead, len(out)+1, start)
 		}
 		out = append(out, v)
+	}
+	start := lead + dec.InputOffset()
+	if _, err := dec.Token(); err != nil {
+		return nil, elementProblem(err, t, lead, len(out)+1, start)
+	}
+	return out, nil
+}
+
+// elementProblem describes a decode error of the n-th element of an array,
+// which starts after byte start. The offsets of json.Decoder's syntax
+// errors within a stream decoded token by token are not reliable, so the
+// element and where it starts name the place.
+func elementProblem(err error, t *trap, lead int64, n int, start int64) *BadJSONError {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return badJSON("The body is not valid JSON: %s in element %d of the array, which starts after byte %d.",
+			strings.TrimPrefix(syn.Error(), "json: "), n, start)
+	}
+	return badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
+}
+
+// trailing reads what follows the JSON value dec decoded from br: white
+// space to the end is fine; anything else fails with a *BadJSONError, and
+// the white space before it is returned with a reader of what follows it.
+func trailing(dec *json.Decoder, br *bufio.Reader, lead int64) ([]byte, *bufio.Reader, error) {
+	end := lead + dec.InputOffset()
+	rest := bufio.NewReader(io.MultiReader(dec.Buffered(), br))
+	var between []byte
+	for {
+		c, err := rest.ReadByte()
+		if err == io.EOF {
+			return between, nil, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if !isSpace(c) {
+			_ = rest.UnreadByte()
+			break
+		}
+		between = append(between, c)
+	}
+	return between, rest, badJSON("The body is not valid JSON: unexpected data after the JSON value at byte %d; send one JSON value, or NDJSON with one object per line.", end)
+}
+
+// decodeNDJSON decodes one JSON value per non-blank line, numbering the
+// lines from line+1.
+func decodeNDJSON(br *bufio.Reader, line, maxRecords int) ([]any, error) {
+	out := []any{}
+	for {
+		text, err := br.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if len(text) == 0 && err == io.EOF {
+			break
+		}
+		line++
+		text = bytes.TrimSuffix(text, []byte("\n"))
+		if len(bytes.TrimSpace(text)) > 0 {
+			if len(out) >= maxRecords {
+				return nil, &TooManyRecordsError{Limit: maxRecords}
+			}
+			dec := json.NewDecoder(bytes.NewReader(text))
+			dec.UseNumber()
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return nil, badJSON("Line %d is not valid JSON: %s.", line, jsonProblem(err, int64(len(text)), 0))
+			}
+			if off := dec.InputOffset(); len(bytes.TrimSpace(text[off:])) > 0 {
+				return nil, badJSON("Line %d is not valid JSON: unexpected data after the JSON value at byte %d of the line; NDJSON holds one value per line.", line, off+1)
+			}
+			out = append(out, v)
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, errEmpty
 	}
 	return out, nil
 }
 
 // jsonProblem describes a decode error of a text of size bytes with its
-// position.
-func jsonProblem(err error, size int) string {
+// position; the decoder started at byte base of the text.
+func jsonProblem(err error, size, base int64) string {
 	var syn *json.SyntaxError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("%s at byte %d", strings.TrimPrefix(syn.Error(), "json: "), syn.Offset)
+		return fmt.Sprintf("%s at byte %d", strings.TrimPrefix(syn.Error(), "json: "), base+syn.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return fmt.Sprintf("it ends early, after byte %d", size)
 	}

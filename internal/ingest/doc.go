@@ -6,12 +6,20 @@
 //
 //	token → pipeline (cached briefly)          ErrUnknownToken, ErrPaused, ErrMisconfigured
 //	the team's rate limit                       *RateLimitedError
-//	read body ≤ max_body_bytes, gunzip ≤ it     *TooLargeError, *UnsupportedEncodingError, *BadEncodingError
+//	read body ≤ max_body_bytes, gunzip ≤ it
+//	and ≤ MaxGzipRatio × the body as sent       *TooLargeError, *UnsupportedEncodingError, *BadEncodingError
 //	Standard Webhooks signature, when the
 //	pipeline has a signing secret               *SignatureError
-//	decode JSON / array / NDJSON (decode.go)    *BadJSONError
+//	decode JSON / array / NDJSON (decode.go),
+//	at most max_records records                 *BadJSONError, *TooManyRecordsError
 //	engine.Process (map, validate) in the caller's goroutine
 //	engine.Submit: group commit, returns once the transaction committed
+//
+// An unsigned request is decoded as it is read (body.go's readers feed
+// decode.go's streaming decoder, which stops at the record limit), so that
+// what a request holds is its records, not its body; a signed one is read
+// whole (at most max_body_bytes) before its signature is checked and it is
+// decoded. Either way a request holds at most max_records decoded records.
 //
 // Failures of a part ingest depends on (the store, the replay guard, the
 // engine) are *UnavailableError: the sender should retry shortly. Nothing

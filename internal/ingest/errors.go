@@ -34,21 +34,39 @@ var ErrUnreadableBody = errors.New("ingest: the request body could not be read c
 var ErrCanceled = errors.New("ingest: the request was cancelled")
 
 // TooLargeError means the body is larger than the pipeline's
-// max_body_bytes, as sent or once decompressed.
+// max_body_bytes, as sent or once decompressed, or that it grew more than
+// MaxGzipRatio times when decompressed.
 type TooLargeError struct {
 	// Limit is the pipeline's limit in bytes.
 	Limit int64
 	// Decompressed is true when the body was within the limit as sent but
-	// grew past it when gzip was undone.
+	// grew past it, or past Ratio, when gzip was undone.
 	Decompressed bool
+	// Ratio is set (to MaxGzipRatio) when the decompressed body outgrew
+	// Ratio times the body as sent, rather than the limit.
+	Ratio int
 }
 
 func (e *TooLargeError) Error() string {
+	if e.Ratio > 0 {
+		return fmt.Sprintf("ingest: the decompressed body is more than %d times larger than the body as sent", e.Ratio)
+	}
 	what := "body"
 	if e.Decompressed {
 		what = "decompressed body"
 	}
 	return fmt.Sprintf("ingest: the %s is larger than the pipeline's limit of %d bytes", what, e.Limit)
+}
+
+// TooManyRecordsError means the body holds more records (array elements or
+// NDJSON lines) than the pipeline's max_records; none of them was stored.
+type TooManyRecordsError struct {
+	// Limit is the pipeline's limit of records per request.
+	Limit int
+}
+
+func (e *TooManyRecordsError) Error() string {
+	return fmt.Sprintf("ingest: the request holds more than the pipeline's limit of %d records", e.Limit)
 }
 
 // UnsupportedEncodingError means the Content-Encoding is neither identity

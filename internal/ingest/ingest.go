@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -163,13 +164,20 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 	if limit <= 0 {
 		limit = pipeline.DefaultMaxBodyBytes
 	}
+	ndjson := isNDJSON(header.Get("Content-Type"))
+	if h.verifier == nil {
+		// Decoded as it is read: nothing but the records is held.
+		payload, err := openBody(header, body, limit)
+		if err != nil {
+			return Result{}, err
+		}
+		return s.process(ctx, h, payload, ndjson, arrival)
+	}
+	// The signature covers the whole payload: it is read before any of it
+	// is decoded.
 	raw, err := readBody(header, body, limit)
 	if err != nil {
 		return Result{}, err
-	}
-
-	if h.verifier == nil {
-		return s.process(ctx, h, header, raw, arrival)
 	}
 	if err := h.verifier.Verify(ctx, header, raw, arrival); err != nil {
 		if isSignatureFailure(err) {
@@ -177,7 +185,7 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 		}
 		return Result{}, &UnavailableError{Step: StepVerify, Pipeline: h.p.ID, Err: err}
 	}
-	res, err := s.process(ctx, h, header, raw, arrival)
+	res, err := s.process(ctx, h, bytes.NewReader(raw), ndjson, arrival)
 	if err != nil {
 		// The signature verified: release its id, so that the sender may
 		// retry the request with the same webhook-id.
@@ -188,9 +196,14 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 	return res, err
 }
 
-// process decodes a read body and hands its records to the engine.
-func (s *Service) process(ctx context.Context, h *hook, header http.Header, raw []byte, arrival time.Time) (Result, error) {
-	inputs, err := decodeBody(raw, isNDJSON(header.Get("Content-Type")))
+// process decodes a payload, within the pipeline's record limit, and hands
+// its records to the engine.
+func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjson bool, arrival time.Time) (Result, error) {
+	maxRecords := h.compiled.MaxRecords
+	if maxRecords <= 0 {
+		maxRecords = pipeline.DefaultMaxRecords
+	}
+	inputs, err := decodeBody(payload, ndjson, maxRecords)
 	if err != nil {
 		return Result{}, err
 	}

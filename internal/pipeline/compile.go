@@ -58,6 +58,9 @@ type Compiled struct {
 	// MaxBodyBytes bounds a webhook request's body after decompression;
 	// set for webhook pipelines.
 	MaxBodyBytes int64
+	// MaxRecords bounds the records of one webhook request; set for
+	// webhook pipelines.
+	MaxRecords int
 	// Upstream names the pipeline a p2p pipeline reads from, by id or
 	// name, as the spec says (see P2PSource); empty for other kinds.
 	Upstream string
@@ -254,6 +257,14 @@ func (c *Compiled) compileWebhook(w *WebhookSource, ps *problems) {
 		ps.add("source.webhook.max_body_bytes", fmt.Sprintf("%d is not between %d (1 KiB) and %d (100 MiB)", w.MaxBodyBytes, minBodyBytes, MaxBodyBytesLimit))
 	default:
 		c.MaxBodyBytes = w.MaxBodyBytes
+	}
+	switch {
+	case w.MaxRecords == 0:
+		c.MaxRecords = DefaultMaxRecords
+	case w.MaxRecords < 1 || w.MaxRecords > MaxRecordsLimit:
+		ps.add("source.webhook.max_records", fmt.Sprintf("%d is not between 1 and %d", w.MaxRecords, MaxRecordsLimit))
+	default:
+		c.MaxRecords = w.MaxRecords
 	}
 }
 

@@ -176,7 +176,8 @@ func (cc *Compiler) SourceKinds() []SourceKind {
 		Summary: "Receives records POSTed to the pipeline's ingest URL, optionally signed with Standard Webhooks.",
 		Description: "All settings are optional. `signing_secret` names a team secret holding a Standard Webhooks secret (whsec_…): " +
 			"requests must then carry a valid signature whose timestamp is within `tolerance` of the clock. " +
-			"`max_body_bytes` bounds a request's body after decompression (1 KiB to 100 MiB, default 10 MiB).",
+			"`max_body_bytes` bounds a request's body after decompression (1 KiB to 100 MiB, default 10 MiB); " +
+			"`max_records` bounds the records of one request (1 to 1,000,000, default 10,000): a request holding more is refused whole with 413.",
 		Schema:  schema.FromType(reflect.TypeFor[WebhookSource]()),
 		Example: json.RawMessage(`{"signing_secret":"hook-key","tolerance":"5m","max_body_bytes":10485760}`),
 	}}

@@ -26,8 +26,8 @@ func TestParseGood(t *testing.T) {
 				if !c.Persist || c.Retention != 30*pipeline.Day || c.Mapping != nil || c.Schema != nil {
 					t.Errorf("persist %v retention %v mapping %v schema %v", c.Persist, c.Retention, c.Mapping, c.Schema)
 				}
-				if c.MaxBodyBytes != pipeline.DefaultMaxBodyBytes || c.WebhookTolerance != 5*time.Minute || c.SigningSecret != "" {
-					t.Errorf("webhook settings %d %v %q", c.MaxBodyBytes, c.WebhookTolerance, c.SigningSecret)
+				if c.MaxBodyBytes != pipeline.DefaultMaxBodyBytes || c.WebhookTolerance != 5*time.Minute || c.SigningSecret != "" || c.MaxRecords != pipeline.DefaultMaxRecords {
+					t.Errorf("webhook settings %d %v %q %d", c.MaxBodyBytes, c.WebhookTolerance, c.SigningSecret, c.MaxRecords)
 				}
 			},
 		},
@@ -36,7 +36,7 @@ func TestParseGood(t *testing.T) {
 			doc: `{
 				"name": "Weather — Berlin & Potsdam",
 				"kind": "webhook",
-				"source": {"webhook": {"signing_secret": "hook-key_1", "tolerance": "30s", "max_body_bytes": 1048576}},
+				"source": {"webhook": {"signing_secret": "hook-key_1", "tolerance": "30s", "max_body_bytes": 1048576, "max_records": 500}},
 				"mapping": {
 					"timestamp": {"path": "observed_at", "format": "rfc3339"},
 					"fields": {
@@ -55,8 +55,8 @@ func TestParseGood(t *testing.T) {
 				if c.Persist || c.Retention != 0 || c.Mapping == nil || c.Schema == nil {
 					t.Errorf("persist %v retention %v mapping %v schema %v", c.Persist, c.Retention, c.Mapping, c.Schema)
 				}
-				if c.MaxBodyBytes != 1<<20 || c.WebhookTolerance != 30*time.Second || c.SigningSecret != "hook-key_1" {
-					t.Errorf("webhook settings %d %v %q", c.MaxBodyBytes, c.WebhookTolerance, c.SigningSecret)
+				if c.MaxBodyBytes != 1<<20 || c.WebhookTolerance != 30*time.Second || c.SigningSecret != "hook-key_1" || c.MaxRecords != 500 {
+					t.Errorf("webhook settings %d %v %q %d", c.MaxBodyBytes, c.WebhookTolerance, c.SigningSecret, c.MaxRecords)
 				}
 				if len(c.Spec.Sinks) != 1 {
 					t.Errorf("sinks %s", c.Spec.Sinks)
@@ -243,6 +243,8 @@ func TestParseBad(t *testing.T) {
 		{"body limit too small", `{"name":"h","kind":"webhook","source":{"webhook":{"max_body_bytes":10}}}`, []want{{"source.webhook.max_body_bytes", "10 is not between 1024 (1 KiB) and 104857600 (100 MiB)"}}},
 		{"body limit negative", `{"name":"h","kind":"webhook","source":{"webhook":{"max_body_bytes":-1}}}`, []want{{"source.webhook.max_body_bytes", "-1 is not between"}}},
 		{"body limit too large", `{"name":"h","kind":"webhook","source":{"webhook":{"max_body_bytes":104857601}}}`, []want{{"source.webhook.max_body_bytes", "is not between"}}},
+		{"record limit negative", `{"name":"h","kind":"webhook","source":{"webhook":{"max_records":-1}}}`, []want{{"source.webhook.max_records", "-1 is not between 1 and 1000000"}}},
+		{"record limit too large", `{"name":"h","kind":"webhook","source":{"webhook":{"max_records":1000001}}}`, []want{{"source.webhook.max_records", "is not between"}}},
 
 		// Retention.
 		{"retention zero", `{` + hook + `,"retention":"0d"}`, []want{{"retention", `"0d" is shorter than the minimum of 1h (or say "forever")`}}},

@@ -23,6 +23,11 @@ const (
 	DefaultMaxBodyBytes = 10 << 20
 	// MaxBodyBytesLimit is the largest body a spec may allow: 100 MiB.
 	MaxBodyBytesLimit = 100 << 20
+	// DefaultMaxRecords bounds the records of one webhook request when the
+	// spec sets no max_records.
+	DefaultMaxRecords = 10_000
+	// MaxRecordsLimit is the most records per request a spec may allow.
+	MaxRecordsLimit = 1_000_000
 	// MaxNameLength is the longest pipeline name, in characters.
 	MaxNameLength = 100
 )
@@ -69,6 +74,10 @@ type WebhookSource struct {
 	// MaxBodyBytes bounds a request's body after decompression. Zero means
 	// DefaultMaxBodyBytes; at most MaxBodyBytesLimit.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+	// MaxRecords bounds the records of one request (array elements or
+	// NDJSON lines); a request holding more is refused whole. Zero means
+	// DefaultMaxRecords; at most MaxRecordsLimit.
+	MaxRecords int `json:"max_records,omitempty"`
 }
 
 // Validation checks mapped records.
