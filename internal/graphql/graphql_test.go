@@ -242,6 +242,25 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("bad token: status %d", r.Status)
 	}
 
+	// A browser's cross-origin request (the session cookie would ride
+	// along) is refused by the CSRF check before GraphQL sees it.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+"/graphql",
+		strings.NewReader(`{"query":"mutation { createPipeline(spec: {name: \"x\", kind: \"webhook\"}) { id } }"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin POST: status %d", resp.StatusCode)
+	}
+
 	// Syntax errors and unknown fields.
 	r = post(t, s.URL, s.Token, `{ pipelines { id `, nil)
 	if c := r.code(t); c != "GRAPHQL_PARSE_FAILED" || r.Status != http.StatusUnprocessableEntity {
@@ -281,13 +300,13 @@ func TestRefusals(t *testing.T) {
 
 	// No GraphQL over GET: a mutation in a URL does nothing.
 	p := decode[pipeline](t, post(t, s.URL, s.Token, `mutation { createPipeline(spec: {name: "hook", kind: "webhook"}) { id } }`, nil), "createPipeline")
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodGet,
 		s.URL+"/graphql?query="+strings.ReplaceAll(`mutation{deletePipeline(id:"`+p.ID+`")}`, " ", ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
