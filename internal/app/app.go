@@ -29,6 +29,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/graphql"
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/ingest"
 	"github.com/tributary-dev/tributary/internal/jobs"
@@ -292,6 +293,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	})
 	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Service: orch})
 	api.RegisterSinks(pipelines)
+	// GraphQL is another transport over the same pipeline service, behind
+	// the same authentication and CSRF middleware.
+	api.Mux().Handle("POST /graphql", graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql")}, orch))
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
