@@ -283,10 +283,11 @@ func TestFailingSinkDoesNotHoldOthers(t *testing.T) {
 			b.ingest(t, p, i, 1)
 		}
 		b.waitStatus(t, p, "good", 20, core.DeliveryDelivered)
+		// How long this takes depends on the machine; what is checked is
+		// that the good sink is served at all while its neighbour hangs
+		// (waitStatus gives up otherwise), and below, that the hanging
+		// sink is not given a worker per delivery.
 		t.Logf("the good sink got its 20 deliveries in %s", time.Since(start))
-		if d := time.Since(start); d > 15*time.Second {
-			t.Fatalf("the good sink took %s with a hanging neighbour", d)
-		}
 		waitFor(t, "the hanging sink to be failing", func() bool {
 			sts, _ := b.st.SinkStates(context.Background(), b.team.ID, p.ID)
 			for _, s := range sts {

@@ -196,7 +196,7 @@ func (b *bundle) deliveries(t *testing.T, p core.Pipeline, sinkName string) []co
 // waitFor polls cond until it holds or 30s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
