@@ -193,7 +193,7 @@ func (b *bundle) deliveries(t *testing.T, p core.Pipeline, sinkName string) []co
 	return ds
 }
 
-// waitFor polls cond until it holds or 30s pass.
+// waitFor polls cond until it holds or two minutes pass (generous: the machine may be loaded).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
