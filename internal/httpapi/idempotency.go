@@ -37,6 +37,8 @@ import (
 //     key after IdempotencyLockTimeout.
 //   - Failures (4xx, 5xx) are not kept: the key is freed, so the client
 //     may fix the request and send it again with the same key.
+//   - Kept answers are sealed (AnswerSealer, the secrets key): they may
+//     hold credentials such as a new API token.
 
 const (
 	// IdempotencyHeader is the request header that carries the key.
@@ -61,6 +63,19 @@ type IdempotencyStore interface {
 	ReleaseIdempotencyKey(ctx context.Context, k store.IdempotencyKey) error
 }
 
+// AnswerSealer seals the kept answers, which may hold credentials (a new
+// API token, a webhook's ingest URL): *secrets.Box is one.
+type AnswerSealer interface {
+	Seal(plaintext []byte, teamID, id uuid.UUID) ([]byte, error)
+	Open(sealed []byte, teamID, id uuid.UUID) ([]byte, error)
+}
+
+// sealID is the id an answer is sealed under: its key's, so that a sealed
+// answer opens for its own key only.
+func sealID(k store.IdempotencyKey) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("tributary:idempotency:"+k.Principal+"\x00"+k.Key))
+}
+
 // keptHeaders are the answer headers repeated with a kept answer.
 var keptHeaders = []string{"Content-Type", "ETag", "Location"}
 
@@ -69,7 +84,7 @@ var keptHeaders = []string{"Content-Type", "ETag", "Location"}
 func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, has := r.Header[http.CanonicalHeaderKey(IdempotencyHeader)]
-		if !has || s.keys == nil || r.Method != http.MethodPost || !idempotentPath(r.URL.Path) {
+		if !has || s.keys == nil || s.sealer == nil || r.Method != http.MethodPost || !idempotentPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -114,7 +129,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		if !claimed {
-			s.replay(w, r, body, entry)
+			s.replay(w, r, body, k, entry)
 			return
 		}
 
@@ -146,8 +161,13 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			}
 		}
 		hj, _ := json.Marshal(hdr)
+		sealed, err := s.sealer.Seal(rec.body.Bytes(), k.TeamID, sealID(k))
+		if err != nil {
+			s.log.ErrorContext(ctx, "seal idempotent answer", "request_id", RequestID(ctx), "err", err)
+			return
+		}
 		err = s.keys.CompleteIdempotencyKey(context.WithoutCancel(ctx), k, fp.Sum(nil),
-			store.IdempotentResponse{Status: rec.status, Header: hj, Body: rec.body.Bytes()})
+			store.IdempotentResponse{Status: rec.status, Header: hj, Body: sealed})
 		if err != nil {
 			s.log.ErrorContext(ctx, "complete idempotency key", "request_id", RequestID(ctx), "err", err)
 			return
@@ -158,7 +178,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 
 // replay answers a request whose key is taken: with the kept answer when
 // the request is the same, else with an error saying why not.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, body *hashingBody, e store.IdempotencyEntry) {
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, body *hashingBody, k store.IdempotencyKey, e store.IdempotencyEntry) {
 	if !e.Done {
 		w.Header().Set("Retry-After", "1")
 		writeProblemAt(w, http.StatusConflict, "A request with this Idempotency-Key is still in progress; retry it in a moment to get its answer.", "header."+IdempotencyHeader)
@@ -179,6 +199,12 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, body *hashingBod
 		writeProblemAt(w, http.StatusUnprocessableEntity, "This Idempotency-Key was already used for a different request (another path, query or body); use a new key for a new request.", "header."+IdempotencyHeader)
 		return
 	}
+	answer, err := s.sealer.Open(e.Response.Body, k.TeamID, sealID(k))
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "open idempotent answer", "request_id", RequestID(r.Context()), "err", err)
+		writeProblem(w, http.StatusInternalServerError, "The first answer to this Idempotency-Key cannot be read; the request id identifies the cause in the logs ("+RequestID(r.Context())+").")
+		return
+	}
 	var hdr http.Header
 	_ = json.Unmarshal(e.Response.Header, &hdr)
 	for k, v := range hdr {
@@ -186,7 +212,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, body *hashingBod
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
 	w.WriteHeader(e.Response.Status)
-	_, _ = w.Write(e.Response.Body)
+	_, _ = w.Write(answer)
 }
 
 // idempotentPath reports whether POSTs to path honour Idempotency-Key:

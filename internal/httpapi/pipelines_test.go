@@ -97,13 +97,13 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 	}
 	t.Cleanup(func() { eng.Close(context.Background()) })
 	accounts := account.New(st, time.Hour)
-	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
-		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler,
-			Idempotency: st})
 	key, err := secrets.ParseKey(strings.Repeat("ab", 32))
 	if err != nil {
 		t.Fatal(err)
 	}
+	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
+		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler,
+			Idempotency: st, Sealer: secrets.NewBox(key)})
 	v := vault.New(st, secrets.NewBox(key))
 	hooks := ingest.New(cfg.Ingest, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
 	api.RegisterHooks(hooks)
@@ -195,7 +195,7 @@ type problem struct {
 	Status    int    `json:"status"`
 	Detail    string `json:"detail"`
 	RequestID string `json:"request_id"`
-	Errors []struct {
+	Errors    []struct {
 		Location string `json:"location"`
 		Message  string `json:"message"`
 	} `json:"errors"`

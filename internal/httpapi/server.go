@@ -55,6 +55,9 @@ type Deps struct {
 	// Idempotency keeps the answers of POSTs sent with an Idempotency-Key
 	// (see idempotent). Nil: the header is ignored.
 	Idempotency IdempotencyStore
+	// Sealer seals the answers Idempotency keeps. Nil: the header is
+	// ignored.
+	Sealer AnswerSealer
 }
 
 // Server is the HTTP surface. Build it with New, add routes through API
@@ -71,6 +74,7 @@ type Server struct {
 	handler  http.Handler
 	compiler *pipeline.Compiler
 	keys     IdempotencyStore
+	sealer   AnswerSealer
 }
 
 // New builds the server with the health, metrics and account routes.
@@ -85,6 +89,7 @@ func New(cfg Config, d Deps) *Server {
 		mux:      http.NewServeMux(),
 		compiler: d.Compiler,
 		keys:     d.Idempotency,
+		sealer:   d.Sealer,
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
