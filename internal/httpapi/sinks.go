@@ -264,6 +264,7 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 			"switches a disabled sink (also one disabled because its endpoint answered 410 Gone) back on and clears its failures. Needs editor.",
 	}, r.updateSink)
 	documentRawJSON(api, http.MethodPut, base+"/{sink}", reflect.TypeFor[sinkDoc]())
+	r.s.documentSinkBodies(base)
 	huma.Register(api, huma.Operation{
 		OperationID: "delete-sink", Method: http.MethodDelete, Path: base + "/{sink}", Tags: tags,
 		Summary:       "Remove a sink from a pipeline",
