@@ -3,6 +3,7 @@ package client_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tributary-dev/tributary/client"
@@ -81,5 +82,27 @@ func TestErrorsOfAnyRoute(t *testing.T) {
 		if e.RequestID == "" || len(e.Errors) == 0 || e.Errors[0].Location == "" {
 			t.Errorf("%s: %+v, want a request id and located errors", name, e)
 		}
+	}
+}
+
+// TestBlobFileNotes: a blob sink's file:// URL is written under the
+// server's sink root, and the sink says so.
+func TestBlobFileNotes(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t, "sqlite")
+	c, err := client.New(srv.URL, srv.Token)
+	must(t, err)
+	ctx := t.Context()
+	p, err := c.CreatePipeline(ctx, json.RawMessage(`{"name":"archive","kind":"webhook"}`))
+	must(t, err)
+	sk, err := c.CreateSink(ctx, p.ID, json.RawMessage(`{"name":"files","blob":{"url":"file:///archive/orders"}}`), 0)
+	must(t, err)
+	if len(sk.Notes) != 1 || !strings.Contains(sk.Notes[0], "sink root") || !strings.Contains(sk.Notes[0], "/archive/orders") {
+		t.Fatalf("notes %q", sk.Notes)
+	}
+	all, err := c.ListSinks(ctx, p.ID)
+	must(t, err)
+	if len(all) != 1 || len(all[0].Notes) != 1 {
+		t.Fatalf("listed sinks %+v", all)
 	}
 }

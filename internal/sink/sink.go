@@ -124,6 +124,10 @@ type Kind struct {
 	// ones) and reports whether it changed anything. It must accept any
 	// JSON, returning what it cannot read unchanged.
 	Canonical func(settings json.RawMessage) (json.RawMessage, bool)
+	// Notes, when set, says how the server reads settings that do not
+	// mean what they seem to, for the API to show with the sink. Nil or
+	// empty: nothing to say.
+	Notes func(settings json.RawMessage) []string
 }
 
 // Schema returns the JSON Schema (draft 2020-12) of the kind's settings,
@@ -204,6 +208,15 @@ func (r *Registry) CanonicalSink(raw json.RawMessage) (json.RawMessage, bool) {
 		return raw, false
 	}
 	return out, true
+}
+
+// NotesOf returns the notes of the named kind on settings (Kind.Notes).
+func (r *Registry) NotesOf(kind string, settings json.RawMessage) []string {
+	k, ok := r.kinds[kind]
+	if !ok || k.Notes == nil {
+		return nil
+	}
+	return k.Notes(settings)
 }
 
 // Kinds lists the kinds by name.
