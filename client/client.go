@@ -71,9 +71,9 @@ type Error struct {
 	// Errors lists the individual problems, such as every problem of a
 	// pipeline spec, each with its location ("body.source.http.url").
 	Errors []ErrorDetail `json:"errors,omitempty"`
-	// RequestID is the request's id (X-Request-Id), which the server's
-	// logs carry.
-	RequestID string `json:"-"`
+	// RequestID is the request's id (request_id, also in X-Request-Id),
+	// which the server's logs carry.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // ErrorDetail is one problem of an Error.
@@ -171,6 +171,9 @@ func (c *Client) newRequest(ctx context.Context, r request) (*http.Request, erro
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
+	if k := idempotencyKeyFrom(ctx); k != "" && r.method == http.MethodPost {
+		req.Header.Set("Idempotency-Key", k)
+	}
 	return req, nil
 }
 
@@ -221,10 +224,13 @@ func unwrapURLError(err error) error {
 
 // decodeError reads the problem of a failed response.
 func decodeError(res *http.Response) error {
-	e := &Error{Status: res.StatusCode, RequestID: res.Header.Get("X-Request-Id")}
+	e := &Error{Status: res.StatusCode}
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if len(b) > 0 && json.Unmarshal(b, e) != nil {
 		e.Detail = strings.TrimSpace(string(b[:min(len(b), 200)]))
+	}
+	if e.RequestID == "" {
+		e.RequestID = res.Header.Get("X-Request-Id")
 	}
 	e.Status = res.StatusCode // the header is the truth
 	if e.Title == "" {

@@ -396,7 +396,7 @@ var operations = []operation{
 	{"get-pipeline-schedule", func(t *testing.T, e *env) {
 		s, err := e.c.Schedule(e.ctx, e.polling.ID)
 		must(t, err)
-		if s.Interval == "" {
+		if s.Interval != "1h" { // as the spec says it
 			t.Errorf("schedule: %+v", s)
 		}
 	}},
@@ -413,6 +413,17 @@ var operations = []operation{
 		if p.Status == "paused" {
 			t.Errorf("status %q", p.Status)
 		}
+	}},
+	{"post-hook", func(t *testing.T, e *env) {
+		p, err := e.c.Pipeline(e.ctx, e.webhook.ID)
+		must(t, err)
+		res, err := e.c.Ingest(e.ctx, p.IngestURL, []map[string]int{{"v": 9}})
+		must(t, err)
+		if res.Accepted != 1 || res.Rejected != 0 {
+			t.Errorf("ingest: %+v", res)
+		}
+		_, err = e.c.Ingest(e.ctx, e.srv.URL+"/hooks/nope", map[string]int{"v": 1})
+		wantStatus(t, err, http.StatusNotFound)
 	}},
 	{"delete-pipeline", func(t *testing.T, e *env) {
 		must(t, e.c.DeletePipeline(e.ctx, e.polling.ID))

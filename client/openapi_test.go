@@ -67,6 +67,7 @@ var wire = map[string]struct{ req, resp any }{
 	"get-upload":            {nil, client.Upload{}},
 	"create-upload":         {nil, nil}, // the file as it is; answers an upload
 	"get-upload-file":       {nil, nil}, // the file
+	"post-hook":             {nil, client.IngestResult{}},
 }
 
 // TestOpenAPIDocumentMatchesClient fetches the live OpenAPI document and

@@ -268,6 +268,10 @@ type Sink struct {
 	Pipeline *PipelineRef `json:"pipeline,omitempty"`
 	ReadOnly bool         `json:"read_only,omitempty"`
 	Stats    SinkStats    `json:"stats"`
+	// Notes say how the server reads settings that do not mean what they
+	// seem to, such as a blob file:// URL (written under the server's sink
+	// root, in the team's directory).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // PipelineRef names a pipeline.

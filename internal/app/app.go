@@ -268,7 +268,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 		MetricsToken: cfg.MetricsToken,
-	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler})
+	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler,
+		Idempotency: st, Sealer: secrets.NewBox(key)})
 	apiVault := vault.New(st, secrets.NewBox(key))
 	// Webhook ingest: the token cache, signatures, the per-team rate limit
 	// and the engine calls; the pipeline service tells it of changes.

@@ -110,7 +110,7 @@ type Run struct {
 	Trigger    RunTrigger
 	StartedAt  time.Time
 	Duration   time.Duration
-	Fetched    int // records received (stored + rejected)
+	Fetched    int // records received (stored + rejected + dropped as duplicates by a poll's dedup)
 	Stored     int // records accepted (persisted, or passed on when persist is off)
 	Rejected   int
 	Bytes      int64 // encoded size of the stored records

@@ -41,6 +41,20 @@ func (e *Engine) RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Comp
 	return res, nil
 }
 
+// RunPoll is RunBatch for a poll whose source dropped deduplicated
+// records (seen before): they count in the run's fetched, so that fetched
+// is stored + rejected + deduplicated.
+func (e *Engine) RunPoll(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, deduplicated int, trigger core.RunTrigger, state json.RawMessage) (Result, error) {
+	res, err := e.runDirect(ctx, p, c, inputs, trigger, func(b *store.Batch) {
+		b.State = state
+		b.Run.Fetched += deduplicated
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("engine: write batch of pipeline %s: %w", p.ID, err)
+	}
+	return res, nil
+}
+
 // runDirect is the direct path shared by RunBatch and RunUploadChunk:
 // process inputs, let decorate add what the caller commits along (state,
 // upload progress, a run error), and write the batch in the caller's

@@ -60,6 +60,7 @@ const unknownHookDetail = "There is no webhook at this URL."
 func (s *Server) RegisterHooks(in Ingest) {
 	h := &hookRoutes{s: s, ingest: in}
 	s.mux.HandleFunc("POST /hooks/{token}", h.accept)
+	documentHooks(s.api)
 }
 
 // hookRoutes serves webhook ingest.

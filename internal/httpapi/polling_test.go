@@ -238,7 +238,7 @@ func TestPollingRoutes(t *testing.T) {
 			r.json(t, &sched)
 			return sched.NextDue != nil && time.Until(*sched.NextDue) > 55*time.Minute
 		})
-		if sched.Interval != "1h0m0s" || sched.Status != "active" {
+		if sched.Interval != "1h" || sched.Status != "active" {
 			t.Fatalf("schedule %+v", sched)
 		}
 
@@ -379,8 +379,19 @@ func TestPreview(t *testing.T) {
 		r = preview(tm.editor, `{"spec":{"name":"h","kind":"webhook","source":{"webhook":{}},"mapping":{"fields":{"n":{"type":"integer"}}}},"input":[{"n":1},{"n":"x"},{"n":3}]}`)
 		want(t, r, http.StatusOK)
 		r.json(t, &pb)
-		if pb.Fetched != 1 || pb.Accepted != 2 || pb.Rejected != 1 {
+		// Issue 12: fetched counts the 3 input records (it said 1), and the
+		// failing record is at its own index (it said 0).
+		if pb.Fetched != 3 || pb.Accepted != 2 || pb.Rejected != 1 || len(pb.Errors) != 1 || pb.Errors[0].Index != 1 ||
+			len(pb.Records) != 2 || pb.Records[1].Index != 2 {
 			t.Fatalf("webhook preview %s", r.body)
+		}
+		// Two inputs: fetched 2.
+		r = preview(tm.editor, `{"spec":{"name":"h","kind":"webhook","mapping":{"fields":{"n":{"type":"integer"}}}},"input":[{"n":"x"},{"n":2}]}`)
+		want(t, r, http.StatusOK)
+		pb = previewBody{}
+		r.json(t, &pb)
+		if pb.Fetched != 2 || pb.Accepted != 1 || pb.Errors[0].Index != 0 || pb.Records[0].Index != 1 {
+			t.Fatalf("webhook preview of 2 inputs %s", r.body)
 		}
 		want(t, preview(tm.editor, `{"spec":{"name":"h","kind":"webhook","source":{"webhook":{}}}}`), http.StatusUnprocessableEntity)
 		// Spec problems come with their paths under spec.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -84,16 +85,102 @@ func serviceProblem(err error) error {
 	return huma.NewError(status, e.Msg, details...)
 }
 
-// writeProblem writes an RFC 9457 body outside huma (middleware, webhooks).
+// writeProblem writes an RFC 9457 body outside huma (middleware, webhooks),
+// in the same shape as huma's: with errors and the request id (which
+// withRequestID put in the response's X-Request-Id header).
 func writeProblem(w http.ResponseWriter, status int, detail string) {
+	p := newProblem(status, detail)
+	p.RequestID = w.Header().Get("X-Request-Id")
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(huma.ErrorModel{
-		Title:  http.StatusText(status),
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// Problem is the body of every error the API answers: an RFC 9457 problem
+// (huma's ErrorModel) with the request's id. Every 4xx problem lists at
+// least one entry in errors, each with a location ("body.name",
+// "path.id", "query.from", "header.If-Match"), so that clients handle one
+// shape whatever the route.
+type Problem struct {
+	huma.ErrorModel
+	// RequestID is the request's id, also in the X-Request-Id header: the
+	// server's log lines of the request carry it.
+	RequestID string `json:"request_id,omitempty" doc:"The request's id (also in the X-Request-Id header); the server's logs carry it."`
+}
+
+// The API's errors are Problems: huma builds its errors (validation
+// failures included) with these two functions, which it documents as the
+// way to replace its error type. They are set once, before any request.
+func init() {
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		return newProblem(status, msg, errs...)
+	}
+	huma.NewErrorWithContext = func(_ huma.Context, status int, msg string, errs ...error) huma.StatusError {
+		return newProblem(status, msg, errs...)
+	}
+}
+
+// newProblem builds a Problem like huma's NewError, then applies the
+// API's rules: a path parameter that does not parse (an id that is not a
+// UUID) addresses nothing, so it answers 404 like a missing object; and a
+// 4xx problem without entries gets one locating it.
+func newProblem(status int, msg string, errs ...error) *Problem {
+	details := make([]*huma.ErrorDetail, 0, len(errs))
+	for _, err := range errs {
+		switch d := err.(type) {
+		case nil:
+		case huma.ErrorDetailer:
+			details = append(details, d.ErrorDetail())
+		default:
+			details = append(details, &huma.ErrorDetail{Message: err.Error()})
+		}
+	}
+	if status == http.StatusUnprocessableEntity || status == http.StatusBadRequest {
+		for _, d := range details {
+			if strings.HasPrefix(d.Location, "path.") {
+				status = http.StatusNotFound
+				msg = "There is no such object: the " + strings.TrimPrefix(d.Location, "path.") + " in the path is not one of an existing object."
+				details = []*huma.ErrorDetail{{Location: d.Location, Message: "no such object"}}
+				break
+			}
+		}
+	}
+	if len(details) == 0 && status >= 400 && status < 500 {
+		details = append(details, &huma.ErrorDetail{Location: problemLocation(status), Message: msg})
+	}
+	return &Problem{ErrorModel: huma.ErrorModel{
 		Status: status,
-		Detail: detail,
-	})
+		Title:  http.StatusText(status),
+		Detail: msg,
+		Errors: details,
+	}}
+}
+
+// problemLocation is where a 4xx problem without a more precise location
+// lies, by its status.
+func problemLocation(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "path"
+	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
+		http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+		return "body"
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return "header.Authorization"
+	case http.StatusPreconditionFailed, http.StatusPreconditionRequired:
+		return "header.If-Match"
+	}
+	return "request"
+}
+
+// problemRequestID is a huma transformer: it stamps the request id on the
+// problems that were built without the request at hand.
+func problemRequestID(ctx huma.Context, _ string, v any) (any, error) {
+	if p, ok := v.(*Problem); ok && p.RequestID == "" {
+		p.RequestID = RequestID(ctx.Context())
+	}
+	return v, nil
 }
 
 // logAttrs is a helper for handlers that log with the request id.

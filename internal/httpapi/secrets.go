@@ -121,7 +121,7 @@ func (r *pipelineRoutes) createSecret(ctx context.Context, in *createSecretInput
 		return nil, err
 	}
 	if body.Name == nil || body.Value == nil {
-		return nil, huma.Error422UnprocessableEntity(`The body needs both "name" and "value".`)
+		return nil, huma.Error422UnprocessableEntity(`The body needs both "name" and "value".`, missingFields(map[string]bool{"name": body.Name == nil, "value": body.Value == nil})...)
 	}
 	sec, err := r.svc.CreateSecret(ctx, caller(ctx, in.TeamScope), *body.Name, []byte(*body.Value))
 	if err != nil {
@@ -159,7 +159,7 @@ func (r *pipelineRoutes) rotateSecret(ctx context.Context, in *rotateSecretInput
 		return nil, err
 	}
 	if body.Value == nil {
-		return nil, huma.Error422UnprocessableEntity(`The body needs "value".`)
+		return nil, huma.Error422UnprocessableEntity(`The body needs "value".`, missingFields(map[string]bool{"value": true})...)
 	}
 	sec, err := r.svc.RotateSecret(ctx, caller(ctx, in.TeamScope), in.Name, []byte(*body.Value))
 	if err != nil {
@@ -195,9 +195,24 @@ func decodeSecretBody(raw []byte, v any, shape string) error {
 	case errors.As(err, &syn):
 		return huma.Error400BadRequest(fmt.Sprintf("The body is not valid JSON (at byte %d); send %s.", syn.Offset, shape))
 	case errors.As(err, &typ) && typ.Field != "":
-		return huma.Error422UnprocessableEntity(fmt.Sprintf("%q must be a JSON string; send %s.", typ.Field, shape))
+		return huma.Error422UnprocessableEntity(fmt.Sprintf("%q must be a JSON string; send %s.", typ.Field, shape),
+			&huma.ErrorDetail{Location: "body." + typ.Field, Message: "must be a JSON string"})
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return huma.Error422UnprocessableEntity("The body has a field other than those of " + shape + ".")
+		// The field's name is not echoed: a misplaced value could be a key.
+		return huma.Error422UnprocessableEntity("The body has a field other than those of "+shape+".",
+			&huma.ErrorDetail{Location: "body", Message: "has an unknown field"})
 	}
 	return huma.Error400BadRequest("The body must be one JSON object: " + shape + ".")
+}
+
+// missingFields lists the required fields of a secrets request that are
+// missing, each located in the body.
+func missingFields(missing map[string]bool) []error {
+	var errs []error
+	for _, f := range []string{"name", "value"} {
+		if missing[f] {
+			errs = append(errs, &huma.ErrorDetail{Location: "body." + f, Message: "is required"})
+		}
+	}
+	return errs
 }

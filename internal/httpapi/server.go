@@ -52,6 +52,12 @@ type Deps struct {
 	// Compiler checks pipeline specs against the source and sink kinds,
 	// which the kind routes (kinds.go) publish. Required.
 	Compiler *pipeline.Compiler
+	// Idempotency keeps the answers of POSTs sent with an Idempotency-Key
+	// (see idempotent). Nil: the header is ignored.
+	Idempotency IdempotencyStore
+	// Sealer seals the answers Idempotency keeps. Nil: the header is
+	// ignored.
+	Sealer AnswerSealer
 }
 
 // Server is the HTTP surface. Build it with New, add routes through API
@@ -67,6 +73,8 @@ type Server struct {
 	api      huma.API
 	handler  http.Handler
 	compiler *pipeline.Compiler
+	keys     IdempotencyStore
+	sealer   AnswerSealer
 }
 
 // New builds the server with the health, metrics and account routes.
@@ -80,6 +88,8 @@ func New(cfg Config, d Deps) *Server {
 		csrf:     http.NewCrossOriginProtection(),
 		mux:      http.NewServeMux(),
 		compiler: d.Compiler,
+		keys:     d.Idempotency,
+		sealer:   d.Sealer,
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -110,12 +120,13 @@ func New(cfg Config, d Deps) *Server {
 	// trips inside huma (which reports that as a 500).
 	hcfg.OnAddOperation = append(hcfg.OnAddOperation, func(_ *huma.OpenAPI, op *huma.Operation) {
 		op.MaxBodyBytes = cfg.MaxBodyBytes
-	})
+	}, documentIdempotencyKey)
+	hcfg.Transformers = append(hcfg.Transformers, problemRequestID)
 	s.api = humago.New(s.mux, hcfg)
 	s.registerAccountRoutes()
 	s.registerKindRoutes()
 
-	s.handler = withRequestID(s.observe(s.authenticate(limitBody(cfg.MaxBodyBytes, recordRoute(s.mux)))))
+	s.handler = withRequestID(s.observe(s.authenticate(limitBody(cfg.MaxBodyBytes, s.idempotent(recordRoute(s.mux))))))
 	return s
 }
 

@@ -41,6 +41,7 @@ type SinkBody struct {
 	Pipeline *PipelineRef    `json:"pipeline,omitempty" doc:"The downstream pipeline of a sink of kind pipeline."`
 	Status   string          `json:"status" enum:"active,failing,disabled"`
 	Reason   string          `json:"reason,omitempty" doc:"Why the sink is failing or disabled."`
+	Notes    []string        `json:"notes,omitempty" doc:"How the server reads settings that do not mean what they seem to, such as a blob file:// URL, which is written under the server's sink root in the team's directory."`
 	Stats    SinkStatsBody   `json:"stats"`
 }
 
@@ -73,7 +74,8 @@ func sinkStats(st core.SinkState) SinkStatsBody {
 }
 
 func sinkBody(sk orchestrator.Sink) SinkBody {
-	b := SinkBody{Name: sk.Name, Kind: sk.Kind, Enabled: sk.Enabled, Settings: sk.Settings, Status: string(sk.Status), Reason: sk.Reason}
+	b := SinkBody{Name: sk.Name, Kind: sk.Kind, Enabled: sk.Enabled, Settings: sk.Settings, Status: string(sk.Status), Reason: sk.Reason,
+		Notes: sk.Notes}
 	if d := sk.Downstream; d != nil {
 		b.ReadOnly, b.Pipeline = true, &PipelineRef{ID: d.ID, Name: d.Name}
 		return b
@@ -264,6 +266,7 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 			"switches a disabled sink (also one disabled because its endpoint answered 410 Gone) back on and clears its failures. Needs editor.",
 	}, r.updateSink)
 	documentRawJSON(api, http.MethodPut, base+"/{sink}", reflect.TypeFor[sinkDoc]())
+	r.s.documentSinkBodies(base)
 	huma.Register(api, huma.Operation{
 		OperationID: "delete-sink", Method: http.MethodDelete, Path: base + "/{sink}", Tags: tags,
 		Summary:       "Remove a sink from a pipeline",

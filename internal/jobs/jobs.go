@@ -40,9 +40,16 @@ const MaintenanceInterval = time.Hour
 // SessionCleaner is what maintenance needs of the store.
 type SessionCleaner interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// DeleteExpiredIdempotencyKeys removes the idempotency keys created
+	// before before.
+	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int, error)
 }
 
-// MaintenanceWorker removes expired sessions.
+// IdempotencyKeyTTL is how long maintenance keeps idempotency keys; the
+// API honours a key for 24 hours (httpapi.IdempotencyTTL).
+const IdempotencyKeyTTL = 24 * time.Hour
+
+// MaintenanceWorker removes expired sessions and idempotency keys.
 type MaintenanceWorker struct {
 	river.WorkerDefaults[MaintenanceArgs]
 	Store SessionCleaner
@@ -51,11 +58,16 @@ type MaintenanceWorker struct {
 
 // Work implements river.Worker.
 func (w *MaintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceArgs]) error {
-	n, err := w.Store.DeleteExpiredSessions(ctx, core.Now())
+	now := core.Now()
+	n, err := w.Store.DeleteExpiredSessions(ctx, now)
 	if err != nil {
 		return fmt.Errorf("maintenance: %w", err)
 	}
-	w.Log.InfoContext(ctx, "maintenance done", "expired_sessions_deleted", n)
+	keys, err := w.Store.DeleteExpiredIdempotencyKeys(ctx, now.Add(-IdempotencyKeyTTL))
+	if err != nil {
+		return fmt.Errorf("maintenance: %w", err)
+	}
+	w.Log.InfoContext(ctx, "maintenance done", "expired_sessions_deleted", n, "expired_idempotency_keys_deleted", keys)
 	return nil
 }
 

@@ -337,6 +337,13 @@ func (m *Mapping) Apply(input any, arrival time.Time) ([]Result, error) {
 	return results, nil
 }
 
+// SplitsInput reports whether the mapping takes the whole input as its
+// records (no records path): then an array input is a list of records,
+// and mapping each element alone gives what mapping the array gives.
+func (m *Mapping) SplitsInput() bool {
+	return m == nil || m.records.Empty()
+}
+
 // passThrough is the Mapping of the zero Spec, used for a nil *Mapping. It
 // has no expressions, so its pool is never used.
 var passThrough Mapping

@@ -26,6 +26,7 @@ func (s *Service) Pipelines(ctx context.Context, who Caller) ([]core.Pipeline, e
 	}
 	for i := range ps {
 		ps[i] = view(ps[i], role)
+		ps[i].Spec = s.compiler.CanonicalSpec(ps[i].Spec)
 	}
 	return ps, nil
 }

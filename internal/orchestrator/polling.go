@@ -68,7 +68,12 @@ func (s *Service) Schedule(ctx context.Context, who Caller, id uuid.UUID) (Sched
 	}
 	out := Schedule{Pipeline: view(p, role)}
 	if c, err := s.eng.Compiled(p); err == nil {
-		out.Interval = c.Interval.String()
+		// As the spec writes it ("1h", not "1h0m0s"); the default when
+		// the spec has none.
+		out.Interval = c.Spec.Source.Interval
+		if out.Interval == "" {
+			out.Interval = c.Interval.String()
+		}
 	}
 	if s.pl != nil {
 		ps, err := s.pl.NextPoll(ctx, p.TeamID, p.ID)
@@ -170,8 +175,10 @@ func (s *Service) Preview(ctx context.Context, who Caller, in PreviewRequest) (P
 			return Preview{}, invalid("The input is not JSON.", pipeline.Problem{Path: "input", Message: err.Error()})
 		}
 		inputs = []any{v}
-		if arr, ok := v.([]any); ok && c.Mapping == nil {
-			inputs = arr // without a mapping each element is a record: show them one by one
+		if arr, ok := v.([]any); ok && c.Mapping.SplitsInput() {
+			// Each element is a record: map them one by one, so that
+			// fetched counts records and each result has its index.
+			inputs = arr
 		}
 	case c.Source != nil:
 		if s.pl == nil {

@@ -44,6 +44,9 @@ func (s *Service) CreateSecret(ctx context.Context, who Caller, name string, val
 	if err != nil {
 		return vault.Secret{}, err
 	}
+	if err := secretProblems(name, value, true); err != nil {
+		return vault.Secret{}, err
+	}
 	return s.v.Create(ctx, team, name, value)
 }
 
@@ -52,6 +55,9 @@ func (s *Service) CreateSecret(ctx context.Context, who Caller, name string, val
 func (s *Service) RotateSecret(ctx context.Context, who Caller, name string, value []byte) (vault.Secret, error) {
 	team, _, err := s.access(who, auth.Editor)
 	if err != nil {
+		return vault.Secret{}, err
+	}
+	if err := secretProblems(name, value, false); err != nil {
 		return vault.Secret{}, err
 	}
 	sec, err := s.v.Rotate(ctx, team, name, value)
@@ -176,4 +182,23 @@ func (s *Service) checkSinks(ctx context.Context, team uuid.UUID, c *pipeline.Co
 		msg = fmt.Sprintf("The pipeline's sinks have %d problems; see errors.", len(problems))
 	}
 	return nil, invalid(msg, problems...)
+}
+
+// secretProblems checks a secret's name (when it is in the body, on
+// create) and value, locating each problem in the request's body; the
+// messages never quote the value.
+func secretProblems(name string, value []byte, withName bool) error {
+	var ps []pipeline.Problem
+	if withName {
+		if err := vault.ValidName(name); err != nil {
+			ps = append(ps, pipeline.Problem{Path: "name", Message: strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": ")})
+		}
+	}
+	if err := vault.ValidValue(value); err != nil {
+		ps = append(ps, pipeline.Problem{Path: "value", Message: strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": ")})
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return invalid("The secret is not valid; errors says what to change.", ps...)
 }

@@ -209,6 +209,7 @@ func (s *Service) load(ctx context.Context, who Caller, id uuid.UUID, min auth.R
 	if err != nil {
 		return p, role, fmt.Errorf("load pipeline %s: %w", id, err)
 	}
+	p.Spec = s.compiler.CanonicalSpec(p.Spec) // specs saved before a spelling changed
 	return p, role, nil
 }
 

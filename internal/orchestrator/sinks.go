@@ -39,9 +39,20 @@ type Sink struct {
 	Reason string
 	// State holds the sink's counters (zero before its first delivery).
 	State core.SinkState
+	// Notes say how the server reads settings that do not mean what they
+	// seem to (a blob file:// URL written under the server's sink root).
+	Notes []string
 }
 
 const reasonSpecDisabled = "disabled in the pipeline's spec"
+
+// sinkOf is a sink of the spec as its state shows it, with its kind's
+// notes on its settings.
+func (s *Service) sinkOf(sk delivery.SinkSpec, st core.SinkState) Sink {
+	out := sinkOf(sk, st)
+	out.Notes = s.compiler.Sinks().NotesOf(sk.Kind, sk.Settings)
+	return out
+}
 
 // sinkOf is a sink of the spec as its state shows it.
 func sinkOf(sk delivery.SinkSpec, st core.SinkState) Sink {
@@ -92,7 +103,7 @@ func (s *Service) Sinks(ctx context.Context, who Caller, pipelineID uuid.UUID) (
 	}
 	out := make([]Sink, 0, len(sinks))
 	for _, sk := range sinks {
-		out = append(out, sinkOf(sk, states[sk.Name]))
+		out = append(out, s.sinkOf(sk, states[sk.Name]))
 	}
 	downs, err := s.st.Downstreams(ctx, p.TeamID, p.ID)
 	if err != nil {
@@ -126,7 +137,7 @@ func (s *Service) Sink(ctx context.Context, who Caller, pipelineID uuid.UUID, na
 	if err != nil {
 		return p, Sink{}, err
 	}
-	return view(p, role), sinkOf(sk, states[sk.Name]), nil
+	return view(p, role), s.sinkOf(sk, states[sk.Name]), nil
 }
 
 // CreateSink adds a sink to a pipeline's spec (editor): raw is one sink
@@ -154,7 +165,7 @@ func (s *Service) CreateSink(ctx context.Context, who Caller, pipelineID uuid.UU
 	if err != nil {
 		return cur, Sink{}, err
 	}
-	return view(p, role), sinkOf(sk, st), nil
+	return view(p, role), s.sinkOf(sk, st), nil
 }
 
 // UpdateSink replaces a sink of a pipeline (editor). raw may leave out the
@@ -191,7 +202,7 @@ func (s *Service) UpdateSink(ctx context.Context, who Caller, pipelineID uuid.UU
 	if err != nil {
 		return cur, Sink{}, err
 	}
-	return view(p, role), sinkOf(sk, st), nil
+	return view(p, role), s.sinkOf(sk, st), nil
 }
 
 // DeleteSink removes a sink from a pipeline's spec, and its state and

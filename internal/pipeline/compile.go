@@ -100,7 +100,10 @@ func (cc *Compiler) Compile(s Spec) (*Compiled, error) {
 	for i, sink := range n.Sinks {
 		if !isObject(sink) {
 			ps.add(fmt.Sprintf("sinks[%d]", i), "must be an object")
+			continue
 		}
+		// Saved in the sink kinds' current vocabulary.
+		c.Spec.Sinks[i], _ = cc.sinks.CanonicalSink(sink)
 	}
 	if err := ps.err(); err != nil {
 		return nil, err

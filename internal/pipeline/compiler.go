@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -43,6 +44,38 @@ func (cc *Compiler) Sources() *source.Registry { return cc.sources }
 
 // Sinks returns the sink kinds the compiler knows.
 func (cc *Compiler) Sinks() *sink.Registry { return cc.sinks }
+
+// CanonicalSpec returns a stored spec with its sinks in their kinds'
+// current vocabulary (see sink.Kind.Canonical), for specs saved before a
+// spelling changed; a spec that needs no change is returned as it is.
+func (cc *Compiler) CanonicalSpec(doc json.RawMessage) json.RawMessage {
+	var members map[string]json.RawMessage
+	if !bytes.Contains(doc, []byte(`"sinks"`)) || json.Unmarshal(doc, &members) != nil {
+		return doc
+	}
+	var sinks []json.RawMessage
+	if json.Unmarshal(members["sinks"], &sinks) != nil {
+		return doc
+	}
+	changed := false
+	for i, raw := range sinks {
+		if out, ok := cc.sinks.CanonicalSink(raw); ok {
+			sinks[i], changed = out, true
+		}
+	}
+	if !changed {
+		return doc
+	}
+	var err error
+	if members["sinks"], err = json.Marshal(sinks); err != nil {
+		return doc
+	}
+	out, err := json.Marshal(members)
+	if err != nil {
+		return doc
+	}
+	return out
+}
 
 // Parse decodes and compiles a document, and reports the problems of both
 // steps in one *SpecError: when the document's shape is sound but for

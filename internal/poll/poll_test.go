@@ -352,6 +352,11 @@ func TestPollingEndToEnd(t *testing.T) {
 		if sinces[0] != "2000-01-01T00:00:00Z" || sinces[1] != base.Add(2*time.Second).Format(time.RFC3339) || sinces[2] != base.Add(5*time.Second).Format(time.RFC3339) {
 			t.Fatalf("sinces %v", sinces)
 		}
+		// The second poll fetched 4 items, one of which the first stored
+		// already: dedup dropped it, and it counts in fetched (issue 12).
+		if second := runs[len(runs)-2]; second.Fetched != second.Stored+second.Rejected+1 || second.Stored != 3 {
+			t.Fatalf("second run: fetched %d, stored %d, rejected %d; want 4 fetched, 3 stored", second.Fetched, second.Stored, second.Rejected)
+		}
 		// Overlapping polls stored each record once.
 		n := len(e.runs(p))
 		_, answered := a.counts()

@@ -190,7 +190,8 @@ func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeli
 	if err != nil {
 		return failed("the new state cannot be encoded: "+err.Error(), 0)
 	}
-	if _, err := s.engine.RunBatch(ctx, pl, c, records, trigger, state); err != nil {
+	// Deduplicated records were fetched: they count in the run's fetched.
+	if _, err := s.engine.RunPoll(ctx, pl, c, records, len(res.Records)-len(records), trigger, state); err != nil {
 		return pollState{}, 0, fmt.Errorf("poll of pipeline %s: %w", pl.ID, err)
 	}
 	if dedup && len(keys) > 0 {

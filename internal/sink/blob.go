@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,20 @@ const (
 	windowLayout       = "20060102T150405Z"
 )
 
+// blobNotes says where a file:// URL is written: not at its path on the
+// server, but under the sink root, in the team's own directory.
+func blobNotes(settings json.RawMessage) []string {
+	var s struct {
+		URL string `json:"url"`
+	}
+	if json.Unmarshal(settings, &s) != nil || !strings.HasPrefix(s.URL, "file://") {
+		return nil
+	}
+	return []string{"file:// URLs are not paths of the server's file system: " + s.URL + " is written under the server's sink root " +
+		"(TRIBUTARY_DATA_DIR/sinks unless configured otherwise), in the team's own directory, at <sink root>/<team id>" +
+		strings.TrimPrefix(s.URL, "file://") + "."}
+}
+
 // BlobKind returns the "blob" kind. Settings:
 //
 //	url:         file:///path or s3://bucket/prefix?region=…&endpoint=…&use_path_style=true
@@ -139,9 +154,12 @@ func BlobKind(cfg BlobConfig) Kind {
 		Name:    "blob",
 		Summary: "writes records as NDJSON, CSV or Parquet files to a directory or an S3-compatible bucket",
 		Description: "Records collect for `roll` (or until `max_bytes`) and are then written as one file per window, " +
-			"under `file://` (a directory below the server's sink root) or `s3://bucket/prefix` " +
+			"under `file://` or `s3://bucket/prefix` " +
 			"(`?region=`, `?endpoint=` and `?path_style=true` select an S3-compatible service). " +
-			"`format` is ndjson, csv or parquet, optionally gzip-compressed; S3 credentials are team secrets.",
+			"`format` is ndjson, csv or parquet, optionally gzip-compressed; S3 credentials are team secrets. " +
+			"A `file://` URL is not a path of the server's file system: `file:///archive/x` is written to " +
+			"`<sink root>/<team id>/archive/x`, where the sink root is `TRIBUTARY_DATA_DIR/sinks`; the sink's `notes` in the API say so.",
+		Notes:       blobNotes,
 		NewSettings: func() any { return new(blobSettings) },
 		Secrets: func(v any) []SecretRef {
 			s := v.(*blobSettings)

@@ -88,7 +88,8 @@ var HTTPKind = Kind{
 	Summary: "POSTs records as JSON to an HTTP endpoint, signed with Standard Webhooks",
 	Description: "Each delivery is one POST of a JSON array of records (`mode: batch`, the default, up to `max_records`) " +
 		"or one POST per record (`mode: record`), with an idempotency id receivers can dedupe on. " +
-		"`auth` adds a bearer token, basic credentials or a header from a team secret; `signing_secret` names a team secret " +
+		"`auth` adds a bearer token (`bearer`), basic credentials (`basic`) or a key in a header (`api_key` with `header`; " +
+		"the older spelling `header` is read as `api_key`) from a team secret; `signing_secret` names a team secret " +
 		"holding a Standard Webhooks secret (whsec_…) that signs every request. A 410 answer disables the sink.",
 	NewSettings: func() any { return new(httpSettings) },
 	Secrets: func(v any) []SecretRef {
@@ -113,6 +114,7 @@ var HTTPKind = Kind{
 		}
 		return p.secrets(), nil
 	},
+	Canonical: canonicalHTTPSettings,
 	Open: func(_ context.Context, teamID uuid.UUID, settings json.RawMessage, deps Deps) (Sink, error) {
 		p, err := parseHTTPSettings(settings, deps)
 		if err != nil {
@@ -140,13 +142,48 @@ type httpSettings struct {
 	Timeout       string `json:"timeout,omitempty"`
 }
 
+// The auth types of the http sink. api_key is the word sources use for a
+// key sent in a header; "header", this sink's first spelling of it, is
+// still read (stored specs) and rewritten to api_key when a spec is saved
+// or shown (Kind.Canonical).
+const (
+	httpAuthAPIKey      = "api_key"
+	httpAuthHeaderAlias = "header"
+)
+
+// canonicalHTTPSettings rewrites auth.type "header" to "api_key".
+func canonicalHTTPSettings(raw json.RawMessage) (json.RawMessage, bool) {
+	var s map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &s); err != nil || s == nil {
+		return raw, false
+	}
+	var auth map[string]json.RawMessage
+	if err := json.Unmarshal(s["auth"], &auth); err != nil || auth == nil {
+		return raw, false
+	}
+	var typ string
+	if err := json.Unmarshal(auth["type"], &typ); err != nil || typ != httpAuthHeaderAlias {
+		return raw, false
+	}
+	auth["type"], _ = json.Marshal(httpAuthAPIKey)
+	var err error
+	if s["auth"], err = json.Marshal(auth); err != nil {
+		return raw, false
+	}
+	out, err := json.Marshal(s)
+	if err != nil {
+		return raw, false
+	}
+	return out, true
+}
+
 // httpParams are valid settings.
 type httpParams struct {
 	url           string
 	perRecord     bool
 	maxRecords    int
 	headers       http.Header
-	authType      string // "", bearer, basic or header
+	authType      string // "", bearer, basic or api_key
 	authSecret    string
 	username      string
 	authHeader    string
@@ -255,16 +292,17 @@ func parseHTTPSettings(raw json.RawMessage, deps Deps) (httpParams, error) {
 			if a.Header != "" {
 				bad("auth: basic takes a username and a secret (the password)")
 			}
-		case "header":
+		case httpAuthAPIKey, httpAuthHeaderAlias:
+			p.authType = httpAuthAPIKey
 			p.authHeader = http.CanonicalHeaderKey(a.Header)
 			if _, reserved := httpReservedHeaders[p.authHeader]; !httpHeaderName.MatchString(a.Header) || reserved && p.authHeader != "Authorization" {
 				bad("auth.header: %q cannot carry the credential: name a header such as X-Api-Key", a.Header)
 			}
 			if a.Username != "" {
-				bad("auth: header takes a header name and a secret")
+				bad("auth: api_key takes a header name and a secret")
 			}
 		default:
-			bad(`auth.type: %q is not an auth type: use "bearer", "basic" or "header"`, a.Type)
+			bad(`auth.type: %q is not an auth type: use "bearer", "basic" or "api_key"`, a.Type)
 		}
 		if !secretNamePattern.MatchString(a.Secret) {
 			bad("auth.secret: must name a team secret (1 to 64 of a-z, 0-9, _ and -)")
@@ -405,7 +443,7 @@ func (s *httpSink) credentials(ctx context.Context) (httpCreds, error) {
 			req := http.Request{Header: http.Header{}}
 			req.SetBasicAuth(s.p.username, string(v))
 			c.auth = [2]string{"Authorization", req.Header.Get("Authorization")}
-		case "header":
+		case httpAuthAPIKey:
 			c.auth = [2]string{s.p.authHeader, string(v)}
 		}
 		clear(v)

@@ -114,3 +114,20 @@ func decodeAny(t *testing.T, doc string) any {
 	}
 	return v
 }
+
+func TestCanonicalSink(t *testing.T) {
+	r := sink.Builtin(sink.BlobConfig{})
+	out, changed := r.CanonicalSink([]byte(`{"name":"a","http":{"url":"https://x.example.com","auth":{"type":"header","header":"X-K","secret":"k"}}}`))
+	if !changed || !strings.Contains(string(out), `"type":"api_key"`) || !strings.Contains(string(out), `"header":"X-K"`) {
+		t.Fatalf("canonical %s (changed %v)", out, changed)
+	}
+	for _, in := range []string{
+		`{"name":"a","http":{"url":"https://x.example.com","auth":{"type":"api_key","header":"X-K","secret":"k"}}}`,
+		`{"name":"a","http":{"url":"https://x.example.com"}}`,
+		`not json`,
+	} {
+		if out, changed := r.CanonicalSink([]byte(in)); changed || string(out) != in {
+			t.Errorf("%s: changed to %s", in, out)
+		}
+	}
+}

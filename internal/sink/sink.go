@@ -119,6 +119,15 @@ type Kind struct {
 	Validate func(settings json.RawMessage, deps Deps) (secrets []string, err error)
 	// Open builds a sink from valid settings.
 	Open func(ctx context.Context, teamID uuid.UUID, settings json.RawMessage, deps Deps) (Sink, error)
+	// Canonical, when set, rewrites settings in the kind's current
+	// vocabulary (old spellings it still accepts replaced by the current
+	// ones) and reports whether it changed anything. It must accept any
+	// JSON, returning what it cannot read unchanged.
+	Canonical func(settings json.RawMessage) (json.RawMessage, bool)
+	// Notes, when set, says how the server reads settings that do not
+	// mean what they seem to, for the API to show with the sink. Nil or
+	// empty: nothing to say.
+	Notes func(settings json.RawMessage) []string
 }
 
 // Schema returns the JSON Schema (draft 2020-12) of the kind's settings,
@@ -172,6 +181,42 @@ func Builtin(blob BlobConfig) *Registry {
 		PostgresKind,
 		KafkaKind,
 	)
+}
+
+// CanonicalSink rewrites the settings of a sink object of a spec
+// ({"name": …, "<kind>": {settings}}) in its kind's current vocabulary
+// (Kind.Canonical), reporting whether it changed anything. A sink it
+// cannot read is returned unchanged.
+func (r *Registry) CanonicalSink(raw json.RawMessage) (json.RawMessage, bool) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		return raw, false
+	}
+	changed := false
+	for name, settings := range members {
+		if k, ok := r.kinds[name]; ok && k.Canonical != nil {
+			if out, ok := k.Canonical(settings); ok {
+				members[name], changed = out, true
+			}
+		}
+	}
+	if !changed {
+		return raw, false
+	}
+	out, err := json.Marshal(members)
+	if err != nil {
+		return raw, false
+	}
+	return out, true
+}
+
+// NotesOf returns the notes of the named kind on settings (Kind.Notes).
+func (r *Registry) NotesOf(kind string, settings json.RawMessage) []string {
+	k, ok := r.kinds[kind]
+	if !ok || k.Notes == nil {
+		return nil
+	}
+	return k.Notes(settings)
 }
 
 // Kinds lists the kinds by name.

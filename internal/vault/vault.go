@@ -60,8 +60,9 @@ func ValidName(name string) error {
 	return nil
 }
 
-// validValue checks a value's size; the error never quotes it.
-func validValue(value []byte) error {
+// ValidValue checks a value's size; the error wraps core.ErrInvalid and
+// never quotes the value.
+func ValidValue(value []byte) error {
 	switch {
 	case len(value) == 0:
 		return fmt.Errorf("%w: the secret value is empty", core.ErrInvalid)
@@ -77,7 +78,7 @@ func (v *Vault) Create(ctx context.Context, teamID uuid.UUID, name string, value
 	if err := ValidName(name); err != nil {
 		return Secret{}, err
 	}
-	if err := validValue(value); err != nil {
+	if err := ValidValue(value); err != nil {
 		return Secret{}, err
 	}
 	id := core.NewID()
@@ -121,7 +122,7 @@ func (v *Vault) List(ctx context.Context, teamID uuid.UUID) ([]Secret, error) {
 // Rotate replaces a secret's value. Whatever uses the secret reads the new
 // value from its next Open on.
 func (v *Vault) Rotate(ctx context.Context, teamID uuid.UUID, name string, value []byte) (Secret, error) {
-	if err := validValue(value); err != nil {
+	if err := ValidValue(value); err != nil {
 		return Secret{}, err
 	}
 	cur, err := v.load(ctx, teamID, name)
