@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -131,7 +132,9 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 	e.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		l.RUnlock()
-		e.metrics.commitErrors.Inc()
+		if !errors.Is(err, core.ErrAlreadyReceived) {
+			e.metrics.commitErrors.Inc()
+		}
 		return err
 	}
 	if e.cache != nil && len(b.Records) > 0 {

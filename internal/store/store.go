@@ -45,6 +45,7 @@ type Store interface {
 	Sessions
 	Pipelines
 	Records
+	WebhookIDs
 	Secrets
 	P2P
 	Uploads
