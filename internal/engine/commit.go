@@ -42,6 +42,30 @@ func (e *Engine) RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Comp
 	return res, nil
 }
 
+// PollCommit is what a poll commits in its batch's transaction besides
+// its records: the state, the dedup keys of the records (store.Batch.Keys)
+// and the end of the poll, which schedules the next one
+// (store.Batch.Finish). Either all of it commits with the records, or
+// none of it.
+type PollCommit struct {
+	State      json.RawMessage
+	Keys       [][]byte
+	KeysExpire time.Time
+	Finish     *store.PollFinish
+}
+
+// RunPoll is RunBatch for a poll: its records commit in one transaction
+// with everything in x.
+func (e *Engine) RunPoll(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, x PollCommit) (Result, error) {
+	res, err := e.runDirect(ctx, p, c, inputs, trigger, func(b *store.Batch) {
+		b.State, b.Keys, b.KeysExpire, b.Finish = x.State, x.Keys, x.KeysExpire, x.Finish
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("engine: write batch of pipeline %s: %w", p.ID, err)
+	}
+	return res, nil
+}
+
 // runDirect is the direct path shared by RunBatch and RunUploadChunk:
 // process inputs, let decorate add what the caller commits along (state,
 // upload progress, a run error), and write the batch in the caller's

@@ -1,0 +1,175 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
+)
+
+func init() {
+	extra["WebhookIDsInBatch"] = testWebhookIDsInBatch
+	extra["PollCommitInBatch"] = testPollCommitInBatch
+}
+
+// oneRecordBatch is a batch of one record for p.
+func oneRecordBatch(p core.Pipeline) *store.Batch {
+	now := core.Now()
+	return &store.Batch{TeamID: p.TeamID, PipelineID: p.ID, Version: 1, Persist: true,
+		Records: []core.Record{{TS: now, Data: json.RawMessage(`{"n":1}`)}},
+		Run:     core.Run{ID: core.NewID(), Trigger: core.TriggerWebhook, StartedAt: now, Fetched: 1, Stored: 1}}
+}
+
+// Issue 11, defect 4: a batch's webhook-ids commit with it; a live one
+// fails the whole batch with core.ErrAlreadyReceived.
+func testWebhookIDsInBatch(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	other, _ := newTeam(t, s)
+	p := newPipeline(t, s, team.ID, "signed")
+	q := newPipeline(t, s, other.ID, "signed")
+	now := core.Now().Truncate(time.Microsecond)
+	id := func(name string, at time.Time) store.WebhookID {
+		return store.WebhookID{Hash: store.WebhookIDHash(name), At: at, Expires: at.Add(5 * time.Minute)}
+	}
+	count := func(p core.Pipeline) int {
+		return len(must[[]core.Record](t)(s.Records(c, p.TeamID, p.ID, store.RecordQuery{Limit: 100})))
+	}
+
+	b := oneRecordBatch(p)
+	b.WebhookIDs = []store.WebhookID{id("msg_1", now), id("msg_2", now)}
+	if err := s.WriteBatch(c, b); err != nil {
+		t.Fatal(err)
+	}
+	if !must[bool](t)(s.WebhookIDSeen(c, team.ID, p.ID, store.WebhookIDHash("msg_1"), now.Add(time.Minute))) {
+		t.Fatal("msg_1 not seen")
+	}
+	// The other team cannot read the pipeline's ids, nor does its own
+	// pipeline share them.
+	if must[bool](t)(s.WebhookIDSeen(c, other.ID, p.ID, store.WebhookIDHash("msg_1"), now)) {
+		t.Fatal("another team sees the pipeline's ids")
+	}
+	bq := oneRecordBatch(q)
+	bq.WebhookIDs = []store.WebhookID{id("msg_1", now)}
+	if err := s.WriteBatch(c, bq); err != nil {
+		t.Fatalf("the same id on another pipeline: %v", err)
+	}
+
+	// A live id fails the batch, and nothing of it is kept (its other id
+	// neither).
+	dup := oneRecordBatch(p)
+	dup.WebhookIDs = []store.WebhookID{id("msg_3", now), id("msg_2", now.Add(time.Minute))}
+	if err := s.WriteBatch(c, dup); !errors.Is(err, core.ErrAlreadyReceived) {
+		t.Fatalf("duplicate id: err = %v, want ErrAlreadyReceived", err)
+	}
+	if n := count(p); n != 1 {
+		t.Fatalf("%d records after the refused batch, want 1", n)
+	}
+	if must[bool](t)(s.WebhookIDSeen(c, team.ID, p.ID, store.WebhookIDHash("msg_3"), now)) {
+		t.Fatal("the refused batch's other id was kept")
+	}
+	// Two submissions of one id in one batch fail it too.
+	twice := oneRecordBatch(p)
+	twice.WebhookIDs = []store.WebhookID{id("msg_4", now), id("msg_4", now)}
+	if err := s.WriteBatch(c, twice); !errors.Is(err, core.ErrAlreadyReceived) {
+		t.Fatalf("one id twice in a batch: err = %v, want ErrAlreadyReceived", err)
+	}
+	// An expired id is replaced.
+	later := now.Add(10 * time.Minute)
+	if must[bool](t)(s.WebhookIDSeen(c, team.ID, p.ID, store.WebhookIDHash("msg_1"), later)) {
+		t.Fatal("an expired id is seen")
+	}
+	again := oneRecordBatch(p)
+	again.WebhookIDs = []store.WebhookID{id("msg_1", later)}
+	if err := s.WriteBatch(c, again); err != nil {
+		t.Fatalf("an expired id: %v", err)
+	}
+	if n := count(p); n != 2 {
+		t.Fatalf("%d records, want 2", n)
+	}
+	// A batch naming another team's pipeline fails as not found.
+	stolen := oneRecordBatch(p)
+	stolen.TeamID = other.ID
+	stolen.WebhookIDs = []store.WebhookID{id("msg_9", now)}
+	if err := s.WriteBatch(c, stolen); err == nil {
+		t.Fatal("another team wrote the pipeline's batch")
+	}
+
+	// Cleanup deletes only what expired: msg_2 of p and msg_1 of q (the
+	// replaced msg_1 of p lives until later+5m).
+	n := must[int](t)(s.DeleteExpiredWebhookIDs(c, now.Add(6*time.Minute), 1000))
+	if n != 2 {
+		t.Fatalf("deleted %d expired ids, want 2", n)
+	}
+	if !must[bool](t)(s.WebhookIDSeen(c, team.ID, p.ID, store.WebhookIDHash("msg_1"), later)) {
+		t.Fatal("cleanup deleted a live id")
+	}
+	if n := must[int](t)(s.DeleteExpiredWebhookIDs(c, later.Add(time.Hour), 1)); n != 1 {
+		t.Fatalf("limit 1 deleted %d", n)
+	}
+}
+
+// Issue 11, defect 12: a poll's dedup keys and its next schedule commit in
+// its batch's transaction, and a failed batch keeps neither.
+func testPollCommitInBatch(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	p := newPolling(t, s, team.ID, "poll")
+	d1 := dueAt(-time.Second)
+	if err := s.ArmPoll(c, team.ID, p.ID, d1, pollJob(p, d1)); err != nil {
+		t.Fatal(err)
+	}
+	now := core.Now()
+	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: d1, Now: now, LeaseUntil: now.Add(time.Minute)})); cl.Stale {
+		t.Fatal("stale claim")
+	}
+	key := []byte("key-0123456789ab")
+	next := d1.Add(time.Minute)
+	job := pollJob(p, next)
+	batch := func() *store.Batch {
+		b := oneRecordBatch(p)
+		b.Run.Trigger = core.TriggerPoll
+		b.State = json.RawMessage(`{"due":"x"}`)
+		b.Keys, b.KeysExpire = [][]byte{key, nil, key}, now.Add(time.Hour)
+		b.Finish = &store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d1, Next: next, Job: &job, Status: core.StatusActive}
+		return b
+	}
+
+	// The poll's batch keeps its keys and moves the schedule.
+	first := batch()
+	if err := s.WriteBatch(c, first); err != nil {
+		t.Fatal(err)
+	}
+	seen := must[[]bool](t)(s.SeenKeys(c, team.ID, p.ID, [][]byte{key}, now))
+	if !seen[0] {
+		t.Fatal("the batch's dedup key is not kept")
+	}
+	sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID))
+	if !sched.NextDue.Equal(next) || sched.LeaseDue != nil {
+		t.Fatalf("schedule after the batch = %+v, want next %s and no lease", sched, next)
+	}
+
+	// The next poll's batch fails (it reuses a run id): its keys and its
+	// schedule are not kept.
+	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: next, Now: now, LeaseUntil: now.Add(time.Minute)})); cl.Stale {
+		t.Fatal("stale claim of the next poll")
+	}
+	key2 := []byte("key2-0123456789a")
+	job2 := pollJob(p, next.Add(time.Minute))
+	failing := batch()
+	failing.Run.ID = first.Run.ID // a run id already used: the insert fails
+	failing.Keys = [][]byte{key2}
+	failing.Finish = &store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: next, Next: next.Add(time.Minute), Job: &job2}
+	if err := s.WriteBatch(c, failing); err == nil {
+		t.Fatal("a batch reusing a run id committed")
+	}
+	if seen := must[[]bool](t)(s.SeenKeys(c, team.ID, p.ID, [][]byte{key2}, now)); seen[0] {
+		t.Fatal("a failed batch's dedup key is kept")
+	}
+	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(next) || sched.LeaseDue == nil {
+		t.Fatalf("schedule after a failed batch = %+v, want still %s with its lease", sched, next)
+	}
+}
