@@ -50,7 +50,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 	case errors.Is(err, core.ErrNotFound):
 		return nil // deleted with its pipeline
 	case err != nil:
-		return s.failed(ctx, job, started, fmt.Errorf("load the delivery: %w", err))
+		return s.failed(ctx, job, started, 0, fmt.Errorf("load the delivery: %w", err))
 	case d.Status == core.DeliveryDelivered:
 		s.log.Debug("delivery: delivered already", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
 		return nil
@@ -60,28 +60,28 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		return nil // the pipeline was deleted, and its deliveries with it
 	}
 	if err != nil {
-		return s.failed(ctx, job, started, fmt.Errorf("load the pipeline: %w", err))
+		return s.failed(ctx, job, started, d.Attempts, fmt.Errorf("load the pipeline: %w", err))
 	}
 	in := s.info(p)
 	spec, _, ok := Find(in.sinks, a.Sink)
 	if !ok {
-		return s.failed(ctx, job, started, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
+		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
 	}
 	if !spec.Enabled {
-		return s.failed(ctx, job, started, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
+		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
 	}
 	kind, ok := s.reg.Kind(spec.Kind)
 	if !ok {
-		return s.failed(ctx, job, started, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
+		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
 	}
 	records, err := s.load(ctx, a)
 	if err != nil {
-		return s.failed(ctx, job, started, err)
+		return s.failed(ctx, job, started, d.Attempts, err)
 	}
 	if len(records) == 0 {
 		// Retention removed the records before they could be delivered.
 		s.log.Warn("delivery: the records are gone from the store; nothing to deliver", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
-		return s.succeeded(ctx, job, started, 0)
+		return s.succeeded(ctx, job, started, d.Attempts, 0)
 	}
 
 	key := poolKey{pipeline: a.PipelineID, sink: spec.Name}
@@ -96,7 +96,9 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		if !errors.Is(err, errProbing) {
 			err = fmt.Errorf("open the sink: %w", err)
 		}
-		return s.failed(ctx, job, started, err)
+		// Nothing was sent: the attempt does not count in the delivery's
+		// attempts (River's attempt is used up all the same).
+		return s.failed(ctx, job, started, d.Attempts, err)
 	}
 	limit := kind.MaxBatch
 	if bl, ok := inst.sink.(sink.BatchLimiter); ok && bl.MaxBatch() > 0 && (limit == 0 || bl.MaxBatch() < limit) {
@@ -120,10 +122,11 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		}
 	}
 	s.pool.release(inst, derr)
+	// The records were sent: the attempt counts.
 	if derr != nil {
-		return s.failed(ctx, job, started, derr)
+		return s.failed(ctx, job, started, d.Attempts+1, derr)
 	}
-	return s.succeeded(ctx, job, started, len(records))
+	return s.succeeded(ctx, job, started, d.Attempts+1, len(records))
 }
 
 // parts cuts records into pieces of at most limit (0: no limit).
@@ -157,8 +160,9 @@ func (s *Service) load(ctx context.Context, a DeliverArgs) ([]core.Record, error
 	return recs, nil
 }
 
-// succeeded records a delivered delivery.
-func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, n int) error {
+// succeeded records a delivered delivery; sent is the number of attempts
+// that sent the records to the destination, this one included.
+func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, sent, n int) error {
 	a := job.Args
 	now := core.Now()
 	pl, sk := a.PipelineID.String(), a.Sink
@@ -168,7 +172,7 @@ func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], st
 	s.m.latency.WithLabelValues(pl, sk).Observe(now.Sub(job.CreatedAt).Seconds())
 	_, err := s.st.RecordDelivery(context.WithoutCancel(ctx), store.DeliveryOutcome{
 		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
-		Status: core.DeliveryDelivered, Attempt: job.Attempt, At: now, Duration: time.Since(started), Records: n,
+		Status: core.DeliveryDelivered, Attempt: sent, At: now, Duration: time.Since(started), Records: n,
 		FailingAfter: s.cfg.FailingAfter,
 	})
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
@@ -181,8 +185,10 @@ func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], st
 
 // failed records a failed attempt and returns what River should do with
 // the job: retry it when the schedule (or the destination's Retry-After)
-// says, or stop, the delivery dead.
-func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, cause error) error {
+// says, or stop, the delivery dead. sent is the number of attempts that
+// sent the records to the destination, this one included if it did: the
+// delivery's attempts count those only.
+func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, sent int, cause error) error {
 	a := job.Args
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) &&
 		!errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely) {
@@ -192,7 +198,7 @@ func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], start
 	}
 	o := store.DeliveryOutcome{
 		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
-		Attempt: job.Attempt, At: core.Now(), Duration: time.Since(started), Error: truncate(cause.Error()),
+		Attempt: sent, At: core.Now(), Duration: time.Since(started), Error: truncate(cause.Error()),
 		FailingAfter: s.cfg.FailingAfter,
 	}
 	var (

@@ -93,7 +93,7 @@ type DeliveryBody struct {
 	From          time.Time  `json:"from" doc:"The oldest event time among the records."`
 	To            time.Time  `json:"to" doc:"The newest event time among the records."`
 	Status        string     `json:"status" enum:"pending,retrying,delivered,dead"`
-	Attempts      int        `json:"attempts"`
+	Attempts      int        `json:"attempts" doc:"How many times the records were sent to the destination, whatever its answer. Tries that failed before sending (the sink held back while a probe tests it after failures, a sink that could not be opened) are not counted; they use up the delivery's schedule all the same."`
 	LastError     string     `json:"last_error,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`

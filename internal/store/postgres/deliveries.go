@@ -456,3 +456,28 @@ func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// StuckDeliveries implements store.Deliveries.
+func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]store.StuckDelivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state::text, ''), j.args
+		FROM deliveries d LEFT JOIN river_job j ON j.id = d.job_id
+		WHERE d.status IN ('pending', 'retrying') AND d.updated_at < $1
+			AND (j.id IS NULL OR j.state IN ('completed', 'discarded', 'cancelled'))
+		ORDER BY d.updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.StuckDelivery, error) {
+		var d store.StuckDelivery
+		var args []byte
+		err := r.Scan(&d.TeamID, &d.PipelineID, &d.Sink, &d.ID, &d.Status, &d.Records, &d.JobState, &args)
+		if args != nil {
+			d.Args = args
+		}
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	return out, nil
+}

@@ -477,3 +477,32 @@ func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (
 	})
 	return int(n), err
 }
+
+// StuckDeliveries implements store.Deliveries.
+func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]store.StuckDelivery, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state, ''), json(j.args)
+		FROM deliveries d LEFT JOIN river_job j ON j.id = d.job_id
+		WHERE d.status IN ('pending', 'retrying') AND d.updated_at < ?
+			AND (j.id IS NULL OR j.state IN ('completed', 'discarded', 'cancelled'))
+		ORDER BY d.updated_at LIMIT ?`, micros(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StuckDelivery
+	for rows.Next() {
+		var d store.StuckDelivery
+		var args []byte
+		if err := rows.Scan(&d.TeamID, &d.PipelineID, &d.Sink, &d.ID, &d.Status, &d.Records, &d.JobState, &args); err != nil {
+			return nil, fmt.Errorf("find stuck deliveries: %w", err)
+		}
+		if args != nil {
+			d.Args = args
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	return out, nil
+}

@@ -1,10 +1,14 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -13,6 +17,7 @@ import (
 func init() {
 	extra["WebhookIDsInBatch"] = testWebhookIDsInBatch
 	extra["PollCommitInBatch"] = testPollCommitInBatch
+	extra["StuckDeliveries"] = testStuckDeliveries
 }
 
 // oneRecordBatch is a batch of one record for p.
@@ -171,5 +176,98 @@ func testPollCommitInBatch(t *testing.T, s store.Store) {
 	}
 	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(next) || sched.LeaseDue == nil {
 		t.Fatalf("schedule after a failed batch = %+v, want still %s with its lease", sched, next)
+	}
+}
+
+// stuckArgs is a delivery job whose worker ends it the way Outcome says.
+type stuckArgs struct {
+	Row     store.NewDelivery `json:"row"`
+	Outcome string            `json:"outcome"` // complete, cancel, discard, snooze
+}
+
+func (stuckArgs) Kind() string { return "storetest_stuck" }
+
+func (a stuckArgs) DeliveryRow() store.NewDelivery { return a.Row }
+
+type stuckWorker struct {
+	river.WorkerDefaults[stuckArgs]
+}
+
+func (w *stuckWorker) Work(_ context.Context, j *river.Job[stuckArgs]) error {
+	switch j.Args.Outcome {
+	case "complete":
+		return nil
+	case "cancel":
+		return river.JobCancel(errors.New("cancelled"))
+	case "snooze":
+		return river.JobSnooze(time.Hour)
+	}
+	return errors.New("failed for good")
+}
+
+// Issue 11, defect 12: deliveries left pending or retrying by a job that
+// ended (completed, cancelled, discarded) are found for the reconciler;
+// live ones and finished ones are not.
+func testStuckDeliveries(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	p := newPipeline(t, s, team.ID, "stuck")
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &stuckWorker{})
+	client := must[store.JobClient](t)(s.NewJobClient(&river.Config{
+		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}, Workers: workers,
+		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
+	}))
+	if err := client.Start(c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	args := map[string]stuckArgs{}
+	var params []river.InsertManyParams
+	for _, o := range []string{"complete", "cancel", "discard", "snooze"} {
+		a := stuckArgs{Row: newDeliveryArgs(p, "out", 2).Row, Outcome: o}
+		args[o] = a
+		params = append(params, river.InsertManyParams{Args: a, InsertOpts: &river.InsertOpts{MaxAttempts: 1}})
+	}
+	b := oneRecordBatch(p)
+	b.Jobs = func([]core.Record) ([]river.InsertManyParams, error) { return params, nil }
+	if err := s.WriteBatch(c, b); err != nil {
+		t.Fatal(err)
+	}
+	later := core.Now().Add(time.Hour)
+	deadline := time.Now().Add(20 * time.Second)
+	var stuck []store.StuckDelivery
+	for {
+		stuck = must[[]store.StuckDelivery](t)(s.StuckDeliveries(c, later, 100))
+		if len(stuck) == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling for the jobs to end
+	}
+	got := map[uuid.UUID]store.StuckDelivery{}
+	for _, d := range stuck {
+		got[d.ID] = d
+	}
+	for o, want := range map[string]string{"complete": "completed", "cancel": "cancelled", "discard": "discarded"} {
+		d, ok := got[args[o].Row.ID]
+		if !ok || d.JobState != want || d.Status != core.DeliveryPending || d.Records != 2 || d.TeamID != team.ID || d.Sink != "out" || !json.Valid(d.Args) {
+			t.Errorf("%s: stuck = %+v (found %v), want job %s", o, d, ok, want)
+		}
+	}
+	if _, ok := got[args["snooze"].Row.ID]; ok || len(stuck) != 3 {
+		t.Errorf("stuck = %+v: a delivery whose job will run again is listed", stuck)
+	}
+	// Recently updated rows are left alone (the grace period).
+	if early := must[[]store.StuckDelivery](t)(s.StuckDeliveries(c, core.Now().Add(-time.Hour), 100)); len(early) != 0 {
+		t.Errorf("rows updated after before are listed: %+v", early)
+	}
+	// Once given an outcome, a delivery is not stuck any more.
+	d := got[args["discard"].Row.ID]
+	if _, err := s.RecordDelivery(c, store.DeliveryOutcome{TeamID: d.TeamID, PipelineID: d.PipelineID, Sink: d.Sink, ID: d.ID,
+		Status: core.DeliveryDead, At: core.Now(), Error: "no outcome", Payload: d.Args}); err != nil {
+		t.Fatal(err)
+	}
+	if again := must[[]store.StuckDelivery](t)(s.StuckDeliveries(c, later, 100)); len(again) != 2 {
+		t.Errorf("after an outcome: %d stuck, want 2", len(again))
 	}
 }

@@ -26,3 +26,7 @@ CREATE TABLE webhook_ids (
     FOREIGN KEY (pipeline_id, team_id) REFERENCES pipelines (id, team_id) ON DELETE CASCADE
 );
 CREATE INDEX webhook_ids_expires_idx ON webhook_ids (expires_at);
+
+-- Deliveries not finished, for the reconciler that finds those whose job
+-- ended without an outcome (a crash during their last attempt).
+CREATE INDEX deliveries_open_idx ON deliveries (updated_at) WHERE status IN ('pending', 'retrying');

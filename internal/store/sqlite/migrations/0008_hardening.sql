@@ -20,3 +20,7 @@ CREATE TABLE webhook_ids (
     PRIMARY KEY (pipeline_id, id_hash)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX webhook_ids_expires_idx ON webhook_ids (expires_at);
+
+-- Deliveries not finished, for the reconciler that finds those whose job
+-- ended without an outcome (a crash during their last attempt).
+CREATE INDEX deliveries_open_idx ON deliveries (updated_at) WHERE status IN ('pending', 'retrying');
