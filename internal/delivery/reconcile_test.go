@@ -108,3 +108,67 @@ func TestReconcileStuckDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// Issue 11, defect 11: a replay re-sends the original batches, one
+// delivery per original delivery, with the original idempotency ids, even
+// when a batch spans pages of the replay.
+func TestReplayReusesOriginalDeliveries(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, func(o *options) { o.cfg.ReplayStepPages = 1 })
+		rc := newReceiver(t, nil)
+		p := b.pipeline(t, spec("batches", httpSink("out", rc.URL)))
+		sizes := []int{3, 1500, 1, 700} // 1500 is two parts: 1000 and 500
+		first := 0
+		for _, n := range sizes {
+			b.ingest(t, p, first, n)
+			first += n
+		}
+		originals := b.waitStatus(t, p, "out", 5, core.DeliveryDelivered)
+		want := map[string]int{}
+		for _, d := range originals {
+			want[d.Key] = d.Records
+		}
+		if len(want) != 5 {
+			t.Fatalf("%d distinct original keys, want 5", len(want))
+		}
+		sent := len(rc.got())
+
+		r, err := b.svc.StartReplay(context.Background(), b.team.ID, p.ID, "out", time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the replay", func() bool {
+			r, err = b.st.Replay(context.Background(), b.team.ID, r.ID)
+			return err == nil && r.Status == core.ReplayDone && r.Deliveries[core.DeliveryDelivered] == 5
+		})
+		var replayed []core.Delivery
+		for _, d := range b.deliveries(t, p, "out") {
+			if d.ReplayID == r.ID {
+				replayed = append(replayed, d)
+			}
+		}
+		if len(replayed) != 5 {
+			t.Fatalf("the replay made %d deliveries, want one per original delivery (5)", len(replayed))
+		}
+		for _, d := range replayed {
+			if n, ok := want[d.Key]; !ok || n != d.Records {
+				t.Fatalf("replayed delivery %s of %d records; the originals were %v", d.Key, d.Records, want)
+			}
+		}
+		// What the receiver saw: the same webhook-ids as the first time.
+		got := rc.got()
+		ids := map[string]bool{}
+		for _, req := range got[:sent] {
+			ids[req.header.Get("Webhook-Id")] = true
+		}
+		for _, req := range got[sent:] {
+			if !ids[req.header.Get("Webhook-Id")] {
+				t.Fatalf("the replay sent a new webhook-id %q", req.header.Get("Webhook-Id"))
+			}
+		}
+		if len(got)-sent != sent {
+			t.Fatalf("the replay made %d requests, the originals %d", len(got)-sent, sent)
+		}
+	})
+}

@@ -24,6 +24,7 @@ type Store interface {
 	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
 	RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []store.RecordIDRange, from, to time.Time) ([]core.Record, error)
 	Records(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RecordQuery) ([]core.Record, error)
+	store.RecordBatches
 	store.Deliveries
 }
 

@@ -302,11 +302,11 @@ func (s *Service) replaySteps(ctx context.Context, a ReplayArgs) error {
 		step := store.ReplayStep{TeamID: a.TeamID, ID: a.Replay}
 		var jobs []river.InsertManyParams
 		if len(recs) > 0 {
-			c, err := split(recs, true, a.Replay.String())
+			chunks, err := s.replayChunks(ctx, a, recs)
 			if err != nil {
 				return err
 			}
-			for _, ch := range c {
+			for _, ch := range chunks {
 				jobs = append(jobs, river.InsertManyParams{InsertOpts: opts, Args: DeliverArgs{
 					TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, Delivery: core.NewID(),
 					Key: keyForIDs(a.PipelineID, a.Sink, ch.ids), ReplayID: a.Replay,
@@ -328,6 +328,92 @@ func (s *Service) replaySteps(ctx context.Context, a ReplayArgs) error {
 		}
 	}
 	return errReplayYield
+}
+
+// replayChunks cuts a page of a replay into deliveries as the records'
+// batches were first delivered: each part of MaxJobRecords records of an
+// original batch that holds a record of the page is one delivery, whole,
+// with the original idempotency id (AdvanceReplay drops a part already
+// enqueued for an earlier page). Records whose batch is not known (stored
+// before batches were kept, or their batch row expired) are cut in pages,
+// as they come.
+func (s *Service) replayChunks(ctx context.Context, a ReplayArgs, recs []core.Record) ([]chunk, error) {
+	ids := make([]int64, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	batches, err := s.st.RecordBatches(ctx, a.TeamID, a.PipelineID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", a.Replay, err)
+	}
+	want := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []chunk
+	for _, b := range batches {
+		for _, part := range batchParts(b.Ranges, MaxJobRecords) {
+			held := false
+			for _, r := range part {
+				for id := r[0]; id <= r[1] && !held; id++ {
+					if want[id] {
+						held = true
+					}
+				}
+			}
+			if !held {
+				continue
+			}
+			for _, r := range part {
+				for id := r[0]; id <= r[1]; id++ {
+					delete(want, id)
+				}
+			}
+			n := 0
+			for _, r := range part {
+				n += int(r[1]-r[0]) + 1
+			}
+			out = append(out, chunk{ids: part, count: n, from: b.From, to: b.To})
+		}
+	}
+	if len(want) > 0 {
+		var rest []core.Record
+		for _, r := range recs {
+			if want[r.ID] {
+				rest = append(rest, r)
+			}
+		}
+		c, err := split(rest, true, a.Replay.String())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c...)
+	}
+	return out, nil
+}
+
+// batchParts cuts a batch's id ranges, in order, into parts of at most
+// limit ids: the parts the delivery fanout made of the batch (split).
+func batchParts(rs []store.RecordIDRange, limit int) [][][2]int64 {
+	var out [][][2]int64
+	var cur [][2]int64
+	n := 0
+	for _, r := range rs {
+		first := r.First
+		for first <= r.Last {
+			take := min(r.Last-first+1, int64(limit-n))
+			cur = append(cur, [2]int64{first, first + take - 1})
+			n += int(take)
+			first += take
+			if n == limit {
+				out, cur, n = append(out, cur), nil, 0
+			}
+		}
+	}
+	if n > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // cleanupWorker works CleanupArgs jobs.

@@ -35,6 +35,34 @@ type NewDelivery struct {
 	CreatedAt  time.Time
 }
 
+// WithoutKeys returns params without the delivery jobs whose idempotency
+// key is in have: AdvanceReplay drops those its replay already enqueued.
+func WithoutKeys(params []river.InsertManyParams, have map[string]bool) []river.InsertManyParams {
+	if len(have) == 0 {
+		return params
+	}
+	out := params[:0:0]
+	for _, p := range params {
+		if dj, ok := p.Args.(DeliveryJob); ok && have[dj.DeliveryRow().Key] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// DeliveryKeys returns the idempotency keys of the delivery jobs among
+// params.
+func DeliveryKeys(params []river.InsertManyParams) []string {
+	var out []string
+	for _, p := range params {
+		if dj, ok := p.Args.(DeliveryJob); ok {
+			out = append(out, dj.DeliveryRow().Key)
+		}
+	}
+	return out
+}
+
 // DeliveryJob is implemented by job arguments that are deliveries: when the
 // store inserts such a job, it inserts the job's delivery row in the same
 // transaction.

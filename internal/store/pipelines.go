@@ -149,6 +149,49 @@ type Batch struct {
 	Finish *PollFinish
 }
 
+// RecordBatch is the id ranges of one persisted batch, as WriteBatch keeps
+// them: the records a batch committed together, for replays that deliver
+// them together again.
+type RecordBatch struct {
+	// Ranges are the batch's record ids, in runs of consecutive ids, in
+	// the order the batch held the records.
+	Ranges   []RecordIDRange
+	Records  int
+	From, To time.Time // the oldest and newest event time among them
+}
+
+// FirstID is the batch's smallest record id.
+func (b RecordBatch) FirstID() int64 { return b.Ranges[0].First }
+
+// RecordBatches finds the batches records were committed in.
+type RecordBatches interface {
+	// RecordBatches returns the batches of the pipeline that hold any of
+	// ids, each once, by first id. Records stored before the store kept
+	// batches (and those whose batch expired) have none.
+	RecordBatches(ctx context.Context, teamID, pipelineID uuid.UUID, ids []int64) ([]RecordBatch, error)
+}
+
+// BatchOf returns the RecordBatch of a batch's persisted records, in the
+// order they were given ids; ok is false when it persists none.
+func BatchOf(b *Batch) (rb RecordBatch, ok bool) {
+	if !b.Persist || len(b.Records) == 0 {
+		return RecordBatch{}, false
+	}
+	ids := make([]int64, len(b.Records))
+	for i := range b.Records {
+		r := &b.Records[i]
+		ids[i] = r.ID
+		if i == 0 || r.TS.Before(rb.From) {
+			rb.From = r.TS
+		}
+		if i == 0 || r.TS.After(rb.To) {
+			rb.To = r.TS
+		}
+	}
+	rb.Ranges, rb.Records = IDRanges(ids), len(ids)
+	return rb, true
+}
+
 // WebhookID is a signed webhook request's id as a batch remembers it.
 type WebhookID struct {
 	// Hash is the SHA-256 of the webhook-id header (WebhookIDHash).

@@ -45,6 +45,7 @@ type Store interface {
 	Sessions
 	Pipelines
 	Records
+	RecordBatches
 	WebhookIDs
 	Secrets
 	P2P

@@ -433,6 +433,19 @@ func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs [
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("replay %s is not running: %w", step.ID, core.ErrNotFound)
 		}
+		// A batch whose records span two pages of the replay is enqueued
+		// once: the deliveries the replay already has are dropped.
+		if keys := store.DeliveryKeys(jobs); len(keys) > 0 {
+			rows, err := tx.Query(ctx, `SELECT idempotency_key FROM deliveries WHERE replay_id = $1 AND idempotency_key = ANY($2)`, step.ID, keys)
+			if err != nil {
+				return fmt.Errorf("advance replay %s: %w", step.ID, err)
+			}
+			have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("advance replay %s: %w", step.ID, err)
+			}
+			jobs = store.WithoutKeys(jobs, setOf(have))
+		}
 		if len(jobs) > 0 {
 			if err := s.insertJobs(ctx, tx, jobs); err != nil {
 				return fmt.Errorf("enqueue replay deliveries: %w", err)
@@ -440,6 +453,15 @@ func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs [
 		}
 		return nil
 	})
+}
+
+// setOf returns the set of ss.
+func setOf(ss []string) map[string]bool {
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		m[s] = true
+	}
+	return m
 }
 
 // DeleteDeliveries implements store.Deliveries.

@@ -129,6 +129,8 @@ func TestMigrateHashesHookTokens(t *testing.T) {
 		`UPDATE pipelines SET hook_token = '` + token + `'`,
 		`ALTER TABLE pipelines DROP COLUMN hook_token_hash, DROP COLUMN hook_token_prefix`,
 		`DROP TABLE webhook_ids`,
+		`DROP TABLE record_batches`,
+		`DROP INDEX deliveries_open_idx`,
 		`DELETE FROM tributary_migrations WHERE version = 9`,
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {

@@ -199,6 +199,7 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 		batch.Queue(addKeys, team, pipe, keys, b.KeysExpire)
 	}
 	queueWebhookIDs(batch, b)
+	queueRecordBatch(batch, b)
 	if s.dueForFold(b.PipelineID) {
 		batch.Queue(foldStatDeltas, [][16]byte{pipe})
 	}

@@ -449,6 +449,24 @@ func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs [
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("replay %s is not running: %w", step.ID, core.ErrNotFound)
 		}
+		// A batch whose records span two pages of the replay is enqueued
+		// once: the deliveries the replay already has are dropped.
+		if keys := store.DeliveryKeys(jobs); len(keys) > 0 {
+			have := map[string]bool{}
+			stmt, err := tx.PrepareContext(ctx, `SELECT count(*) FROM deliveries WHERE replay_id = ? AND idempotency_key = ?`)
+			if err != nil {
+				return fmt.Errorf("advance replay %s: %w", step.ID, err)
+			}
+			defer stmt.Close()
+			for _, k := range keys {
+				var n int
+				if err := stmt.QueryRowContext(ctx, step.ID, k).Scan(&n); err != nil {
+					return fmt.Errorf("advance replay %s: %w", step.ID, err)
+				}
+				have[k] = n > 0
+			}
+			jobs = store.WithoutKeys(jobs, have)
+		}
 		if len(jobs) > 0 {
 			if err := s.insertJobs(ctx, tx, jobs); err != nil {
 				return fmt.Errorf("enqueue replay deliveries: %w", err)

@@ -106,6 +106,9 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 		if err := insertWebhookIDs(ctx, tx, b); err != nil {
 			return err
 		}
+		if err := insertRecordBatch(ctx, tx, b); err != nil {
+			return err
+		}
 		if len(b.Keys) > 0 {
 			if err := addKeys(ctx, tx, b.TeamID, b.PipelineID, b.Keys, b.KeysExpire); err != nil {
 				return fmt.Errorf("write dedup keys: %w", err)

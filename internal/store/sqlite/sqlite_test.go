@@ -102,6 +102,8 @@ func TestMigrateHashesHookTokens(t *testing.T) {
 		`ALTER TABLE pipelines DROP COLUMN hook_token_hash`,
 		`ALTER TABLE pipelines DROP COLUMN hook_token_prefix`,
 		`DROP TABLE webhook_ids`,
+		`DROP TABLE record_batches`,
+		`DROP INDEX deliveries_open_idx`,
 		`DELETE FROM tributary_migrations WHERE version = 8`,
 		`UPDATE pipelines SET hook_token = '` + token + `'`,
 	} {

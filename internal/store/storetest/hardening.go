@@ -18,6 +18,7 @@ func init() {
 	extra["WebhookIDsInBatch"] = testWebhookIDsInBatch
 	extra["PollCommitInBatch"] = testPollCommitInBatch
 	extra["StuckDeliveries"] = testStuckDeliveries
+	extra["RecordBatches"] = testRecordBatches
 }
 
 // oneRecordBatch is a batch of one record for p.
@@ -269,5 +270,47 @@ func testStuckDeliveries(t *testing.T, s store.Store) {
 	}
 	if again := must[[]store.StuckDelivery](t)(s.StuckDeliveries(c, later, 100)); len(again) != 2 {
 		t.Errorf("after an outcome: %d stuck, want 2", len(again))
+	}
+}
+
+// Issue 11, defect 11: a persisted batch keeps its id ranges, for
+// replays that deliver it as it was delivered first.
+func testRecordBatches(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	other, _ := newTeam(t, s)
+	p := newPipeline(t, s, team.ID, "batches")
+	now := core.Now().Truncate(time.Microsecond)
+	write := func(n int, persist bool) *store.Batch {
+		b := oneRecordBatch(p)
+		b.Persist = persist
+		b.Records = nil
+		for i := range n {
+			b.Records = append(b.Records, core.Record{TS: now.Add(time.Duration(i-n) * time.Second), Data: json.RawMessage(`{"n":1}`)})
+		}
+		if err := s.WriteBatch(c, b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b1, b2 := write(3, true), write(2, true)
+	write(4, false)
+	ids := []int64{b2.Records[1].ID, b1.Records[0].ID, b1.Records[2].ID}
+	got := must[[]store.RecordBatch](t)(s.RecordBatches(c, team.ID, p.ID, ids))
+	if len(got) != 2 {
+		t.Fatalf("batches = %+v, want 2", got)
+	}
+	for i, b := range []*store.Batch{b1, b2} {
+		g := got[i]
+		if g.FirstID() != b.Records[0].ID || store.CountIDs(g.Ranges) != len(b.Records) || g.Records != len(b.Records) ||
+			!g.From.Equal(b.Records[0].TS) || !g.To.Equal(b.Records[len(b.Records)-1].TS) {
+			t.Errorf("batch %d = %+v, want the ids %d.. of %d records", i, g, b.Records[0].ID, len(b.Records))
+		}
+	}
+	if got := must[[]store.RecordBatch](t)(s.RecordBatches(c, other.ID, p.ID, ids)); len(got) != 0 {
+		t.Errorf("another team reads the pipeline's batches: %+v", got)
+	}
+	if got := must[[]store.RecordBatch](t)(s.RecordBatches(c, team.ID, p.ID, []int64{b2.Records[1].ID + 1000})); len(got) != 0 {
+		t.Errorf("an unknown id has batches %+v", got)
 	}
 }

@@ -30,3 +30,23 @@ CREATE INDEX webhook_ids_expires_idx ON webhook_ids (expires_at);
 -- Deliveries not finished, for the reconciler that finds those whose job
 -- ended without an outcome (a crash during their last attempt).
 CREATE INDEX deliveries_open_idx ON deliveries (updated_at) WHERE status IN ('pending', 'retrying');
+
+-- The id ranges of every persisted batch, so that a replay re-delivers
+-- the batches as they were first delivered: one delivery per batch part
+-- of up to 1000 records, with the same idempotency id (a function of the
+-- part's record ids). ranges holds the first and last id of each run of
+-- consecutive ids, flattened. Retention deletes the rows of expired
+-- records; a replay of records stored before this migration delivers
+-- them in pages, as before.
+CREATE TABLE record_batches (
+    pipeline_id uuid NOT NULL REFERENCES pipelines (id) ON DELETE CASCADE,
+    team_id     uuid NOT NULL,
+    first_id    bigint NOT NULL,
+    last_id     bigint NOT NULL,
+    ranges      bigint[] NOT NULL,
+    records     integer NOT NULL,
+    ts_from     timestamptz NOT NULL,
+    ts_to       timestamptz NOT NULL,
+    PRIMARY KEY (pipeline_id, first_id)
+);
+CREATE INDEX record_batches_ts_idx ON record_batches (pipeline_id, ts_to);
