@@ -289,8 +289,9 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 	huma.Register(api, huma.Operation{
 		OperationID: "start-replay", Method: http.MethodPost, Path: base + "/{sink}/replays", Tags: tags,
 		Summary: "Replay stored records to a sink",
-		Description: "Re-delivers every stored record with an event time in [from, to) to the sink, as deliveries of up to 1000 records " +
-			"with the same idempotency ids as before: a backfill for a sink added later. Watch it with GET …/replays/{replay}. Needs editor.",
+		Description: "Re-delivers every stored record with an event time in [from, to) to the sink, as the batches they were committed in " +
+			"(parts of up to 1000 records, each whole) with the same idempotency ids as their first deliveries: a backfill for a sink " +
+			"added later. Watch it with GET …/replays/{replay}. Needs editor.",
 		DefaultStatus: http.StatusAccepted,
 	}, r.startReplay)
 	huma.Register(api, huma.Operation{
