@@ -76,7 +76,10 @@ func (e *Engine) runDirect(ctx context.Context, p core.Pipeline, c *pipeline.Com
 	}
 	defer e.wg.Done()
 	started := time.Now()
-	accepted, rejected := e.Process(c, inputs, started)
+	accepted, rejected, err := e.ProcessFor(ctx, p.TeamID, c, inputs, started)
+	if err != nil {
+		return Result{}, err
+	}
 	b := newBatch(p, c.Persist, trigger, started, len(accepted), len(rejected))
 	decorate(b)
 	appendRecords(b, accepted, rejected)

@@ -12,7 +12,7 @@
 //	pipeline has a signing secret               *SignatureError
 //	decode JSON / array / NDJSON (decode.go),
 //	at most max_records records                 *BadJSONError, *TooManyRecordsError
-//	engine.Process (map, validate) in the caller's goroutine
+//	engine.ProcessFor (map, validate) in the caller's goroutine, in the team's fair CPU share
 //	engine.Submit: group commit, returns once the transaction committed
 //
 // An unsigned request is decoded as it is read (body.go's readers feed

@@ -53,8 +53,9 @@ type Store interface {
 type Engine interface {
 	// Compiled returns the compiled spec of p's version.
 	Compiled(p core.Pipeline) (*pipeline.Compiled, error)
-	// Process maps and validates inputs in the caller's goroutine.
-	Process(c *pipeline.Compiled, inputs []any, arrival time.Time) ([]engine.Mapped, []core.Rejected)
+	// ProcessFor maps and validates inputs in the caller's goroutine,
+	// within the team's fair share of CPU; it fails only when ctx ends.
+	ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, inputs []any, arrival time.Time) ([]engine.Mapped, []core.Rejected, error)
 	// Submit commits processed records and returns once they are durable.
 	Submit(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []engine.Mapped, rejected []core.Rejected, trigger core.RunTrigger) (engine.Result, error)
 	// SubmitOnce is Submit that stores a signed request's webhook-id in
@@ -219,7 +220,10 @@ func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjso
 	if err != nil {
 		return Result{}, err
 	}
-	accepted, rejected := s.engine.Process(h.compiled, inputs, arrival)
+	accepted, rejected, err := s.engine.ProcessFor(ctx, h.p.TeamID, h.compiled, inputs, arrival)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
 	var res engine.Result
 	if len(id.Hash) > 0 {
 		res, err = s.engine.SubmitOnce(ctx, h.p, h.compiled, accepted, rejected, core.TriggerWebhook, id)
