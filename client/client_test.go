@@ -202,6 +202,7 @@ var operations = []operation{
 		// The old version is refused.
 		_, err = e.c.UpdatePipeline(e.ctx, e.webhook.ID, json.RawMessage(`{"name":"orders","kind":"webhook"}`), 1)
 		wantStatus(t, err, http.StatusConflict)
+		p.IngestURL = e.webhook.IngestURL // shown once, at create
 		e.webhook = p
 	}},
 	{"preview-pipeline", func(t *testing.T, e *env) {
@@ -225,6 +226,7 @@ var operations = []operation{
 		must(t, err)
 		p, err := e.c.Pipeline(e.ctx, e.webhook.ID)
 		must(t, err)
+		p.IngestURL = e.webhook.IngestURL
 		e.webhook = p
 	}},
 	{"list-sinks", func(t *testing.T, e *env) {

@@ -71,11 +71,15 @@ type Pipeline struct {
 	Kind    string `json:"kind"`
 	// Spec is the pipeline document as saved, with its defaults filled in.
 	Spec json.RawMessage `json:"spec"`
-	// IngestURL is where a webhook pipeline takes records (editors only).
-	IngestURL string        `json:"ingest_url,omitempty"`
-	Stats     PipelineStats `json:"stats"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	// IngestURL is where a webhook pipeline takes records: set only in the
+	// answers of CreatePipeline and of rotating the token (editors only).
+	IngestURL string `json:"ingest_url,omitempty"`
+	// IngestTokenPrefix is the first characters of the ingest URL's token
+	// (editors only).
+	IngestTokenPrefix string        `json:"ingest_token_prefix,omitempty"`
+	Stats             PipelineStats `json:"stats"`
+	CreatedAt         time.Time     `json:"created_at"`
+	UpdatedAt         time.Time     `json:"updated_at"`
 }
 
 // PipelineStats are a pipeline's counters.

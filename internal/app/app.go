@@ -40,7 +40,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
-	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -275,7 +274,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// and the engine calls; the pipeline service tells it of changes.
 	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, ingest.Deps{
 		Store: st, Engine: eng, Secrets: apiVault,
-		Replay: signature.NewMemoryGuard(0), Logger: log.With("component", "ingest"),
+		Logger: log.With("component", "ingest"),
 	})
 	api.RegisterHooks(hooks)
 	// The pipeline service runs the lifecycle of pipelines, sinks and

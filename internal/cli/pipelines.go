@@ -57,8 +57,13 @@ func pipelinesCommand(env Env) *cobra.Command {
 			return output(env, getFormat, p, func(w *tabwriter.Writer) {
 				fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nKind:\t%s\nStatus:\t%s\nVersion:\t%d\nRecords:\t%d\nRejected:\t%d\nLast record:\t%s\n",
 					p.Name, p.ID, p.Kind, p.Status, p.Version, p.Stats.RecordCount, p.Stats.RejectedCount, ago(p.Stats.LastRecordAt))
-				if p.IngestURL != "" {
+				switch {
+				case p.IngestURL != "":
 					fmt.Fprintf(w, "Ingest URL:\t%s\n", p.IngestURL)
+				case p.IngestTokenPrefix != "":
+					// The server keeps only a hash of the token: the URL
+					// was shown when the pipeline was created.
+					fmt.Fprintf(w, "Ingest URL:\t…/hooks/%s… (shown once, at creation; rotating the token shows a new one)\n", p.IngestTokenPrefix)
 				}
 				if y, err := specfile.Encode(p.Spec); err == nil {
 					fmt.Fprintf(w, "Spec:\n%s", indent(string(y), "  "))

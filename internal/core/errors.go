@@ -21,4 +21,9 @@ var (
 	// ErrInvalid means a value failed validation; the wrapping error says
 	// which value and why.
 	ErrInvalid = errors.New("invalid")
+	// ErrAlreadyReceived means a batch carried a webhook-id that its
+	// pipeline already stored within the signature's tolerance window: the
+	// request was a replay or a sender's retry, and nothing of it was
+	// stored again.
+	ErrAlreadyReceived = errors.New("webhook-id already received")
 )

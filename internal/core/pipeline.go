@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"time"
 
@@ -51,11 +52,16 @@ type Pipeline struct {
 	// Spec is the pipeline document (JSON) as last saved.
 	Spec json.RawMessage
 	// HookToken is the unguessable path token of a webhook pipeline's
-	// ingest URL (/hooks/{token}); empty for other kinds.
+	// ingest URL (/hooks/{token}). The store keeps only its hash
+	// (HookTokenHash), so it is set only on the pipeline that creating the
+	// pipeline or rotating its token returns; empty otherwise.
 	HookToken string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Stats     PipelineStats
+	// HookTokenPrefix is the first HookTokenPrefixLen characters of the
+	// token, kept to tell ingest URLs apart; empty for other kinds.
+	HookTokenPrefix string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	Stats           PipelineStats
 }
 
 // PipelineStats are counters kept in the batch transaction.
@@ -126,4 +132,24 @@ type Secret struct {
 	Sealed    []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time // last rotation
+}
+
+// HookTokenPrefixLen is how many characters of a webhook token the store
+// keeps in clear (Pipeline.HookTokenPrefix): 24 of its 192 random bits.
+const HookTokenPrefixLen = 4
+
+// HookTokenHash is the SHA-256 of a webhook ingest token, as the store
+// keeps it and looks it up. The token is 192 random bits, so a fast
+// unsalted hash is enough: it cannot be reversed or guessed.
+func HookTokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// HookTokenPrefixOf returns the prefix of token the store keeps.
+func HookTokenPrefixOf(token string) string {
+	if len(token) <= HookTokenPrefixLen {
+		return ""
+	}
+	return token[:HookTokenPrefixLen]
 }

@@ -115,6 +115,25 @@ func (CleanupArgs) InsertOpts() river.InsertOpts {
 // CleanupInterval is how often old deliveries are deleted.
 const CleanupInterval = time.Hour
 
+// ReconcileArgs is the periodic job that gives an outcome to deliveries
+// whose job ended without one (see Service.Reconcile).
+type ReconcileArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ReconcileArgs) Kind() string { return "delivery_reconcile" }
+
+// InsertOpts makes the reconciler unique per period, across nodes.
+func (ReconcileArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByPeriod: ReconcileInterval}}
+}
+
+// ReconcileInterval is how often the reconciler runs, and ReconcileGrace
+// how long a delivery must have been left alone before it looks at it.
+const (
+	ReconcileInterval = 5 * time.Minute
+	ReconcileGrace    = time.Minute
+)
+
 // keyForIDs is the idempotency id of persisted records: a function of
 // the pipeline, the sink and the records' ids only, so that every retry and
 // every replay of the same records carries the same id.

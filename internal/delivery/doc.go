@@ -54,12 +54,26 @@
 // others are (at least once: the destination may see a batch twice, with
 // the same idempotency id).
 //
+// A process killed during a delivery's last attempt leaves its row
+// retrying while River discards the job: the reconciler
+// (Service.Reconcile, a periodic job) settles such deliveries, delivered
+// when their job completed, dead otherwise.
+//
+// A delivery's attempts count the times its records were sent to the
+// destination; tries that failed before sending (the sink held back while
+// probed, a sink that could not be opened) use up the schedule but are not
+// counted.
+//
 // # Replays
 //
 // A replay re-delivers the stored records of a time range to one sink: a
 // ReplayArgs job walks the range newest first a page at a time, and hands
-// each page to a normal delivery (with retries, dead state and the same
-// idempotency ids as the original deliveries), recording its progress in
-// the same transaction, so that a replay interrupted half-way goes on where
-// it stopped.
+// the original deliveries of each page to normal deliveries (with retries
+// and dead state), recording its progress in the same transaction, so that
+// a replay interrupted half-way goes on where it stopped. The store keeps
+// the id ranges of every batch (store.RecordBatches), so a replay cuts
+// them as the fanout did: one delivery per part of MaxJobRecords records
+// of an original batch that has a record in the range, whole, with the
+// original idempotency id. Records stored before batches were kept are
+// delivered in pages of their own.
 package delivery

@@ -24,6 +24,7 @@ type Store interface {
 	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
 	RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []store.RecordIDRange, from, to time.Time) ([]core.Record, error)
 	Records(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RecordQuery) ([]core.Record, error)
+	store.RecordBatches
 	store.Deliveries
 }
 
@@ -110,8 +111,9 @@ func (s *Service) Registry() *sink.Registry { return s.reg }
 // MaxAttempts is how many times a delivery is attempted.
 func (s *Service) MaxAttempts() int { return s.cfg.MaxAttempts() }
 
-// Register adds the deliveries queue, the delivery, replay and cleanup
-// workers, and the periodic cleanup to a River configuration.
+// Register adds the deliveries queue, the delivery, replay, cleanup and
+// reconcile workers, and the periodic cleanup and reconciler, to a River
+// configuration.
 func (s *Service) Register(cfg *river.Config) {
 	if cfg.Queues == nil {
 		cfg.Queues = map[string]river.QueueConfig{}
@@ -123,8 +125,11 @@ func (s *Service) Register(cfg *river.Config) {
 	river.AddWorker(cfg.Workers, &deliverWorker{s: s})
 	river.AddWorker(cfg.Workers, &replayWorker{s: s})
 	river.AddWorker(cfg.Workers, &cleanupWorker{s: s})
+	river.AddWorker(cfg.Workers, &reconcileWorker{s: s})
 	cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(CleanupInterval),
-		func() (river.JobArgs, *river.InsertOpts) { return CleanupArgs{}, nil }, nil))
+		func() (river.JobArgs, *river.InsertOpts) { return CleanupArgs{}, nil }, nil),
+		river.NewPeriodicJob(river.PeriodicInterval(ReconcileInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 }
 
 func (s *Service) insertOpts() *river.InsertOpts {

@@ -50,7 +50,7 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 	case errors.Is(err, core.ErrNotFound):
 		return nil // deleted with its pipeline
 	case err != nil:
-		return s.failed(ctx, job, started, fmt.Errorf("load the delivery: %w", err))
+		return s.failed(ctx, job, started, 0, fmt.Errorf("load the delivery: %w", err))
 	case d.Status == core.DeliveryDelivered:
 		s.log.Debug("delivery: delivered already", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
 		return nil
@@ -60,28 +60,28 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		return nil // the pipeline was deleted, and its deliveries with it
 	}
 	if err != nil {
-		return s.failed(ctx, job, started, fmt.Errorf("load the pipeline: %w", err))
+		return s.failed(ctx, job, started, d.Attempts, fmt.Errorf("load the pipeline: %w", err))
 	}
 	in := s.info(p)
 	spec, _, ok := Find(in.sinks, a.Sink)
 	if !ok {
-		return s.failed(ctx, job, started, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
+		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
 	}
 	if !spec.Enabled {
-		return s.failed(ctx, job, started, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
+		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
 	}
 	kind, ok := s.reg.Kind(spec.Kind)
 	if !ok {
-		return s.failed(ctx, job, started, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
+		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
 	}
 	records, err := s.load(ctx, a)
 	if err != nil {
-		return s.failed(ctx, job, started, err)
+		return s.failed(ctx, job, started, d.Attempts, err)
 	}
 	if len(records) == 0 {
 		// Retention removed the records before they could be delivered.
 		s.log.Warn("delivery: the records are gone from the store; nothing to deliver", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
-		return s.succeeded(ctx, job, started, 0)
+		return s.succeeded(ctx, job, started, d.Attempts, 0)
 	}
 
 	key := poolKey{pipeline: a.PipelineID, sink: spec.Name}
@@ -96,7 +96,9 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		if !errors.Is(err, errProbing) {
 			err = fmt.Errorf("open the sink: %w", err)
 		}
-		return s.failed(ctx, job, started, err)
+		// Nothing was sent: the attempt does not count in the delivery's
+		// attempts (River's attempt is used up all the same).
+		return s.failed(ctx, job, started, d.Attempts, err)
 	}
 	limit := kind.MaxBatch
 	if bl, ok := inst.sink.(sink.BatchLimiter); ok && bl.MaxBatch() > 0 && (limit == 0 || bl.MaxBatch() < limit) {
@@ -120,10 +122,11 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		}
 	}
 	s.pool.release(inst, derr)
+	// The records were sent: the attempt counts.
 	if derr != nil {
-		return s.failed(ctx, job, started, derr)
+		return s.failed(ctx, job, started, d.Attempts+1, derr)
 	}
-	return s.succeeded(ctx, job, started, len(records))
+	return s.succeeded(ctx, job, started, d.Attempts+1, len(records))
 }
 
 // parts cuts records into pieces of at most limit (0: no limit).
@@ -157,8 +160,9 @@ func (s *Service) load(ctx context.Context, a DeliverArgs) ([]core.Record, error
 	return recs, nil
 }
 
-// succeeded records a delivered delivery.
-func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, n int) error {
+// succeeded records a delivered delivery; sent is the number of attempts
+// that sent the records to the destination, this one included.
+func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, sent, n int) error {
 	a := job.Args
 	now := core.Now()
 	pl, sk := a.PipelineID.String(), a.Sink
@@ -168,7 +172,7 @@ func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], st
 	s.m.latency.WithLabelValues(pl, sk).Observe(now.Sub(job.CreatedAt).Seconds())
 	_, err := s.st.RecordDelivery(context.WithoutCancel(ctx), store.DeliveryOutcome{
 		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
-		Status: core.DeliveryDelivered, Attempt: job.Attempt, At: now, Duration: time.Since(started), Records: n,
+		Status: core.DeliveryDelivered, Attempt: sent, At: now, Duration: time.Since(started), Records: n,
 		FailingAfter: s.cfg.FailingAfter,
 	})
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
@@ -181,8 +185,10 @@ func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], st
 
 // failed records a failed attempt and returns what River should do with
 // the job: retry it when the schedule (or the destination's Retry-After)
-// says, or stop, the delivery dead.
-func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, cause error) error {
+// says, or stop, the delivery dead. sent is the number of attempts that
+// sent the records to the destination, this one included if it did: the
+// delivery's attempts count those only.
+func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, sent int, cause error) error {
 	a := job.Args
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) &&
 		!errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely) {
@@ -192,7 +198,7 @@ func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], start
 	}
 	o := store.DeliveryOutcome{
 		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
-		Attempt: job.Attempt, At: core.Now(), Duration: time.Since(started), Error: truncate(cause.Error()),
+		Attempt: sent, At: core.Now(), Duration: time.Since(started), Error: truncate(cause.Error()),
 		FailingAfter: s.cfg.FailingAfter,
 	}
 	var (
@@ -296,11 +302,11 @@ func (s *Service) replaySteps(ctx context.Context, a ReplayArgs) error {
 		step := store.ReplayStep{TeamID: a.TeamID, ID: a.Replay}
 		var jobs []river.InsertManyParams
 		if len(recs) > 0 {
-			c, err := split(recs, true, a.Replay.String())
+			chunks, err := s.replayChunks(ctx, a, recs)
 			if err != nil {
 				return err
 			}
-			for _, ch := range c {
+			for _, ch := range chunks {
 				jobs = append(jobs, river.InsertManyParams{InsertOpts: opts, Args: DeliverArgs{
 					TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, Delivery: core.NewID(),
 					Key: keyForIDs(a.PipelineID, a.Sink, ch.ids), ReplayID: a.Replay,
@@ -322,6 +328,92 @@ func (s *Service) replaySteps(ctx context.Context, a ReplayArgs) error {
 		}
 	}
 	return errReplayYield
+}
+
+// replayChunks cuts a page of a replay into deliveries as the records'
+// batches were first delivered: each part of MaxJobRecords records of an
+// original batch that holds a record of the page is one delivery, whole,
+// with the original idempotency id (AdvanceReplay drops a part already
+// enqueued for an earlier page). Records whose batch is not known (stored
+// before batches were kept, or their batch row expired) are cut in pages,
+// as they come.
+func (s *Service) replayChunks(ctx context.Context, a ReplayArgs, recs []core.Record) ([]chunk, error) {
+	ids := make([]int64, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	batches, err := s.st.RecordBatches(ctx, a.TeamID, a.PipelineID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", a.Replay, err)
+	}
+	want := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []chunk
+	for _, b := range batches {
+		for _, part := range batchParts(b.Ranges, MaxJobRecords) {
+			held := false
+			for _, r := range part {
+				for id := r[0]; id <= r[1] && !held; id++ {
+					if want[id] {
+						held = true
+					}
+				}
+			}
+			if !held {
+				continue
+			}
+			for _, r := range part {
+				for id := r[0]; id <= r[1]; id++ {
+					delete(want, id)
+				}
+			}
+			n := 0
+			for _, r := range part {
+				n += int(r[1]-r[0]) + 1
+			}
+			out = append(out, chunk{ids: part, count: n, from: b.From, to: b.To})
+		}
+	}
+	if len(want) > 0 {
+		var rest []core.Record
+		for _, r := range recs {
+			if want[r.ID] {
+				rest = append(rest, r)
+			}
+		}
+		c, err := split(rest, true, a.Replay.String())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c...)
+	}
+	return out, nil
+}
+
+// batchParts cuts a batch's id ranges, in order, into parts of at most
+// limit ids: the parts the delivery fanout made of the batch (split).
+func batchParts(rs []store.RecordIDRange, limit int) [][][2]int64 {
+	var out [][][2]int64
+	var cur [][2]int64
+	n := 0
+	for _, r := range rs {
+		first := r.First
+		for first <= r.Last {
+			take := min(r.Last-first+1, int64(limit-n))
+			cur = append(cur, [2]int64{first, first + take - 1})
+			n += int(take)
+			first += take
+			if n == limit {
+				out, cur, n = append(out, cur), nil, 0
+			}
+		}
+	}
+	if n > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // cleanupWorker works CleanupArgs jobs.

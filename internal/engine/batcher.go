@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // Group commit. Each pipeline with traffic has a batcher goroutine that
@@ -55,8 +56,11 @@ type submission struct {
 	accepted []Mapped
 	rejected []core.Rejected
 	start    time.Time
-	state    atomic.Int32
-	done     chan outcome // buffered: the flush never waits for the submitter
+	// webhookID, when its Hash is set, is the signed request's id,
+	// inserted with the batch (store.Batch.WebhookIDs).
+	webhookID store.WebhookID
+	state     atomic.Int32
+	done      chan outcome // buffered: the flush never waits for the submitter
 }
 
 func (s *submission) records() int { return len(s.accepted) + len(s.rejected) }
@@ -85,12 +89,29 @@ type outcome struct {
 // their batch, and the caller cannot tell which (a webhook sender that
 // retries may then deliver them twice).
 func (e *Engine) Submit(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []Mapped, rejected []core.Rejected, trigger core.RunTrigger) (Result, error) {
+	return e.submit(ctx, p, c, accepted, rejected, trigger, store.WebhookID{})
+}
+
+// SubmitOnce is Submit for the records of a signed webhook request: its
+// webhook-id is stored in the transaction that commits them, so that the
+// id is remembered if and only if the records are. When the pipeline
+// already stored a batch with that id (not expired at id.At), nothing is
+// stored and the error wraps core.ErrAlreadyReceived. A request without
+// records stores nothing, its id neither.
+func (e *Engine) SubmitOnce(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []Mapped, rejected []core.Rejected, trigger core.RunTrigger, id store.WebhookID) (Result, error) {
+	if len(id.Hash) == 0 {
+		return Result{}, errors.New("engine: submit once: the webhook-id has no hash")
+	}
+	return e.submit(ctx, p, c, accepted, rejected, trigger, id)
+}
+
+func (e *Engine) submit(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []Mapped, rejected []core.Rejected, trigger core.RunTrigger, id store.WebhookID) (Result, error) {
 	if len(accepted)+len(rejected) == 0 {
 		return Result{}, nil
 	}
 	s := &submission{
 		p: p, persist: c.Persist, trigger: trigger,
-		accepted: accepted, rejected: rejected,
+		accepted: accepted, rejected: rejected, webhookID: id,
 		start: time.Now(), done: make(chan outcome, 1),
 	}
 	b, err := e.batcherFor(p.ID)
@@ -384,10 +405,16 @@ func (bt *batcher) writeGroup(subs []*submission) (uuid.UUID, error) {
 	b.Run.ID, b.MergeRun = run.id, true
 	for _, s := range subs {
 		appendRecords(b, s.accepted, s.rejected)
+		if len(s.webhookID.Hash) > 0 {
+			b.WebhookIDs = append(b.WebhookIDs, s.webhookID)
+		}
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.CommitTimeout)
 	defer cancel()
 	if err := e.write(ctx, first.p, b); err != nil {
+		if len(subs) == 1 && errors.Is(err, core.ErrAlreadyReceived) {
+			return uuid.Nil, fmt.Errorf("engine: write batch of pipeline %s: %w", b.PipelineID, err)
+		}
 		e.log.Error("engine: write batch", "pipeline", b.PipelineID, "submissions", len(subs),
 			"records", len(b.Records)+len(b.Rejected), "err", err)
 		return uuid.Nil, fmt.Errorf("engine: write batch of pipeline %s: %w", b.PipelineID, err)

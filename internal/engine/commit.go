@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -41,13 +42,28 @@ func (e *Engine) RunBatch(ctx context.Context, p core.Pipeline, c *pipeline.Comp
 	return res, nil
 }
 
-// RunPoll is RunBatch for a poll whose source dropped deduplicated
-// records (seen before): they count in the run's fetched, so that fetched
-// is stored + rejected + deduplicated.
-func (e *Engine) RunPoll(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, deduplicated int, trigger core.RunTrigger, state json.RawMessage) (Result, error) {
+// PollCommit is what a poll commits in its batch's transaction besides
+// its records: the state, the dedup keys of the records (store.Batch.Keys)
+// and the end of the poll, which schedules the next one
+// (store.Batch.Finish). Either all of it commits with the records, or
+// none of it.
+type PollCommit struct {
+	State      json.RawMessage
+	Keys       [][]byte
+	KeysExpire time.Time
+	Finish     *store.PollFinish
+	// Deduplicated is how many fetched records the source dropped as
+	// seen before: they count in the run's fetched, so that fetched is
+	// stored + rejected + deduplicated.
+	Deduplicated int
+}
+
+// RunPoll is RunBatch for a poll: its records commit in one transaction
+// with everything in x.
+func (e *Engine) RunPoll(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, x PollCommit) (Result, error) {
 	res, err := e.runDirect(ctx, p, c, inputs, trigger, func(b *store.Batch) {
-		b.State = state
-		b.Run.Fetched += deduplicated
+		b.State, b.Keys, b.KeysExpire, b.Finish = x.State, x.Keys, x.KeysExpire, x.Finish
+		b.Run.Fetched += x.Deduplicated
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("engine: write batch of pipeline %s: %w", p.ID, err)
@@ -65,7 +81,10 @@ func (e *Engine) runDirect(ctx context.Context, p core.Pipeline, c *pipeline.Com
 	}
 	defer e.wg.Done()
 	started := time.Now()
-	accepted, rejected := e.Process(c, inputs, started)
+	accepted, rejected, err := e.ProcessFor(ctx, p.TeamID, c, inputs, started)
+	if err != nil {
+		return Result{}, err
+	}
 	b := newBatch(p, c.Persist, trigger, started, len(accepted), len(rejected))
 	decorate(b)
 	appendRecords(b, accepted, rejected)
@@ -145,7 +164,9 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 	e.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		l.RUnlock()
-		e.metrics.commitErrors.Inc()
+		if !errors.Is(err, core.ErrAlreadyReceived) {
+			e.metrics.commitErrors.Inc()
+		}
 		return err
 	}
 	if e.cache != nil && len(b.Records) > 0 {

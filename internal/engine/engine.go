@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/fairshare"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -90,6 +92,10 @@ type Config struct {
 	// it add up in one run row instead of one row each (see
 	// docs/architecture.md, "Runs for push traffic"). Default 1 minute.
 	PushRunInterval time.Duration
+	// CPUSlots is how many ProcessFor chunks map at once, shared fairly
+	// between teams (see internal/fairshare). Zero means GOMAXPROCS; a
+	// negative value turns the sharing off (ProcessFor is Process).
+	CPUSlots int
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Compiler compiles the stored specs of pipelines. Required.
@@ -161,6 +167,8 @@ type Engine struct {
 	cancel context.CancelFunc
 
 	compiled compiledCache
+	// share divides mapping CPU between teams; nil when off.
+	share *fairshare.Share
 	// warmLocks order cache warm-ups after the commits they might see:
 	// a commit holds its pipeline's lock for reading from before its write
 	// until its records are in the cache, a warm-up holds it for writing.
@@ -188,8 +196,16 @@ func New(cfg Config, st Store, c *cache.Memory, b pubsub.Broker, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	var share *fairshare.Share
+	switch {
+	case cfg.CPUSlots == 0:
+		share = fairshare.New(runtime.GOMAXPROCS(0))
+	case cfg.CPUSlots > 0:
+		share = fairshare.New(cfg.CPUSlots)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{
+		share:    share,
 		cfg:      cfg,
 		st:       st,
 		cache:    c,

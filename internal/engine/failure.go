@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // FailedRun is a run whose source failed before it brought any record: a
@@ -21,6 +22,9 @@ type FailedRun struct {
 	// State, when not nil, replaces the pipeline's incremental polling
 	// state in the same transaction, as RunBatch's state does.
 	State json.RawMessage
+	// Finish, when not nil, ends the poll in the same transaction
+	// (store.Batch.Finish).
+	Finish *store.PollFinish
 }
 
 // RecordFailure commits a failed run: its run row, carrying the error, and
@@ -40,6 +44,7 @@ func (e *Engine) RecordFailure(ctx context.Context, p core.Pipeline, run FailedR
 	b := newBatch(p, false, run.Trigger, started, 0, 0)
 	b.Run.Error = run.Error
 	b.State = run.State
+	b.Finish = run.Finish
 	if err := e.write(ctx, p, b); err != nil {
 		return Result{}, fmt.Errorf("engine: record failed run of pipeline %s: %w", p.ID, err)
 	}

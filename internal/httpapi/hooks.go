@@ -24,6 +24,9 @@ import (
 // the token, headers and body to Accept and maps its answer:
 //
 //	202 {"accepted", "rejected", "run_id"}
+//	200 {"accepted": 0, "rejected": 0, "already_received": true}: a signed
+//	    request whose webhook-id the pipeline already stored (a retry
+//	    after a lost answer, or a replay); nothing was stored again
 //	ingest.ErrUnknownToken            404
 //	ingest.ErrPaused                  409
 //	*ingest.RateLimitedError          429 with Retry-After
@@ -50,6 +53,10 @@ type IngestBody struct {
 	Accepted int        `json:"accepted"`
 	Rejected int        `json:"rejected"`
 	RunID    *uuid.UUID `json:"run_id,omitempty"`
+	// AlreadyReceived is set (with status 200) when the request's
+	// webhook-id was already stored: nothing was stored again.
+	AlreadyReceived bool   `json:"already_received,omitempty"`
+	Detail          string `json:"detail,omitempty"`
 }
 
 // unknownHookDetail is the same for unknown, deleted and malformed tokens.
@@ -81,8 +88,14 @@ func (h *hookRoutes) accept(w http.ResponseWriter, req *http.Request) {
 	if res.RunID != uuid.Nil {
 		out.RunID = &res.RunID
 	}
+	status := http.StatusAccepted
+	if res.AlreadyReceived {
+		status = http.StatusOK
+		out.AlreadyReceived = true
+		out.Detail = "This webhook-id was already received; its records are stored and were not stored again."
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(out)
 }
 

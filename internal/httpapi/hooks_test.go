@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -264,7 +265,7 @@ func TestHookSignatures(t *testing.T) {
 			}, "no webhook-signature matches"},
 			{"stale timestamp", func() resp { return send("msg_4", now.Add(-2*time.Minute), body, secret) }, "too old"},
 			{"future timestamp", func() resp { return send("msg_5", now.Add(2*time.Minute), body, secret) }, "in the future"},
-			{"replayed id", func() resp { return send("msg_1", now, body, secret) }, "already received"},
+			{"replayed id with a wrong key", func() resp { return send("msg_1", now, body, signature.GenerateSecret()) }, "no webhook-signature matches"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := tc.do()
@@ -274,8 +275,20 @@ func TestHookSignatures(t *testing.T) {
 				}
 			})
 		}
+		// A replayed id with a valid signature is received (200), not
+		// refused: the sender may be retrying after a lost answer.
+		r := send("msg_1", now, body, secret)
+		want(t, r, http.StatusOK)
+		var got struct {
+			Accepted        int    `json:"accepted"`
+			AlreadyReceived bool   `json:"already_received"`
+			Detail          string `json:"detail"`
+		}
+		if err := json.Unmarshal(r.body, &got); err != nil || !got.AlreadyReceived || got.Accepted != 0 || !strings.Contains(got.Detail, "already received") {
+			t.Fatalf("replayed id: %s (%v)", r.body, err)
+		}
 		if rs, _, ru := e.stored(tm, p.ID); rs != 1 || ru != 1 {
-			t.Fatalf("stored %d records in %d runs; only the first request was valid", rs, ru)
+			t.Fatalf("stored %d records in %d runs; only the first request was new and valid", rs, ru)
 		}
 
 		// The signature covers the bytes as sent once gzip is undone.
@@ -290,7 +303,7 @@ func TestHookSignatures(t *testing.T) {
 		bad := []byte(`{"temperature": `)
 		h = http.Header{}
 		signature.SetHeaders(h, "msg_retry", now, bad, secret)
-		r := e.hook(p.IngestURL, bad, "webhook-id", "msg_retry", "webhook-timestamp", h.Get("webhook-timestamp"), "webhook-signature", h.Get("webhook-signature"))
+		r = e.hook(p.IngestURL, bad, "webhook-id", "msg_retry", "webhook-timestamp", h.Get("webhook-timestamp"), "webhook-signature", h.Get("webhook-signature"))
 		want(t, r, http.StatusBadRequest)
 		want(t, send("msg_retry", now, body, secret), http.StatusAccepted)
 

@@ -126,11 +126,14 @@ type PipelineBody struct {
 	Name    string          `json:"name"`
 	Kind    string          `json:"kind" enum:"polling,webhook,p2p"`
 	Spec    json.RawMessage `json:"spec" doc:"The pipeline document as saved, with its defaults filled in."`
-	// IngestURL is shown to editors and above only: it is a credential.
-	IngestURL string            `json:"ingest_url,omitempty" doc:"Webhook pipelines: where to POST records. The URL is a credential; it is shown to editors and above."`
-	Stats     PipelineStatsBody `json:"stats"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	// IngestURL is shown once, to editors and above: it is a credential,
+	// and the server keeps only its hash.
+	IngestURL string `json:"ingest_url,omitempty" doc:"Webhook pipelines: where to POST records. The URL is a credential, shown once: in the answer that creates the pipeline and in the one that rotates its token (the server keeps only a hash of it)."`
+	// IngestTokenPrefix identifies the current ingest URL.
+	IngestTokenPrefix string            `json:"ingest_token_prefix,omitempty" doc:"Webhook pipelines, editors and above: the first characters of the ingest URL's token, to tell which URL the pipeline has."`
+	Stats             PipelineStatsBody `json:"stats"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
 }
 
 // PipelineStatsBody are a pipeline's counters.
@@ -159,6 +162,9 @@ func (r *pipelineRoutes) pipelineBody(p core.Pipeline, origin string) PipelineBo
 			base = origin
 		}
 		b.IngestURL = base + "/hooks/" + p.HookToken
+	}
+	if p.Kind == core.KindWebhook {
+		b.IngestTokenPrefix = p.HookTokenPrefix
 	}
 	return b
 }

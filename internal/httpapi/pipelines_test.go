@@ -26,7 +26,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
-	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/storetest"
 	"github.com/tributary-dev/tributary/internal/vault"
@@ -105,7 +104,7 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler,
 			Idempotency: st, Sealer: secrets.NewBox(key)})
 	v := vault.New(st, secrets.NewBox(key))
-	hooks := ingest.New(cfg.Ingest, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
+	hooks := ingest.New(cfg.Ingest, ingest.Deps{Store: st, Engine: eng, Secrets: v, Logger: log})
 	api.RegisterHooks(hooks)
 	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
 		Store: st, Compiler: compiler, Vault: v, Engine: eng, Broker: broker, Cache: c, Hooks: hooks,
@@ -283,7 +282,9 @@ type pipelineBody struct {
 	Kind      string          `json:"kind"`
 	Spec      json.RawMessage `json:"spec"`
 	IngestURL string          `json:"ingest_url"`
-	Stats     struct {
+	// IngestTokenPrefix identifies the ingest URL after it was shown.
+	IngestTokenPrefix string `json:"ingest_token_prefix"`
+	Stats             struct {
 		RecordCount   int64 `json:"record_count"`
 		RejectedCount int64 `json:"rejected_count"`
 	} `json:"stats"`
@@ -343,18 +344,28 @@ func TestPipelineLifecycle(t *testing.T) {
 		}
 		path := "/api/v1/pipelines/" + p.ID.String()
 
-		// Read: anyone in the team; the ingest URL only for editors.
+		// Read: anyone in the team. The ingest URL was shown once, at
+		// create (the server keeps only its hash); editors see the
+		// prefix of its token, viewers nothing of it.
 		r := e.do("GET", path, tm.viewer, nil)
 		want(t, r, http.StatusOK)
 		var got pipelineBody
 		r.json(t, &got)
-		if got.ID != p.ID || got.IngestURL != "" || r.header.Get("ETag") != `"1"` {
+		if got.ID != p.ID || got.IngestURL != "" || got.IngestTokenPrefix != "" || r.header.Get("ETag") != `"1"` {
 			t.Fatalf("viewer GET = %+v, ETag %q", got, r.header.Get("ETag"))
 		}
+		token := p.IngestURL[strings.LastIndex(p.IngestURL, "/")+1:]
+		if p.IngestTokenPrefix == "" || !strings.HasPrefix(token, p.IngestTokenPrefix) || len(p.IngestTokenPrefix) >= len(token) {
+			t.Fatalf("created: ingest_token_prefix %q of %q", p.IngestTokenPrefix, token)
+		}
 		r = e.do("GET", path, tm.editor, nil)
+		got = pipelineBody{}
 		r.json(t, &got)
-		if got.IngestURL != p.IngestURL {
-			t.Fatalf("editor GET ingest_url = %q, want %q", got.IngestURL, p.IngestURL)
+		if got.IngestURL != "" || got.IngestTokenPrefix != p.IngestTokenPrefix {
+			t.Fatalf("editor GET ingest_url = %q, prefix %q; want no URL and prefix %q", got.IngestURL, got.IngestTokenPrefix, p.IngestTokenPrefix)
+		}
+		if r := e.do("GET", path, tm.editor, nil); strings.Contains(string(r.body), token) {
+			t.Fatalf("GET shows the token: %s", r.body)
 		}
 		r = e.do("GET", "/api/v1/pipelines", tm.viewer, nil)
 		want(t, r, http.StatusOK)
@@ -374,7 +385,7 @@ func TestPipelineLifecycle(t *testing.T) {
 		r = e.do("PUT", path, tm.editor, webhookSpec("orders-v2"), "If-Match", `"1"`)
 		want(t, r, http.StatusOK)
 		r.json(t, &got)
-		if got.Version != 2 || got.Name != "orders-v2" || r.header.Get("ETag") != `"2"` || got.IngestURL != p.IngestURL {
+		if got.Version != 2 || got.Name != "orders-v2" || r.header.Get("ETag") != `"2"` || got.IngestURL != "" || got.IngestTokenPrefix != p.IngestTokenPrefix {
 			t.Fatalf("updated %+v ETag %q", got, r.header.Get("ETag"))
 		}
 		r = e.do("PUT", path, tm.editor, webhookSpec("orders-v3"), "If-Match", `"1"`)

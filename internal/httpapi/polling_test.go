@@ -27,7 +27,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
-	"github.com/tributary-dev/tributary/internal/signature"
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
 	"github.com/tributary-dev/tributary/internal/store/storetest"
@@ -88,7 +87,7 @@ func setupPolling(t *testing.T, backend string) *env {
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler})
-	hooks := ingest.New(ingest.Config{}, ingest.Deps{Store: st, Engine: eng, Secrets: v, Replay: signature.NewMemoryGuard(0), Logger: log})
+	hooks := ingest.New(ingest.Config{}, ingest.Deps{Store: st, Engine: eng, Secrets: v, Logger: log})
 	api.RegisterHooks(hooks)
 	svc, err := orchestrator.New(orchestrator.Config{Logger: log}, orchestrator.Deps{
 		Store: st, Compiler: compiler, Vault: v, Engine: eng, Broker: broker, Cache: c, Polls: polling, Hooks: hooks,

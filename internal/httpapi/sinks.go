@@ -95,7 +95,7 @@ type DeliveryBody struct {
 	From          time.Time  `json:"from" doc:"The oldest event time among the records."`
 	To            time.Time  `json:"to" doc:"The newest event time among the records."`
 	Status        string     `json:"status" enum:"pending,retrying,delivered,dead"`
-	Attempts      int        `json:"attempts"`
+	Attempts      int        `json:"attempts" doc:"How many times the records were sent to the destination, whatever its answer. Tries that failed before sending (the sink held back while a probe tests it after failures, a sink that could not be opened) are not counted; they use up the delivery's schedule all the same."`
 	LastError     string     `json:"last_error,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
@@ -292,8 +292,9 @@ func (r *pipelineRoutes) registerSinkRoutes() {
 	huma.Register(api, huma.Operation{
 		OperationID: "start-replay", Method: http.MethodPost, Path: base + "/{sink}/replays", Tags: tags,
 		Summary: "Replay stored records to a sink",
-		Description: "Re-delivers every stored record with an event time in [from, to) to the sink, as deliveries of up to 1000 records " +
-			"with the same idempotency ids as before: a backfill for a sink added later. Watch it with GET …/replays/{replay}. Needs editor.",
+		Description: "Re-delivers every stored record with an event time in [from, to) to the sink, as the batches they were committed in " +
+			"(parts of up to 1000 records, each whole) with the same idempotency ids as their first deliveries: a backfill for a sink " +
+			"added later. Watch it with GET …/replays/{replay}. Needs editor.",
 		DefaultStatus: http.StatusAccepted,
 	}, r.startReplay)
 	huma.Register(api, huma.Operation{

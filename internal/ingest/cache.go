@@ -41,16 +41,17 @@ type hookCache struct {
 	flight singleflight.Group
 
 	mu      sync.Mutex
-	byToken map[string]*hook
-	gen     uint64 // grows on every forget, so a load racing one is not kept
+	byToken map[string]*hook // by token hash
+	gen     uint64           // grows on every forget, so a load racing one is not kept
 }
 
 func newHookCache(ttl time.Duration, now func() time.Time, load func(context.Context, string) (*hook, error)) *hookCache {
 	return &hookCache{ttl: ttl, now: now, load: load, byToken: make(map[string]*hook)}
 }
 
-// get returns the token's hook, loading it when it is not cached or
-// expired. Unknown tokens are not cached.
+// get returns the hook of a token's hash (string(core.HookTokenHash)), loading it
+// when it is not cached or expired. Unknown tokens are not cached. The
+// cache holds hashes, never tokens.
 func (c *hookCache) get(ctx context.Context, token string) (*hook, error) {
 	now := c.now()
 	c.mu.Lock()

@@ -12,7 +12,7 @@
 //	pipeline has a signing secret               *SignatureError
 //	decode JSON / array / NDJSON (decode.go),
 //	at most max_records records                 *BadJSONError, *TooManyRecordsError
-//	engine.Process (map, validate) in the caller's goroutine
+//	engine.ProcessFor (map, validate) in the caller's goroutine, in the team's fair CPU share
 //	engine.Submit: group commit, returns once the transaction committed
 //
 // An unsigned request is decoded as it is read (body.go's readers feed
@@ -21,14 +21,20 @@
 // whole (at most max_body_bytes) before its signature is checked and it is
 // decoded. Either way a request holds at most max_records decoded records.
 //
-// Failures of a part ingest depends on (the store, the replay guard, the
-// engine) are *UnavailableError: the sender should retry shortly. Nothing
-// of a refused request is stored. Any failure after a signature verified
-// releases its webhook-id from the replay guard, so that the sender's
-// retry is not refused as a replay.
+// Failures of a part ingest depends on (the store, the engine) are
+// *UnavailableError: the sender should retry shortly. Nothing of a refused
+// request is stored.
+//
+// Replay protection is durable and per pipeline: the webhook-id of a signed
+// request is stored with its records, in the batch's transaction
+// (engine.SubmitOnce), until the signature's tolerance window ends. A
+// request whose id the pipeline already stored, with a valid signature, is
+// not refused: Accept returns a Result with AlreadyReceived set and stores
+// nothing (a sender retrying after a lost answer learns that its message
+// arrived). A request that fails keeps no id, so its retry is accepted.
 //
 // The token cache keeps a resolved token (pipeline, compiled spec,
-// signature verifier) for a short TTL, so that a burst of requests costs
+// signature verifier), keyed by the token's hash, for a short TTL, so that a burst of requests costs
 // one lookup, one compile and one secret opening. Changes made through this
 // process must forget the entries they affect (ForgetPipeline,
 // ForgetTeam); changes made through another node take effect within the

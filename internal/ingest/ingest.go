@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/signature"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // DefaultCacheTTL is how long a webhook token's pipeline is reused before
@@ -40,19 +41,27 @@ type Config struct {
 
 // Store is what ingest needs of the store.
 type Store interface {
-	// PipelineByHookToken finds a webhook pipeline by its ingest token, or
-	// fails with core.ErrNotFound.
-	PipelineByHookToken(ctx context.Context, token string) (core.Pipeline, error)
+	// PipelineByHookHash finds a webhook pipeline by the hash of its
+	// ingest token (core.HookTokenHash), or fails with core.ErrNotFound.
+	PipelineByHookHash(ctx context.Context, hash []byte) (core.Pipeline, error)
+	// WebhookIDSeen reports whether the pipeline stored a signed request
+	// with the webhook-id hash that has not expired at now.
+	WebhookIDSeen(ctx context.Context, teamID, pipelineID uuid.UUID, hash []byte, now time.Time) (bool, error)
 }
 
 // Engine is what ingest needs of the engine; *engine.Engine has it.
 type Engine interface {
 	// Compiled returns the compiled spec of p's version.
 	Compiled(p core.Pipeline) (*pipeline.Compiled, error)
-	// Process maps and validates inputs in the caller's goroutine.
-	Process(c *pipeline.Compiled, inputs []any, arrival time.Time) ([]engine.Mapped, []core.Rejected)
+	// ProcessFor maps and validates inputs in the caller's goroutine,
+	// within the team's fair share of CPU; it fails only when ctx ends.
+	ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, inputs []any, arrival time.Time) ([]engine.Mapped, []core.Rejected, error)
 	// Submit commits processed records and returns once they are durable.
 	Submit(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []engine.Mapped, rejected []core.Rejected, trigger core.RunTrigger) (engine.Result, error)
+	// SubmitOnce is Submit that stores a signed request's webhook-id in
+	// the same transaction, or fails with core.ErrAlreadyReceived when the
+	// pipeline already stored it.
+	SubmitOnce(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []engine.Mapped, rejected []core.Rejected, trigger core.RunTrigger, id store.WebhookID) (engine.Result, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -70,11 +79,7 @@ type Deps struct {
 	Engine Engine
 	// Secrets opens the signing secrets of signed webhooks.
 	Secrets Secrets
-	// Replay remembers the webhook ids of signed requests, one guard per
-	// process (or a shared one in a cluster). Nil means a MemoryGuard.
-	Replay signature.ReplayGuard
-	// Logger logs what a caller is not told (a replay guard that could not
-	// release an id). Nil discards.
+	// Logger logs what a caller is not told. Nil discards.
 	Logger *slog.Logger
 	// Now is the clock of arrivals, the rate limit and the token cache.
 	// Nil means time.Now.
@@ -91,6 +96,11 @@ type Result struct {
 	// RunID is the run that committed them; Nil when the body held no
 	// record.
 	RunID uuid.UUID
+	// AlreadyReceived means the request was signed and its webhook-id was
+	// already stored for the pipeline within the signature's tolerance
+	// window: a sender's retry after a lost answer, or a replay. Nothing
+	// was stored again; Accepted and Rejected are 0.
+	AlreadyReceived bool
 }
 
 // Service accepts webhook requests. It is safe for concurrent use.
@@ -98,7 +108,6 @@ type Service struct {
 	store   Store
 	engine  Engine
 	secrets Secrets
-	replay  signature.ReplayGuard
 	log     *slog.Logger
 	now     func() time.Time
 	hooks   *hookCache
@@ -110,9 +119,6 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.CacheTTL <= 0 {
 		cfg.CacheTTL = DefaultCacheTTL
 	}
-	if d.Replay == nil {
-		d.Replay = signature.NewMemoryGuard(0)
-	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -120,7 +126,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Now = time.Now
 	}
 	s := &Service{
-		store: d.Store, engine: d.Engine, secrets: d.Secrets, replay: d.Replay, log: d.Logger, now: d.Now,
+		store: d.Store, engine: d.Engine, secrets: d.Secrets, log: d.Logger, now: d.Now,
 		limits: newTeamLimiter(cfg.Rate, cfg.Burst),
 	}
 	s.hooks = newHookCache(cfg.CacheTTL, d.Now, s.loadHook)
@@ -146,7 +152,7 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 	if !plausibleToken(token) {
 		return Result{}, ErrUnknownToken
 	}
-	h, err := s.hooks.get(ctx, token)
+	h, err := s.hooks.get(ctx, string(core.HookTokenHash(token)))
 	switch {
 	case errors.Is(err, ErrUnknownToken), errors.Is(err, ErrMisconfigured):
 		return Result{}, err
@@ -171,7 +177,7 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 		if err != nil {
 			return Result{}, err
 		}
-		return s.process(ctx, h, payload, ndjson, arrival)
+		return s.process(ctx, h, payload, ndjson, arrival, store.WebhookID{})
 	}
 	// The signature covers the whole payload: it is read before any of it
 	// is decoded.
@@ -185,20 +191,27 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 		}
 		return Result{}, &UnavailableError{Step: StepVerify, Pipeline: h.p.ID, Err: err}
 	}
-	res, err := s.process(ctx, h, bytes.NewReader(raw), ndjson, arrival)
-	if err != nil {
-		// The signature verified: release its id, so that the sender may
-		// retry the request with the same webhook-id.
-		if ferr := h.verifier.Forget(context.WithoutCancel(ctx), header.Get(signature.HeaderID)); ferr != nil {
-			s.log.WarnContext(ctx, "webhook replay guard", "pipeline", h.p.ID, "err", ferr)
-		}
+	// The signature is good: the id is the sender's. A request whose id
+	// the pipeline already stored is answered as received, without its
+	// mapping; one that races it is caught by the batch's insert of the id.
+	id := store.WebhookID{
+		Hash: store.WebhookIDHash(header.Get(signature.HeaderID)), At: arrival,
+		Expires: h.verifier.ReplayWindowEnd(header.Get(signature.HeaderTimestamp)),
 	}
-	return res, err
+	seen, err := s.store.WebhookIDSeen(ctx, h.p.TeamID, h.p.ID, id.Hash, arrival)
+	if err != nil {
+		return Result{}, &UnavailableError{Step: StepVerify, Pipeline: h.p.ID, Err: err}
+	}
+	if seen {
+		return Result{AlreadyReceived: true}, nil
+	}
+	return s.process(ctx, h, bytes.NewReader(raw), ndjson, arrival, id)
 }
 
 // process decodes a payload, within the pipeline's record limit, and hands
-// its records to the engine.
-func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjson bool, arrival time.Time) (Result, error) {
+// its records to the engine, with the request's webhook-id when it is
+// signed (id.Hash set).
+func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjson bool, arrival time.Time, id store.WebhookID) (Result, error) {
 	maxRecords := h.compiled.MaxRecords
 	if maxRecords <= 0 {
 		maxRecords = pipeline.DefaultMaxRecords
@@ -207,8 +220,19 @@ func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjso
 	if err != nil {
 		return Result{}, err
 	}
-	accepted, rejected := s.engine.Process(h.compiled, inputs, arrival)
-	res, err := s.engine.Submit(ctx, h.p, h.compiled, accepted, rejected, core.TriggerWebhook)
+	accepted, rejected, err := s.engine.ProcessFor(ctx, h.p.TeamID, h.compiled, inputs, arrival)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	var res engine.Result
+	if len(id.Hash) > 0 {
+		res, err = s.engine.SubmitOnce(ctx, h.p, h.compiled, accepted, rejected, core.TriggerWebhook, id)
+	} else {
+		res, err = s.engine.Submit(ctx, h.p, h.compiled, accepted, rejected, core.TriggerWebhook)
+	}
+	if errors.Is(err, core.ErrAlreadyReceived) {
+		return Result{AlreadyReceived: true}, nil
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return Result{}, fmt.Errorf("%w: %w", ErrCanceled, ctx.Err())
@@ -222,7 +246,7 @@ func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjso
 // than the replay guard's.
 func isSignatureFailure(err error) bool {
 	for _, s := range []error{signature.ErrMissingHeaders, signature.ErrBadTimestamp, signature.ErrTimestampTooOld,
-		signature.ErrTimestampTooNew, signature.ErrNoMatchingSignature, signature.ErrReplayed} {
+		signature.ErrTimestampTooNew, signature.ErrNoMatchingSignature} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -245,9 +269,10 @@ func plausibleToken(t string) bool {
 	return true
 }
 
-// loadHook resolves a token to its pipeline, compiled spec and verifier.
-func (s *Service) loadHook(ctx context.Context, token string) (*hook, error) {
-	p, err := s.store.PipelineByHookToken(ctx, token)
+// loadHook resolves a token's hash to its pipeline, compiled spec and
+// verifier.
+func (s *Service) loadHook(ctx context.Context, hash string) (*hook, error) {
+	p, err := s.store.PipelineByHookHash(ctx, []byte(hash))
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, ErrUnknownToken
 	}
@@ -279,7 +304,6 @@ func (s *Service) loadHook(ctx context.Context, token string) (*hook, error) {
 	}
 	h.verifier, err = signature.NewVerifier(signature.Config{
 		Secrets: []signature.Secret{sec}, Tolerance: c.WebhookTolerance,
-		Replay: s.replay, ReplayScope: p.ID.String(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: pipeline %s: %w", ErrMisconfigured, p.ID, err)

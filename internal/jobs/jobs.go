@@ -118,6 +118,7 @@ type Deps struct {
 func RiverConfig(cfg Config, d Deps) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &MaintenanceWorker{Store: d.Store, Log: cfg.Logger})
+	river.AddWorker(workers, &WebhookIDsWorker{Store: d.Store, Log: cfg.Logger})
 	addUploadWorkers(workers, cfg, d)
 	addStorageWorkers(workers, cfg, d)
 	rc := &river.Config{
@@ -134,6 +135,7 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 			river.NewPeriodicJob(river.PeriodicInterval(MaintenanceInterval),
 				func() (river.JobArgs, *river.InsertOpts) { return MaintenanceArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
+			webhookIDsPeriodicJob(),
 		}, storagePeriodicJobs()...),
 	}
 	for _, dom := range d.Domains {

@@ -214,10 +214,11 @@ func (s *Service) load(ctx context.Context, who Caller, id uuid.UUID, min auth.R
 }
 
 // view is p as a caller of role may see it: the webhook token (the ingest
-// URL is a credential) is for editors and above.
+// URL is a credential) and its prefix are for editors and above. The token
+// itself is only set after a create or a rotation: the store keeps its hash.
 func view(p core.Pipeline, role auth.Role) core.Pipeline {
 	if !role.AtLeast(auth.Editor) {
-		p.HookToken = ""
+		p.HookToken, p.HookTokenPrefix = "", ""
 	}
 	return p
 }

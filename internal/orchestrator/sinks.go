@@ -117,7 +117,7 @@ func (s *Service) Sinks(ctx context.Context, who Caller, pipelineID uuid.UUID) (
 		if err != nil {
 			return nil, fmt.Errorf("load pipeline %s: %w", id, err)
 		}
-		d.HookToken = ""
+		d.HookToken, d.HookTokenPrefix = "", ""
 		b := Sink{Name: d.Name, Kind: "pipeline", Enabled: d.Status != core.StatusPaused, Downstream: &d, Status: core.SinkActive}
 		if !b.Enabled {
 			b.Status, b.Reason = core.SinkDisabled, "the downstream pipeline is paused"

@@ -2,7 +2,6 @@ package poll
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -38,9 +37,9 @@ type Store interface {
 // Engine is what polls need of the engine.
 type Engine interface {
 	Compiled(p core.Pipeline) (*pipeline.Compiled, error)
-	// RunPoll commits a poll's records, counting the deduplicated ones
-	// it dropped in the run's fetched.
-	RunPoll(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, deduplicated int, trigger core.RunTrigger, state json.RawMessage) (engine.Result, error)
+	// RunPoll commits a poll's records with its state, dedup keys and
+	// next schedule in one transaction.
+	RunPoll(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, inputs []any, trigger core.RunTrigger, x engine.PollCommit) (engine.Result, error)
 	RecordFailure(ctx context.Context, p core.Pipeline, run engine.FailedRun) (engine.Result, error)
 }
 

@@ -91,29 +91,39 @@ func (s *Service) work(ctx context.Context, job *river.Job[Args]) error {
 		return err
 	}
 	st := decodePollState(claim.State)
-	var interval time.Duration
 	if st.Due == nil || !st.Due.Equal(a.Due) {
-		// The poll of this due time has not committed yet: run it.
-		var stop error
-		st, interval, stop = s.poll(ctx, job, pl, st, start, log)
+		// The poll of this due time has not committed yet: run it. It
+		// schedules the next poll in its own transaction.
+		stop := s.poll(ctx, job, pl, st, start, log)
 		if errors.Is(stop, core.ErrNotFound) {
 			// The pipeline was deleted during the poll; so was its schedule.
 			s.metrics.outcome("stale")
 			return nil
 		}
-		if stop != nil {
-			return stop
-		}
-	} else {
-		log.DebugContext(ctx, "poll: already done, scheduling the next one")
-		if c, err := s.engine.Compiled(pl); err == nil {
-			interval = c.Interval
-		}
+		return stop
 	}
+	// The poll committed before (its node died before River heard of
+	// it, or before the next poll was scheduled in older versions): only
+	// the schedule may be left to do; FinishPoll does nothing when the
+	// schedule already moved.
+	log.DebugContext(ctx, "poll: already done, scheduling the next one")
+	var interval time.Duration
+	if c, err := s.engine.Compiled(pl); err == nil {
+		interval = c.Interval
+	}
+	if _, err := s.store.FinishPoll(ctx, s.finish(pl, a.Due, interval, st)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// finish is the end of the poll of pl due at due that committed st: the
+// next poll and its job, and the pipeline's status after it.
+func (s *Service) finish(pl core.Pipeline, due time.Time, interval time.Duration, st pollState) store.PollFinish {
 	if interval <= 0 {
 		interval = time.Minute // a spec that does not compile is retried at the default
 	}
-	next := s.nextDue(a.Due, interval, st, s.cfg.Now().UTC())
+	next := s.nextDue(due, interval, st, s.cfg.Now().UTC())
 	var status core.PipelineStatus
 	switch {
 	case st.Failures >= s.cfg.FailingAfter && pl.Status != core.StatusFailing:
@@ -122,31 +132,29 @@ func (s *Service) work(ctx context.Context, job *river.Job[Args]) error {
 		status = core.StatusActive
 	}
 	nextJob := s.job(pl.TeamID, pl.ID, next, false)
-	if _, err := s.store.FinishPoll(ctx, store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: a.Due, Next: next,
-		Job: &nextJob, Status: status}); err != nil {
-		return err
-	}
-	return nil
+	return store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: due, Next: next, Job: &nextJob, Status: status}
 }
 
-// poll fetches, dedups and commits one poll, or records its failure. It
-// returns the state the poll committed and the pipeline's interval; stop
-// is set when the job must end without scheduling (it is retried).
-func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeline, prev pollState, start time.Time, log *slog.Logger) (st pollState, interval time.Duration, stop error) {
+// poll fetches, dedups and commits one poll, or records its failure; the
+// transaction that commits it also holds the poll's dedup keys and
+// schedules the next poll. stop is set when the job must end without
+// that commit (it is retried).
+func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeline, prev pollState, start time.Time, log *slog.Logger) (stop error) {
 	a := job.Args
 	trigger := core.TriggerPoll
 	if a.Manual {
 		trigger = core.TriggerManual
 	}
 	due := a.Due
-	failed := func(msg string, retryAfter time.Duration) (pollState, time.Duration, error) {
+	var interval time.Duration
+	failed := func(msg string, retryAfter time.Duration) error {
 		st := pollState{Values: prev.Values, Due: &due, Failures: prev.Failures + 1, RetryAfterMS: retryAfter.Milliseconds()}
-		if err := s.writeFailure(ctx, pl, trigger, start, msg, st); err != nil {
-			return pollState{}, 0, err
+		if err := s.writeFailure(ctx, pl, trigger, start, msg, st, s.finish(pl, due, interval, st)); err != nil {
+			return err
 		}
 		s.metrics.outcome("failed")
 		log.WarnContext(ctx, "poll failed", "err", msg, "failures", st.Failures)
-		return st, interval, nil
+		return nil
 	}
 	c, err := s.engine.Compiled(pl)
 	if err != nil || c.Source == nil {
@@ -167,7 +175,7 @@ func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeli
 		if ctx.Err() != nil {
 			// The job was stopped (the node shuts down): River retries it,
 			// and the retry takes the lease over.
-			return pollState{}, 0, ctx.Err()
+			return ctx.Err()
 		}
 		var se *source.Error
 		if errors.As(err, &se) {
@@ -181,31 +189,30 @@ func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeli
 	if dedup {
 		seen, err := s.store.SeenKeys(ctx, pl.TeamID, pl.ID, keys, s.cfg.Now().UTC())
 		if err != nil {
-			return pollState{}, 0, err
+			return err
 		}
 		records, keys = dropSeen(records, keys, seen)
 	}
-	st = pollState{Values: res.State, Due: &due}
+	st := pollState{Values: res.State, Due: &due}
 	state, err := json.Marshal(st)
 	if err != nil {
 		return failed("the new state cannot be encoded: "+err.Error(), 0)
 	}
+	// The records, their dedup keys, the state and the next poll commit
+	// together: a crash leaves either all of them or none.
+	finish := s.finish(pl, due, interval, st)
 	// Deduplicated records were fetched: they count in the run's fetched.
-	if _, err := s.engine.RunPoll(ctx, pl, c, records, len(res.Records)-len(records), trigger, state); err != nil {
-		return pollState{}, 0, fmt.Errorf("poll of pipeline %s: %w", pl.ID, err)
-	}
+	x := engine.PollCommit{State: state, Finish: &finish, Deduplicated: len(res.Records) - len(records)}
 	if dedup && len(keys) > 0 {
-		// After the commit: a crash in between can store a record twice
-		// when a later poll fetches it again (at least once), never lose
-		// one.
-		if err := s.store.AddKeys(ctx, pl.TeamID, pl.ID, keys, s.cfg.Now().UTC().Add(window)); err != nil {
-			log.WarnContext(ctx, "poll: remembering dedup keys failed; overlapping polls may store these records again", "err", err)
-		}
+		x.Keys, x.KeysExpire = keys, s.cfg.Now().UTC().Add(window)
+	}
+	if _, err := s.engine.RunPoll(ctx, pl, c, records, trigger, x); err != nil {
+		return fmt.Errorf("poll of pipeline %s: %w", pl.ID, err)
 	}
 	s.metrics.outcome("ok")
 	s.metrics.duration.Observe(time.Since(start).Seconds())
 	log.DebugContext(ctx, "poll done", "records", len(records), "fetched", len(res.Records), "requests", res.Requests, "more", res.More)
-	return st, interval, nil
+	return nil
 }
 
 // dropSeen removes the records whose key was seen, and the records that
@@ -231,12 +238,12 @@ func dropSeen(records []any, keys [][]byte, seen []bool) ([]any, [][]byte) {
 // writeFailure commits a failed run with the error and the state that
 // keeps the previous variables. It goes through the engine, like every
 // other run, so that the engine's metrics count it.
-func (s *Service) writeFailure(ctx context.Context, pl core.Pipeline, trigger core.RunTrigger, start time.Time, msg string, st pollState) error {
+func (s *Service) writeFailure(ctx context.Context, pl core.Pipeline, trigger core.RunTrigger, start time.Time, msg string, st pollState, finish store.PollFinish) error {
 	state, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode the state of failed poll of pipeline %s: %w", pl.ID, err)
 	}
-	if _, err := s.engine.RecordFailure(ctx, pl, engine.FailedRun{Trigger: trigger, StartedAt: start, Error: msg, State: state}); err != nil {
+	if _, err := s.engine.RecordFailure(ctx, pl, engine.FailedRun{Trigger: trigger, StartedAt: start, Error: msg, State: state, Finish: &finish}); err != nil {
 		return fmt.Errorf("record failed poll of pipeline %s: %w", pl.ID, err)
 	}
 	return nil

@@ -200,3 +200,15 @@ func parseTimestamp(s string) (time.Time, error) {
 	}
 	return time.Unix(sec, 0), nil
 }
+
+// ReplayWindowEnd returns when a message with this webhook-timestamp stops
+// passing the timestamp check: a receiver that remembers the message's id
+// for replay protection need not keep it longer. A timestamp that does not
+// parse gives the zero time; Verify refuses such a message anyway.
+func (v *Verifier) ReplayWindowEnd(timestamp string) time.Time {
+	ts, err := parseTimestamp(timestamp)
+	if err != nil {
+		return time.Time{}
+	}
+	return ts.Add(v.tolerance)
+}

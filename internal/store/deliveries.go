@@ -35,6 +35,34 @@ type NewDelivery struct {
 	CreatedAt  time.Time
 }
 
+// WithoutKeys returns params without the delivery jobs whose idempotency
+// key is in have: AdvanceReplay drops those its replay already enqueued.
+func WithoutKeys(params []river.InsertManyParams, have map[string]bool) []river.InsertManyParams {
+	if len(have) == 0 {
+		return params
+	}
+	out := params[:0:0]
+	for _, p := range params {
+		if dj, ok := p.Args.(DeliveryJob); ok && have[dj.DeliveryRow().Key] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// DeliveryKeys returns the idempotency keys of the delivery jobs among
+// params.
+func DeliveryKeys(params []river.InsertManyParams) []string {
+	var out []string
+	for _, p := range params {
+		if dj, ok := p.Args.(DeliveryJob); ok {
+			out = append(out, dj.DeliveryRow().Key)
+		}
+	}
+	return out
+}
+
 // DeliveryJob is implemented by job arguments that are deliveries: when the
 // store inserts such a job, it inserts the job's delivery row in the same
 // transaction.
@@ -57,6 +85,20 @@ func DeliveryRows(params []river.InsertManyParams) ([]NewDelivery, []int) {
 	return rows, idx
 }
 
+// StuckDelivery is a delivery StuckDeliveries found.
+type StuckDelivery struct {
+	TeamID, PipelineID uuid.UUID
+	Sink               string
+	ID                 uuid.UUID
+	Status             core.DeliveryStatus
+	Records            int
+	// JobState is the River job's state ("completed", "discarded",
+	// "cancelled"), or "" when the job is gone.
+	JobState string
+	// Args are the job's encoded arguments; nil when the job is gone.
+	Args json.RawMessage
+}
+
 // DeliveryOutcome is the result of one attempt of a delivery.
 type DeliveryOutcome struct {
 	TeamID     uuid.UUID
@@ -65,8 +107,10 @@ type DeliveryOutcome struct {
 	ID         uuid.UUID // the delivery
 	// Status is what the delivery becomes: delivered, retrying or dead.
 	Status core.DeliveryStatus
-	// Attempt is the number of the attempt (1 for the first); the row keeps
-	// the highest it saw.
+	// Attempt is how many attempts of the delivery sent its records to
+	// the destination, this one included when it did (attempts that
+	// failed before sending, such as a sink held back while it is probed,
+	// do not count); the row keeps the highest it saw.
 	Attempt  int
 	At       time.Time // when the attempt ended
 	Duration time.Duration
@@ -193,6 +237,13 @@ type Deliveries interface {
 	// jobs (with their rows), in one transaction, so that a replay that
 	// stops half-way goes on where its last step ended.
 	AdvanceReplay(ctx context.Context, step ReplayStep, jobs []river.InsertManyParams) error
+	// StuckDeliveries lists up to limit deliveries, across all teams, that
+	// are still pending or retrying, were last updated before before, and
+	// whose River job is gone or finished (completed, discarded,
+	// cancelled): a crash during their last attempt left them without an
+	// outcome, and no job will give them one. It is maintenance (the
+	// delivery reconciler).
+	StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]StuckDelivery, error)
 	// DeleteDeliveries removes finished deliveries older than the bounds
 	// and returns how many. It is maintenance: it spans every team.
 	DeleteDeliveries(ctx context.Context, c DeliveryCleanup) (int, error)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -73,15 +74,17 @@ type Pipelines interface {
 	Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeline, error)
 	// Pipelines lists a team's pipelines by name.
 	Pipelines(ctx context.Context, teamID uuid.UUID) ([]core.Pipeline, error)
-	// PipelineByHookToken finds a webhook pipeline by its ingest token. It
-	// is the one pipeline lookup without a team id: the token is the
-	// credential.
-	PipelineByHookToken(ctx context.Context, token string) (core.Pipeline, error)
+	// PipelineByHookHash finds a webhook pipeline by the hash of its
+	// ingest token (core.HookTokenHash). It is the one pipeline lookup
+	// without a team id: the token is the credential. The store keeps
+	// only the hash, so the pipeline's HookToken is empty.
+	PipelineByHookHash(ctx context.Context, hash []byte) (core.Pipeline, error)
 	// PipelineVersion returns the spec of an earlier version.
 	PipelineVersion(ctx context.Context, teamID, id uuid.UUID, version int) (json.RawMessage, error)
 	UpdatePipeline(ctx context.Context, teamID, id uuid.UUID, u PipelineUpdate) (core.Pipeline, error)
 	SetPipelineStatus(ctx context.Context, teamID, id uuid.UUID, status core.PipelineStatus) (core.Pipeline, error)
-	// RotateHookToken replaces a webhook pipeline's ingest token.
+	// RotateHookToken replaces a webhook pipeline's ingest token (it keeps
+	// its hash and prefix); the pipeline returned holds the new token.
 	RotateHookToken(ctx context.Context, teamID, id uuid.UUID, token string) (core.Pipeline, error)
 	// DeletePipeline removes a pipeline with its records, rejected records
 	// and runs.
@@ -130,6 +133,94 @@ type Batch struct {
 	// Upload, when not nil, advances a file upload by one chunk in the
 	// same transaction (see UploadChunk).
 	Upload *UploadChunk
+	// WebhookIDs are the webhook-ids of the signed requests whose records
+	// the batch holds. They are inserted in the same transaction; when one
+	// of them is already stored for the pipeline and not expired at its
+	// At, WriteBatch fails with an error wrapping core.ErrAlreadyReceived
+	// and nothing of the batch is kept.
+	WebhookIDs []WebhookID
+	// Keys, when not empty, are remembered as the pipeline's dedup keys
+	// until KeysExpire, in the same transaction (AddKeys).
+	Keys       [][]byte
+	KeysExpire time.Time
+	// Finish, when not nil, ends the pipeline's poll in the same
+	// transaction (FinishPoll): the next poll is scheduled if and only if
+	// the batch committed.
+	Finish *PollFinish
+}
+
+// RecordBatch is the id ranges of one persisted batch, as WriteBatch keeps
+// them: the records a batch committed together, for replays that deliver
+// them together again.
+type RecordBatch struct {
+	// Ranges are the batch's record ids, in runs of consecutive ids, in
+	// the order the batch held the records.
+	Ranges   []RecordIDRange
+	Records  int
+	From, To time.Time // the oldest and newest event time among them
+}
+
+// FirstID is the batch's smallest record id.
+func (b RecordBatch) FirstID() int64 { return b.Ranges[0].First }
+
+// RecordBatches finds the batches records were committed in.
+type RecordBatches interface {
+	// RecordBatches returns the batches of the pipeline that hold any of
+	// ids, each once, by first id. Records stored before the store kept
+	// batches (and those whose batch expired) have none.
+	RecordBatches(ctx context.Context, teamID, pipelineID uuid.UUID, ids []int64) ([]RecordBatch, error)
+}
+
+// BatchOf returns the RecordBatch of a batch's persisted records, in the
+// order they were given ids; ok is false when it persists none.
+func BatchOf(b *Batch) (rb RecordBatch, ok bool) {
+	if !b.Persist || len(b.Records) == 0 {
+		return RecordBatch{}, false
+	}
+	ids := make([]int64, len(b.Records))
+	for i := range b.Records {
+		r := &b.Records[i]
+		ids[i] = r.ID
+		if i == 0 || r.TS.Before(rb.From) {
+			rb.From = r.TS
+		}
+		if i == 0 || r.TS.After(rb.To) {
+			rb.To = r.TS
+		}
+	}
+	rb.Ranges, rb.Records = IDRanges(ids), len(ids)
+	return rb, true
+}
+
+// WebhookID is a signed webhook request's id as a batch remembers it.
+type WebhookID struct {
+	// Hash is the SHA-256 of the webhook-id header (WebhookIDHash).
+	Hash []byte
+	// At is the request's arrival: an id stored before that expired at
+	// At is replaced.
+	At time.Time
+	// Expires is when a replay of the request would fail the timestamp
+	// check on its own: the id need not be kept longer.
+	Expires time.Time
+}
+
+// WebhookIDHash is the form in which a webhook-id is stored: a fixed size,
+// whatever the header holds.
+func WebhookIDHash(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
+
+// WebhookIDs remembers the webhook-ids of signed requests per pipeline,
+// for the signature's tolerance window (replay protection that survives a
+// restart). Batches insert them (Batch.WebhookIDs).
+type WebhookIDs interface {
+	// WebhookIDSeen reports whether the pipeline stored a batch with the
+	// webhook-id hash that has not expired at now.
+	WebhookIDSeen(ctx context.Context, teamID, pipelineID uuid.UUID, hash []byte, now time.Time) (bool, error)
+	// DeleteExpiredWebhookIDs forgets up to limit ids that expired before
+	// now, across all pipelines, and returns how many.
+	DeleteExpiredWebhookIDs(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
 // RecordQuery selects records of one pipeline, newest first.

@@ -45,6 +45,8 @@ type Store interface {
 	Sessions
 	Pipelines
 	Records
+	RecordBatches
+	WebhookIDs
 	Secrets
 	P2P
 	Uploads

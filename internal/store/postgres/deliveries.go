@@ -433,6 +433,19 @@ func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs [
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("replay %s is not running: %w", step.ID, core.ErrNotFound)
 		}
+		// A batch whose records span two pages of the replay is enqueued
+		// once: the deliveries the replay already has are dropped.
+		if keys := store.DeliveryKeys(jobs); len(keys) > 0 {
+			rows, err := tx.Query(ctx, `SELECT idempotency_key FROM deliveries WHERE replay_id = $1 AND idempotency_key = ANY($2)`, step.ID, keys)
+			if err != nil {
+				return fmt.Errorf("advance replay %s: %w", step.ID, err)
+			}
+			have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("advance replay %s: %w", step.ID, err)
+			}
+			jobs = store.WithoutKeys(jobs, setOf(have))
+		}
 		if len(jobs) > 0 {
 			if err := s.insertJobs(ctx, tx, jobs); err != nil {
 				return fmt.Errorf("enqueue replay deliveries: %w", err)
@@ -440,6 +453,15 @@ func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs [
 		}
 		return nil
 	})
+}
+
+// setOf returns the set of ss.
+func setOf(ss []string) map[string]bool {
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		m[s] = true
+	}
+	return m
 }
 
 // DeleteDeliveries implements store.Deliveries.
@@ -455,4 +477,29 @@ func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (
 		return 0, fmt.Errorf("delete deliveries: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// StuckDeliveries implements store.Deliveries.
+func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]store.StuckDelivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state::text, ''), j.args
+		FROM deliveries d LEFT JOIN river_job j ON j.id = d.job_id
+		WHERE d.status IN ('pending', 'retrying') AND d.updated_at < $1
+			AND (j.id IS NULL OR j.state IN ('completed', 'discarded', 'cancelled'))
+		ORDER BY d.updated_at LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.StuckDelivery, error) {
+		var d store.StuckDelivery
+		var args []byte
+		err := r.Scan(&d.TeamID, &d.PipelineID, &d.Sink, &d.ID, &d.Status, &d.Records, &d.JobState, &args)
+		if args != nil {
+			d.Args = args
+		}
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	return out, nil
 }

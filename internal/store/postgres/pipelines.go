@@ -15,7 +15,7 @@ import (
 // pipelineColumns are the columns scanPipeline reads, from a query of the
 // pipelines table not aliased. Stats are the row's plus the deltas that
 // batches wrote since they were last folded into it (records.go).
-const pipelineColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token, ''), created_at, updated_at,
+const pipelineColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token_prefix, ''), created_at, updated_at,
 	record_count + coalesce((SELECT sum(records) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id), 0)::bigint,
 	rejected_count + coalesce((SELECT sum(rejected) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id), 0)::bigint,
 	stored_bytes + coalesce((SELECT sum(bytes) FROM pipeline_stat_deltas d WHERE d.pipeline_id = pipelines.id), 0)::bigint,
@@ -24,7 +24,7 @@ const pipelineColumns = `id, team_id, name, kind, status, version, spec, coalesc
 
 func scanPipeline(row pgx.Row) (core.Pipeline, error) {
 	var p core.Pipeline
-	err := row.Scan(&p.ID, &p.TeamID, &p.Name, &p.Kind, &p.Status, &p.Version, &p.Spec, &p.HookToken, &p.CreatedAt, &p.UpdatedAt,
+	err := row.Scan(&p.ID, &p.TeamID, &p.Name, &p.Kind, &p.Status, &p.Version, &p.Spec, &p.HookTokenPrefix, &p.CreatedAt, &p.UpdatedAt,
 		&p.Stats.RecordCount, &p.Stats.RejectedCount, &p.Stats.StoredBytes, &p.Stats.LastRecordAt, &p.Stats.LastRunAt)
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	utcPtr(p.Stats.LastRecordAt)
@@ -48,12 +48,13 @@ func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.N
 		}
 		now := core.Now()
 		var err error
-		p, err = scanPipeline(tx.QueryRow(ctx, `INSERT INTO pipelines (id, team_id, name, kind, status, version, spec, hook_token, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, 'active', 1, $5, $6, $7, $7) RETURNING `+pipelineColumns,
-			core.NewID(), teamID, np.Name, np.Kind, np.Spec, nullString(np.HookToken), now))
+		p, err = scanPipeline(tx.QueryRow(ctx, `INSERT INTO pipelines (id, team_id, name, kind, status, version, spec, hook_token_hash, hook_token_prefix, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 'active', 1, $5, $6, $7, $8, $8) RETURNING `+pipelineColumns,
+			core.NewID(), teamID, np.Name, np.Kind, np.Spec, hookHash(np.HookToken), nullString(core.HookTokenPrefixOf(np.HookToken)), now))
 		if err != nil {
 			return err
 		}
+		p.HookToken = np.HookToken
 		if _, err = tx.Exec(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES ($1, 1, $2, $3)`, p.ID, np.Spec, now); err != nil {
 			return err
 		}
@@ -82,12 +83,20 @@ func (s *Store) Pipelines(ctx context.Context, teamID uuid.UUID) ([]core.Pipelin
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Pipeline, error) { return scanPipeline(r) })
 }
 
-// PipelineByHookToken implements store.Pipelines.
-func (s *Store) PipelineByHookToken(ctx context.Context, token string) (core.Pipeline, error) {
+// hookHash is the stored hash of a webhook token; nil (NULL) for none.
+func hookHash(token string) []byte {
 	if token == "" {
+		return nil
+	}
+	return core.HookTokenHash(token)
+}
+
+// PipelineByHookHash implements store.Pipelines.
+func (s *Store) PipelineByHookHash(ctx context.Context, hash []byte) (core.Pipeline, error) {
+	if len(hash) == 0 {
 		return core.Pipeline{}, core.ErrNotFound
 	}
-	return scanPipeline(s.pool.QueryRow(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE hook_token = $1`, token))
+	return scanPipeline(s.pool.QueryRow(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE hook_token_hash = $1`, hash))
 }
 
 // PipelineVersion implements store.Pipelines.
@@ -213,8 +222,14 @@ func (s *Store) SetPipelineStatus(ctx context.Context, teamID, id uuid.UUID, sta
 
 // RotateHookToken implements store.Pipelines.
 func (s *Store) RotateHookToken(ctx context.Context, teamID, id uuid.UUID, token string) (core.Pipeline, error) {
-	return scanPipeline(s.pool.QueryRow(ctx, `UPDATE pipelines SET hook_token = $3, updated_at = $4
-		WHERE team_id = $1 AND id = $2 AND kind = 'webhook' RETURNING `+pipelineColumns, teamID, id, token, core.Now()))
+	p, err := scanPipeline(s.pool.QueryRow(ctx, `UPDATE pipelines SET hook_token_hash = $3, hook_token_prefix = $4, updated_at = $5
+		WHERE team_id = $1 AND id = $2 AND kind = 'webhook' RETURNING `+pipelineColumns,
+		teamID, id, hookHash(token), core.HookTokenPrefixOf(token), core.Now()))
+	if err != nil {
+		return p, err
+	}
+	p.HookToken = token
+	return p, nil
 }
 
 // DeletePipeline implements store.Pipelines.

@@ -56,6 +56,9 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 		if isPipelineGone(err) {
 			return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
 		}
+		if isDuplicateWebhookID(err) {
+			return errAlreadyReceived(b)
+		}
 	}
 	return err
 }
@@ -85,7 +88,7 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 	}
 	var batch pgx.Batch
 	s.queueBatch(&batch, b, persist)
-	if len(jobs) == 0 && b.Upload == nil {
+	if len(jobs) == 0 && b.Upload == nil && b.Finish == nil {
 		if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
@@ -98,6 +101,11 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 		if b.Upload != nil {
 			if err := advanceUpload(ctx, tx, b); err != nil {
 				return err
+			}
+		}
+		if b.Finish != nil {
+			if _, err := s.finishPoll(ctx, tx, *b.Finish); err != nil {
+				return fmt.Errorf("finish poll: %w", err)
 			}
 		}
 		if len(jobs) > 0 {
@@ -187,6 +195,11 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 	if b.State != nil {
 		batch.Queue(setState, team, pipe, []byte(b.State))
 	}
+	if keys := distinctKeys(b.Keys); len(keys) > 0 {
+		batch.Queue(addKeys, team, pipe, keys, b.KeysExpire)
+	}
+	queueWebhookIDs(batch, b)
+	queueRecordBatch(batch, b)
 	if s.dueForFold(b.PipelineID) {
 		batch.Queue(foldStatDeltas, [][16]byte{pipe})
 	}

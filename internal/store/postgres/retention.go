@@ -131,6 +131,9 @@ func (s *Store) ApplyRetention(ctx context.Context, policies []store.RetentionPo
 				return res, flush()
 			}
 		}
+		if err := s.deleteExpiredRecordBatches(ctx, p.PipelineID, p.Records); err != nil {
+			return res, errors.Join(err, flush())
+		}
 		raise(p.PipelineID, 0, p.Records)
 	}
 	for _, p := range policies {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
@@ -117,46 +116,49 @@ func (x rowWithExtra) Scan(dest ...any) error { return x.r.Scan(append(dest, x.e
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		now := core.Now()
 		// See ClaimPoll for why this commit need not wait for the flush.
-		// The setting and the move go in one round trip.
-		b := &pgx.Batch{}
-		b.Queue(`SET LOCAL synchronous_commit TO OFF`)
-		if !f.Next.IsZero() {
-			b.Queue(`UPDATE poll_schedules SET next_due = $4, lease_due = NULL, lease_until = NULL, updated_at = $5
-				WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3`, f.TeamID, f.PipelineID, f.Due, f.Next, now)
-		}
-		br := tx.SendBatch(ctx, b)
-		_, err := br.Exec()
-		if err == nil && !f.Next.IsZero() {
-			var tag pgconn.CommandTag
-			tag, err = br.Exec()
-			moved = tag.RowsAffected() > 0
-		}
-		if err := errors.Join(err, br.Close()); err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return err
 		}
-		if !moved {
-			if _, err := tx.Exec(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = $4
-				WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, f.TeamID, f.PipelineID, f.Due, now); err != nil {
-				return err
-			}
-		}
-		if moved && f.Job != nil {
-			if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
-				return fmt.Errorf("enqueue next poll: %w", err)
-			}
-		}
-		if f.Status != "" {
-			if _, err := tx.Exec(ctx, `UPDATE pipelines SET status = $3, updated_at = $4
-				WHERE team_id = $1 AND id = $2 AND status <> 'paused' AND status <> $3`, f.TeamID, f.PipelineID, f.Status, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		moved, err = s.finishPoll(ctx, tx, f)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("finish poll of pipeline %s: %w", f.PipelineID, err)
+	}
+	return moved, nil
+}
+
+// finishPoll is FinishPoll in tx: a batch's transaction (store.Batch.Finish)
+// or FinishPoll's own.
+func (s *Store) finishPoll(ctx context.Context, tx pgx.Tx, f store.PollFinish) (bool, error) {
+	now := core.Now()
+	var moved bool
+	if !f.Next.IsZero() {
+		tag, err := tx.Exec(ctx, `UPDATE poll_schedules SET next_due = $4, lease_due = NULL, lease_until = NULL, updated_at = $5
+			WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3`, f.TeamID, f.PipelineID, f.Due, f.Next, now)
+		if err != nil {
+			return false, err
+		}
+		moved = tag.RowsAffected() > 0
+	}
+	if !moved {
+		if _, err := tx.Exec(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = $4
+			WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, f.TeamID, f.PipelineID, f.Due, now); err != nil {
+			return false, err
+		}
+	}
+	if moved && f.Job != nil {
+		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
+			return false, fmt.Errorf("enqueue next poll: %w", err)
+		}
+	}
+	if f.Status != "" {
+		if _, err := tx.Exec(ctx, `UPDATE pipelines SET status = $3, updated_at = $4
+			WHERE team_id = $1 AND id = $2 AND status <> 'paused' AND status <> $3`, f.TeamID, f.PipelineID, f.Status, now); err != nil {
+			return false, err
+		}
 	}
 	return moved, nil
 }
@@ -231,8 +233,13 @@ func (s *Store) SeenKeys(ctx context.Context, teamID, pipelineID uuid.UUID, keys
 	return out, nil
 }
 
-// AddKeys implements store.Polls.
-func (s *Store) AddKeys(ctx context.Context, teamID, pipelineID uuid.UUID, keys [][]byte, expires time.Time) error {
+// addKeys remembers distinct keys ($3) of a pipeline until $4.
+const addKeys = `INSERT INTO source_keys (pipeline_id, team_id, key, expires_at)
+	SELECT p.id, p.team_id, k, $4 FROM pipelines p, unnest($3::bytea[]) AS k WHERE p.team_id = $1 AND p.id = $2
+	ON CONFLICT (pipeline_id, key) DO UPDATE SET expires_at = excluded.expires_at`
+
+// distinctKeys drops nil and repeated keys.
+func distinctKeys(keys [][]byte) [][]byte {
 	var list [][]byte
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
@@ -241,12 +248,16 @@ func (s *Store) AddKeys(ctx context.Context, teamID, pipelineID uuid.UUID, keys 
 			list = append(list, k)
 		}
 	}
+	return list
+}
+
+// AddKeys implements store.Polls.
+func (s *Store) AddKeys(ctx context.Context, teamID, pipelineID uuid.UUID, keys [][]byte, expires time.Time) error {
+	list := distinctKeys(keys)
 	if len(list) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO source_keys (pipeline_id, team_id, key, expires_at)
-		SELECT p.id, p.team_id, k, $4 FROM pipelines p, unnest($3::bytea[]) AS k WHERE p.team_id = $1 AND p.id = $2
-		ON CONFLICT (pipeline_id, key) DO UPDATE SET expires_at = excluded.expires_at`, teamID, pipelineID, list, expires)
+	_, err := s.pool.Exec(ctx, addKeys, teamID, pipelineID, list, expires)
 	if err != nil {
 		return fmt.Errorf("write dedup keys: %w", err)
 	}

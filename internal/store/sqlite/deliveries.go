@@ -449,6 +449,24 @@ func (s *Store) AdvanceReplay(ctx context.Context, step store.ReplayStep, jobs [
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("replay %s is not running: %w", step.ID, core.ErrNotFound)
 		}
+		// A batch whose records span two pages of the replay is enqueued
+		// once: the deliveries the replay already has are dropped.
+		if keys := store.DeliveryKeys(jobs); len(keys) > 0 {
+			have := map[string]bool{}
+			stmt, err := tx.PrepareContext(ctx, `SELECT count(*) FROM deliveries WHERE replay_id = ? AND idempotency_key = ?`)
+			if err != nil {
+				return fmt.Errorf("advance replay %s: %w", step.ID, err)
+			}
+			defer stmt.Close()
+			for _, k := range keys {
+				var n int
+				if err := stmt.QueryRowContext(ctx, step.ID, k).Scan(&n); err != nil {
+					return fmt.Errorf("advance replay %s: %w", step.ID, err)
+				}
+				have[k] = n > 0
+			}
+			jobs = store.WithoutKeys(jobs, have)
+		}
 		if len(jobs) > 0 {
 			if err := s.insertJobs(ctx, tx, jobs); err != nil {
 				return fmt.Errorf("enqueue replay deliveries: %w", err)
@@ -476,4 +494,33 @@ func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (
 		return nil
 	})
 	return int(n), err
+}
+
+// StuckDeliveries implements store.Deliveries.
+func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]store.StuckDelivery, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state, ''), json(j.args)
+		FROM deliveries d LEFT JOIN river_job j ON j.id = d.job_id
+		WHERE d.status IN ('pending', 'retrying') AND d.updated_at < ?
+			AND (j.id IS NULL OR j.state IN ('completed', 'discarded', 'cancelled'))
+		ORDER BY d.updated_at LIMIT ?`, micros(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StuckDelivery
+	for rows.Next() {
+		var d store.StuckDelivery
+		var args []byte
+		if err := rows.Scan(&d.TeamID, &d.PipelineID, &d.Sink, &d.ID, &d.Status, &d.Records, &d.JobState, &args); err != nil {
+			return nil, fmt.Errorf("find stuck deliveries: %w", err)
+		}
+		if args != nil {
+			d.Args = args
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find stuck deliveries: %w", err)
+	}
+	return out, nil
 }

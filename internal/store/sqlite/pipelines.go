@@ -12,7 +12,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-const pipelineColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token, ''), created_at, updated_at,
+const pipelineColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token_prefix, ''), created_at, updated_at,
 	record_count, rejected_count, stored_bytes, last_record_at, last_run_at`
 
 func scanPipeline(r row) (core.Pipeline, error) {
@@ -22,7 +22,7 @@ func scanPipeline(r row) (core.Pipeline, error) {
 		created, updated    int64
 		lastRecord, lastRun sql.NullInt64
 	)
-	err := r.Scan(&p.ID, &p.TeamID, &p.Name, &p.Kind, &p.Status, &p.Version, &spec, &p.HookToken, &created, &updated,
+	err := r.Scan(&p.ID, &p.TeamID, &p.Name, &p.Kind, &p.Status, &p.Version, &spec, &p.HookTokenPrefix, &created, &updated,
 		&p.Stats.RecordCount, &p.Stats.RejectedCount, &p.Stats.StoredBytes, &lastRecord, &lastRun)
 	p.Spec = json.RawMessage(spec)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -43,12 +43,13 @@ func (s *Store) CreatePipeline(ctx context.Context, teamID uuid.UUID, np store.N
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := micros(core.Now())
 		var err error
-		p, err = scanPipeline(tx.QueryRowContext(ctx, `INSERT INTO pipelines (id, team_id, name, kind, status, version, spec, hook_token, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'active', 1, ?, ?, ?, ?) RETURNING `+pipelineColumns,
-			core.NewID(), teamID, np.Name, np.Kind, string(np.Spec), nullString(np.HookToken), now, now))
+		p, err = scanPipeline(tx.QueryRowContext(ctx, `INSERT INTO pipelines (id, team_id, name, kind, status, version, spec, hook_token_hash, hook_token_prefix, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 'active', 1, ?, ?, ?, ?, ?) RETURNING `+pipelineColumns,
+			core.NewID(), teamID, np.Name, np.Kind, string(np.Spec), hookHash(np.HookToken), nullString(core.HookTokenPrefixOf(np.HookToken)), now, now))
 		if err != nil {
 			return err
 		}
+		p.HookToken = np.HookToken
 		if _, err = tx.ExecContext(ctx, `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at) VALUES (?, 1, ?, ?)`, p.ID, string(np.Spec), now); err != nil {
 			return err
 		}
@@ -86,12 +87,52 @@ func (s *Store) Pipelines(ctx context.Context, teamID uuid.UUID) ([]core.Pipelin
 	return out, rows.Err()
 }
 
-// PipelineByHookToken implements store.Pipelines.
-func (s *Store) PipelineByHookToken(ctx context.Context, token string) (core.Pipeline, error) {
+// hookHash is the stored hash of a webhook token; nil (NULL) for none.
+func hookHash(token string) any {
 	if token == "" {
+		return nil
+	}
+	return core.HookTokenHash(token)
+}
+
+// PipelineByHookHash implements store.Pipelines.
+func (s *Store) PipelineByHookHash(ctx context.Context, hash []byte) (core.Pipeline, error) {
+	if len(hash) == 0 {
 		return core.Pipeline{}, core.ErrNotFound
 	}
-	return scanPipeline(s.read.QueryRowContext(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE hook_token = ?`, token))
+	return scanPipeline(s.read.QueryRowContext(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE hook_token_hash = ?`, hash))
+}
+
+// hashHookTokens replaces the plaintext tokens of pipelines made before
+// migration 0008 by their hashes. SQLite has no sha256(), so Migrate calls
+// it in Go, in the transaction that applies the migrations; once every
+// token is hashed it finds nothing to do.
+func hashHookTokens(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, hook_token FROM pipelines WHERE hook_token IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("hash webhook tokens: %w", err)
+	}
+	type tok struct{ id, token string }
+	var toks []tok
+	for rows.Next() {
+		var t tok
+		if err := rows.Scan(&t.id, &t.token); err != nil {
+			rows.Close()
+			return fmt.Errorf("hash webhook tokens: %w", err)
+		}
+		toks = append(toks, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("hash webhook tokens: %w", err)
+	}
+	for _, t := range toks {
+		if _, err := tx.ExecContext(ctx, `UPDATE pipelines SET hook_token_hash = ?, hook_token_prefix = ?, hook_token = NULL WHERE id = ?`,
+			core.HookTokenHash(t.token), nullString(core.HookTokenPrefixOf(t.token)), t.id); err != nil {
+			return fmt.Errorf("hash webhook token of pipeline %s: %w", t.id, err)
+		}
+	}
+	return nil
 }
 
 // PipelineVersion implements store.Pipelines.
@@ -202,8 +243,14 @@ func (s *Store) SetPipelineStatus(ctx context.Context, teamID, id uuid.UUID, sta
 
 // RotateHookToken implements store.Pipelines.
 func (s *Store) RotateHookToken(ctx context.Context, teamID, id uuid.UUID, token string) (core.Pipeline, error) {
-	return scanPipeline(s.write.QueryRowContext(ctx, `UPDATE pipelines SET hook_token = ?, updated_at = ?
-		WHERE team_id = ? AND id = ? AND kind = 'webhook' RETURNING `+pipelineColumns, token, micros(core.Now()), teamID, id))
+	p, err := scanPipeline(s.write.QueryRowContext(ctx, `UPDATE pipelines SET hook_token_hash = ?, hook_token_prefix = ?, updated_at = ?
+		WHERE team_id = ? AND id = ? AND kind = 'webhook' RETURNING `+pipelineColumns,
+		hookHash(token), nullString(core.HookTokenPrefixOf(token)), micros(core.Now()), teamID, id))
+	if err != nil {
+		return p, err
+	}
+	p.HookToken = token
+	return p, nil
 }
 
 // DeletePipeline implements store.Pipelines.

@@ -103,6 +103,22 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 		if err := writeSeriesData(ctx, tx, b); err != nil {
 			return err
 		}
+		if err := insertWebhookIDs(ctx, tx, b); err != nil {
+			return err
+		}
+		if err := insertRecordBatch(ctx, tx, b); err != nil {
+			return err
+		}
+		if len(b.Keys) > 0 {
+			if err := addKeys(ctx, tx, b.TeamID, b.PipelineID, b.Keys, b.KeysExpire); err != nil {
+				return fmt.Errorf("write dedup keys: %w", err)
+			}
+		}
+		if b.Finish != nil {
+			if _, err := s.finishPoll(ctx, tx, *b.Finish); err != nil {
+				return fmt.Errorf("finish poll: %w", err)
+			}
+		}
 		if b.Upload != nil {
 			if err := advanceUpload(ctx, tx, b); err != nil {
 				return err

@@ -52,6 +52,9 @@ func (s *Store) ApplyRetention(ctx context.Context, policies []store.RetentionPo
 			res.More = true
 			return res, nil
 		}
+		if err := s.deleteExpiredRecordBatches(ctx, p.PipelineID, p.Records); err != nil {
+			return res, err
+		}
 	}
 	for _, p := range policies {
 		for _, w := range store.RollupWidths {

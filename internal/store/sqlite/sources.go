@@ -104,38 +104,47 @@ func (x rowWithExtra) Scan(dest ...any) error { return x.r.Scan(append(dest, x.e
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := micros(core.Now())
-		due := micros(f.Due)
-		if !f.Next.IsZero() {
-			res, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET next_due = ?, lease_due = NULL, lease_until = NULL, updated_at = ?
-				WHERE team_id = ? AND pipeline_id = ? AND next_due = ?`, micros(f.Next), now, f.TeamID, f.PipelineID, due)
-			if err != nil {
-				return err
-			}
-			n, _ := res.RowsAffected()
-			moved = n > 0
-		}
-		if !moved {
-			if _, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = ?
-				WHERE team_id = ? AND pipeline_id = ? AND lease_due = ?`, now, f.TeamID, f.PipelineID, due); err != nil {
-				return err
-			}
-		}
-		if moved && f.Job != nil {
-			if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
-				return fmt.Errorf("enqueue next poll: %w", err)
-			}
-		}
-		if f.Status != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE pipelines SET status = ?, updated_at = ?
-				WHERE team_id = ? AND id = ? AND status <> 'paused' AND status <> ?`, f.Status, now, f.TeamID, f.PipelineID, f.Status); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		moved, err = s.finishPoll(ctx, tx, f)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("finish poll of pipeline %s: %w", f.PipelineID, err)
+	}
+	return moved, nil
+}
+
+// finishPoll is FinishPoll in tx: a batch's transaction (store.Batch.Finish)
+// or FinishPoll's own.
+func (s *Store) finishPoll(ctx context.Context, tx *sql.Tx, f store.PollFinish) (bool, error) {
+	var moved bool
+	now := micros(core.Now())
+	due := micros(f.Due)
+	if !f.Next.IsZero() {
+		res, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET next_due = ?, lease_due = NULL, lease_until = NULL, updated_at = ?
+			WHERE team_id = ? AND pipeline_id = ? AND next_due = ?`, micros(f.Next), now, f.TeamID, f.PipelineID, due)
+		if err != nil {
+			return false, err
+		}
+		n, _ := res.RowsAffected()
+		moved = n > 0
+	}
+	if !moved {
+		if _, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = ?
+			WHERE team_id = ? AND pipeline_id = ? AND lease_due = ?`, now, f.TeamID, f.PipelineID, due); err != nil {
+			return false, err
+		}
+	}
+	if moved && f.Job != nil {
+		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
+			return false, fmt.Errorf("enqueue next poll: %w", err)
+		}
+	}
+	if f.Status != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE pipelines SET status = ?, updated_at = ?
+			WHERE team_id = ? AND id = ? AND status <> 'paused' AND status <> ?`, f.Status, now, f.TeamID, f.PipelineID, f.Status); err != nil {
+			return false, err
+		}
 	}
 	return moved, nil
 }
@@ -231,27 +240,31 @@ func (s *Store) AddKeys(ctx context.Context, teamID, pipelineID uuid.UUID, keys 
 	if len(keys) == 0 {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO source_keys (pipeline_id, team_id, key, expires_at)
-			SELECT id, team_id, ?, ? FROM pipelines WHERE team_id = ? AND id = ?
-			ON CONFLICT (pipeline_id, key) DO UPDATE SET expires_at = excluded.expires_at`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		exp := micros(expires)
-		for _, k := range keys {
-			if k == nil {
-				continue
-			}
-			if _, err := stmt.ExecContext(ctx, k, exp, teamID, pipelineID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return addKeys(ctx, tx, teamID, pipelineID, keys, expires) })
 	if err != nil {
 		return fmt.Errorf("write dedup keys: %w", err)
+	}
+	return nil
+}
+
+// addKeys is AddKeys in tx: a batch's transaction (store.Batch.Keys) or
+// AddKeys' own.
+func addKeys(ctx context.Context, tx *sql.Tx, teamID, pipelineID uuid.UUID, keys [][]byte, expires time.Time) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO source_keys (pipeline_id, team_id, key, expires_at)
+		SELECT id, team_id, ?, ? FROM pipelines WHERE team_id = ? AND id = ?
+		ON CONFLICT (pipeline_id, key) DO UPDATE SET expires_at = excluded.expires_at`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	exp := micros(expires)
+	for _, k := range keys {
+		if k == nil {
+			continue
+		}
+		if _, err := stmt.ExecContext(ctx, k, exp, teamID, pipelineID); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -155,7 +155,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		return hashHookTokens(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("migrate tributary schema: %w", err)

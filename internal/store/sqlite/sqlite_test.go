@@ -3,10 +3,12 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
 
+	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/store/sqlite"
 	"github.com/tributary-dev/tributary/internal/store/storetest"
@@ -58,5 +60,66 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	}
 	if err := st.Migrate(ctx); !errors.Is(err, store.ErrMigrationChanged) {
 		t.Errorf("Migrate with a changed migration: %v, want ErrMigrationChanged", err)
+	}
+}
+
+// TestMigrateHashesHookTokens checks that migration 0008 turns the
+// plaintext webhook tokens of a database made before it into hashes
+// (issue 11, defect 13): SQLite has no sha256(), Migrate does it in Go.
+func TestMigrateHashesHookTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, store.NewUser{Email: "a@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := st.CreateTeam(ctx, store.NewTeam{Name: "t", Slug: "t"}, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := st.CreatePipeline(ctx, team.ID, store.NewPipeline{Name: "w", Kind: core.KindWebhook, Spec: json.RawMessage(`{}`), HookToken: "will-be-replaced"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Back to the schema before 0008, with a plaintext token.
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	const token = "PlainTokenFromBefore0008_abcdefg"
+	for _, q := range []string{
+		`DROP INDEX pipelines_hook_token_hash_idx`,
+		`ALTER TABLE pipelines DROP COLUMN hook_token_hash`,
+		`ALTER TABLE pipelines DROP COLUMN hook_token_prefix`,
+		`DROP TABLE webhook_ids`,
+		`DROP TABLE record_batches`,
+		`DROP INDEX deliveries_open_idx`,
+		`DELETE FROM tributary_migrations WHERE version = 8`,
+		`UPDATE pipelines SET hook_token = '` + token + `'`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PipelineByHookHash(ctx, core.HookTokenHash(token))
+	if err != nil || got.ID != p.ID || got.HookTokenPrefix != token[:core.HookTokenPrefixLen] {
+		t.Fatalf("by the old token's hash: %+v, %v", got, err)
+	}
+	var plain sql.NullString
+	if err := raw.QueryRowContext(ctx, `SELECT hook_token FROM pipelines WHERE id = ?`, p.ID.String()).Scan(&plain); err != nil || plain.Valid {
+		t.Fatalf("the plaintext token is still stored: %v %v", plain, err)
 	}
 }

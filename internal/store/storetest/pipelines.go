@@ -60,14 +60,18 @@ func testPipelines(t *testing.T, s store.Store) {
 	if _, err := s.CreatePipeline(c, team.ID, store.NewPipeline{Name: "weather", Kind: core.KindWebhook, Spec: json.RawMessage(`{}`)}); !errors.Is(err, core.ErrConflict) {
 		t.Fatalf("duplicate name: err = %v", err)
 	}
-	got := must[core.Pipeline](t)(s.PipelineByHookToken(c, p.HookToken))
+	got := must[core.Pipeline](t)(s.PipelineByHookHash(c, core.HookTokenHash(p.HookToken)))
 	if got.ID != p.ID {
 		t.Fatalf("by token = %+v", got)
 	}
-	if _, err := s.PipelineByHookToken(c, "nope"); !errors.Is(err, core.ErrNotFound) {
+	// Only the hash and the prefix are kept: a read shows no token.
+	if got.HookToken != "" || got.HookTokenPrefix != p.HookToken[:core.HookTokenPrefixLen] || p.HookTokenPrefix != got.HookTokenPrefix {
+		t.Fatalf("read back token %q prefix %q, want no token and prefix %q", got.HookToken, got.HookTokenPrefix, p.HookToken[:core.HookTokenPrefixLen])
+	}
+	if _, err := s.PipelineByHookHash(c, core.HookTokenHash("nope")); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("unknown token: err = %v", err)
 	}
-	if _, err := s.PipelineByHookToken(c, ""); !errors.Is(err, core.ErrNotFound) {
+	if _, err := s.PipelineByHookHash(c, nil); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("empty token: err = %v", err)
 	}
 
@@ -91,11 +95,14 @@ func testPipelines(t *testing.T, s store.Store) {
 		t.Fatalf("paused = %+v", paused)
 	}
 	rot := must[core.Pipeline](t)(s.RotateHookToken(c, team.ID, p.ID, "new-token-"+uuid.NewString()))
-	if rot.HookToken == p.HookToken {
-		t.Fatal("token not rotated")
+	if rot.HookToken == p.HookToken || rot.HookToken == "" || rot.HookTokenPrefix != "new-" {
+		t.Fatalf("token not rotated: %q prefix %q", rot.HookToken, rot.HookTokenPrefix)
 	}
-	if _, err := s.PipelineByHookToken(c, p.HookToken); !errors.Is(err, core.ErrNotFound) {
+	if _, err := s.PipelineByHookHash(c, core.HookTokenHash(p.HookToken)); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("old token still works: %v", err)
+	}
+	if got := must[core.Pipeline](t)(s.PipelineByHookHash(c, core.HookTokenHash(rot.HookToken))); got.ID != p.ID {
+		t.Fatalf("new token finds %s", got.ID)
 	}
 
 	second := newPipeline(t, s, team.ID, "alpha")
@@ -150,7 +157,7 @@ func testPipelineIsolation(t *testing.T, s store.Store) {
 		t.Errorf("team B lists %d of team A's pipelines", len(list))
 	}
 	after := must[core.Pipeline](t)(s.Pipeline(c, teamA.ID, p.ID))
-	if after.Version != 1 || after.Status != core.StatusActive || after.HookToken != p.HookToken || after.Stats.RecordCount != 10 {
+	if after.Version != 1 || after.Status != core.StatusActive || after.HookTokenPrefix != p.HookTokenPrefix || after.Stats.RecordCount != 10 {
 		t.Errorf("team A's pipeline changed: %+v", after)
 	}
 }

@@ -1,0 +1,91 @@
+package fairshare_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/fairshare"
+)
+
+// waitFor polls cond until it holds, or fails the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling
+	}
+}
+
+// A key with many waiters does not go ahead of another key's one waiter:
+// freed slots go to the keys in turn.
+func TestFairOrder(t *testing.T) {
+	t.Parallel()
+	s := fairshare.New(1)
+	ctx := context.Background()
+	if err := s.Acquire(ctx, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	a, b := uuid.New(), uuid.New()
+	granted := make(chan string, 10)
+	enqueue := func(key uuid.UUID, name string, queued int) {
+		go func() {
+			if err := s.Acquire(ctx, key); err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- name
+		}()
+		waitFor(t, name+" to queue", func() bool { return s.Waiting() == queued })
+	}
+	enqueue(a, "a1", 1)
+	enqueue(a, "a2", 2)
+	enqueue(a, "a3", 3)
+	enqueue(b, "b1", 4)
+	var order []string
+	for range 4 {
+		s.Release()
+		order = append(order, <-granted)
+	}
+	want := []string{"a1", "b1", "a2", "a3"}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("grants in order %v, want %v", order, want)
+		}
+	}
+	s.Release()
+	// All slots free again: an Acquire does not wait.
+	if err := s.Acquire(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A waiter whose context ends leaves the queue and holds nothing.
+func TestAcquireCanceled(t *testing.T) {
+	t.Parallel()
+	s := fairshare.New(1)
+	if err := s.Acquire(context.Background(), uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Acquire(ctx, uuid.New()) }()
+	waitFor(t, "the waiter to queue", func() bool { return s.Waiting() == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if s.Waiting() != 0 {
+		t.Fatal("the canceled waiter is still queued")
+	}
+	s.Release()
+	if err := s.Acquire(context.Background(), uuid.New()); err != nil {
+		t.Fatal(err)
+	}
+}
