@@ -125,9 +125,15 @@ func TestDashboardIsolation(t *testing.T) {
 			t.Fatalf("stranger lists %+v, %v", list, err)
 		}
 		for name, err := range map[string]error{
-			"get":    func() error { _, err := b.svc.Dashboard(ctx, b.stranger, d.ID); return err }(),
-			"data":   func() error { _, err := b.svc.DashboardData(ctx, b.stranger, d.ID, time.Now().Add(-time.Hour), time.Now()); return err }(),
-			"update": func() error { _, err := b.svc.UpdateDashboard(ctx, b.stranger, d.ID, 0, []byte(`{"name":"x","widgets":[]}`)); return err }(),
+			"get": func() error { _, err := b.svc.Dashboard(ctx, b.stranger, d.ID); return err }(),
+			"data": func() error {
+				_, err := b.svc.DashboardData(ctx, b.stranger, d.ID, time.Now().Add(-time.Hour), time.Now())
+				return err
+			}(),
+			"update": func() error {
+				_, err := b.svc.UpdateDashboard(ctx, b.stranger, d.ID, 0, []byte(`{"name":"x","widgets":[]}`))
+				return err
+			}(),
 			"delete": b.svc.DeleteDashboard(ctx, b.stranger, d.ID),
 		} {
 			if !errors.Is(err, orchestrator.ErrNotFound) || err.Error() != "There is no such dashboard in the team." {
