@@ -104,12 +104,12 @@ type Spec struct {
 	// Name is unique in the team.
 	Name string `json:"name"`
 	// Kind is "dashboard" (Kind); it may be left out in the API.
-	Kind        string `json:"kind,omitempty"`
+	Kind        string `json:"kind,omitempty" enum:"dashboard"`
 	Description string `json:"description,omitempty"`
 	// Range is the time range the dashboard opens with: live, 15m, 1h,
 	// 24h, 7d or 30d; DefaultRange when empty.
-	Range   string   `json:"range,omitempty"`
-	Widgets []Widget `json:"widgets"`
+	Range   string   `json:"range,omitempty" enum:"live,15m,1h,24h,7d,30d"`
+	Widgets []Widget `json:"widgets" required:"false" maxItems:"50"`
 }
 
 // Widget is one cell of the grid. X and Y are its top-left corner (column
@@ -118,10 +118,10 @@ type Spec struct {
 type Widget struct {
 	Kind  WidgetKind `json:"kind" enum:"line,stat,table"`
 	Title string     `json:"title,omitempty"`
-	X     int        `json:"x"`
-	Y     int        `json:"y"`
-	W     int        `json:"w"`
-	H     int        `json:"h"`
+	X     int        `json:"x" required:"false" minimum:"0" maximum:"11"`
+	Y     int        `json:"y" required:"false" minimum:"0"`
+	W     int        `json:"w" required:"false" minimum:"0" maximum:"12" doc:"Width in columns; 0 takes the kind's default."`
+	H     int        `json:"h" required:"false" minimum:"0" maximum:"24" doc:"Height in rows; 0 takes the kind's default."`
 	// Series are a line chart's series (1..MaxSeries) or a stat's one.
 	Series []Series `json:"series,omitempty"`
 	// Pipeline, Rows and Columns are a table's: the pipeline, how many of

@@ -107,6 +107,7 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 	r.registerSeriesRoutes()
 	r.registerSecretRoutes()
 	r.registerPollingRoutes()
+	r.registerDashboardRoutes()
 	s.mux.HandleFunc("GET "+streamPath, r.stream)
 	documentStream(s.api)
 	return &Pipelines{r: r}

@@ -359,20 +359,14 @@ const dataBucketsMax = 500
 const MaxDashboardRange = 400 * 24 * time.Hour
 
 // DashboardData reads what every widget of a dashboard shows over
-// [from, to) (viewer): one series read per series, one records read per
+// [from, to) (viewer); a zero to is now, a zero from is to minus the
+// dashboard's range: one series read per series, one records read per
 // table, and one read of the team's pipelines to know which are gone.
 // A widget whose pipeline was deleted is marked, not an error.
 func (s *Service) DashboardData(ctx context.Context, who Caller, id uuid.UUID, from, to time.Time) (DashboardData, error) {
 	team, _, err := s.access(who, auth.Viewer)
 	if err != nil {
 		return DashboardData{}, err
-	}
-	switch {
-	case from.IsZero() || to.IsZero() || !from.Before(to):
-		return DashboardData{}, invalid("from must be before to.", pipeline.Problem{Path: "from", Message: "must be before to"})
-	case to.Sub(from) > MaxDashboardRange:
-		return DashboardData{}, invalid(fmt.Sprintf("The range is longer than %d days; choose a shorter one.", MaxDashboardRange/(24*time.Hour)),
-			pipeline.Problem{Path: "from", Message: "is too long before to"})
 	}
 	d, err := s.loadDashboard(ctx, team, id)
 	if err != nil {
@@ -385,6 +379,19 @@ func (s *Service) DashboardData(ctx context.Context, who Caller, id uuid.UUID, f
 	v, err := dashboardView(d, names)
 	if err != nil {
 		return DashboardData{}, err
+	}
+	if to.IsZero() {
+		to = core.Now()
+	}
+	if from.IsZero() {
+		from = to.Add(-dashboard.RangeSpan(v.Spec.Range))
+	}
+	switch {
+	case !from.Before(to):
+		return DashboardData{}, invalid("from must be before to.", pipeline.Problem{Path: "from", Message: "must be before to"})
+	case to.Sub(from) > MaxDashboardRange:
+		return DashboardData{}, invalid(fmt.Sprintf("The range is longer than %d days; choose a shorter one.", MaxDashboardRange/(24*time.Hour)),
+			pipeline.Problem{Path: "from", Message: "is too long before to"})
 	}
 	charts, hasCharts := s.st.(Charts)
 	history, hasHistory := s.st.(History)
