@@ -373,7 +373,7 @@ func (w Widget) check(path string, refs Refs, ps *problems) bool {
 		ps.add(path+".w", "is %d; a %s widget is %d to %d columns wide", w.W, w.Kind, minWH[0], Columns)
 		placed = false
 	case w.X+w.W > Columns:
-		ps.add(path+".w", "reaches column %d, past the grid's %d columns; make it narrower or move it left", w.X+w.W-1, Columns)
+		ps.add(path+".w", "x + w is %d + %d = %d, past the grid's %d columns; make it narrower or move it left", w.X, w.W, w.X+w.W, Columns)
 		placed = false
 	}
 	switch {
@@ -384,7 +384,7 @@ func (w Widget) check(path string, refs Refs, ps *problems) bool {
 		ps.add(path+".h", "is %d; a %s widget is %d to %d rows high", w.H, w.Kind, minWH[1], MaxHeight)
 		placed = false
 	case w.Y+w.H > MaxRows:
-		ps.add(path+".h", "reaches row %d, past the grid's %d rows", w.Y+w.H-1, MaxRows)
+		ps.add(path+".h", "y + h is %d + %d = %d, past the grid's %d rows", w.Y, w.H, w.Y+w.H, MaxRows)
 		placed = false
 	}
 
