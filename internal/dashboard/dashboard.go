@@ -218,7 +218,9 @@ func Parse(doc []byte, refs Refs) (Spec, error) {
 // range, widget sizes, aggregates and table rows, and canonical ids. It
 // does not validate; Parse does.
 func (s Spec) Normalize() Spec {
-	s.Kind = Kind
+	if s.Kind == "" {
+		s.Kind = Kind
+	}
 	if s.Range == "" {
 		s.Range = DefaultRange
 	}
