@@ -34,6 +34,7 @@ type env struct {
 	tokenID   string
 	otherUser string
 	session   *client.Client // signed in with a password
+	dashboard string
 }
 
 // operation calls one operation of the API through the client.
@@ -380,6 +381,52 @@ var operations = []operation{
 			f.Close()
 		}
 		wantStatus(t, err, http.StatusGone)
+	}},
+	{"create-dashboard", func(t *testing.T, e *env) {
+		d, err := e.c.CreateDashboard(e.ctx, json.RawMessage(`{"name":"ops","widgets":[{"kind":"stat","series":[{"pipeline":"`+
+			e.webhook.ID+`","field":"n"}]},{"kind":"table","x":3,"pipeline":"`+e.webhook.ID+`"}]}`))
+		must(t, err)
+		if d.Version != 1 || len(d.Pipelines) != 1 || d.Pipelines[0].ID != e.webhook.ID {
+			t.Fatalf("created %+v", d)
+		}
+		e.dashboard = d.ID
+	}},
+	{"list-dashboards", func(t *testing.T, e *env) {
+		ds, err := e.c.ListDashboards(e.ctx)
+		must(t, err)
+		if len(ds) != 1 || ds[0].ID != e.dashboard {
+			t.Errorf("dashboards: %+v", ds)
+		}
+	}},
+	{"get-dashboard", func(t *testing.T, e *env) {
+		d, err := e.c.Dashboard(e.ctx, e.dashboard)
+		must(t, err)
+		if d.Name != "ops" || len(d.Missing) != 0 {
+			t.Errorf("dashboard: %+v", d)
+		}
+	}},
+	{"update-dashboard", func(t *testing.T, e *env) {
+		d, err := e.c.UpdateDashboard(e.ctx, e.dashboard, json.RawMessage(`{"name":"ops2","widgets":[{"kind":"table","pipeline":"`+e.webhook.ID+`"}]}`), 1)
+		must(t, err)
+		if d.Version != 2 || d.Name != "ops2" {
+			t.Errorf("updated: %+v", d)
+		}
+		_, err = e.c.UpdateDashboard(e.ctx, e.dashboard, json.RawMessage(`{"name":"ops3","widgets":[]}`), 1)
+		wantStatus(t, err, http.StatusConflict)
+	}},
+	{"dashboard-data", func(t *testing.T, e *env) {
+		d, err := e.c.DashboardData(e.ctx, e.dashboard, time.Time{}, time.Time{})
+		must(t, err)
+		if d.Version != 2 || len(d.Widgets) != 1 || d.Widgets[0].Kind != "table" || d.Widgets[0].MissingPipeline {
+			t.Errorf("data: %+v", d)
+		}
+	}},
+	{"delete-dashboard", func(t *testing.T, e *env) {
+		must(t, e.c.DeleteDashboard(e.ctx, e.dashboard))
+		_, err := e.c.Dashboard(e.ctx, e.dashboard)
+		if !client.IsNotFound(err) {
+			t.Errorf("get after delete: %v", err)
+		}
 	}},
 	{"rotate-pipeline-token", func(t *testing.T, e *env) {
 		p, err := e.c.RotatePipelineToken(e.ctx, e.webhook.ID)

@@ -68,6 +68,12 @@ var wire = map[string]struct{ req, resp any }{
 	"create-upload":         {nil, nil}, // the file as it is; answers an upload
 	"get-upload-file":       {nil, nil}, // the file
 	"post-hook":             {nil, client.IngestResult{}},
+	"list-dashboards":       {nil, struct{ Dashboards []client.Dashboard }{}},
+	"create-dashboard":      {nil, client.Dashboard{}},
+	"get-dashboard":         {nil, client.Dashboard{}},
+	"update-dashboard":      {nil, client.Dashboard{}},
+	"delete-dashboard":      {nil, nil},
+	"dashboard-data":        {nil, client.DashboardData{}},
 }
 
 // TestOpenAPIDocumentMatchesClient fetches the live OpenAPI document and

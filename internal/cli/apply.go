@@ -34,11 +34,13 @@ func applyCommand(env Env) *cobra.Command {
 	var dryRun, prune, yes bool
 	cmd := &cobra.Command{
 		Use:   "apply -f DIR_OR_FILE",
-		Short: "Create or update pipelines from YAML or JSON files",
-		Long: `Create or update the pipelines of the files, matched by name, after printing a unified
-diff of each pipeline's canonical YAML (the server's against the files'). Nothing is written
+		Short: "Create or update pipelines and dashboards from YAML or JSON files",
+		Long: `Create or update the pipelines and dashboards of the files, matched by name, after printing a
+unified diff of each one's canonical YAML (the server's against the files'). Nothing is written
 unless every file is valid: every problem is listed with its file, line and path first.
---prune also deletes the team's pipelines the files no longer hold, after confirmation or --yes.
+Dashboards (kind: dashboard) name pipelines by name; apply resolves the names to ids.
+--prune also deletes the team's pipelines and dashboards the files no longer hold, after
+confirmation or --yes.
 
 Secrets are named, never written in files: create them with the API (POST /api/v1/secrets).`,
 		Example: `  tributary apply -f pipelines/ --dry-run
@@ -51,7 +53,7 @@ Secrets are named, never written in files: create them with the API (POST /api/v
 			if yes && !prune {
 				return UsageError{"--yes confirms --prune; it means nothing without it"}
 			}
-			desired, err := specfile.Load(builtinCompiler(), files...)
+			desired, err := specfile.LoadSet(builtinCompiler(), files...)
 			var problems specfile.Problems
 			if errors.As(err, &problems) {
 				return reportProblems(env, problems)
@@ -68,7 +70,7 @@ Secrets are named, never written in files: create them with the API (POST /api/v
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "a file or a directory of .yaml, .yml and .json files (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the changes only")
-	cmd.Flags().BoolVar(&prune, "prune", false, "delete the team's pipelines that the files do not hold")
+	cmd.Flags().BoolVar(&prune, "prune", false, "delete the team's pipelines and dashboards that the files do not hold")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking (with --prune)")
 	return cmd
 }
@@ -86,8 +88,13 @@ func reportProblems(env Env, problems specfile.Problems) error {
 	return fmt.Errorf("%d %s in the files; nothing was applied", len(problems), noun)
 }
 
-func apply(ctx context.Context, env Env, r *remote, desired []specfile.Pipeline, dryRun, prune, yes bool) error {
+func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, prune, yes bool) error {
+	desired := set.Pipelines
 	current, err := r.c.ListPipelines(ctx)
+	if err != nil {
+		return err
+	}
+	currentDash, err := r.c.ListDashboards(ctx)
 	if err != nil {
 		return err
 	}
@@ -96,6 +103,9 @@ func apply(ctx context.Context, env Env, r *remote, desired []specfile.Pipeline,
 		byName[current[i].Name] = &current[i]
 	}
 	if err := validate(ctx, env, r, desired, byName); err != nil {
+		return err
+	}
+	if err := validateDashboards(env, set, current, prune); err != nil {
 		return err
 	}
 
@@ -125,6 +135,7 @@ func apply(ctx context.Context, env Env, r *remote, desired []specfile.Pipeline,
 			}
 		}
 	}
+	dash := planDashboards(set.Dashboards, currentDash, current, prune)
 
 	for _, c := range append(changes, deletes...) {
 		var before, after []byte
@@ -139,21 +150,37 @@ func apply(ctx context.Context, env Env, r *remote, desired []specfile.Pipeline,
 		}
 		fmt.Fprint(env.Stdout, specfile.Diff(from, to, before, after))
 	}
+	dash.printDiffs(env)
 	summary := fmt.Sprintf("%d to create, %d to update, %d unchanged", count(changes, "create"), count(changes, "update"), unchanged)
 	if prune {
 		summary += fmt.Sprintf(", %d to delete", len(deletes))
+	}
+	if len(set.Dashboards) > 0 || len(dash.deletes) > 0 {
+		summary += fmt.Sprintf("; dashboards: %d to create, %d to update, %d unchanged", dash.count("create"), dash.count("update"), dash.unchanged)
+		if prune {
+			summary += fmt.Sprintf(", %d to delete", len(dash.deletes))
+		}
 	}
 	if dryRun {
 		fmt.Fprintf(env.Stdout, "%s (dry run: nothing applied)\n", summary)
 		return nil
 	}
 	fmt.Fprintln(env.Stdout, summary)
-	if len(deletes) > 0 && !yes {
-		names := make([]string, len(deletes))
-		for i, d := range deletes {
-			names[i] = d.name
+	if (len(deletes) > 0 || len(dash.deletes) > 0) && !yes {
+		var names []string
+		for _, d := range deletes {
+			names = append(names, d.name)
 		}
-		if !confirm(env, fmt.Sprintf("Delete %d pipelines with their records (%s)?", len(deletes), strings.Join(names, ", "))) {
+		question := fmt.Sprintf("Delete %d pipelines with their records (%s)?", len(deletes), strings.Join(names, ", "))
+		if len(dash.deletes) > 0 {
+			var dnames []string
+			for _, d := range dash.deletes {
+				dnames = append(dnames, d.name)
+			}
+			question = fmt.Sprintf("Delete %d pipelines with their records (%s) and %d dashboards (%s)?",
+				len(deletes), strings.Join(names, ", "), len(dash.deletes), strings.Join(dnames, ", "))
+		}
+		if !confirm(env, question) {
 			return errors.New("nothing was applied: the deletions were not confirmed (--yes confirms)")
 		}
 	}
@@ -171,6 +198,11 @@ func apply(ctx context.Context, env Env, r *remote, desired []specfile.Pipeline,
 			}
 			fmt.Fprintf(env.Stdout, "updated pipeline %s to version %d\n", c.name, p.Version)
 		}
+	}
+	// Dashboards after the pipelines they name exist, before the
+	// pipelines the files dropped go.
+	if err := dash.apply(ctx, env, r); err != nil {
+		return err
 	}
 	for _, c := range deletes {
 		if err := r.c.DeletePipeline(ctx, c.current.ID); err != nil && !client.IsNotFound(err) {
@@ -262,9 +294,11 @@ func exportCommand(env Env) *cobra.Command {
 	var only, dir string
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write the team's pipelines to YAML files, one a pipeline",
-		Long: `Write each pipeline's spec (sinks included, secrets by name) as canonical YAML to DIR/NAME.yaml.
-Applying the files again changes nothing. -o - writes every pipeline to standard output instead.`,
+		Short: "Write the team's pipelines and dashboards to YAML files, one a file",
+		Long: `Write each pipeline's spec (sinks included, secrets by name) as canonical YAML to DIR/NAME.yaml,
+and each dashboard (pipelines by name) to DIR/dashboard-NAME.yaml. Applying the files again
+changes nothing. -o - writes everything to standard output instead. --pipeline exports one
+pipeline and no dashboard.`,
 		Example: `  tributary export -o pipelines/
   tributary export --pipeline orders -o -`,
 		Args: args(),
@@ -273,16 +307,26 @@ Applying the files again changes nothing. -o - writes every pipeline to standard
 			if err != nil {
 				return err
 			}
+			var docs []exported
+			for _, p := range ps {
+				docs = append(docs, exported{name: p.Name, file: specfile.FileName(p.Name), spec: p.Spec})
+			}
 			if only != "" {
 				p, err := r.resolve(ctx, only)
 				if err != nil {
 					return err
 				}
-				ps = []client.Pipeline{*p}
+				docs = []exported{{name: p.Name, file: specfile.FileName(p.Name), spec: p.Spec}}
+			} else {
+				ds, err := exportDashboards(ctx, env, r, ps)
+				if err != nil {
+					return err
+				}
+				docs = append(docs, ds...)
 			}
 			if dir == "-" {
-				for i, p := range ps {
-					y, err := specfile.Encode(p.Spec)
+				for i, p := range docs {
+					y, err := specfile.Encode(p.spec)
 					if err != nil {
 						return err
 					}
@@ -297,14 +341,14 @@ Applying the files again changes nothing. -o - writes every pipeline to standard
 				return fmt.Errorf("export: %w", err)
 			}
 			used := map[string]bool{}
-			for _, p := range ps {
-				y, err := specfile.Encode(p.Spec)
+			for _, p := range docs {
+				y, err := specfile.Encode(p.spec)
 				if err != nil {
 					return err
 				}
-				name := specfile.FileName(p.Name)
+				name := p.file
 				for n := 2; used[name]; n++ {
-					name = strings.TrimSuffix(specfile.FileName(p.Name), ".yaml") + fmt.Sprintf("-%d.yaml", n)
+					name = strings.TrimSuffix(p.file, ".yaml") + fmt.Sprintf("-%d.yaml", n)
 				}
 				used[name] = true
 				path := filepath.Join(dir, name)

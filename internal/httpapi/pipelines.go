@@ -108,6 +108,7 @@ func (s *Server) RegisterPipelines(cfg PipelinesConfig, d PipelinesDeps) *Pipeli
 	r.registerSecretRoutes()
 	r.registerPollingRoutes()
 	s.documentSpec()
+	r.registerDashboardRoutes()
 	s.mux.HandleFunc("GET "+streamPath, r.stream)
 	documentStream(s.api)
 	return &Pipelines{r: r}

@@ -81,15 +81,29 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads the pipeline files at paths: files, or directories whose
-// .yaml, .yml and .json files are read (not recursively), in name order.
-// It returns the pipelines, or a Problems error listing everything wrong.
+// Load reads the pipeline files at paths and returns their pipelines; see
+// LoadSet, which returns their dashboards too.
 func Load(c *pipeline.Compiler, paths ...string) ([]Pipeline, error) {
+	set, err := LoadSet(c, paths...)
+	return set.Pipelines, err
+}
+
+// Set is what pipeline files hold.
+type Set struct {
+	Pipelines  []Pipeline
+	Dashboards []Dashboard
+}
+
+// LoadSet reads the pipeline files at paths: files, or directories whose
+// .yaml, .yml and .json files are read (not recursively), in name order.
+// It returns the pipelines and dashboards, or a Problems error listing
+// everything wrong.
+func LoadSet(c *pipeline.Compiler, paths ...string) (Set, error) {
 	var files []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, unwrapPathError(err))
+			return Set{}, fmt.Errorf("read %s: %w", p, unwrapPathError(err))
 		}
 		if !st.IsDir() {
 			files = append(files, p)
@@ -97,7 +111,7 @@ func Load(c *pipeline.Compiler, paths ...string) ([]Pipeline, error) {
 		}
 		entries, err := os.ReadDir(p)
 		if err != nil {
-			return nil, fmt.Errorf("read directory %s: %w", p, unwrapPathError(err))
+			return Set{}, fmt.Errorf("read directory %s: %w", p, unwrapPathError(err))
 		}
 		n := len(files)
 		for _, e := range entries {
@@ -109,22 +123,23 @@ func Load(c *pipeline.Compiler, paths ...string) ([]Pipeline, error) {
 			}
 		}
 		if len(files) == n {
-			return nil, fmt.Errorf("directory %s holds no .yaml, .yml or .json file", p)
+			return Set{}, fmt.Errorf("directory %s holds no .yaml, .yml or .json file", p)
 		}
 	}
-	var all []Pipeline
+	var all Set
 	var problems Problems
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f, unwrapPathError(err))
+			return Set{}, fmt.Errorf("read %s: %w", f, unwrapPathError(err))
 		}
-		ps, probs := Read(c, f, data)
-		all = append(all, ps...)
+		set, probs := ReadSet(c, f, data)
+		all.Pipelines = append(all.Pipelines, set.Pipelines...)
+		all.Dashboards = append(all.Dashboards, set.Dashboards...)
 		problems = append(problems, probs...)
 	}
 	seen := map[string]Pipeline{}
-	for _, p := range all {
+	for _, p := range all.Pipelines {
 		if first, ok := seen[p.Name]; ok {
 			problems = append(problems, Problem{File: p.File, Line: p.LineOf("name"), Path: p.prefix + "name",
 				Message: fmt.Sprintf("pipeline %q is also defined at %s:%d; names must be unique", p.Name, first.File, first.Line)})
@@ -132,8 +147,17 @@ func Load(c *pipeline.Compiler, paths ...string) ([]Pipeline, error) {
 		}
 		seen[p.Name] = p
 	}
+	seenDash := map[string]Dashboard{}
+	for _, d := range all.Dashboards {
+		if first, ok := seenDash[d.Name]; ok {
+			problems = append(problems, Problem{File: d.File, Line: d.LineOf("name"), Path: d.prefix + "name",
+				Message: fmt.Sprintf("dashboard %q is also defined at %s:%d; names must be unique", d.Name, first.File, first.Line)})
+			continue
+		}
+		seenDash[d.Name] = d
+	}
 	if len(problems) > 0 {
-		return nil, problems
+		return Set{}, problems
 	}
 	return all, nil
 }
@@ -147,13 +171,25 @@ func unwrapPathError(err error) error {
 }
 
 // Read reads the pipelines of one file's data; name is the file's name in
-// problems.
+// problems. See ReadSet, which returns its dashboards too.
 func Read(c *pipeline.Compiler, name string, data []byte) ([]Pipeline, Problems) {
+	set, problems := ReadSet(c, name, data)
+	return set.Pipelines, problems
+}
+
+// listKeys are the keys of a document holding lists of specs.
+var listKeys = map[string]bool{"pipelines": true, "dashboards": true}
+
+// ReadSet reads the pipelines and dashboards of one file's data; name is
+// the file's name in problems. A document is a pipeline spec, a
+// dashboard (kind: dashboard), or a mapping with a pipelines list, a
+// dashboards list or both.
+func ReadSet(c *pipeline.Compiler, name string, data []byte) (Set, Problems) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, Problems{syntaxProblem(name, err)}
+		return Set{}, Problems{syntaxProblem(name, err)}
 	}
-	var out []Pipeline
+	var out Set
 	var problems Problems
 	for _, doc := range f.Docs {
 		if doc.Body == nil {
@@ -163,36 +199,67 @@ func Read(c *pipeline.Compiler, name string, data []byte) ([]Pipeline, Problems)
 		line := doc.Body.GetToken().Position.Line
 		m, ok := asMapping(body)
 		if !ok {
-			problems = append(problems, Problem{File: name, Line: line, Message: "a document must be a pipeline spec or a mapping with a pipelines list"})
+			problems = append(problems, Problem{File: name, Line: line, Message: "a document must be a pipeline spec, a dashboard, or a mapping with a pipelines or dashboards list"})
 			continue
 		}
-		if list, ok := m.get("pipelines"); ok {
-			if len(m.entries) > 1 {
-				problems = append(problems, Problem{File: name, Line: line, Message: "a document with a pipelines list must have nothing else"})
-				continue
-			}
-			seq, ok := unwrap(list).(*ast.SequenceNode)
-			if !ok {
-				problems = append(problems, Problem{File: name, Line: list.GetToken().Position.Line, Path: "pipelines", Message: "must be a list of pipeline specs"})
-				continue
-			}
-			for i, item := range seq.Values {
-				p, ps := readSpec(c, name, item, fmt.Sprintf("pipelines[%d].", i))
-				problems = append(problems, ps...)
-				if ps == nil {
-					out = append(out, p)
+		_, hasPipelines := m.get("pipelines")
+		_, hasDashboards := m.get("dashboards")
+		if hasPipelines || hasDashboards {
+			lists := 0
+			for _, e := range m.entries {
+				if k, ok := scalarKey(e.Key); ok && listKeys[k] {
+					lists++
 				}
+			}
+			if lists != len(m.entries) {
+				problems = append(problems, Problem{File: name, Line: line, Message: "a document with a pipelines or dashboards list must have nothing else"})
+				continue
+			}
+			for _, key := range []string{"pipelines", "dashboards"} {
+				list, ok := m.get(key)
+				if !ok {
+					continue
+				}
+				seq, ok := unwrap(list).(*ast.SequenceNode)
+				if !ok {
+					problems = append(problems, Problem{File: name, Line: list.GetToken().Position.Line, Path: key, Message: "must be a list of " + strings.TrimSuffix(key, "s") + " documents"})
+					continue
+				}
+				for i, item := range seq.Values {
+					prefix := fmt.Sprintf("%s[%d].", key, i)
+					if key == "dashboards" {
+						d, ps := readDashboard(name, item, prefix)
+						problems = append(problems, ps...)
+						if ps == nil {
+							out.Dashboards = append(out.Dashboards, d)
+						}
+						continue
+					}
+					p, ps := readSpec(c, name, item, prefix)
+					problems = append(problems, ps...)
+					if ps == nil {
+						out.Pipelines = append(out.Pipelines, p)
+					}
+				}
+			}
+			continue
+		}
+		if isDashboard(m) {
+			d, ps := readDashboard(name, body, "")
+			problems = append(problems, ps...)
+			if ps == nil {
+				out.Dashboards = append(out.Dashboards, d)
 			}
 			continue
 		}
 		p, ps := readSpec(c, name, body, "")
 		problems = append(problems, ps...)
 		if ps == nil {
-			out = append(out, p)
+			out.Pipelines = append(out.Pipelines, p)
 		}
 	}
-	if len(out) == 0 && len(problems) == 0 {
-		problems = append(problems, Problem{File: name, Message: "the file holds no pipeline"})
+	if len(out.Pipelines) == 0 && len(out.Dashboards) == 0 && len(problems) == 0 {
+		problems = append(problems, Problem{File: name, Message: "the file holds no pipeline and no dashboard"})
 	}
 	return out, problems
 }

@@ -54,6 +54,7 @@ type Store interface {
 	Polls
 	Deliveries
 	Idempotency
+	Dashboards
 }
 
 // JobClient is the part of a River client that does not depend on the
