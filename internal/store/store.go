@@ -51,6 +51,7 @@ type Store interface {
 	Storage
 	Polls
 	Deliveries
+	Alerts
 }
 
 // JobClient is the part of a River client that does not depend on the
