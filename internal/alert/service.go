@@ -69,6 +69,23 @@ func SMTPFromEnv(getenv func(string) string) (SMTP, error) {
 	return s, nil
 }
 
+// ConfigFromEnv reads the settings of alerting from the environment
+// through getenv (os.Getenv): TRIBUTARY_ALERT_INTERVAL (the evaluation
+// tick, default 30s) and the TRIBUTARY_SMTP_* settings (see SMTPFromEnv).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	if v := getenv("TRIBUTARY_ALERT_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return c, fmt.Errorf("TRIBUTARY_ALERT_INTERVAL=%q: say a duration of at least 1s, such as 30s", v)
+		}
+		c.Interval = d
+	}
+	smtp, err := SMTPFromEnv(getenv)
+	c.SMTP = smtp
+	return c, err
+}
+
 // Config tunes alerting.
 type Config struct {
 	// Interval is the evaluation tick; 0 means DefaultInterval.
