@@ -200,9 +200,8 @@ func (s *Service) mail(ctx context.Context, to []string, n *Notification) error 
 	if cfg.Host == "" {
 		return errors.New("email is not configured on this server (TRIBUTARY_SMTP_HOST)")
 	}
-	if err := s.d.CheckURL("smtp://" + cfg.Host); err != nil {
-		return fmt.Errorf("the SMTP host is refused: %w", err)
-	}
+	// The host is checked where it counts: the guard's dialer refuses an
+	// internal address when the connection is made.
 	m := mail.NewMsg()
 	if err := m.From(cfg.From); err != nil {
 		return fmt.Errorf("sender address: %w", err)

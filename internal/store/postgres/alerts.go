@@ -341,7 +341,7 @@ func (s *Store) AlertNotifications(ctx context.Context, teamID uuid.UUID, unread
 // MarkAlertNotificationsRead implements store.Alerts.
 func (s *Store) MarkAlertNotificationsRead(ctx context.Context, teamID uuid.UUID, ids []uuid.UUID, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `UPDATE alert_notifications SET read_at = $2
-		WHERE team_id = $1 AND read_at IS NULL AND (cardinality($3::uuid[]) = 0 OR id = ANY($3::uuid[]))`, teamID, at, ids)
+		WHERE team_id = $1 AND read_at IS NULL AND (coalesce(cardinality($3::uuid[]), 0) = 0 OR id = ANY($3::uuid[]))`, teamID, at, ids)
 	if err != nil {
 		return fmt.Errorf("mark alert notifications read: %w", err)
 	}

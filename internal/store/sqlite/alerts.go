@@ -17,6 +17,9 @@ var _ store.Alerts = (*Store)(nil)
 
 // idList encodes ids as a JSON array for json_each.
 func idList(ids []uuid.UUID) string {
+	if len(ids) == 0 {
+		return "[]"
+	}
 	b, _ := json.Marshal(ids)
 	return string(b)
 }
