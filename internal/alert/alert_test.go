@@ -75,6 +75,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.got[id] = n
 }
 
+// snapshot returns what the receiver got, under its lock.
+func (r *receiver) snapshot() (got []alert.Notification, tries int, bad []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.got {
+		got = append(got, n)
+	}
+	return got, r.tries, append([]string(nil), r.bad...)
+}
+
 func (r *receiver) byState() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -332,7 +342,8 @@ func TestThresholdFiresNotifiesOnceAndResolves(t *testing.T) {
 				for _, c := range chs {
 					t.Logf("channel %s: %s %s", c.Name, c.Status, c.LastError)
 				}
-				t.Logf("hook %v tries %d, mail %d", b.hook.byState(), b.hook.tries, b.mail.count())
+				_, tries, _ := b.hook.snapshot()
+				t.Logf("hook %v tries %d, mail %d", b.hook.byState(), tries, b.mail.count())
 			}
 		}()
 		waitFor(t, "the firing notification on every channel", func() bool {
@@ -347,10 +358,17 @@ func TestThresholdFiresNotifiesOnceAndResolves(t *testing.T) {
 			t.Fatalf("transitions = %v", got)
 		}
 		waitFor(t, "the repeat and the resolved notifications", func() bool {
-			return len(b.hook.got) == 3 && b.hook.byState()["resolved"] == 1 && b.mail.count() == 3
+			got, _, _ := b.hook.snapshot()
+			ns, _, _ := b.alerts.AlertNotifications(context.Background(), b.viewer, false, 10)
+			return len(got) == 3 && b.hook.byState()["resolved"] == 1 && b.mail.count() == 3 && len(ns) == 3
 		})
-		if len(b.hook.bad) > 0 {
-			t.Fatalf("bad signatures: %v", b.hook.bad)
+		got, tries, bad := b.hook.snapshot()
+		if len(bad) > 0 {
+			t.Fatalf("bad signatures: %v", bad)
+		}
+		// Three notifications, one failed attempt retried.
+		if tries != 4 {
+			t.Fatalf("the receiver got %d requests, want 4 (3 notifications, 1 retry)", tries)
 		}
 		ns, unread, err := b.alerts.AlertNotifications(context.Background(), b.viewer, false, 10)
 		if err != nil || len(ns) != 3 || unread != 3 {
@@ -362,7 +380,7 @@ func TestThresholdFiresNotifiesOnceAndResolves(t *testing.T) {
 		if _, unread, _ := b.alerts.AlertNotifications(context.Background(), b.viewer, false, 10); unread != 0 {
 			t.Fatalf("unread after marking all read: %d", unread)
 		}
-		for _, n := range b.hook.got {
+		for _, n := range got {
 			if n.Labels["team"] != "ops" || n.Rule != "hot" || n.Pipeline != "weather" {
 				t.Fatalf("notification = %+v", n)
 			}
@@ -456,8 +474,8 @@ func TestSilenceHoldsAndOtherTeamsSeeNothing(t *testing.T) {
 		if err != nil || got.Status != "ok" {
 			t.Fatalf("test notification: %+v, %v", got, err)
 		}
-		if b.hook.tries != 1 {
-			t.Fatalf("the receiver got %d requests, want the test one only", b.hook.tries)
+		if _, tries, _ := b.hook.snapshot(); tries != 1 {
+			t.Fatalf("the receiver got %d requests, want the test one only", tries)
 		}
 
 		// Another team's token reads and writes nothing.
