@@ -35,6 +35,9 @@ type env struct {
 	otherUser string
 	session   *client.Client // signed in with a password
 	dashboard string
+	rule      string // an alert rule
+	channel   string // an alert channel
+	silence   string // an alert silence
 }
 
 // operation calls one operation of the API through the client.
@@ -449,6 +452,101 @@ var operations = []operation{
 			t.Errorf("schedule: %+v", s)
 		}
 	}},
+	{"create-alert-channel", func(t *testing.T, e *env) {
+		ch, err := e.c.CreateAlertChannel(e.ctx, json.RawMessage(`{"name": "ui", "inapp": {}}`))
+		must(t, err)
+		e.channel = ch.ID
+		_, err = e.c.CreateAlertChannel(e.ctx, json.RawMessage(`{"name": "meta", "webhook": {"url": "http://169.254.169.254/x"}}`))
+		wantStatus(t, err, http.StatusUnprocessableEntity)
+	}},
+	{"list-alert-channels", func(t *testing.T, e *env) {
+		cs, err := e.c.ListAlertChannels(e.ctx)
+		must(t, err)
+		if len(cs) != 1 || cs[0].Kind != "inapp" {
+			t.Errorf("channels %+v", cs)
+		}
+	}},
+	{"get-alert-channel", func(t *testing.T, e *env) {
+		_, err := e.c.AlertChannel(e.ctx, e.channel)
+		must(t, err)
+	}},
+	{"update-alert-channel", func(t *testing.T, e *env) {
+		ch, err := e.c.UpdateAlertChannel(e.ctx, e.channel, json.RawMessage(`{"name": "ui", "inapp": {}}`))
+		must(t, err)
+		if ch.Status != "ok" {
+			t.Errorf("channel %+v", ch)
+		}
+	}},
+	{"test-alert-channel", func(t *testing.T, e *env) {
+		ch, err := e.c.TestAlertChannel(e.ctx, e.channel)
+		must(t, err)
+		if ch.Status != "ok" || ch.LastSent == nil {
+			t.Errorf("channel after a test %+v", ch)
+		}
+	}},
+	{"list-alert-notifications", func(t *testing.T, e *env) {
+		ns, err := e.c.AlertNotifications(e.ctx, true, 0)
+		must(t, err)
+		if ns.Unread != 1 || len(ns.Notifications) != 1 {
+			t.Errorf("notifications %+v", ns)
+		}
+	}},
+	{"read-alert-notifications", func(t *testing.T, e *env) {
+		must(t, e.c.MarkAlertNotificationsRead(e.ctx))
+		ns, err := e.c.AlertNotifications(e.ctx, false, 0)
+		must(t, err)
+		if ns.Unread != 0 {
+			t.Errorf("unread after reading all: %d", ns.Unread)
+		}
+	}},
+	{"create-alert-rule", func(t *testing.T, e *env) {
+		r, err := e.c.CreateAlertRule(e.ctx, json.RawMessage(`{"name": "broken", "pipeline": "`+e.polling.ID+`", "failing": {}, "channels": ["ui"]}`))
+		must(t, err)
+		e.rule = r.ID
+		_, err = e.c.CreateAlertRule(e.ctx, json.RawMessage(`{"name": "x", "threshold": {"field": "t", "op": ">", "value": "high", "window": "5m"}}`))
+		wantStatus(t, err, http.StatusUnprocessableEntity)
+	}},
+	{"list-alert-rules", func(t *testing.T, e *env) {
+		rs, err := e.c.ListAlertRules(e.ctx)
+		must(t, err)
+		if len(rs) != 1 || rs[0].Type != "failing" {
+			t.Errorf("rules %+v", rs)
+		}
+	}},
+	{"get-alert-rule", func(t *testing.T, e *env) {
+		_, err := e.c.AlertRule(e.ctx, e.rule)
+		must(t, err)
+	}},
+	{"update-alert-rule", func(t *testing.T, e *env) {
+		r, err := e.c.UpdateAlertRule(e.ctx, e.rule, json.RawMessage(`{"name": "broken", "failing": {}, "severity": "critical"}`))
+		must(t, err)
+		if r.Severity != "critical" || r.PipelineID != "" {
+			t.Errorf("rule %+v", r)
+		}
+	}},
+	{"list-alert-states", func(t *testing.T, e *env) {
+		_, err := e.c.ListAlertStates(e.ctx)
+		must(t, err)
+	}},
+	{"list-alert-history", func(t *testing.T, e *env) {
+		_, err := e.c.AlertHistory(e.ctx, e.rule, "", 10)
+		must(t, err)
+	}},
+	{"create-alert-silence", func(t *testing.T, e *env) {
+		s, err := e.c.CreateAlertSilence(e.ctx, client.AlertSilenceRequest{RuleID: e.rule, Until: time.Now().Add(time.Hour), Reason: "maintenance"})
+		must(t, err)
+		e.silence = s.ID
+	}},
+	{"list-alert-silences", func(t *testing.T, e *env) {
+		ss, err := e.c.ListAlertSilences(e.ctx)
+		must(t, err)
+		if len(ss) != 1 {
+			t.Errorf("silences %+v", ss)
+		}
+	}},
+	{"delete-alert-silence", func(t *testing.T, e *env) { must(t, e.c.DeleteAlertSilence(e.ctx, e.silence)) }},
+	{"delete-alert-rule", func(t *testing.T, e *env) { must(t, e.c.DeleteAlertRule(e.ctx, e.rule)) }},
+	{"delete-alert-channel", func(t *testing.T, e *env) { must(t, e.c.DeleteAlertChannel(e.ctx, e.channel)) }},
 	{"pause-pipeline", func(t *testing.T, e *env) {
 		p, err := e.c.PausePipeline(e.ctx, e.polling.ID)
 		must(t, err)

@@ -24,6 +24,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/alert"
 	"github.com/tributary-dev/tributary/internal/blobstore"
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/config"
@@ -250,9 +251,26 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	defer deliveries.Close(context.Background())
 	eng.AddFanout(deliveries)
 
+	// Alerts: evaluation per tick and notifications are River jobs; every
+	// channel URL and the SMTP host go through a guard that follows no
+	// redirect.
+	alertCfg, err := alert.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	alertCfg.BaseURL, alertCfg.Logger = cfg.BaseURL, log.With("component", "alerts")
+	alertGuard := netguard.New(netguard.Config{AllowNetworks: allowed, MaxRedirects: -1, Timeout: time.Minute})
+	defer alertGuard.CloseIdleConnections()
+	alerts, err := alert.New(alertCfg, alert.Deps{
+		Store: st, Secrets: sinkVault.Open, HTTP: alertGuard.Client(), Dial: alertGuard.DialContext, CheckURL: alertGuard.CheckURL, Broker: broker,
+	})
+	if err != nil {
+		return err
+	}
+
 	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
 		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
-			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries,
+			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries, alerts,
 		}}))
 	if err != nil {
 		return fmt.Errorf("job queue: %w", err)
@@ -288,6 +306,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	deliveries.UseSinkEditor(orch)
+	alertService, err := orch.Alerts(orchestrator.AlertsDeps{Store: st, Sender: alerts, CheckURL: alertGuard.CheckURL})
+	if err != nil {
+		return err
+	}
+	api.RegisterAlerts(alertService)
 	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: apiVault, Cache: recent, Broker: broker, Service: orch,
 	})

@@ -55,6 +55,7 @@ type Store interface {
 	Deliveries
 	Idempotency
 	Dashboards
+	Alerts
 }
 
 // JobClient is the part of a River client that does not depend on the
