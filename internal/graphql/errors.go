@@ -24,6 +24,11 @@ const (
 	CodeInternal        = "INTERNAL"
 	// CodeQueryTooLarge refuses a query document over Options.MaxQueryBytes.
 	CodeQueryTooLarge = "QUERY_TOO_LARGE"
+	// CodeDepthLimit refuses a query nested deeper than Options.MaxDepth.
+	CodeDepthLimit = "DEPTH_LIMIT_EXCEEDED"
+	// CodeAliasLimit refuses a query with more aliases than
+	// Options.MaxAliases.
+	CodeAliasLimit = "ALIAS_LIMIT_EXCEEDED"
 )
 
 // presentError maps an error of a resolver to a GraphQL error with a
@@ -74,6 +79,13 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Message = errorText(err)
 		}
 		gerr.Extensions = ext
+		if len(gerr.Locations) == 0 {
+			// Name the field at fault in the query, as parse and
+			// validation errors do.
+			if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil && fc.Field.Position != nil {
+				gerr.Locations = []gqlerror.Location{{Line: fc.Field.Position.Line, Column: fc.Field.Position.Column}}
+			}
+		}
 		return gerr
 	}
 }
