@@ -3,9 +3,9 @@ package graphql
 import (
 	"context"
 
-	"github.com/tributary-dev/tributary/internal/account"
 	"encoding/base64"
 	"fmt"
+	"github.com/tributary-dev/tributary/internal/account"
 	"strconv"
 	"strings"
 	"time"

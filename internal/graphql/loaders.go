@@ -43,7 +43,10 @@ func withLoaders(ctx context.Context, svc Service) context.Context {
 	p := account.PrincipalFrom(ctx)
 	l := &loaders{
 		runs: dataloadgen.NewMappedLoader(func(ctx context.Context, keys []runsKey) (map[runsKey][]core.Run, error) {
-			type group struct{ team uuid.UUID; first int }
+			type group struct {
+				team  uuid.UUID
+				first int
+			}
 			groups := map[group][]uuid.UUID{}
 			for _, k := range keys {
 				g := group{k.team, k.first}

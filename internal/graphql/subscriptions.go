@@ -199,4 +199,3 @@ func batchOf(payload []byte) (pubsub.Batch, bool) {
 	}
 	return b, true
 }
-
