@@ -3,9 +3,11 @@ package graphql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/tributary-dev/tributary/internal/orchestrator"
@@ -47,6 +49,16 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Message = derr.Msg
 		}
 		ext := map[string]any{}
+		if arg, ok := argumentAtFault(ctx, err); ok && derr == nil {
+			// A literal argument that does not decode (a time that is
+			// not RFC 3339): the client's mistake, not ours.
+			var ge *gqlerror.Error
+			errors.As(err, &ge)
+			gerr.Message = fmt.Sprintf("The argument %s is not valid: %s", arg, ge.Message)
+			gerr.Path = graphql.GetFieldContext(ctx).Path()
+			gerr.Extensions = map[string]any{"code": CodeInvalid, "problems": []map[string]string{{"path": arg, "message": ge.Message}}}
+			return gerr
+		}
 		switch {
 		case errors.Is(err, orchestrator.ErrUnauthenticated):
 			ext["code"] = CodeUnauthenticated
@@ -88,6 +100,21 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return gerr
 	}
+}
+
+// argumentAtFault names the argument whose value failed to decode, when
+// err comes from decoding a field's arguments.
+func argumentAtFault(ctx context.Context, err error) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	var ge *gqlerror.Error
+	if fc == nil || fc.Args != nil || fc.Field.Field == nil || !errors.As(err, &ge) || len(ge.Path) == 0 {
+		return "", false
+	}
+	name, ok := ge.Path[len(ge.Path)-1].(ast.PathName)
+	if !ok || fc.Field.Arguments.ForName(string(name)) == nil {
+		return "", false
+	}
+	return string(name), true
 }
 
 // errorText is the user's sentence of a sentinel error of the layers

@@ -141,7 +141,9 @@ func matrixFields() []field {
 		{name: "replaySink", query: `mutation($id: ID!, $team: ID) { replaySink(pipelineId: $id, sink: "hook", from: "2020-01-01T00:00:00Z", to: "2020-01-02T00:00:00Z", team: $team) { id status } }`,
 			min: auth.Editor, vars: pipelineVars},
 		{name: "createSecret", query: `mutation($name: String!, $team: ID) { createSecret(name: $name, value: "v", team: $team) { name } }`, min: auth.Editor,
-			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"name": f.unique("k"), "team": team} }},
+			vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"name": f.unique("k"), "team": team}
+			}},
 		{name: "rotateSecret", query: `mutation($team: ID) { rotateSecret(name: "api-key", value: "new", team: $team) { name rotatedAt } }`, min: auth.Editor,
 			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"team": team} }},
 		{name: "deleteSecret", query: `mutation($name: String!, $team: ID) { deleteSecret(name: $name, team: $team) }`, min: auth.Admin,
@@ -151,7 +153,9 @@ func matrixFields() []field {
 				return map[string]any{"name": name, "team": team}
 			}},
 		{name: "createToken", query: `mutation($name: String!, $team: ID) { createToken(name: $name, role: viewer, team: $team) { secret token { id hint } } }`,
-			min: auth.Admin, vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"name": f.unique("t"), "team": team} }},
+			min: auth.Admin, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"name": f.unique("t"), "team": team}
+			}},
 		{name: "revokeToken", query: `mutation($id: ID!, $team: ID) { revokeToken(id: $id, team: $team) }`, min: auth.Admin,
 			vars: func(t *testing.T, f *fixture, team string) map[string]any {
 				tok, _, err := f.s.Accounts.IssueToken(t.Context(), f.s.Team.ID, f.unique("r"), auth.Viewer, nil, nil)
