@@ -2,8 +2,11 @@ package graphql
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/vikstrous/dataloadgen"
 
@@ -89,4 +92,68 @@ func withLoaders(ctx context.Context, svc Service) context.Context {
 func loadersFrom(ctx context.Context) *loaders {
 	l, _ := ctx.Value(loadersKey{}).(*loaders)
 	return l
+}
+
+// prefetch fills the loaders for the children a list of pipelines
+// selects (the first page of runs, the sinks) with one service call each,
+// so the number of store queries does not depend on how many keys a
+// loader's wait happened to collect.
+func (r *Resolver) prefetch(ctx context.Context, ps []core.Pipeline) {
+	l, fc, oc := loadersFrom(ctx), graphql.GetFieldContext(ctx), graphql.GetOperationContext(ctx)
+	if l == nil || fc == nil || oc == nil || len(ps) == 0 {
+		return
+	}
+	team := ps[0].TeamID
+	ids := make([]uuid.UUID, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	who := orchestrator.Caller{Principal: account.PrincipalFrom(ctx), Team: team}
+	done := map[string]bool{}
+	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, []string{"Pipeline"}) {
+		switch f.Name {
+		case "runs":
+			args := f.ArgumentMap(oc.Variables)
+			first, ok := intArg(args["first"])
+			if !ok || args["after"] != nil || first < 1 || first > 100 || done[f.Name+strconv.Itoa(first)] {
+				continue
+			}
+			done[f.Name+strconv.Itoa(first)] = true
+			runs, err := r.svc.RunsOfPipelines(ctx, who, ids, first+1)
+			if err != nil {
+				continue // the loader fetches and reports it
+			}
+			for _, id := range ids {
+				l.runs.Prime(runsKey{team: team, pipeline: id, first: first + 1}, runs[id])
+			}
+		case "sinks":
+			if done[f.Name] {
+				continue
+			}
+			done[f.Name] = true
+			sinks, err := r.svc.SinksOfPipelines(ctx, who, ids)
+			if err != nil {
+				continue
+			}
+			for _, id := range ids {
+				l.sinks.Prime(sinksKey{team: team, pipeline: id}, sinks[id])
+			}
+		}
+	}
+}
+
+// intArg reads an Int argument's value.
+func intArg(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		return int(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
 }

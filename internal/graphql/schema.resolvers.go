@@ -552,6 +552,7 @@ func (r *queryResolver) Pipelines(ctx context.Context, team *string) ([]*core.Pi
 	if err != nil {
 		return nil, err
 	}
+	r.prefetch(ctx, ps)
 	out := make([]*core.Pipeline, len(ps))
 	for i := range ps {
 		out[i] = &ps[i]
