@@ -317,8 +317,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	api.RegisterUploads(httpapi.UploadsConfig{MaxBytes: cfg.MaxUploadBytes}, httpapi.UploadsDeps{Service: orch})
 	api.RegisterSinks(pipelines)
 	// GraphQL is another transport over the same pipeline service, behind
-	// the same authentication and CSRF middleware.
-	api.Mux().Handle("POST /graphql", graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql")}, orch))
+	// the same authentication and CSRF middleware: POST for queries and
+	// mutations, GET for WebSocket subscriptions.
+	gql := graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql")}, graphql.Deps{
+		Service: orch, Accounts: accounts, Broker: broker, Recent: recent, Warmer: eng,
+	})
+	api.Mux().Handle("POST /graphql", gql)
+	api.Mux().Handle("GET /graphql", gql)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()

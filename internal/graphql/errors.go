@@ -3,9 +3,11 @@ package graphql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/tributary-dev/tributary/internal/orchestrator"
@@ -24,6 +26,11 @@ const (
 	CodeInternal        = "INTERNAL"
 	// CodeQueryTooLarge refuses a query document over Options.MaxQueryBytes.
 	CodeQueryTooLarge = "QUERY_TOO_LARGE"
+	// CodeDepthLimit refuses a query nested deeper than Options.MaxDepth.
+	CodeDepthLimit = "DEPTH_LIMIT_EXCEEDED"
+	// CodeAliasLimit refuses a query with more aliases than
+	// Options.MaxAliases.
+	CodeAliasLimit = "ALIAS_LIMIT_EXCEEDED"
 )
 
 // presentError maps an error of a resolver to a GraphQL error with a
@@ -42,6 +49,16 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Message = derr.Msg
 		}
 		ext := map[string]any{}
+		if arg, ok := argumentAtFault(ctx, err); ok && derr == nil {
+			// A literal argument that does not decode (a time that is
+			// not RFC 3339): the client's mistake, not ours.
+			var ge *gqlerror.Error
+			errors.As(err, &ge)
+			gerr.Message = fmt.Sprintf("The argument %s is not valid: %s", arg, ge.Message)
+			gerr.Path = graphql.GetFieldContext(ctx).Path()
+			gerr.Extensions = map[string]any{"code": CodeInvalid, "problems": []map[string]string{{"path": arg, "message": ge.Message}}}
+			return gerr
+		}
 		switch {
 		case errors.Is(err, orchestrator.ErrUnauthenticated):
 			ext["code"] = CodeUnauthenticated
@@ -74,8 +91,30 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Message = errorText(err)
 		}
 		gerr.Extensions = ext
+		if len(gerr.Locations) == 0 {
+			// Name the field at fault in the query, as parse and
+			// validation errors do.
+			if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil && fc.Field.Position != nil {
+				gerr.Locations = []gqlerror.Location{{Line: fc.Field.Position.Line, Column: fc.Field.Position.Column}}
+			}
+		}
 		return gerr
 	}
+}
+
+// argumentAtFault names the argument whose value failed to decode, when
+// err comes from decoding a field's arguments.
+func argumentAtFault(ctx context.Context, err error) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	var ge *gqlerror.Error
+	if fc == nil || fc.Args != nil || fc.Field.Field == nil || !errors.As(err, &ge) || len(ge.Path) == 0 {
+		return "", false
+	}
+	name, ok := ge.Path[len(ge.Path)-1].(ast.PathName)
+	if !ok || fc.Field.Arguments.ForName(string(name)) == nil {
+		return "", false
+	}
+	return string(name), true
 }
 
 // errorText is the user's sentence of a sentinel error of the layers

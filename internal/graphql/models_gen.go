@@ -2,8 +2,529 @@
 
 package graphql
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/core"
+)
+
+type CreatedToken struct {
+	Token *Token `json:"token"`
+	// The token itself. It is shown only here; store it now.
+	Secret string `json:"secret"`
+}
+
+// One delivery of one batch to one sink.
+type Delivery struct {
+	ID   string `json:"id"`
+	Sink string `json:"sink"`
+	// The idempotency id the destination sees.
+	Key       string    `json:"key"`
+	RunID     *string   `json:"runId,omitempty"`
+	ReplayID  *string   `json:"replayId,omitempty"`
+	Records   int       `json:"records"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Status    string    `json:"status"`
+	Attempts  int       `json:"attempts"`
+	LastError *string   `json:"lastError,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type DeliveryConnection struct {
+	Edges    []*DeliveryEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type DeliveryEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *Delivery `json:"node"`
+}
+
+type Me struct {
+	// The signed-in user; null for an API token.
+	User *User `json:"user,omitempty"`
+	// The API token used; null for a session.
+	Token *Token      `json:"token,omitempty"`
+	Teams []*TeamRole `json:"teams"`
+}
+
+type Member struct {
+	User      *User     `json:"user"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
 type Mutation struct {
 }
 
+// Paging of a connection.
+type PageInfo struct {
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the last edge; pass it as after for the next page.
+	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+type PipelineStatusEvent struct {
+	Kind       PipelineStatusEventKind `json:"kind"`
+	PipelineID string                  `json:"pipelineId"`
+	// active or paused, as known after the event (null after DELETED).
+	Status  *string `json:"status,omitempty"`
+	Version *int    `json:"version,omitempty"`
+	// Records stored and rejected by the batch (BATCH).
+	Stored   *int `json:"stored,omitempty"`
+	Rejected *int `json:"rejected,omitempty"`
+	// How many events were lost (LAGGED).
+	Lagged *int `json:"lagged,omitempty"`
+}
+
+type Preview struct {
+	// Why fetching failed, as a run would record it.
+	Error    *string          `json:"error,omitempty"`
+	Fetched  int              `json:"fetched"`
+	Accepted int              `json:"accepted"`
+	Rejected int              `json:"rejected"`
+	Requests int              `json:"requests"`
+	More     bool             `json:"more"`
+	Records  []*PreviewRecord `json:"records"`
+	Errors   []*PreviewError  `json:"errors"`
+	State    json.RawMessage  `json:"state,omitempty"`
+}
+
+type PreviewError struct {
+	// The input record it came from.
+	Index  int             `json:"index"`
+	Reason string          `json:"reason"`
+	Raw    json.RawMessage `json:"raw,omitempty"`
+}
+
+type PreviewInput struct {
+	// A whole pipeline spec, as for createPipeline.
+	Spec json.RawMessage `json:"spec"`
+	// Records as a webhook would receive them; required for webhook and p2p pipelines.
+	Input json.RawMessage `json:"input,omitempty"`
+	// The incremental state to poll from.
+	State json.RawMessage `json:"state,omitempty"`
+	// How many records to show (default 20).
+	Limit *int `json:"limit,omitempty"`
+	// How many pages to fetch (default 1).
+	MaxPages *int `json:"maxPages,omitempty"`
+}
+
+type PreviewRecord struct {
+	Index int             `json:"index"`
+	Ts    time.Time       `json:"ts"`
+	Data  json.RawMessage `json:"data"`
+}
+
 type Query struct {
+}
+
+// A stored record.
+type Record struct {
+	ID      int             `json:"id"`
+	Ts      time.Time       `json:"ts"`
+	Version int             `json:"version"`
+	Data    json.RawMessage `json:"data"`
+}
+
+type RecordConnection struct {
+	Edges    []*RecordEdge `json:"edges"`
+	PageInfo *PageInfo     `json:"pageInfo"`
+}
+
+type RecordEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *Record `json:"node"`
+}
+
+type RecordsEvent struct {
+	Kind       RecordsEventKind `json:"kind"`
+	PipelineID string           `json:"pipelineId"`
+	// The pipeline version that produced the batch (RECORDS).
+	Version *int `json:"version,omitempty"`
+	// How many records the event carries.
+	Count int `json:"count"`
+	// How many records of the batch were rejected (RECORDS).
+	Rejected int `json:"rejected"`
+	// The records: a JSON array of {id, ts, data}, as the REST stream sends them.
+	Records json.RawMessage `json:"records,omitempty"`
+	// How many batches were lost (LAGGED).
+	Lagged *int `json:"lagged,omitempty"`
+}
+
+type RejectedConnection struct {
+	Edges    []*RejectedEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type RejectedEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *RejectedRecord `json:"node"`
+}
+
+// A record that failed mapping or validation, with its raw input.
+type RejectedRecord struct {
+	ID         int             `json:"id"`
+	RunID      string          `json:"runId"`
+	Version    int             `json:"version"`
+	ReceivedAt time.Time       `json:"receivedAt"`
+	Raw        json.RawMessage `json:"raw"`
+	Reason     string          `json:"reason"`
+}
+
+// A replay of stored records to a sink.
+type Replay struct {
+	ID               string     `json:"id"`
+	Sink             string     `json:"sink"`
+	From             time.Time  `json:"from"`
+	To               time.Time  `json:"to"`
+	Status           string     `json:"status"`
+	Total            int        `json:"total"`
+	Enqueued         int        `json:"enqueued"`
+	RecordsDelivered int        `json:"recordsDelivered"`
+	Error            *string    `json:"error,omitempty"`
+	CreatedAt        time.Time  `json:"createdAt"`
+	UpdatedAt        time.Time  `json:"updatedAt"`
+	FinishedAt       *time.Time `json:"finishedAt,omitempty"`
+}
+
+// One execution of a pipeline: a poll, a window of webhook traffic, an upload chunk.
+type Run struct {
+	ID         string    `json:"id"`
+	Version    int       `json:"version"`
+	Trigger    string    `json:"trigger"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMs float64   `json:"durationMs"`
+	Fetched    int       `json:"fetched"`
+	Stored     int       `json:"stored"`
+	Rejected   int       `json:"rejected"`
+	Bytes      int       `json:"bytes"`
+	Error      *string   `json:"error,omitempty"`
+}
+
+type RunConnection struct {
+	Edges    []*RunEdge `json:"edges"`
+	PageInfo *PageInfo  `json:"pageInfo"`
+}
+
+type RunEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Run   `json:"node"`
+}
+
+type RunScheduled struct {
+	Pipeline *core.Pipeline `json:"pipeline"`
+	// When the poll is due.
+	Due time.Time `json:"due"`
+}
+
+// When a polling pipeline polls.
+type Schedule struct {
+	Interval string     `json:"interval"`
+	NextDue  *time.Time `json:"nextDue,omitempty"`
+	Running  bool       `json:"running"`
+}
+
+// A secret of a team: its name and dates. Its value is never returned.
+type Secret struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	RotatedAt time.Time `json:"rotatedAt"`
+}
+
+// A series of bucketed aggregates of a numeric field.
+type Series struct {
+	Field string `json:"field"`
+	// The bucket width, or raw.
+	Bucket string    `json:"bucket"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	// What answered: raw, 1m, 1h or 1d.
+	Source           string         `json:"source"`
+	EstimatedRecords int            `json:"estimatedRecords"`
+	Points           []*SeriesPoint `json:"points"`
+}
+
+// One bucket: every aggregate of its values.
+type SeriesPoint struct {
+	// Start of the bucket; the record's event time for raw points.
+	T     time.Time `json:"t"`
+	Count int       `json:"count"`
+	Sum   float64   `json:"sum"`
+	Min   float64   `json:"min"`
+	Max   float64   `json:"max"`
+	Avg   float64   `json:"avg"`
+	First float64   `json:"first"`
+	Last  float64   `json:"last"`
+}
+
+// A sink of a pipeline with its health.
+type Sink struct {
+	Name string `json:"name"`
+	// http, blob, postgres, kafka…; pipeline for a downstream p2p pipeline.
+	Kind    string `json:"kind"`
+	Enabled bool   `json:"enabled"`
+	// The kind's settings as saved; they name secrets, never hold them.
+	Settings json.RawMessage `json:"settings,omitempty"`
+	// active, failing or disabled.
+	Status string  `json:"status"`
+	Reason *string `json:"reason,omitempty"`
+	// The downstream pipeline of a sink of kind pipeline.
+	Downstream    *core.Pipeline `json:"downstream,omitempty"`
+	Delivered     int            `json:"delivered"`
+	Records       int            `json:"records"`
+	Failed        int            `json:"failed"`
+	Dead          int            `json:"dead"`
+	LastSuccessAt *time.Time     `json:"lastSuccessAt,omitempty"`
+	LastFailureAt *time.Time     `json:"lastFailureAt,omitempty"`
+}
+
+// What a pipeline stores.
+type StorageStats struct {
+	Records        int        `json:"records"`
+	StoredBytes    int        `json:"storedBytes"`
+	DiskBytes      int        `json:"diskBytes"`
+	OldestRecordAt *time.Time `json:"oldestRecordAt,omitempty"`
+	NewestRecordAt *time.Time `json:"newestRecordAt,omitempty"`
+}
+
+type Subscription struct {
+}
+
+type Team struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Slug      string    `json:"slug"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// A team and the caller's role in it.
+type TeamRole struct {
+	Team *Team `json:"team"`
+	Role Role  `json:"role"`
+}
+
+// An API token. Its secret is shown once, by createToken.
+type Token struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// The last characters of the secret, to recognize it.
+	Hint       string     `json:"hint"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
+}
+
+// A file uploaded to a pipeline.
+type Upload struct {
+	ID        string  `json:"id"`
+	Filename  *string `json:"filename,omitempty"`
+	Format    string  `json:"format"`
+	Size      int     `json:"size"`
+	Status    string  `json:"status"`
+	RowsTotal *int    `json:"rowsTotal,omitempty"`
+	RowsDone  int     `json:"rowsDone"`
+	Accepted  int     `json:"accepted"`
+	Rejected  int     `json:"rejected"`
+	Error     *string `json:"error,omitempty"`
+}
+
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+type PipelineStatusEventKind string
+
+const (
+	PipelineStatusEventKindStatus  PipelineStatusEventKind = "STATUS"
+	PipelineStatusEventKindBatch   PipelineStatusEventKind = "BATCH"
+	PipelineStatusEventKindPaused  PipelineStatusEventKind = "PAUSED"
+	PipelineStatusEventKindResumed PipelineStatusEventKind = "RESUMED"
+	PipelineStatusEventKindUpdated PipelineStatusEventKind = "UPDATED"
+	PipelineStatusEventKindDeleted PipelineStatusEventKind = "DELETED"
+	PipelineStatusEventKindLagged  PipelineStatusEventKind = "LAGGED"
+)
+
+var AllPipelineStatusEventKind = []PipelineStatusEventKind{
+	PipelineStatusEventKindStatus,
+	PipelineStatusEventKindBatch,
+	PipelineStatusEventKindPaused,
+	PipelineStatusEventKindResumed,
+	PipelineStatusEventKindUpdated,
+	PipelineStatusEventKindDeleted,
+	PipelineStatusEventKindLagged,
+}
+
+func (e PipelineStatusEventKind) IsValid() bool {
+	switch e {
+	case PipelineStatusEventKindStatus, PipelineStatusEventKindBatch, PipelineStatusEventKindPaused, PipelineStatusEventKindResumed, PipelineStatusEventKindUpdated, PipelineStatusEventKindDeleted, PipelineStatusEventKindLagged:
+		return true
+	}
+	return false
+}
+
+func (e PipelineStatusEventKind) String() string {
+	return string(e)
+}
+
+func (e *PipelineStatusEventKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PipelineStatusEventKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PipelineStatusEventKind", str)
+	}
+	return nil
+}
+
+func (e PipelineStatusEventKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PipelineStatusEventKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PipelineStatusEventKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RecordsEventKind string
+
+const (
+	// The cached recent records, oldest first; replaces what the client holds.
+	RecordsEventKindRecent RecordsEventKind = "RECENT"
+	// One committed batch; appends.
+	RecordsEventKindRecords RecordsEventKind = "RECORDS"
+	// Batches were lost because the client read too slowly; a RECENT event follows.
+	RecordsEventKindLagged RecordsEventKind = "LAGGED"
+)
+
+var AllRecordsEventKind = []RecordsEventKind{
+	RecordsEventKindRecent,
+	RecordsEventKindRecords,
+	RecordsEventKindLagged,
+}
+
+func (e RecordsEventKind) IsValid() bool {
+	switch e {
+	case RecordsEventKindRecent, RecordsEventKindRecords, RecordsEventKindLagged:
+		return true
+	}
+	return false
+}
+
+func (e RecordsEventKind) String() string {
+	return string(e)
+}
+
+func (e *RecordsEventKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RecordsEventKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RecordsEventKind", str)
+	}
+	return nil
+}
+
+func (e RecordsEventKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RecordsEventKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RecordsEventKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A member's or token's role in a team.
+type Role string
+
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleEditor Role = "editor"
+	RoleViewer Role = "viewer"
+)
+
+var AllRole = []Role{
+	RoleOwner,
+	RoleAdmin,
+	RoleEditor,
+	RoleViewer,
+}
+
+func (e Role) IsValid() bool {
+	switch e {
+	case RoleOwner, RoleAdmin, RoleEditor, RoleViewer:
+		return true
+	}
+	return false
+}
+
+func (e Role) String() string {
+	return string(e)
+}
+
+func (e *Role) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Role(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Role", str)
+	}
+	return nil
+}
+
+func (e Role) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Role) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Role) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

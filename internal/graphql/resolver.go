@@ -2,12 +2,18 @@ package graphql
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/auth"
+	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
+	"github.com/tributary-dev/tributary/internal/pubsub"
+	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/vault"
 )
 
 // Service is what the resolvers call: the use cases of the pipeline
@@ -16,17 +22,84 @@ type Service interface {
 	Pipelines(ctx context.Context, who orchestrator.Caller) ([]core.Pipeline, error)
 	Pipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (core.Pipeline, error)
 	CreatePipeline(ctx context.Context, who orchestrator.Caller, doc []byte) (core.Pipeline, error)
+	UpdatePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID, ifVersion int, doc []byte) (core.Pipeline, error)
 	PausePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (core.Pipeline, error)
 	ResumePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (core.Pipeline, error)
 	DeletePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID) error
+	RunNow(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (core.Pipeline, time.Time, error)
+	Schedule(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (orchestrator.Schedule, error)
+	Preview(ctx context.Context, who orchestrator.Caller, in orchestrator.PreviewRequest) (orchestrator.Preview, error)
+
+	Records(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.RecordQuery) ([]core.Record, error)
+	RejectedRecords(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.RejectedQuery) ([]core.Rejected, error)
+	Runs(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.RunQuery) ([]core.Run, error)
+	RunsOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID, perPipeline int) (map[uuid.UUID][]core.Run, error)
+	Series(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.SeriesQuery) (store.Series, error)
+	StorageStats(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (store.StorageStats, error)
+	Uploads(ctx context.Context, who orchestrator.Caller, id uuid.UUID, limit int) ([]core.Upload, error)
+
+	Sinks(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID) ([]orchestrator.Sink, error)
+	SinksOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID) (map[uuid.UUID][]orchestrator.Sink, error)
+	CreateSink(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, ifVersion int, raw []byte) (core.Pipeline, orchestrator.Sink, error)
+	UpdateSink(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, name string, ifVersion int, raw []byte) (core.Pipeline, orchestrator.Sink, error)
+	DeleteSink(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, name string, ifVersion int) error
+	Deliveries(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, q store.DeliveryQuery) ([]core.Delivery, error)
+	RetryDelivery(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string, id uuid.UUID) (core.Delivery, error)
+	StartReplay(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string, from, to time.Time) (core.Replay, error)
+	Replays(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string) ([]core.Replay, error)
+
+	Secrets(ctx context.Context, who orchestrator.Caller) ([]vault.Secret, error)
+	CreateSecret(ctx context.Context, who orchestrator.Caller, name string, value []byte) (vault.Secret, error)
+	RotateSecret(ctx context.Context, who orchestrator.Caller, name string, value []byte) (vault.Secret, error)
+	DeleteSecret(ctx context.Context, who orchestrator.Caller, name string) error
 }
 
 var _ Service = (*orchestrator.Service)(nil)
 
+// Accounts is what the resolvers call of the account service (teams,
+// members, tokens; authentication of a WebSocket's connection_init);
+// *account.Service is one.
+type Accounts interface {
+	Team(ctx context.Context, id uuid.UUID) (core.Team, error)
+	Members(ctx context.Context, teamID uuid.UUID) ([]core.Membership, error)
+	Tokens(ctx context.Context, teamID uuid.UUID) ([]core.Token, error)
+	IssueToken(ctx context.Context, teamID uuid.UUID, name string, role auth.Role, createdBy *uuid.UUID, expiresAt *time.Time) (core.Token, string, error)
+	RevokeToken(ctx context.Context, teamID uuid.UUID, actor auth.Role, tokenID uuid.UUID) error
+	AuthenticateToken(ctx context.Context, plaintext string) (*account.Principal, error)
+}
+
+var _ Accounts = (*account.Service)(nil)
+
+// Recent is the recent-records cache the subscriptions start from and
+// catch up with; *cache.Memory is one.
+type Recent interface {
+	Recent(pipeline uuid.UUID, limit int) []cache.Entry
+}
+
+// Warmer loads a pipeline's newest records into the recent-records cache
+// once per process; *engine.Engine is one.
+type Warmer interface {
+	Warm(ctx context.Context, p core.Pipeline) error
+}
+
+// Deps are the services the resolvers call. Service is required; without
+// Accounts the account fields answer UNAVAILABLE, without Broker, Recent
+// and Warmer the subscriptions do.
+type Deps struct {
+	Service  Service
+	Accounts Accounts
+	Broker   pubsub.Broker
+	Recent   Recent
+	Warmer   Warmer
+}
+
 // Resolver is the root resolver: it turns GraphQL arguments into calls of
-// the service and nothing more.
+// the services and nothing more.
 type Resolver struct {
-	svc Service
+	svc  Service
+	acc  Accounts
+	deps Deps
+	opts Options
 }
 
 // parseID reads an ID argument naming an object of the kind what
@@ -54,14 +127,15 @@ func caller(ctx context.Context, team *string) (orchestrator.Caller, error) {
 	return who, nil
 }
 
+// in is the request's principal acting in the team of an object.
+func in(ctx context.Context, team uuid.UUID) orchestrator.Caller {
+	return orchestrator.Caller{Principal: account.PrincipalFrom(ctx), Team: team}
+}
+
 // withPipeline calls a use case on the pipeline id of team.
 func (r *Resolver) withPipeline(ctx context.Context, id string, team *string,
 	use func(context.Context, orchestrator.Caller, uuid.UUID) (core.Pipeline, error)) (*core.Pipeline, error) {
-	who, err := caller(ctx, team)
-	if err != nil {
-		return nil, err
-	}
-	pid, err := parseID(id, "pipeline")
+	who, pid, err := pipelineArgs(ctx, id, team)
 	if err != nil {
 		return nil, err
 	}
@@ -70,4 +144,55 @@ func (r *Resolver) withPipeline(ctx context.Context, id string, team *string,
 		return nil, err
 	}
 	return &p, nil
+}
+
+// pipelineArgs reads the caller and a pipeline id argument.
+func pipelineArgs(ctx context.Context, id string, team *string) (orchestrator.Caller, uuid.UUID, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return who, uuid.Nil, err
+	}
+	pid, err := parseID(id, "pipeline")
+	return who, pid, err
+}
+
+// teamRole resolves the caller's team and checks the role is at least
+// min, as the REST account routes do (the principal's rule).
+func teamRole(ctx context.Context, team *string, min auth.Role) (uuid.UUID, auth.Role, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return uuid.Nil, "", err
+	}
+	if who.Principal == nil {
+		return uuid.Nil, "", orchestrator.ErrUnauthenticated
+	}
+	return who.Principal.Require(who.Team, min)
+}
+
+// accounts returns the account service, or UNAVAILABLE.
+func (r *Resolver) accounts() (Accounts, error) {
+	if r.acc == nil {
+		return nil, &orchestrator.Error{Kind: orchestrator.ErrUnavailable, Msg: "This server does not serve accounts over GraphQL."}
+	}
+	return r.acc, nil
+}
+
+// orZero is *p, or 0 for nil.
+func orZero(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// pageSize checks a first argument against 1..max.
+func pageSize(first *int, def, max int) (int, error) {
+	n := def
+	if first != nil {
+		n = *first
+	}
+	if n < 1 || n > max {
+		return 0, invalidArg("first", "must be between 1 and "+itoa(max))
+	}
+	return n, nil
 }

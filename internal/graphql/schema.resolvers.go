@@ -8,8 +8,15 @@ package graphql
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"time"
 
+	"github.com/google/uuid"
+	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 func (r *mutationResolver) CreatePipeline(ctx context.Context, spec json.RawMessage, team *string) (*core.Pipeline, error) {
@@ -24,6 +31,12 @@ func (r *mutationResolver) CreatePipeline(ctx context.Context, spec json.RawMess
 	return &p, nil
 }
 
+func (r *mutationResolver) UpdatePipeline(ctx context.Context, id string, spec json.RawMessage, ifVersion *int, team *string) (*core.Pipeline, error) {
+	return r.withPipeline(ctx, id, team, func(ctx context.Context, who orchestrator.Caller, pid uuid.UUID) (core.Pipeline, error) {
+		return r.svc.UpdatePipeline(ctx, who, pid, orZero(ifVersion), spec)
+	})
+}
+
 func (r *mutationResolver) PausePipeline(ctx context.Context, id string, team *string) (*core.Pipeline, error) {
 	return r.withPipeline(ctx, id, team, r.svc.PausePipeline)
 }
@@ -33,15 +46,195 @@ func (r *mutationResolver) ResumePipeline(ctx context.Context, id string, team *
 }
 
 func (r *mutationResolver) DeletePipeline(ctx context.Context, id string, team *string) (bool, error) {
-	who, err := caller(ctx, team)
-	if err != nil {
-		return false, err
-	}
-	pid, err := parseID(id, "pipeline")
+	who, pid, err := pipelineArgs(ctx, id, team)
 	if err != nil {
 		return false, err
 	}
 	if err := r.svc.DeletePipeline(ctx, who, pid); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) RunPipeline(ctx context.Context, id string, team *string) (*RunScheduled, error) {
+	who, pid, err := pipelineArgs(ctx, id, team)
+	if err != nil {
+		return nil, err
+	}
+	p, due, err := r.svc.RunNow(ctx, who, pid)
+	if err != nil {
+		return nil, err
+	}
+	return &RunScheduled{Pipeline: &p, Due: due}, nil
+}
+
+func (r *mutationResolver) PreviewPipeline(ctx context.Context, input PreviewInput, team *string) (*Preview, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return nil, err
+	}
+	req := orchestrator.PreviewRequest{Spec: input.Spec, Input: input.Input, Limit: orZero(input.Limit), MaxPages: orZero(input.MaxPages)}
+	if len(input.State) > 0 && string(input.State) != "null" {
+		if err := json.Unmarshal(input.State, &req.State); err != nil {
+			return nil, invalidArg("input.state", "must be a JSON object")
+		}
+	}
+	pv, err := r.svc.Preview(ctx, who, req)
+	if err != nil {
+		return nil, err
+	}
+	out := &Preview{Error: opt(pv.Error), Fetched: pv.Fetched, Accepted: pv.Accepted, Rejected: pv.Rejected, Requests: pv.Requests,
+		More: pv.More, Records: make([]*PreviewRecord, len(pv.Records)), Errors: make([]*PreviewError, len(pv.Errors)), State: pv.State}
+	for i, rec := range pv.Records {
+		out.Records[i] = &PreviewRecord{Index: rec.Index, Ts: rec.TS, Data: rec.Data}
+	}
+	for i, e := range pv.Errors {
+		out.Errors[i] = &PreviewError{Index: e.Index, Reason: e.Reason, Raw: e.Raw}
+	}
+	return out, nil
+}
+
+func (r *mutationResolver) CreateSink(ctx context.Context, pipelineID string, sink json.RawMessage, ifVersion *int, team *string) (*Sink, error) {
+	who, pid, err := pipelineArgs(ctx, pipelineID, team)
+	if err != nil {
+		return nil, err
+	}
+	_, sk, err := r.svc.CreateSink(ctx, who, pid, orZero(ifVersion), sink)
+	if err != nil {
+		return nil, err
+	}
+	return sinkModel(sk), nil
+}
+
+func (r *mutationResolver) UpdateSink(ctx context.Context, pipelineID string, name string, sink json.RawMessage, ifVersion *int, team *string) (*Sink, error) {
+	who, pid, err := pipelineArgs(ctx, pipelineID, team)
+	if err != nil {
+		return nil, err
+	}
+	_, sk, err := r.svc.UpdateSink(ctx, who, pid, name, orZero(ifVersion), sink)
+	if err != nil {
+		return nil, err
+	}
+	return sinkModel(sk), nil
+}
+
+func (r *mutationResolver) DeleteSink(ctx context.Context, pipelineID string, name string, ifVersion *int, team *string) (bool, error) {
+	who, pid, err := pipelineArgs(ctx, pipelineID, team)
+	if err != nil {
+		return false, err
+	}
+	if err := r.svc.DeleteSink(ctx, who, pid, name, orZero(ifVersion)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) RetryDelivery(ctx context.Context, pipelineID string, sink string, id string, team *string) (*Delivery, error) {
+	who, pid, err := pipelineArgs(ctx, pipelineID, team)
+	if err != nil {
+		return nil, err
+	}
+	did, err := parseID(id, "delivery")
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.svc.RetryDelivery(ctx, who, pid, sink, did)
+	if err != nil {
+		return nil, err
+	}
+	return delivery(d), nil
+}
+
+func (r *mutationResolver) ReplaySink(ctx context.Context, pipelineID string, sink string, from time.Time, to time.Time, team *string) (*Replay, error) {
+	who, pid, err := pipelineArgs(ctx, pipelineID, team)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := r.svc.StartReplay(ctx, who, pid, sink, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return replay(rp), nil
+}
+
+func (r *mutationResolver) CreateSecret(ctx context.Context, name string, value string, team *string) (*Secret, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.svc.CreateSecret(ctx, who, name, []byte(value))
+	if err != nil {
+		return nil, err
+	}
+	return secret(s), nil
+}
+
+func (r *mutationResolver) RotateSecret(ctx context.Context, name string, value string, team *string) (*Secret, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.svc.RotateSecret(ctx, who, name, []byte(value))
+	if err != nil {
+		return nil, err
+	}
+	return secret(s), nil
+}
+
+func (r *mutationResolver) DeleteSecret(ctx context.Context, name string, team *string) (bool, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return false, err
+	}
+	if err := r.svc.DeleteSecret(ctx, who, name); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) CreateToken(ctx context.Context, name string, role Role, expiresAt *time.Time, team *string) (*CreatedToken, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return nil, err
+	}
+	id, actor, err := teamRole(ctx, team, auth.Admin)
+	if err != nil {
+		return nil, err
+	}
+	if err := account.CheckTokenRole(actor, roleArg(role)); err != nil {
+		return nil, err
+	}
+	if name == "" || len(name) > 100 {
+		return nil, invalidArg("name", "must be 1 to 100 characters long")
+	}
+	var createdBy *uuid.UUID
+	if p := account.PrincipalFrom(ctx); p.User != nil {
+		createdBy = &p.User.ID
+	} else if p.Token != nil {
+		// A token minted by a token belongs to the same member, as in REST.
+		createdBy = p.Token.CreatedBy
+	}
+	t, plain, err := acc.IssueToken(ctx, id, name, roleArg(role), createdBy, expiresAt)
+	if err != nil {
+		return nil, err
+	}
+	return &CreatedToken{Token: token(t), Secret: plain}, nil
+}
+
+func (r *mutationResolver) RevokeToken(ctx context.Context, id string, team *string) (bool, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return false, err
+	}
+	tid, err := parseID(id, "token")
+	if err != nil {
+		return false, err
+	}
+	teamID, actor, err := teamRole(ctx, team, auth.Admin)
+	if err != nil {
+		return false, err
+	}
+	if err := acc.RevokeToken(ctx, teamID, actor, tid); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -55,6 +248,301 @@ func (r *pipelineResolver) Status(ctx context.Context, obj *core.Pipeline) (stri
 	return string(obj.Status), nil
 }
 
+func (r *pipelineResolver) HookToken(ctx context.Context, obj *core.Pipeline) (*string, error) {
+	return opt(obj.HookToken), nil
+}
+
+func (r *pipelineResolver) Runs(ctx context.Context, obj *core.Pipeline, first *int, after *string) (*RunConnection, error) {
+	n, err := pageSize(first, 20, 100)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(after, "run", 2)
+	if err != nil {
+		return nil, err
+	}
+	var runs []core.Run
+	if l := loadersFrom(ctx); cur == nil && l != nil {
+		// The first page of every pipeline of a list in one fetch.
+		runs, err = l.runs.Load(ctx, runsKey{team: obj.TeamID, pipeline: obj.ID, first: n + 1})
+	} else {
+		q := store.RunQuery{Limit: n + 1}
+		if cur != nil {
+			if q.BeforeAt, err = parseTimePart(cur[0]); err != nil {
+				return nil, err
+			}
+			if q.BeforeID, err = uuid.Parse(cur[1]); err != nil {
+				return nil, invalidArg("after", "is not a cursor of this list")
+			}
+		}
+		runs, err = r.svc.Runs(ctx, in(ctx, obj.TeamID), obj.ID, q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &RunConnection{Edges: []*RunEdge{}, PageInfo: &PageInfo{HasNextPage: len(runs) > n}}
+	for i, x := range runs {
+		if i == n {
+			break
+		}
+		c := encodeCursor("run", timeCursorPart(x.StartedAt), x.ID.String())
+		out.Edges = append(out.Edges, &RunEdge{Cursor: c, Node: run(x)})
+		out.PageInfo.EndCursor = &c
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) Sinks(ctx context.Context, obj *core.Pipeline) ([]*Sink, error) {
+	var sinks []orchestrator.Sink
+	var err error
+	if l := loadersFrom(ctx); l != nil {
+		sinks, err = l.sinks.Load(ctx, sinksKey{team: obj.TeamID, pipeline: obj.ID})
+	} else {
+		sinks, err = r.svc.Sinks(ctx, in(ctx, obj.TeamID), obj.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Sink, len(sinks))
+	for i, s := range sinks {
+		out[i] = sinkModel(s)
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) Records(ctx context.Context, obj *core.Pipeline, from *time.Time, to *time.Time, first *int, after *string) (*RecordConnection, error) {
+	n, err := pageSize(first, 100, 1000)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(after, "rec", 2)
+	if err != nil {
+		return nil, err
+	}
+	q := store.RecordQuery{Limit: n + 1}
+	if from != nil {
+		q.From = *from
+	}
+	if to != nil {
+		q.To = *to
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return nil, invalidArg("from", "must be before to")
+	}
+	if cur != nil {
+		if q.BeforeTS, err = parseTimePart(cur[0]); err != nil {
+			return nil, err
+		}
+		if q.BeforeID, err = strconv.ParseInt(cur[1], 10, 64); err != nil {
+			return nil, invalidArg("after", "is not a cursor of this list")
+		}
+	}
+	recs, err := r.svc.Records(ctx, in(ctx, obj.TeamID), obj.ID, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &RecordConnection{Edges: []*RecordEdge{}, PageInfo: &PageInfo{HasNextPage: len(recs) > n}}
+	for i, x := range recs {
+		if i == n {
+			break
+		}
+		c := encodeCursor("rec", timeCursorPart(x.TS), strconv.FormatInt(x.ID, 10))
+		out.Edges = append(out.Edges, &RecordEdge{Cursor: c, Node: &Record{ID: int(x.ID), Ts: x.TS, Version: x.Version, Data: x.Data}})
+		out.PageInfo.EndCursor = &c
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) RejectedRecords(ctx context.Context, obj *core.Pipeline, first *int, after *string) (*RejectedConnection, error) {
+	n, err := pageSize(first, 100, 1000)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(after, "rej", 1)
+	if err != nil {
+		return nil, err
+	}
+	q := store.RejectedQuery{Limit: n + 1}
+	if cur != nil {
+		if q.BeforeID, err = strconv.ParseInt(cur[0], 10, 64); err != nil {
+			return nil, invalidArg("after", "is not a cursor of this list")
+		}
+	}
+	rs, err := r.svc.RejectedRecords(ctx, in(ctx, obj.TeamID), obj.ID, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &RejectedConnection{Edges: []*RejectedEdge{}, PageInfo: &PageInfo{HasNextPage: len(rs) > n}}
+	for i, x := range rs {
+		if i == n {
+			break
+		}
+		c := encodeCursor("rej", strconv.FormatInt(x.ID, 10))
+		out.Edges = append(out.Edges, &RejectedEdge{Cursor: c, Node: &RejectedRecord{ID: int(x.ID), RunID: x.RunID.String(), Version: x.Version,
+			ReceivedAt: x.ReceivedAt, Raw: x.Raw, Reason: x.Reason}})
+		out.PageInfo.EndCursor = &c
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) Deliveries(ctx context.Context, obj *core.Pipeline, sink *string, status *string, first *int, after *string) (*DeliveryConnection, error) {
+	n, err := pageSize(first, 100, 1000)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(after, "dlv", 1)
+	if err != nil {
+		return nil, err
+	}
+	q := store.DeliveryQuery{Limit: n + 1}
+	if sink != nil {
+		q.Sink = *sink
+	}
+	if status != nil {
+		q.Status = core.DeliveryStatus(*status)
+	}
+	if cur != nil {
+		if q.BeforeID, err = uuid.Parse(cur[0]); err != nil {
+			return nil, invalidArg("after", "is not a cursor of this list")
+		}
+	}
+	ds, err := r.svc.Deliveries(ctx, in(ctx, obj.TeamID), obj.ID, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &DeliveryConnection{Edges: []*DeliveryEdge{}, PageInfo: &PageInfo{HasNextPage: len(ds) > n}}
+	for i, x := range ds {
+		if i == n {
+			break
+		}
+		c := encodeCursor("dlv", x.ID.String())
+		out.Edges = append(out.Edges, &DeliveryEdge{Cursor: c, Node: delivery(x)})
+		out.PageInfo.EndCursor = &c
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) Replays(ctx context.Context, obj *core.Pipeline, sink string) ([]*Replay, error) {
+	rs, err := r.svc.Replays(ctx, in(ctx, obj.TeamID), obj.ID, sink)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Replay, len(rs))
+	for i, x := range rs {
+		out[i] = replay(x)
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) Uploads(ctx context.Context, obj *core.Pipeline, first *int) ([]*Upload, error) {
+	n, err := pageSize(first, 100, 1000)
+	if err != nil {
+		return nil, err
+	}
+	us, err := r.svc.Uploads(ctx, in(ctx, obj.TeamID), obj.ID, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Upload, len(us))
+	for i, x := range us {
+		out[i] = upload(x)
+	}
+	return out, nil
+}
+
+func (r *pipelineResolver) Storage(ctx context.Context, obj *core.Pipeline) (*StorageStats, error) {
+	s, err := r.svc.StorageStats(ctx, in(ctx, obj.TeamID), obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return storageStats(s), nil
+}
+
+func (r *pipelineResolver) Schedule(ctx context.Context, obj *core.Pipeline) (*Schedule, error) {
+	if obj.Kind != core.KindPolling {
+		return nil, nil
+	}
+	s, err := r.svc.Schedule(ctx, in(ctx, obj.TeamID), obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Schedule{Interval: s.Interval, NextDue: s.NextDue, Running: s.Running}, nil
+}
+
+func (r *pipelineResolver) Series(ctx context.Context, obj *core.Pipeline, field string, from *time.Time, to *time.Time, bucket *string, source *string) (*Series, error) {
+	if field == "" || len(field) > 200 {
+		return nil, invalidArg("field", "must be 1 to 200 characters long")
+	}
+	end := core.Now()
+	if to != nil {
+		end = *to
+	}
+	start := end.Add(-24 * time.Hour)
+	if from != nil {
+		start = *from
+	}
+	if !start.Before(end) {
+		return nil, invalidArg("from", "must be before to")
+	}
+	width, err := parseBucket(deref(bucket), end.Sub(start))
+	if err != nil {
+		return nil, err
+	}
+	q := store.SeriesQuery{Field: field, From: start, To: end, Bucket: width}
+	switch src := deref(source); src {
+	case "", "auto":
+	case "raw", "1m", "1h", "1d":
+		q.Source = src
+	default:
+		return nil, invalidArg("source", "must be auto, raw, 1m, 1h or 1d")
+	}
+	s, err := r.svc.Series(ctx, in(ctx, obj.TeamID), obj.ID, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &Series{Field: field, Bucket: formatBucket(s.Bucket), From: s.From, To: s.To, Source: store.SourceName(s.Source),
+		EstimatedRecords: int(s.Estimated), Points: make([]*SeriesPoint, len(s.Points))}
+	for i, pt := range s.Points {
+		avg := 0.0
+		if pt.Count > 0 {
+			avg = pt.Sum / float64(pt.Count)
+		}
+		out.Points[i] = &SeriesPoint{T: pt.Bucket, Count: int(pt.Count), Sum: pt.Sum, Min: pt.Min, Max: pt.Max, Avg: avg, First: pt.First, Last: pt.Last}
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Me(ctx context.Context) (*Me, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return nil, err
+	}
+	p := account.PrincipalFrom(ctx)
+	if p == nil {
+		return nil, orchestrator.ErrUnauthenticated
+	}
+	teams, err := r.teamRoles(ctx, acc)
+	if err != nil {
+		return nil, err
+	}
+	out := &Me{Teams: teams}
+	if p.User != nil {
+		out.User = user(*p.User)
+	}
+	if p.Token != nil {
+		out.Token = token(*p.Token)
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Teams(ctx context.Context) ([]*TeamRole, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return nil, err
+	}
+	return r.teamRoles(ctx, acc)
+}
+
 func (r *queryResolver) Pipelines(ctx context.Context, team *string) ([]*core.Pipeline, error) {
 	who, err := caller(ctx, team)
 	if err != nil {
@@ -64,6 +552,7 @@ func (r *queryResolver) Pipelines(ctx context.Context, team *string) ([]*core.Pi
 	if err != nil {
 		return nil, err
 	}
+	r.prefetch(ctx, ps)
 	out := make([]*core.Pipeline, len(ps))
 	for i := range ps {
 		out[i] = &ps[i]
@@ -75,14 +564,81 @@ func (r *queryResolver) Pipeline(ctx context.Context, id string, team *string) (
 	return r.withPipeline(ctx, id, team, r.svc.Pipeline)
 }
 
+func (r *queryResolver) Secrets(ctx context.Context, team *string) ([]*Secret, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := r.svc.Secrets(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Secret, len(ss))
+	for i, s := range ss {
+		out[i] = secret(s)
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Members(ctx context.Context, team *string) ([]*Member, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := teamRole(ctx, team, auth.Viewer)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := acc.Members(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Member, len(ms))
+	for i, m := range ms {
+		out[i] = &Member{User: user(m.User), Role: Role(m.Role), CreatedAt: m.CreatedAt}
+	}
+	return out, nil
+}
+
+func (r *queryResolver) Tokens(ctx context.Context, team *string) ([]*Token, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := teamRole(ctx, team, auth.Admin)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := acc.Tokens(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Token, len(ts))
+	for i, t := range ts {
+		out[i] = token(t)
+	}
+	return out, nil
+}
+
+func (r *subscriptionResolver) Records(ctx context.Context, pipelineID string, team *string) (<-chan *RecordsEvent, error) {
+	return r.recordsStream(ctx, pipelineID, team)
+}
+
+func (r *subscriptionResolver) PipelineStatus(ctx context.Context, pipelineID string, team *string) (<-chan *PipelineStatusEvent, error) {
+	return r.statusStream(ctx, pipelineID, team)
+}
+
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Pipeline() PipelineResolver { return &pipelineResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	pipelineResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	pipelineResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

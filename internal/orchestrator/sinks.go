@@ -101,16 +101,24 @@ func (s *Service) Sinks(ctx context.Context, who Caller, pipelineID uuid.UUID) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Sink, 0, len(sinks))
-	for _, sk := range sinks {
-		out = append(out, s.sinkOf(sk, states[sk.Name]))
-	}
 	downs, err := s.st.Downstreams(ctx, p.TeamID, p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("downstreams of pipeline %s: %w", p.ID, err)
 	}
+	return s.sinksOf(sinks, states, downs, func(id uuid.UUID) (core.Pipeline, error) { return s.st.Pipeline(ctx, p.TeamID, id) })
+}
+
+// sinksOf lists the sinks of a spec with their states, then the
+// downstream pipelines downs (loaded by load; one gone meanwhile is
+// skipped) as read-only sinks of kind "pipeline".
+func (s *Service) sinksOf(sinks []delivery.SinkSpec, states map[string]core.SinkState, downs []uuid.UUID,
+	load func(uuid.UUID) (core.Pipeline, error)) ([]Sink, error) {
+	out := make([]Sink, 0, len(sinks)+len(downs))
+	for _, sk := range sinks {
+		out = append(out, s.sinkOf(sk, states[sk.Name]))
+	}
 	for _, id := range downs {
-		d, err := s.st.Pipeline(ctx, p.TeamID, id)
+		d, err := load(id)
 		if errors.Is(err, core.ErrNotFound) {
 			continue // deleted meanwhile
 		}

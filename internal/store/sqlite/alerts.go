@@ -15,15 +15,6 @@ import (
 
 var _ store.Alerts = (*Store)(nil)
 
-// idList encodes ids as a JSON array for json_each.
-func idList(ids []uuid.UUID) string {
-	if len(ids) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(ids)
-	return string(b)
-}
-
 func fromNullUUID(v sql.NullString) uuid.UUID {
 	if !v.Valid {
 		return uuid.Nil
