@@ -36,11 +36,20 @@ type Handler struct {
 	accounts *account.Service
 	log      *slog.Logger
 	mux      *http.ServeMux
+	assets   *assets
 }
 
 // New returns the pages' handler.
 func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
-	h := &Handler{cfg: cfg, accounts: accounts, log: log, mux: http.NewServeMux()}
+	a, err := loadAssets(static)
+	if err != nil {
+		panic("web: bad bundle manifest: " + err.Error())
+	}
+	if a.missing() {
+		log.Warn("web: the front-end bundles are not built; pages render without styles and scripts (run make web)")
+	}
+	h := &Handler{cfg: cfg, accounts: accounts, log: log, mux: http.NewServeMux(), assets: a}
+	h.mux.Handle("GET "+assetPrefix, a)
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("POST /setup", h.setup)
 	h.mux.HandleFunc("GET /login", h.loginPage)
@@ -58,10 +67,13 @@ type pageData struct {
 	Email     string
 	TeamName  string
 	Principal *account.Principal
+	Style     string
+	Script    string
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	d.Version = h.cfg.Version
+	d.Style, d.Script = h.assets.url("style.css"), h.assets.url("app.js")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
