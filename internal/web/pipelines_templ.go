@@ -298,9 +298,9 @@ func pipelineCells(s orchestrator.Summary, now time.Time) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var15 string
-			templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(ago(s.LastRun.StartedAt.Add(s.LastRun.Duration), now))
+			templ_7745c5c3_Var15, templ_7745c5c3_Err = templ.JoinStringErrs(ago(lastRunAt(s), now))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 76, Col: 161}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 76, Col: 130}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var15))
 			if templ_7745c5c3_Err != nil {
@@ -446,6 +446,15 @@ func pipelineCells(s orchestrator.Summary, now time.Time) templ.Component {
 	})
 }
 
+// lastRunAt is when the last run last did something: a run of webhook
+// traffic spans a window, so its start can be a minute old.
+func lastRunAt(s orchestrator.Summary) time.Time {
+	if s.Pipeline.Stats.LastRunAt != nil {
+		return *s.Pipeline.Stats.LastRunAt
+	}
+	return s.LastRun.StartedAt.Add(s.LastRun.Duration)
+}
+
 func sinkStatus(k orchestrator.Sink) string {
 	if k.Status == "active" {
 		return "healthy"
@@ -478,7 +487,7 @@ func spark(vals []int) templ.Component {
 		var templ_7745c5c3_Var24 string
 		templ_7745c5c3_Var24, templ_7745c5c3_Err = templruntime.NewAttributeExpression(count(sum(vals)) + " records in the last hour").Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 108, Col: 135}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 117, Col: 135}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var24)
 		if templ_7745c5c3_Err != nil {
@@ -491,7 +500,7 @@ func spark(vals []int) templ.Component {
 		var templ_7745c5c3_Var25 string
 		templ_7745c5c3_Var25, templ_7745c5c3_Err = templruntime.NewAttributeExpression(area).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 109, Col: 29}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 118, Col: 29}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var25)
 		if templ_7745c5c3_Err != nil {
@@ -504,7 +513,7 @@ func spark(vals []int) templ.Component {
 		var templ_7745c5c3_Var26 string
 		templ_7745c5c3_Var26, templ_7745c5c3_Err = templruntime.NewAttributeExpression(line).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 110, Col: 29}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 119, Col: 29}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var26)
 		if templ_7745c5c3_Err != nil {
@@ -517,7 +526,7 @@ func spark(vals []int) templ.Component {
 		var templ_7745c5c3_Var27 string
 		templ_7745c5c3_Var27, templ_7745c5c3_Err = templ.JoinStringErrs(count(sum(vals)))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 112, Col: 49}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 121, Col: 49}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var27))
 		if templ_7745c5c3_Err != nil {
@@ -553,9 +562,9 @@ func pipelinesEmpty(v listView) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var29 string
-		templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("curl -X POST " + v.BaseURL + "/api/v1/pipelines \\\n  -H 'Authorization: Bearer $TRIBUTARY_TOKEN' -H 'Content-Type: application/json' \\\n  -d '{\"name\": \"sensors\", \"kind\": \"webhook\", \"source\": {\"webhook\": {}}}'")
+		templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs("curl -X POST " + v.BaseURL + "/api/v1/pipelines \\\n  -H \"Authorization: Bearer $TRIBUTARY_TOKEN\" -H 'Content-Type: application/json' \\\n  -d '{\"name\": \"sensors\", \"kind\": \"webhook\"}'")
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 120, Col: 239}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pipelines.templ`, Line: 129, Col: 210}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var29))
 		if templ_7745c5c3_Err != nil {

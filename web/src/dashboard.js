@@ -270,6 +270,15 @@ class Dashboard {
     this.tbody.prepend(frag);
     while (this.tbody.rows.length > MAX_ROWS) this.tbody.deleteRow(-1);
     const latest = rows[rows.length - 1];
+    const last = this.el.querySelector("[data-last-record]");
+    if (last) {
+      last.textContent = "";
+      const time = document.createElement("time");
+      time.dateTime = latest.ts;
+      time.textContent = new Date(latest.ts).toLocaleTimeString();
+      time.title = latest.ts;
+      last.appendChild(time);
+    }
     for (const c of this.charts.values()) {
       const v = latest.data?.[c.field];
       if (c.latest && typeof v === "number") c.latest.textContent = formatValue(v);
