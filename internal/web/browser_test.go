@@ -386,6 +386,13 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, ctx, "dashboard")
 	axeScan(t, ctx, "dashboard")
 
+	// On a phone the dashboard reads in one column, without sideways
+	// scrolling of the page.
+	step(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844))
+	waitFor(t, ctx, "the phone layout", `document.documentElement.scrollWidth <= window.innerWidth`)
+	screenshot(t, ctx, "dashboard-phone")
+	step(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
+
 	// The runs tab loads in place.
 	step(t, ctx, "runs tab", chromedp.Click(chromedp.CSS(`[role=tab][href*="tab=runs"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#tab-panel table`)))
