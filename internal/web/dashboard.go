@@ -356,7 +356,7 @@ func (h *Handler) panel(r *http.Request, svc Pipelines, who orchestrator.Caller,
 		if err != nil {
 			return nil, err
 		}
-		return uploadsPanel(ups), nil
+		return uploadsPanel(id.String(), ups), nil
 	}
 	return recordsPanel(columns), nil
 }
@@ -455,6 +455,30 @@ func replayProgress(rp core.Replay) (done, total int64) {
 	total = max(rp.Total, 1)
 	done = rp.RecordsDelivered
 	return min(done, total), total
+}
+
+// anyReplayActive says whether a replay still moves: running, or done
+// enqueueing with deliveries in flight (for ten minutes at most: dead
+// deliveries never finish).
+func anyReplayActive(rs []core.Replay) bool {
+	for _, rp := range rs {
+		if rp.Status == core.ReplayRunning {
+			return true
+		}
+		if rp.Status == core.ReplayDone && rp.RecordsDelivered < rp.Total && rp.FinishedAt != nil && core.Now().Sub(*rp.FinishedAt) < 10*time.Minute {
+			return true
+		}
+	}
+	return false
+}
+
+func anyUploadActive(us []core.Upload) bool {
+	for _, u := range us {
+		if u.Status == core.UploadPending || u.Status == core.UploadProcessing {
+			return true
+		}
+	}
+	return false
 }
 
 func deliverySinks(s orchestrator.Summary) []orchestrator.Sink {

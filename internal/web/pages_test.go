@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,6 +75,29 @@ func TestPages(t *testing.T) {
 		if res := get(owner.c, path); res.StatusCode != want {
 			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
 		}
+	}
+
+	// An uploaded file shows in the uploads tab, with its progress once
+	// its rows are counted.
+	owner.do("POST", "/api/v1/pipelines/"+p.ID+"/uploads?format=ndjson", []byte("{\"v\":1}\n{\"v\":2}\n"), nil)
+	uploads := func() string {
+		res, err := owner.c.Get(s.URL + "/pipelines/" + p.ID + "/tabs/uploads")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(uploads(), `data-status="done"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the upload did not show as done:\n%s", uploads())
+		}
+		time.Sleep(50 * time.Millisecond) // polling for a condition, with a deadline
+	}
+	if page := uploads(); !strings.Contains(page, "<progress") || strings.Contains(page, `hx-trigger="every 2s"`) {
+		t.Errorf("a finished upload's tab: %s", page)
 	}
 
 	// The server refuses a viewer's write with a page saying why, and
