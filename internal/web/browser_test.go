@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,7 +270,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 
 func post(t *testing.T, url string, body string) {
 	t.Helper()
-	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("post records: %v", err)
 	}
@@ -283,12 +285,25 @@ func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("static", "dist", "manifest.json")); err != nil {
 		need(t, "the front-end bundles are not built (run make web)")
 	}
-	ctx := browser(t)
 	s := startServer(t)
+	// The browser goes through a proxy that the test can cut, to lose
+	// the live connections on purpose. It closes after the browser (the
+	// cleanups run last first): its streams end with the browser.
+	target, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+	t.Cleanup(func() {
+		proxy.CloseClientConnections()
+		proxy.Close()
+	})
+	web := proxy.URL
+	ctx := browser(t)
 
 	// First run: the setup page creates the account and team.
 	step(t, ctx, "first-run setup",
-		chromedp.Navigate(s.URL+"/"),
+		chromedp.Navigate(web+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/setup"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#email`), "ada@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
@@ -321,7 +336,7 @@ func TestBrowser(t *testing.T) {
 
 	// The list shows both, and the polling pipeline turns failing with its
 	// error without a reload.
-	step(t, ctx, "pipelines list", chromedp.Navigate(s.URL+"/pipelines"),
+	step(t, ctx, "pipelines list", chromedp.Navigate(web+"/pipelines"),
 		chromedp.WaitVisible(chromedp.CSS(`#p-`+sensors.ID)))
 	eval[bool](t, ctx, `window.__noReload = true`)
 	row := func(id string) string { return eval[string](t, ctx, `document.getElementById("p-`+id+`").innerText`) }
@@ -343,7 +358,7 @@ func TestBrowser(t *testing.T) {
 
 	// The dashboard: records posted to the webhook appear without reload,
 	// in the table and the charts.
-	step(t, ctx, "dashboard", chromedp.Navigate(s.URL+"/pipelines/"+sensors.ID),
+	step(t, ctx, "dashboard", chromedp.Navigate(web+"/pipelines/"+sensors.ID),
 		chromedp.WaitVisible(chromedp.CSS(`[data-chart="temperature"] canvas`)))
 	waitFor(t, ctx, "the dashboard's live connection", `document.querySelector("[data-conn]").dataset.state === "live"`)
 	waitFor(t, ctx, "the recent records", `document.querySelectorAll("[data-records] tbody tr[data-id]").length === 3`)
@@ -393,6 +408,21 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, ctx, "dashboard-phone")
 	step(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
 
+	// A lost connection: the page says so, reconnects by itself and
+	// catches up with what was committed meanwhile.
+	eval[bool](t, ctx, `(() => { window.__states = []; const c = document.querySelector("[data-dashboard] [data-conn]");
+		new MutationObserver(() => window.__states.push(c.dataset.state)).observe(c, {attributes: true}); return true })()`)
+	proxy.CloseClientConnections()
+	waitFor(t, ctx, "the offline indicator", `window.__states.includes("offline")`)
+	for i := range 2 {
+		post(t, sensors.IngestURL, fmt.Sprintf(`{"temperature":30.5,"humidity":60,"tag":"gap-%d"}`, i))
+	}
+	waitFor(t, ctx, "the reconnection", `window.__states.lastIndexOf("live") > window.__states.indexOf("offline")`)
+	waitFor(t, ctx, "the records committed while offline", `[...document.querySelectorAll("[data-records] tbody td")].filter(td => td.textContent.startsWith("gap-")).length === 2`)
+	if !eval[bool](t, ctx, `window.__noReload === true`) {
+		t.Error("the dashboard reloaded to reconnect")
+	}
+
 	// The runs tab loads in place.
 	step(t, ctx, "runs tab", chromedp.Click(chromedp.CSS(`[role=tab][href*="tab=runs"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#tab-panel table`)))
@@ -409,7 +439,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#p-`+sensors.ID)))
-	step(t, ctx, "viewer's dashboard", chromedp.Navigate(s.URL+"/pipelines/"+sensors.ID+"?tab=deliveries"),
+	step(t, ctx, "viewer's dashboard", chromedp.Navigate(web+"/pipelines/"+sensors.ID+"?tab=deliveries"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-dashboard]`)))
 	if n := eval[int](t, ctx, `document.querySelectorAll("[data-edit-controls], form[action$='/pause'], form[action$='/retry'], form[action$='/replay']").length`); n != 0 {
 		t.Errorf("a viewer sees %d edit controls", n)
