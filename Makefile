@@ -4,14 +4,27 @@
 GO  ?= go
 BIN := bin/tributary
 
-.PHONY: all build web run test fmt bench bench-storage
+.PHONY: all build web generate run test fmt bench bench-storage
 
 all: build
 
-# web builds the front-end assets that the binary embeds. Nothing to do yet:
-# once the front-end exists, put its build here (e.g. cd web && npm ci &&
-# npm run build); build already depends on it.
-web:
+# web builds the front-end bundles that the binary embeds (web/ ->
+# internal/web/static/dist, git-ignored) with the pinned packages of
+# web/package-lock.json; npm ci runs only when node_modules is older than
+# the lock file. The binary builds without them (the pages then render
+# unstyled and the server logs a warning).
+WEB_DEPS := web/node_modules/.package-lock.json
+
+web: $(WEB_DEPS)
+	cd web && npm run build
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+# generate rewrites the committed generated code of the pages (templ).
+generate:
+	$(GO) tool templ generate -path internal/web
 
 build: web
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/tributary
@@ -21,7 +34,7 @@ run: build
 
 # PostgreSQL tests find or start their own server (see internal/pgtest);
 # set TRIBUTARY_TEST_DATABASE_URL to use an existing one.
-test:
+test: web
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 

@@ -281,7 +281,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	accounts := account.New(st, cfg.SessionTTL)
-	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version}, accounts, log)
+	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version, BaseURL: cfg.BaseURL},
+		accounts, log.With("component", "web"))
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 		MetricsToken: cfg.MetricsToken,
@@ -311,6 +312,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	api.RegisterAlerts(alertService)
+	// The pages call the same service, and list pipelines live from the
+	// broker.
+	pages.UsePipelines(orch, broker)
 	pipelines := api.RegisterPipelines(httpapi.PipelinesConfig{BaseURL: cfg.BaseURL}, httpapi.PipelinesDeps{
 		Store: st, Engine: eng, Vault: apiVault, Cache: recent, Broker: broker, Service: orch,
 	})
@@ -354,6 +358,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	// Shutdown waits for requests to finish; live streams never do.
 	srv.RegisterOnShutdown(pipelines.CloseStreams)
+	srv.RegisterOnShutdown(pages.Close)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("tributary serving", "addr", ln.Addr().String(), "backend", st.Backend(), "version", Version)

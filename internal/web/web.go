@@ -1,33 +1,81 @@
-// Package web serves Tributary's pages for people: the one-time first-run
-// page that creates the first account and team, sign in and out, and the
-// home page. Pages are server-rendered; the session cookie they set is the
-// same one the JSON API accepts.
 package web
 
 import (
-	"embed"
+	"context"
 	"errors"
-	"html/template"
+	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/a-h/templ"
+	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/account"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/httpapi"
+	"github.com/tributary-dev/tributary/internal/orchestrator"
+	"github.com/tributary-dev/tributary/internal/pubsub"
+	"github.com/tributary-dev/tributary/internal/store"
 )
-
-//go:embed templates/*.html
-var templateFiles embed.FS
-
-var pages = template.Must(template.ParseFS(templateFiles, "templates/*.html"))
 
 // Config tunes the pages.
 type Config struct {
 	SessionTTL    time.Duration
 	SecureCookies bool
 	Version       string
+	// BaseURL is the server's public URL, used in the examples the pages
+	// show (curl commands); empty means the request's host.
+	BaseURL string
+	// LiveInterval is how often the pipelines list sends the rows that
+	// changed; zero means DefaultLiveInterval.
+	LiveInterval time.Duration
+	// LiveRefresh is how often the pipelines list re-sends every row (a
+	// status set by a poll or a sink's health publishes no event); zero
+	// means DefaultLiveRefresh.
+	LiveRefresh time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultLiveInterval = time.Second
+	DefaultLiveRefresh  = 10 * time.Second
+)
+
+// Pipelines is what the pages need of the pipeline service;
+// *orchestrator.Service is one.
+type Pipelines interface {
+	Summaries(ctx context.Context, who orchestrator.Caller) ([]orchestrator.Summary, error)
+	Summary(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (orchestrator.Summary, error)
+	PausePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (core.Pipeline, error)
+	ResumePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (core.Pipeline, error)
+	Records(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.RecordQuery) ([]core.Record, error)
+	RejectedRecords(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.RejectedQuery) ([]core.Rejected, error)
+	Runs(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.RunQuery) ([]core.Run, error)
+	Series(ctx context.Context, who orchestrator.Caller, id uuid.UUID, q store.SeriesQuery) (store.Series, error)
+	Deliveries(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, q store.DeliveryQuery) ([]core.Delivery, error)
+	RetryDelivery(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string, id uuid.UUID) (core.Delivery, error)
+	StartReplay(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string, from, to time.Time) (core.Replay, error)
+	Replays(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string) ([]core.Replay, error)
+	Uploads(ctx context.Context, who orchestrator.Caller, id uuid.UUID, limit int) ([]core.Upload, error)
+}
+
+var _ Pipelines = (*orchestrator.Service)(nil)
+
+// Broker is the live-update bus the pipelines list listens to.
+type Broker interface {
+	Subscribe(ctx context.Context, topic string, buffer int) (*pubsub.Subscription, error)
+}
+
+// NavEntry is one entry of the navigation.
+type NavEntry struct {
+	// Key names the entry; a page passes it to mark the entry current.
+	Key   string
+	Label string
+	Href  string
 }
 
 // Handler serves the pages.
@@ -36,38 +84,153 @@ type Handler struct {
 	accounts *account.Service
 	log      *slog.Logger
 	mux      *http.ServeMux
+	assets   *assets
+
+	mu        sync.RWMutex
+	nav       []NavEntry
+	pipelines Pipelines
+	broker    Broker
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
-// New returns the pages' handler.
+// New returns the pages' handler. The pipeline pages answer 503 until
+// UsePipelines is called.
 func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
-	h := &Handler{cfg: cfg, accounts: accounts, log: log, mux: http.NewServeMux()}
+	if cfg.LiveInterval <= 0 {
+		cfg.LiveInterval = DefaultLiveInterval
+	}
+	if cfg.LiveRefresh <= 0 {
+		cfg.LiveRefresh = DefaultLiveRefresh
+	}
+	a, err := loadAssets(static)
+	if err != nil {
+		// The manifest is written by our own build; a broken one is a
+		// broken build, not a runtime condition.
+		panic("web: bad bundle manifest: " + err.Error())
+	}
+	if a.missing() {
+		log.Warn("web: the front-end bundles are not built; pages render without styles and scripts (run make web)")
+	}
+	h := &Handler{cfg: cfg, accounts: accounts, log: log, mux: http.NewServeMux(), assets: a, closing: make(chan struct{}),
+		nav: []NavEntry{{Key: "pipelines", Label: "Pipelines", Href: "/pipelines"}}}
+	h.mux.Handle("GET "+assetPrefix, a)
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("POST /setup", h.setup)
 	h.mux.HandleFunc("GET /login", h.loginPage)
 	h.mux.HandleFunc("POST /login", h.login)
 	h.mux.HandleFunc("POST /logout", h.logout)
+	h.mux.HandleFunc("POST /team", h.switchTeam)
+	h.mux.HandleFunc("GET /pipelines", h.pipelinesPage)
+	h.mux.HandleFunc("GET /pipelines/live", h.pipelinesLive)
+	h.mux.HandleFunc("GET /pipelines/{id}", h.dashboard)
+	h.mux.HandleFunc("GET /pipelines/{id}/tabs/{tab}", h.tab)
+	h.mux.HandleFunc("POST /pipelines/{id}/pause", h.pause)
+	h.mux.HandleFunc("POST /pipelines/{id}/resume", h.resume)
+	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/deliveries/{delivery}/retry", h.retry)
+	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/replay", h.replay)
+	h.mux.HandleFunc("/", h.notFound)
 	return h
+}
+
+// UsePipelines gives the pages the pipeline service and the broker of
+// live updates (built after the handler in the composition root).
+func (h *Handler) UsePipelines(p Pipelines, b Broker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pipelines, h.broker = p, b
+}
+
+// AddNav appends an entry to the navigation.
+func (h *Handler) AddNav(e NavEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.nav = append(h.nav, e)
+}
+
+// Close ends the live streams the pages hold open (server shutdown
+// waits for requests, and streams never finish on their own).
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closing) }) }
+
+func (h *Handler) services() (Pipelines, Broker) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.pipelines, h.broker
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-type pageData struct {
-	Title     string
-	Version   string
-	Error     string
-	Email     string
-	TeamName  string
-	Principal *account.Principal
+// csp is the pages' Content-Security-Policy: scripts only from our own
+// bundles (no inline script, no eval); inline styles are allowed because
+// uPlot sizes its elements with style attributes.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func securityHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
 }
 
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
-	d.Version = h.cfg.Version
+// page is what every page's shell shows.
+type page struct {
+	Title   string
+	Version string
+	Style   string
+	Script  string
+	// Active is the Key of the current navigation entry.
+	Active  string
+	Nav     []NavEntry
+	User    *core.User
+	Teams   []teamOption
+	Flashes []flash
+	// Here is the page's path, where the team switcher returns.
+	Here string
+}
+
+type teamOption struct {
+	ID      uuid.UUID
+	Name    string
+	Role    string
+	Current bool
+}
+
+type flash struct {
+	Kind string // info, success, error
+	Text string
+}
+
+// shell builds the page data of a request.
+func (h *Handler) shell(w http.ResponseWriter, r *http.Request, title, active string) page {
+	h.mu.RLock()
+	nav := append([]NavEntry(nil), h.nav...)
+	h.mu.RUnlock()
+	pg := page{Title: title, Version: h.cfg.Version, Style: h.assets.url("style.css"), Script: h.assets.url("app.js"),
+		Active: active, Nav: nav, Here: r.URL.Path}
+	if p := account.PrincipalFrom(r.Context()); p != nil && p.User != nil {
+		pg.User = p.User
+		cur := h.team(r, p)
+		for _, m := range p.Memberships {
+			pg.Teams = append(pg.Teams, teamOption{ID: m.TeamID, Name: m.Team.Name, Role: string(m.Role), Current: m.TeamID == cur})
+		}
+		if cur == uuid.Nil && len(pg.Teams) > 0 {
+			pg.Teams[0].Current = true
+		}
+	}
+	pg.Flashes = takeFlashes(w, r, h.secure(r))
+	return pg
+}
+
+// render writes a component as a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, name, d); err != nil {
-		h.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+	if err := c.Render(r.Context(), w); err != nil && r.Context().Err() == nil {
+		h.log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "err", err)
 	}
 }
 
@@ -78,109 +241,151 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if setup {
-		h.render(w, r, http.StatusOK, "setup.html", pageData{Title: "Welcome to Tributary"})
+		h.render(w, r, http.StatusOK, setupPage(h.shell(w, r, "Welcome to Tributary", ""), formState{}))
 		return
 	}
-	p := account.PrincipalFrom(r.Context())
-	if p == nil || p.User == nil {
+	if p := account.PrincipalFrom(r.Context()); p == nil || p.User == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "home.html", pageData{Title: "Tributary", Principal: p})
+	// The pipelines list is the home page.
+	h.pipelinesPage(w, r)
 }
 
-// readForm parses a posted form; PostFormValue alone would hide an
-// oversized or unreadable body behind empty fields.
-func (h *Handler) readForm(w http.ResponseWriter, r *http.Request) bool {
-	err := r.ParseForm()
-	if err == nil {
-		return true
-	}
-	status := http.StatusBadRequest
-	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-		status = http.StatusRequestEntityTooLarge
-	}
-	h.render(w, r, status, "error.html", pageData{Title: "Form not accepted", Error: "The form could not be read: " + http.StatusText(status) + "."})
-	return false
-}
-
-func (h *Handler) setup(w http.ResponseWriter, r *http.Request) {
-	if !h.readForm(w, r) {
-		return
-	}
-	email, password, team := r.PostFormValue("email"), r.PostFormValue("password"), r.PostFormValue("team")
-	_, _, sid, err := h.accounts.Setup(r.Context(), email, password, team)
-	switch {
-	case errors.Is(err, core.ErrAlreadySetUp):
-		// The page is one-time: once an account exists it is gone.
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	case errors.Is(err, core.ErrInvalid):
-		h.render(w, r, http.StatusUnprocessableEntity, "setup.html", pageData{Title: "Welcome to Tributary", Error: userMessage(err), Email: email, TeamName: team})
-		return
-	case err != nil:
-		h.fail(w, r, err)
-		return
-	}
-	httpapi.SetSessionCookie(w, sid, h.cfg.SessionTTL, h.secure(r))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login.html", pageData{Title: "Sign in"})
-}
-
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	if !h.readForm(w, r) {
-		return
-	}
-	email := r.PostFormValue("email")
-	addr, _, splitErr := net.SplitHostPort(r.RemoteAddr)
-	if splitErr != nil {
-		addr = r.RemoteAddr
-	}
-	_, sid, err := h.accounts.LoginFrom(r.Context(), email, r.PostFormValue("password"), addr)
-	if errors.Is(err, account.ErrUnauthenticated) {
-		h.render(w, r, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Error: "Wrong email or password.", Email: email})
-		return
-	}
-	if errors.Is(err, account.ErrThrottled) {
-		h.render(w, r, http.StatusTooManyRequests, "login.html", pageData{Title: "Sign in", Error: "Too many failed attempts; wait a few minutes and try again.", Email: email})
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	httpapi.SetSessionCookie(w, sid, h.cfg.SessionTTL, h.secure(r))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if p := account.PrincipalFrom(r.Context()); p != nil && p.SessionHash != nil {
-		if err := h.accounts.EndSession(r.Context(), p.SessionHash); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-	}
-	httpapi.ClearSessionCookie(w, h.secure(r))
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusNotFound, errorPage(h.shell(w, r, "Not found", ""), "This page does not exist.", "/"))
 }
 
 func (h *Handler) secure(r *http.Request) bool { return h.cfg.SecureCookies || r.TLS != nil }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.ErrorContext(r.Context(), "page failed", "request_id", httpapi.RequestID(r.Context()), "err", err)
-	h.render(w, r, http.StatusInternalServerError, "error.html", pageData{Title: "Something went wrong",
-		Error: "Something went wrong on our side; request id " + httpapi.RequestID(r.Context()) + "."})
+	if r.Context().Err() != nil {
+		return // the client left
+	}
+	h.log.ErrorContext(r.Context(), "page failed", "request_id", httpapi.RequestID(r.Context()), "path", r.URL.Path, "err", err)
+	h.render(w, r, http.StatusInternalServerError, errorPage(h.shell(w, r, "Something went wrong", ""),
+		"Something went wrong on our side; request id "+httpapi.RequestID(r.Context())+".", "/"))
+}
+
+// serviceError renders an error of the pipeline service: its domain
+// errors carry a sentence for the user.
+func (h *Handler) serviceError(w http.ResponseWriter, r *http.Request, err error) {
+	var status int
+	switch {
+	case errors.Is(err, account.ErrUnauthenticated):
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	case errors.Is(err, account.ErrForbidden), errors.Is(err, orchestrator.ErrForbidden):
+		status = http.StatusForbidden
+	case errors.Is(err, core.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, core.ErrInvalid), errors.Is(err, orchestrator.ErrInvalid):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, orchestrator.ErrConflict):
+		status = http.StatusConflict
+	default:
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, status, errorPage(h.shell(w, r, http.StatusText(status), ""), userMessage(err), "/pipelines"))
 }
 
 // userMessage strips the sentinel prefix from a validation error.
 func userMessage(err error) string {
 	msg := err.Error()
-	const prefix = "invalid: "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		msg = msg[len(prefix):]
+	for _, prefix := range []string{"invalid: ", "not found: ", "forbidden: "} {
+		msg = strings.TrimPrefix(msg, prefix)
 	}
-	return msg
+	if msg == "" {
+		return "The request was refused."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+// Cookies of the pages: the team the pages act on, and one-shot flash
+// messages. Neither is a credential.
+const (
+	teamCookie  = "tributary_team"
+	flashCookie = "tributary_flash"
+)
+
+// team returns the team the pages act on: the one chosen with the team
+// switcher when the user is still a member of it, else uuid.Nil (the
+// principal's first team).
+func (h *Handler) team(r *http.Request, p *account.Principal) uuid.UUID {
+	c, err := r.Cookie(teamCookie)
+	if err != nil {
+		return uuid.Nil
+	}
+	id, err := uuid.Parse(c.Value)
+	if err != nil {
+		return uuid.Nil
+	}
+	for _, m := range p.Memberships {
+		if m.TeamID == id {
+			return id
+		}
+	}
+	return uuid.Nil
+}
+
+// caller is the request's caller for the pipeline service, or nil (and a
+// redirect to sign in) without a signed-in user.
+func (h *Handler) caller(w http.ResponseWriter, r *http.Request) (orchestrator.Caller, bool) {
+	p := account.PrincipalFrom(r.Context())
+	if p == nil || p.User == nil {
+		if r.Header.Get("HX-Request") != "" {
+			w.Header().Set("HX-Redirect", "/login")
+			w.WriteHeader(http.StatusUnauthorized)
+			return orchestrator.Caller{}, false
+		}
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return orchestrator.Caller{}, false
+	}
+	return orchestrator.Caller{Principal: p, Team: h.team(r, p)}, true
+}
+
+// setFlash leaves a message for the next page.
+func setFlash(w http.ResponseWriter, secure bool, kind, text string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(kind + "|" + text), Path: "/",
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: 60})
+}
+
+// takeFlashes reads and clears the flash message of the request.
+func takeFlashes(w http.ResponseWriter, r *http.Request, secure bool) []flash {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", HttpOnly: true, Secure: secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	v, err := url.QueryUnescape(c.Value)
+	if err != nil {
+		return nil
+	}
+	kind, text, ok := strings.Cut(v, "|")
+	if !ok || text == "" {
+		return nil
+	}
+	switch kind {
+	case "info", "success", "error":
+	default:
+		kind = "info"
+	}
+	if len(text) > 300 {
+		text = text[:300]
+	}
+	return []flash{{Kind: kind, Text: text}}
+}
+
+// baseURL is the public URL of the server for examples.
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.cfg.BaseURL != "" {
+		return strings.TrimRight(h.cfg.BaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s", scheme, r.Host)
 }

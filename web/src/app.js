@@ -1,0 +1,20 @@
+// Tributary's front-end entry: htmx (with the SSE extension) for the
+// server-rendered live parts, and our own small modules for what needs
+// client-side state (the dashboard's charts and table).
+import "./htmx.js";
+import "htmx-ext-sse";
+import { initShell } from "./shell.js";
+import { initLiveList } from "./livelist.js";
+import { initDashboard } from "./dashboard.js";
+
+function start() {
+  initShell(document);
+  initLiveList(document);
+  initDashboard(document);
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", start);
+} else {
+  start();
+}
