@@ -88,15 +88,17 @@ func decode(doc []byte) (runtime.Object, string, []error) {
 		return nil, id, []error{fmt.Errorf("%s is not a built-in kind of this Kubernetes version", gvk)}
 	}
 	var errs []error
+	if _, err := typeConverter.ObjectToTyped(u); err != nil {
+		errs = append(errs, fmt.Errorf("against the OpenAPI schema: %w", err))
+	}
 	obj, _, err := strictDecoder.Decode(js, nil, nil)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("against the API type: %w", err))
 		if !runtime.IsStrictDecodingError(err) {
+			// A value that does not decode (a bad quantity, say) leaves
+			// no object for the rules below.
 			return nil, id, errs
 		}
-	}
-	if _, err := typeConverter.ObjectToTyped(u); err != nil {
-		errs = append(errs, fmt.Errorf("against the OpenAPI schema: %w", err))
 	}
 	return obj, id, errs
 }
