@@ -53,6 +53,9 @@ func (t *RedisTransport) Send(ctx context.Context, envs [][]byte) error {
 func (t *RedisTransport) Listen(ctx context.Context, deliver func([]byte), connected func(first bool)) {
 	ps := t.rdb.Subscribe(ctx, t.channel)
 	defer ps.Close()
+	// Receive blocks on the socket; closing the subscription ends it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	confirmed := false
 	backoff := 50 * time.Millisecond
 	for {
