@@ -268,7 +268,9 @@ func (s *Subscription) flushLag() bool {
 	select {
 	case s.ch <- Message{Topic: s.t.name, Kind: KindLagged, Dropped: s.lost}:
 		s.lost = 0
-		s.retry.Stop()
+		if s.retry != nil {
+			s.retry.Stop()
+		}
 		return true
 	default:
 		return false
@@ -285,4 +287,61 @@ func (s *Subscription) retryLag() {
 	}
 	s.delay = min(2*s.delay, lagRetryMax)
 	s.retry.Reset(s.delay)
+}
+
+// Lost counts n messages of topic as lost for every current subscription
+// of it, as if each had dropped them: each gets a KindLagged marker with
+// the count before anything newer. A cluster broker calls it when it finds
+// a gap in what another node sent.
+func (m *Memory) Lost(topicName string, n int) {
+	if n <= 0 {
+		return
+	}
+	m.mu.RLock()
+	t := m.topics[topicName]
+	m.mu.RUnlock()
+	if t != nil {
+		t.lost(n)
+	}
+}
+
+// LostAll counts n messages as lost on every topic with subscriptions; a
+// cluster broker calls it after its link to the other nodes was down.
+func (m *Memory) LostAll(n int) {
+	if n <= 0 {
+		return
+	}
+	m.mu.RLock()
+	ts := make([]*topic, 0, len(m.topics))
+	for _, t := range m.topics {
+		ts = append(ts, t)
+	}
+	m.mu.RUnlock()
+	for _, t := range ts {
+		t.lost(n)
+	}
+}
+
+// lost counts n lost messages for each subscription and tries to queue
+// their markers at once.
+func (t *topic) lost(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.subs {
+		if s.closed {
+			continue
+		}
+		s.dropped.Add(uint64(n))
+		first := s.lost == 0
+		s.lost += n
+		if s.flushLag() || !first {
+			continue
+		}
+		s.delay = lagRetryMin
+		if s.retry == nil {
+			s.retry = time.AfterFunc(s.delay, s.retryLag)
+		} else {
+			s.retry.Reset(s.delay)
+		}
+	}
 }

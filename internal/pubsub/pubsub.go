@@ -56,6 +56,10 @@ type Message struct {
 	// Dropped is, for KindLagged, how many messages were lost since the
 	// previous marker (at least 1). It is zero for other kinds.
 	Dropped int
+	// Team is the team owning the topic, when the publisher knows it. A
+	// cluster broker carries it, so that a node can read a batch sent by
+	// Pointer from the store.
+	Team uuid.UUID
 }
 
 // Batch is the payload of a KindRecords message: what one committed batch
