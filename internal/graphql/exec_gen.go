@@ -114,6 +114,7 @@ type ComplexityRoot struct {
 		CreatedAt       func(childComplexity int) int
 		Deliveries      func(childComplexity int, sink *string, status *string, first *int, after *string) int
 		HookToken       func(childComplexity int) int
+		HookTokenPrefix func(childComplexity int) int
 		ID              func(childComplexity int) int
 		Kind            func(childComplexity int) int
 		Name            func(childComplexity int) int
@@ -407,6 +408,7 @@ type PipelineResolver interface {
 	Status(ctx context.Context, obj *core.Pipeline) (string, error)
 
 	HookToken(ctx context.Context, obj *core.Pipeline) (*string, error)
+
 	Runs(ctx context.Context, obj *core.Pipeline, first *int, after *string) (*RunConnection, error)
 	Sinks(ctx context.Context, obj *core.Pipeline) ([]*Sink, error)
 	Records(ctx context.Context, obj *core.Pipeline, from *time.Time, to *time.Time, first *int, after *string) (*RecordConnection, error)
@@ -830,6 +832,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pipeline.HookToken(childComplexity), true
+	case "Pipeline.hookTokenPrefix":
+		if e.ComplexityRoot.Pipeline.HookTokenPrefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pipeline.HookTokenPrefix(childComplexity), true
 	case "Pipeline.id":
 		if e.ComplexityRoot.Pipeline.ID == nil {
 			break
@@ -2198,6 +2206,8 @@ func (ec *executionContext) childFields_Pipeline(ctx context.Context, field grap
 		return ec.fieldContext_Pipeline_updatedAt(ctx, field)
 	case "hookToken":
 		return ec.fieldContext_Pipeline_hookToken(ctx, field)
+	case "hookTokenPrefix":
+		return ec.fieldContext_Pipeline_hookTokenPrefix(ctx, field)
 	case "runs":
 		return ec.fieldContext_Pipeline_runs(ctx, field)
 	case "sinks":
@@ -5398,6 +5408,29 @@ func (ec *executionContext) _Pipeline_hookToken(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Pipeline_hookToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Pipeline", field, true, true, "String")
+}
+
+func (ec *executionContext) _Pipeline_hookTokenPrefix(ctx context.Context, field graphql.CollectedField, obj *core.Pipeline) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pipeline_hookTokenPrefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HookTokenPrefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Pipeline_hookTokenPrefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Pipeline", field, false, false, "String")
 }
 
 func (ec *executionContext) _Pipeline_runs(ctx context.Context, field graphql.CollectedField, obj *core.Pipeline) (ret graphql.Marshaler) {
@@ -11446,6 +11479,11 @@ func (ec *executionContext) _Pipeline(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Pipeline_hookToken(ctx, field, obj)
 				})
+		case "hookTokenPrefix":
+			out.Values[i] = ec._Pipeline_hookTokenPrefix(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "runs":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -14432,6 +14470,18 @@ func (ec *executionContext) marshalOSchedule2ᚖgithubᚗcomᚋtributaryᚑdev�
 		return graphql.Null
 	}
 	return ec._Schedule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

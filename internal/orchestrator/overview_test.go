@@ -58,7 +58,7 @@ func TestSummaries(t *testing.T) {
 		if total != 4 || s.Activity[orchestrator.ActivityMinutes-1] != 4 && s.Activity[orchestrator.ActivityMinutes-2] != 4 {
 			t.Errorf("activity = %v, want 4 records in the last minute", s.Activity)
 		}
-		if s.LastRun == nil || s.LastRun.Stored != 2 || s.LastError != "" || s.Role != auth.Editor || s.Pipeline.HookToken == "" {
+		if s.LastRun == nil || s.LastRun.Stored != 2 || s.LastError != "" || s.Role != auth.Editor || s.Pipeline.HookTokenPrefix == "" {
 			t.Errorf("summary after two batches = %+v", s)
 		}
 		if _, err := b.eng.RecordFailure(ctx, p, engine.FailedRun{Trigger: core.TriggerManual, StartedAt: core.Now(), Error: "the API answered 502"}); err != nil {
