@@ -51,7 +51,15 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerOn(t, "")
+}
+
+// startServerOn starts the server on a database: "" is SQLite in a
+// temporary folder, else a PostgreSQL URL.
+func startServerOn(t *testing.T, databaseURL string) *server {
+	t.Helper()
 	cfg := config.Default()
+	cfg.DatabaseURL = databaseURL
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.LogFormat = "json"
