@@ -110,7 +110,7 @@ func editorPage(pg page, v editorView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<p class=\"sub\">Write the spec on the left; the preview on the right shows what the sample becomes as you type. Nothing is saved until you press Save.</p></div></div><form method=\"post\" action=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "<p class=\"sub\">Write the spec on the left; the preview on the right shows what the sample becomes as you type. Nothing is saved until you save.</p></div></div><form method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -222,7 +222,7 @@ func editorPage(pg page, v editorView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</textarea><p id=\"spec-help\" class=\"muted\">name, kind (webhook, poll or p2p), source, mapping, validation, retention and sinks; <a href=\"/api/v1/openapi.json\">the API document</a> lists every setting.</p><label for=\"input\">Sample input (JSON; empty fetches a sample from the source)</label> <textarea id=\"input\" name=\"input\" rows=\"5\" spellcheck=\"false\" class=\"code\" hx-post=\"/pipelines/preview\" hx-trigger=\"keyup changed delay:400ms\" hx-target=\"#preview\" hx-include=\"closest form\" hx-sync=\"closest form:replace\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</textarea><p id=\"spec-help\" class=\"muted\">name, kind (webhook, polling or p2p), source, mapping, validation, retention and sinks; <a href=\"/api/v1/openapi.json\">the API document</a> lists every setting.</p><label for=\"input\">Sample input (JSON; empty fetches a sample from the source)</label> <textarea id=\"input\" name=\"input\" rows=\"5\" spellcheck=\"false\" class=\"code\" hx-post=\"/pipelines/preview\" hx-trigger=\"keyup changed delay:400ms\" hx-target=\"#preview\" hx-include=\"closest form\" hx-sync=\"closest form:replace\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
