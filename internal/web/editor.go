@@ -308,7 +308,11 @@ func (h *Handler) savePipeline(w http.ResponseWriter, r *http.Request, id uuid.U
 		if id != uuid.Nil {
 			title = "Edit " + v.Name
 		}
-		h.render(w, r, http.StatusUnprocessableEntity, editorPage(h.shell(w, r, title, "pipelines"), v))
+		status := http.StatusUnprocessableEntity
+		if errors.Is(err, orchestrator.ErrConflict) || errors.Is(err, orchestrator.ErrVersionConflict) {
+			status = http.StatusConflict
+		}
+		h.render(w, r, status, editorPage(h.shell(w, r, title, "pipelines"), v))
 		return
 	}
 	to := "/pipelines/" + p.ID.String()

@@ -104,6 +104,22 @@ func testEditor(t *testing.T, s *server) {
 		t.Errorf("create with a bad spec: %d\n%s", res.StatusCode, page)
 	}
 
+	// Input that is not JSON is the preview's problem, at its field.
+	res, page = send(owner.c, "POST", "/pipelines/preview", url.Values{"spec": {spec}, "input": {`{"amount": `}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "data-preview-errors") || !strings.Contains(page, "<code>input</code>") {
+		t.Errorf("preview of bad input: %d\n%s", res.StatusCode, page)
+	}
+	// A webhook pipeline needs a sample to preview.
+	res, page = send(owner.c, "POST", "/pipelines/preview", url.Values{"spec": {spec}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "data-preview-errors") || !strings.Contains(page, "<code>input</code>") {
+		t.Errorf("preview without input: %d\n%s", res.StatusCode, page)
+	}
+	// A spec that is not a mapping.
+	res, page = send(owner.c, "POST", "/pipelines/new", url.Values{"spec": {"- just\n- a list\n"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "must be a mapping") || !strings.Contains(page, "- a list") {
+		t.Errorf("create with a list: %d\n%s", res.StatusCode, page)
+	}
+
 	// The viewer: no editor, no preview, no create.
 	for _, c := range []struct {
 		method, path string
@@ -153,6 +169,12 @@ func testEditor(t *testing.T, s *server) {
 		t.Errorf("the viewer's dashboard offers the editor")
 	}
 
+	// A second pipeline of the same name is refused, keeping the form.
+	res, page = send(owner.c, "POST", "/pipelines/new", url.Values{"spec": {spec + "# again\n"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(page, "# again") || !strings.Contains(page, "data-save-errors") {
+		t.Errorf("create a taken name: %d\n%s", res.StatusCode, page)
+	}
+
 	// Edit: the current spec, and a save that keeps the kind.
 	res, page = send(owner.c, "GET", loc+"/edit", nil)
 	if res.StatusCode != http.StatusOK || !strings.Contains(page, "name: orders") || !strings.Contains(page, `name="version" value="1"`) {
@@ -181,7 +203,7 @@ func testEditor(t *testing.T, s *server) {
 	}
 	// A save based on an old version is refused, keeping what was typed.
 	res, page = send(owner.c, "POST", loc+"/edit", url.Values{"spec": {spec + "# stale\n"}, "version": {"1"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "# stale") {
+	if res.StatusCode != http.StatusConflict || !strings.Contains(page, "# stale") || !strings.Contains(page, "data-save-errors") {
 		t.Errorf("stale edit: %d\n%s", res.StatusCode, page)
 	}
 }
