@@ -51,7 +51,15 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerOn(t, "")
+}
+
+// startServerOn starts the server on a database: "" is SQLite in a
+// temporary folder, else a PostgreSQL URL.
+func startServerOn(t *testing.T, databaseURL string) *server {
+	t.Helper()
 	cfg := config.Default()
+	cfg.DatabaseURL = databaseURL
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.LogFormat = "json"
@@ -316,6 +324,30 @@ func TestBrowser(t *testing.T) {
 	}
 	if text := eval[string](t, ctx, `document.querySelector(".flashes").innerText`); !strings.Contains(text, "ready") {
 		t.Errorf("no flash message after setup: %q", text)
+	}
+
+	// The editor: a new user creates a webhook pipeline from the empty
+	// list, watching the preview follow what they type.
+	step(t, ctx, "open the editor", chromedp.Click(chromedp.CSS(`[data-new-pipeline]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#spec`)))
+	waitFor(t, ctx, "the example's preview", `document.querySelector("#preview [data-accepted]")`)
+	eval[bool](t, ctx, `(() => { document.querySelector("#spec").value = "";
+		document.querySelector("#input").value = '[{"amount": 12.5}, {"amount": 3}, {"amount": "lots"}]'; return true })()`)
+	step(t, ctx, "type a spec", chromedp.SendKeys(chromedp.CSS(`#spec`),
+		"name: orders\nkind: webhook\nmapping:\n  fields:\n    total: { path: amount, type: number }\n"))
+	waitFor(t, ctx, "the preview of the typed spec", `(() => { const p = document.querySelector("#preview");
+		return p.querySelector("[data-accepted]")?.innerText === "2" && p.querySelector("[data-rejected]")?.innerText === "1"
+			&& p.querySelector("[data-mapped]")?.innerText.includes('"total":12.5') })()`)
+	screenshot(t, ctx, "editor")
+	axeScan(t, ctx, "editor")
+	step(t, ctx, "save the pipeline", chromedp.Click(chromedp.CSS(`form[data-editor] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-dashboard]`)))
+	if text := eval[string](t, ctx, `document.body.innerText`); !strings.Contains(text, "orders") || !strings.Contains(text, "is created") ||
+		!strings.Contains(text, "/hooks/") || !strings.Contains(text, "curl -X POST") {
+		t.Errorf("the dashboard after creating in the editor:\n%s", text)
+	}
+	if !eval[bool](t, ctx, `/^\/pipelines\/[0-9a-f-]{36}$/.test(location.pathname)`) {
+		t.Errorf("the editor did not land on the dashboard: %s", eval[string](t, ctx, `location.href`))
 	}
 
 	// Pipelines created through the API: a webhook pipeline, and a polling

@@ -169,6 +169,9 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Pipeline.HookToken != "" {
 		v.HookURL = h.baseURL(r) + "/hooks/" + s.Pipeline.HookToken
+	} else if tok := takeHookToken(w, r, "/pipelines/"+id.String(), h.secure(r)); tok != "" {
+		// Created in the editor a moment ago: shown this once.
+		v.HookURL = h.baseURL(r) + "/hooks/" + tok
 	}
 	recent, err := svc.Records(ctx, who, id, store.RecordQuery{Limit: sampleSize})
 	if err != nil {

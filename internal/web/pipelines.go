@@ -42,7 +42,7 @@ func (h *Handler) pipelinesPage(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err)
 		return
 	}
-	v := listView{Pipelines: sums, BaseURL: h.baseURL(r), Now: core.Now()}
+	v := listView{CanEdit: canEdit(who), Pipelines: sums, BaseURL: h.baseURL(r), Now: core.Now()}
 	h.render(w, r, http.StatusOK, pipelinesPage(h.shell(w, r, "Pipelines", "pipelines"), v))
 }
 

@@ -61,6 +61,9 @@ type Pipelines interface {
 	StartReplay(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string, from, to time.Time) (core.Replay, error)
 	Replays(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string) ([]core.Replay, error)
 	Uploads(ctx context.Context, who orchestrator.Caller, id uuid.UUID, limit int) ([]core.Upload, error)
+	CreatePipeline(ctx context.Context, who orchestrator.Caller, doc []byte) (core.Pipeline, error)
+	UpdatePipeline(ctx context.Context, who orchestrator.Caller, id uuid.UUID, ifVersion int, doc []byte) (core.Pipeline, error)
+	Preview(ctx context.Context, who orchestrator.Caller, in orchestrator.PreviewRequest) (orchestrator.Preview, error)
 }
 
 var _ Pipelines = (*orchestrator.Service)(nil)
@@ -123,6 +126,11 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /team", h.switchTeam)
 	h.mux.HandleFunc("GET /pipelines", h.pipelinesPage)
 	h.mux.HandleFunc("GET /pipelines/live", h.pipelinesLive)
+	h.mux.HandleFunc("GET /pipelines/new", h.newPipelinePage)
+	h.mux.HandleFunc("POST /pipelines/new", h.createPipeline)
+	h.mux.HandleFunc("POST /pipelines/preview", h.previewPane)
+	h.mux.HandleFunc("GET /pipelines/{id}/edit", h.editPipelinePage)
+	h.mux.HandleFunc("POST /pipelines/{id}/edit", h.updatePipeline)
 	h.mux.HandleFunc("GET /pipelines/{id}", h.dashboard)
 	h.mux.HandleFunc("GET /pipelines/{id}/tabs/{tab}", h.tab)
 	h.mux.HandleFunc("POST /pipelines/{id}/pause", h.pause)
