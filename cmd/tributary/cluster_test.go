@@ -216,3 +216,25 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 		t.Fatalf("recent on node B = %v, want the last 100 of %d", recent, len(want))
 	}
 }
+
+// TestClusterStartsWithoutRedis starts a node whose Redis is down: it
+// becomes ready after a bounded wait (delivering locally) instead of
+// hanging, and never prints the Redis password.
+func TestClusterStartsWithoutRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a server process")
+	}
+	bin := buildBinary(t)
+	env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=info",
+		"TRIBUTARY_REDIS_URL=redis://:hunter4-redis-pw@127.0.0.1:1/0"}
+	p := k9Start(t, bin, env)
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	logs := p.logs.String()
+	if !strings.Contains(logs, "not connected to the cluster yet") {
+		t.Errorf("no warning about the missing cluster link:\n%s", logs)
+	}
+	if strings.Contains(logs, "hunter4-redis-pw") {
+		t.Errorf("the Redis password was logged:\n%s", logs)
+	}
+}
