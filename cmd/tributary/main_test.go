@@ -199,6 +199,8 @@ func TestInvalidConfig(t *testing.T) {
 		{"bad network", [][]string{{"serve"}}, map[string]string{"TRIBUTARY_ALLOW_NETWORKS": "not-a-cidr"}, []string{"allowed networks"}, ""},
 		{"data dir is a file", [][]string{{"serve"}, {"migrate"}}, map[string]string{"TRIBUTARY_DATA_DIR": notADir}, []string{"data dir"}, ""},
 		{"several problems", [][]string{{"serve"}}, map[string]string{"TRIBUTARY_ADDR": "nonsense", "TRIBUTARY_LOG_LEVEL": "loud"}, []string{"listen address", "log level"}, ""},
+		{"bad redis URL", [][]string{{"serve"}}, map[string]string{"TRIBUTARY_REDIS_URL": "http://:hunter2-redis-pw@cache.example:6379"}, []string{"redis URL", "redis://"}, "hunter2-redis-pw"},
+		{"bad redis flag", [][]string{{"serve", "--redis-url", "redis://:hunter3-redis-pw@cache.example:notaport"}}, nil, []string{"redis URL"}, "hunter3-redis-pw"},
 		{"bad flag value", [][]string{{"serve", "--addr", "nonsense"}}, nil, []string{"listen address", "nonsense"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

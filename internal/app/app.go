@@ -39,7 +39,6 @@ import (
 	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/poll"
-	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/source"
@@ -185,11 +184,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
-	broker, err := pubsub.NewMemory(pubsub.Config{})
+	broker, closeBroker, err := openBroker(ctx, cfg, st, recent, log)
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
+	defer closeBroker()
 	// The kinds of sources and sinks (source.Builtin and sink.Builtin
 	// list them): every spec is compiled against them.
 	sinks := sink.Builtin(sink.BlobConfig{FileRoot: filepath.Join(cfg.DataDir, "sinks"), Logger: log.With("component", "blob-sink")})

@@ -233,6 +233,18 @@ func (c *Memory) Forget(pipeline uuid.UUID) {
 	s.mu.Unlock()
 }
 
+// Reset drops every pipeline's ring, so each refills from the store on its
+// next read: a cluster node calls it after its link to the other nodes was
+// down, since batches committed elsewhere meanwhile never reached it.
+func (c *Memory) Reset() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.rings)
+		s.mu.Unlock()
+	}
+}
+
 // ring returns the pipeline's ring, creating it when create is set.
 func (c *Memory) ring(pipeline uuid.UUID, create bool) *ring {
 	s := c.shard(pipeline)

@@ -418,3 +418,19 @@ func BenchmarkRecent(b *testing.B) {
 		c.Recent(p, 100)
 	}
 }
+
+func TestReset(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, 5)
+	p, q := uuid.New(), uuid.New()
+	c.Warm(p, entries(1, 3), true)
+	c.Add(q, entries(1, 2)...)
+	c.Reset()
+	if c.Has(p) || c.Len(p) != 0 || c.Len(q) != 0 {
+		t.Fatalf("after Reset: Has %v, Len %d and %d", c.Has(p), c.Len(p), c.Len(q))
+	}
+	c.Add(p, entry(4))
+	if got := ids(c.Recent(p, 0)); !slices.Equal(got, []int64{4}) {
+		t.Fatalf("Recent after Reset and Add = %v", got)
+	}
+}

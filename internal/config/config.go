@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tributary-dev/tributary/internal/blobstore"
 	"github.com/tributary-dev/tributary/internal/netguard"
 )
@@ -35,6 +37,10 @@ type Config struct {
 	// series and list reads go to it while it keeps up
 	// (TRIBUTARY_DATABASE_READ_URL).
 	DatabaseReadURL string
+	// RedisURL, when set, links the nodes of a cluster through Redis:
+	// live batches travel over Redis pub/sub (TRIBUTARY_REDIS_URL).
+	// Without it, nodes on PostgreSQL use LISTEN/NOTIFY.
+	RedisURL string
 	// SecretKey is the 32-byte key sealing team secrets, as hex or base64
 	// (TRIBUTARY_SECRET_KEY). Prefer SecretKeyFile.
 	SecretKey string
@@ -148,6 +154,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 	return append(b,
 		binding{"addr", "TRIBUTARY_ADDR", "HTTP listen address", &c.Addr},
 		binding{"database-read-url", "TRIBUTARY_DATABASE_READ_URL", "postgres:// URL of a read replica for history, series and list reads; empty: none", &c.DatabaseReadURL},
+		binding{"redis-url", "TRIBUTARY_REDIS_URL", "redis:// or rediss:// URL linking the nodes of a cluster (live streams across nodes); empty: LISTEN/NOTIFY on PostgreSQL, in-process on SQLite", &c.RedisURL},
 		binding{"base-url", "TRIBUTARY_BASE_URL", "public URL of this server, e.g. https://tributary.example.com", &c.BaseURL},
 		binding{"allow-networks", "TRIBUTARY_ALLOW_NETWORKS", "comma-separated CIDRs that user-supplied URLs may reach despite the SSRF guard", &c.AllowNetworks},
 		binding{"shutdown-timeout", "TRIBUTARY_SHUTDOWN_TIMEOUT", "how long a stop waits for requests and running jobs", &c.ShutdownTimeout},
@@ -253,6 +260,13 @@ func (c *Config) Validate(storageOnly bool) error {
 			bad("database read URL", "must look like postgres://user:password@replica:5432/dbname")
 		case c.DatabaseURL == "":
 			bad("database read URL", "a read replica needs TRIBUTARY_DATABASE_URL (PostgreSQL) too")
+		}
+	}
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			// Never print the URL or the parser's message: they may hold
+			// the password.
+			bad("redis URL", "must look like redis://:password@host:6379/0 (or rediss:// for TLS)")
 		}
 	}
 	if c.SecretKey != "" && c.SecretKeyFile != "" {

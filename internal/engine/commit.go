@@ -189,7 +189,7 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 	}
 	e.metrics.batchRecords.Observe(float64(len(b.Records) + len(b.Rejected)))
 	if e.broker != nil && len(b.Records)+len(b.Rejected) > 0 {
-		msg := pubsub.Message{Kind: pubsub.KindRecords, Payload: batchPayload(b)}
+		msg := pubsub.Message{Kind: pubsub.KindRecords, Payload: batchPayload(b), Team: b.TeamID}
 		// Publish never waits for subscribers; it fails only when the
 		// broker is closed, which must not fail a committed batch.
 		if err := e.broker.Publish(context.Background(), pubsub.PipelineTopic(b.PipelineID), msg); err != nil {

@@ -53,6 +53,12 @@ type ClusterConfig struct {
 	Reset func()
 	// Logger receives transport errors. Nil discards them.
 	Logger *slog.Logger
+	// ConnectWait bounds how long NewCluster waits for the first
+	// connection. Past it, NewCluster returns the broker degraded: it
+	// delivers locally and keeps connecting; once connected, it behaves
+	// as after a reconnect (Reset, then a lag marker for every local
+	// subscription). Zero means wait until NewCluster's ctx ends.
+	ConnectWait time.Duration
 }
 
 // Cluster is the Broker of a node in a cluster. It delivers a node's own
@@ -83,6 +89,7 @@ type Cluster struct {
 	last map[string]uint64 // latest seq received per origin and topic
 
 	ready   chan struct{}
+	late    bool // guarded by rmu: NewCluster returned before the first connection
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 	closeMu sync.Once
@@ -96,7 +103,9 @@ type outgoing struct {
 }
 
 // NewCluster returns a Cluster broker over tr and starts it; it returns
-// once the node receives from the transport, or with ctx's error.
+// once the node receives from the transport, after cfg.ConnectWait with
+// the broker degraded (see ClusterConfig.ConnectWait), or with ctx's
+// error.
 func NewCluster(ctx context.Context, cfg ClusterConfig, tr Transport) (*Cluster, error) {
 	if cfg.Node == "" {
 		cfg.Node = uuid.NewString()
@@ -125,8 +134,24 @@ func NewCluster(ctx context.Context, cfg ClusterConfig, tr Transport) (*Cluster,
 		defer c.done.Done()
 		tr.Listen(runCtx, func(b []byte) { c.receive(runCtx, b) }, c.connected)
 	}()
+	var waited <-chan time.Time
+	if cfg.ConnectWait > 0 {
+		timer := time.NewTimer(cfg.ConnectWait)
+		defer timer.Stop()
+		waited = timer.C
+	}
 	select {
 	case <-c.ready:
+		return c, nil
+	case <-waited:
+		c.rmu.Lock()
+		defer c.rmu.Unlock()
+		select {
+		case <-c.ready: // connected meanwhile
+		default:
+			c.late = true
+			log.Warn("pubsub: not connected to the cluster yet; delivering locally until connected", "waited", cfg.ConnectWait)
+		}
 		return c, nil
 	case <-ctx.Done():
 		_ = c.Close()
@@ -280,14 +305,21 @@ func (c *Cluster) appendGaps(envs [][]byte) [][]byte {
 // connected is the transport's callback on (re)connecting.
 func (c *Cluster) connected(first bool) {
 	if first {
+		c.rmu.Lock()
+		late := c.late
 		select {
 		case <-c.ready:
 		default:
 			close(c.ready)
 		}
-		return
+		c.rmu.Unlock()
+		if !late {
+			return
+		}
+		c.log.Info("pubsub: connected to the cluster; live subscribers reload")
+	} else {
+		c.log.Warn("pubsub: reconnected to the cluster; live subscribers reload")
 	}
-	c.log.Warn("pubsub: reconnected to the cluster; live subscribers reload")
 	c.rmu.Lock()
 	clear(c.last)
 	c.rmu.Unlock()

@@ -280,3 +280,70 @@ func TestClusterRedisRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterStartsDegraded starts a node while Redis is down: NewCluster
+// returns after ConnectWait, delivers locally, and once Redis is up the
+// node resets, marks its subscribers lagged and receives from others.
+func TestClusterStartsDegraded(t *testing.T) {
+	srv := redistest.Start(t)
+	a := redisNode(t, srv.URL(), pubsub.ClusterConfig{})
+	srv.Kill()
+	reset := make(chan struct{})
+	var once sync.Once
+	opts, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	start := time.Now()
+	b, err := pubsub.NewCluster(context.Background(), pubsub.ClusterConfig{
+		ConnectWait: 200 * time.Millisecond,
+		Reset:       func() { once.Do(func() { close(reset) }) },
+	}, pubsub.NewRedisTransport(rdb, ""))
+	if err != nil {
+		t.Fatalf("NewCluster with Redis down: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	t.Logf("NewCluster returned degraded after %v", time.Since(start))
+	ctx := context.Background()
+	pipeline := uuid.New()
+	topic := pubsub.PipelineTopic(pipeline)
+	subB, err := b.Subscribe(ctx, topic, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, topic, pubsub.Message{Kind: pubsub.KindRecords, Payload: batch(pipeline, 1, 1, 1)}); err != nil {
+		t.Fatalf("publish while degraded: %v", err)
+	}
+	if m := receive(t, subB, 1); firstID(t, m[0].Payload) != 1 {
+		t.Fatal("local delivery while degraded broke")
+	}
+	srv.Restart()
+	select {
+	case <-reset:
+	case <-time.After(20 * time.Second):
+		t.Fatal("b never connected after Redis came up")
+	}
+	deadline := time.After(20 * time.Second)
+	lagged := false
+	for id := int64(2); ; id++ {
+		if err := a.Publish(ctx, topic, pubsub.Message{Kind: pubsub.KindRecords, Payload: batch(pipeline, id, 1, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-subB.C():
+			if m.Kind == pubsub.KindLagged {
+				lagged = true
+				continue
+			}
+			if !lagged {
+				t.Fatalf("records before the lag marker: %.100s", m.Payload)
+			}
+			return
+		case <-time.After(100 * time.Millisecond): // a reconnects too; publish again
+		case <-deadline:
+			t.Fatal("b never received from a after Redis came up")
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -83,6 +84,17 @@ type Batch struct {
 // PipelineTopic returns the topic of a pipeline's committed batches.
 func PipelineTopic(pipeline uuid.UUID) string {
 	return "pipeline:" + pipeline.String()
+}
+
+// TopicPipeline returns the pipeline of a topic made by PipelineTopic, and
+// false for any other topic.
+func TopicPipeline(topic string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(topic, "pipeline:")
+	if !ok {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest)
+	return id, err == nil
 }
 
 // Broker fans messages out from publishers to subscribers. Memory is the
