@@ -1,7 +1,7 @@
 // Tributary's front-end entry: htmx (with the SSE extension) for the
 // server-rendered live parts, and our own small modules for what needs
 // client-side state (the dashboard's charts and table).
-import "./htmx.js";
+import "./htmx-setup.js";
 import "htmx-ext-sse";
 import { initShell } from "./shell.js";
 import { initLiveList } from "./livelist.js";
