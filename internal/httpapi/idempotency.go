@@ -23,7 +23,7 @@ import (
 
 // Idempotency keys: a POST of the API sent with an Idempotency-Key header
 // is done once. Its first successful answer (2xx) is kept for
-// IdempotencyTTL; a retry with the same key and the same request gets that
+// store.IdempotencyKeyTTL; a retry with the same key and the same request gets that
 // answer again (same status, same body, with Idempotent-Replayed: true)
 // without doing anything. The rules:
 //
@@ -43,8 +43,6 @@ import (
 const (
 	// IdempotencyHeader is the request header that carries the key.
 	IdempotencyHeader = "Idempotency-Key"
-	// IdempotencyTTL is how long a key's answer is kept.
-	IdempotencyTTL = 24 * time.Hour
 	// IdempotencyLockTimeout is how long a request may hold its key in
 	// progress before a retry may take it over (the first one died).
 	IdempotencyLockTimeout = 5 * time.Minute
@@ -121,7 +119,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		now := core.Now()
 		entry, claimed, err := s.keys.ClaimIdempotencyKey(ctx, store.IdempotencyClaim{
 			Key: k, Fingerprint: fp.Sum(nil), Now: now,
-			ExpiredBefore: now.Add(-IdempotencyTTL), StaleBefore: now.Add(-IdempotencyLockTimeout),
+			ExpiredBefore: now.Add(-store.IdempotencyKeyTTL), StaleBefore: now.Add(-IdempotencyLockTimeout),
 		})
 		if err != nil {
 			s.log.ErrorContext(ctx, "claim idempotency key", "request_id", RequestID(ctx), "err", err)

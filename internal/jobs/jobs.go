@@ -45,9 +45,6 @@ type SessionCleaner interface {
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int, error)
 }
 
-// IdempotencyKeyTTL is how long maintenance keeps idempotency keys; the
-// API honours a key for 24 hours (httpapi.IdempotencyTTL).
-const IdempotencyKeyTTL = 24 * time.Hour
 
 // MaintenanceWorker removes expired sessions and idempotency keys.
 type MaintenanceWorker struct {
@@ -63,7 +60,7 @@ func (w *MaintenanceWorker) Work(ctx context.Context, _ *river.Job[MaintenanceAr
 	if err != nil {
 		return fmt.Errorf("maintenance: %w", err)
 	}
-	keys, err := w.Store.DeleteExpiredIdempotencyKeys(ctx, now.Add(-IdempotencyKeyTTL))
+	keys, err := w.Store.DeleteExpiredIdempotencyKeys(ctx, now.Add(-store.IdempotencyKeyTTL))
 	if err != nil {
 		return fmt.Errorf("maintenance: %w", err)
 	}

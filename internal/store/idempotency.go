@@ -7,6 +7,11 @@ import (
 	"github.com/google/uuid"
 )
 
+// IdempotencyKeyTTL is how long an Idempotency-Key is honoured: the API
+// answers a retry from the kept answer within it, and maintenance deletes
+// keys older than it.
+const IdempotencyKeyTTL = 24 * time.Hour
+
 // Idempotency keeps the first answers of requests sent with an
 // Idempotency-Key header, so that a retried create answers what the first
 // one did instead of creating twice. The rules (what counts as the same
