@@ -45,7 +45,6 @@ type SessionCleaner interface {
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time) (int, error)
 }
 
-
 // MaintenanceWorker removes expired sessions and idempotency keys.
 type MaintenanceWorker struct {
 	river.WorkerDefaults[MaintenanceArgs]
