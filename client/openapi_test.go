@@ -92,6 +92,7 @@ var wire = map[string]struct{ req, resp any }{
 	"delete-alert-silence":     {nil, nil},
 	"list-alert-notifications": {nil, client.AlertNotifications{}},
 	"read-alert-notifications": {client.AlertReadRequest{}, nil},
+	"get-cluster":              {nil, client.Cluster{}},
 }
 
 // TestOpenAPIDocumentMatchesClient fetches the live OpenAPI document and

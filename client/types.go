@@ -391,3 +391,33 @@ type Upload struct {
 
 // Finished reports whether the upload's processing ended (done or failed).
 func (u Upload) Finished() bool { return u.Status == "done" || u.Status == "failed" }
+
+// Cluster is the answer of GET /api/v1/cluster: the live nodes.
+type Cluster struct {
+	Self               string  `json:"self"`
+	HeartbeatSeconds   float64 `json:"heartbeat_seconds"`
+	ExpireAfterSeconds float64 `json:"expire_after_seconds"`
+	Nodes              []Node  `json:"nodes"`
+}
+
+// Node is one node of the cluster.
+type Node struct {
+	ID                  string    `json:"id"`
+	Version             string    `json:"version"`
+	Address             string    `json:"address"`
+	StartedAt           time.Time `json:"started_at"`
+	HeartbeatAt         time.Time `json:"heartbeat_at"`
+	HeartbeatAgeSeconds float64   `json:"heartbeat_age_seconds"`
+	Leader              bool      `json:"leader"`
+	Draining            bool      `json:"draining"`
+	Self                bool      `json:"self"`
+	Load                NodeLoad  `json:"load"`
+}
+
+// NodeLoad is a node's load at its last heartbeat.
+type NodeLoad struct {
+	Requests   int64 `json:"requests"`
+	Streams    int64 `json:"streams"`
+	Goroutines int   `json:"goroutines"`
+	HeapBytes  int64 `json:"heap_bytes"`
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/alert"
 	"github.com/tributary-dev/tributary/internal/blobstore"
 	"github.com/tributary-dev/tributary/internal/cache"
+	"github.com/tributary-dev/tributary/internal/cluster"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/delivery"
 	"github.com/tributary-dev/tributary/internal/engine"
@@ -267,7 +268,10 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
+	// The node's id names it in the cluster listing and is River's client
+	// id, so that the listing tells River's leader.
+	nodeID := cluster.NewID()
+	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, ID: nodeID},
 		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
 			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries, alerts,
 		}}))
@@ -279,13 +283,22 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
+	// Cluster membership: this node's row, renewed with its load; a
+	// draining node reports itself not ready.
+	var load nodeLoad
+	members, err := cluster.New(cluster.Config{ID: nodeID, Version: Version, Address: advertised(ln.Addr()),
+		Load: load.report, Logger: log.With("component", "cluster")}, st)
+	if err != nil {
+		return err
+	}
+
 	accounts := account.New(st, cfg.SessionTTL)
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version, BaseURL: cfg.BaseURL},
 		accounts, log.With("component", "web"))
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 		MetricsToken: cfg.MetricsToken,
-	}, httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler,
+	}, httpapi.Deps{Accounts: accounts, Ready: readiness{members, st}, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler,
 		Idempotency: st, Sealer: secrets.NewBox(key)})
 	apiVault := vault.New(st, secrets.NewBox(key))
 	// Webhook ingest: the token cache, signatures, the per-team rate limit
@@ -295,6 +308,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		Logger: log.With("component", "ingest"),
 	})
 	api.RegisterHooks(hooks)
+	api.RegisterCluster(members)
 	// The pipeline service runs the lifecycle of pipelines, sinks and
 	// secrets for every transport, and tells the parts that keep a view of
 	// a pipeline of each change.
@@ -336,6 +350,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err := jobsUI.Start(runCtx); err != nil {
 		return fmt.Errorf("start job dashboard: %w", err)
 	}
+	if err := members.Start(runCtx); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := members.Stop(ctx); err != nil {
+			log.Warn("leaving the cluster", "err", err)
+		}
+	}()
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, httpapi.MetricsHandler(registry), log)
@@ -346,7 +370,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           load.count(api.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -370,7 +394,25 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("stopping", "timeout", cfg.ShutdownTimeout)
+	// Drain: /readyz answers 503 from now on, live streams are told to
+	// reconnect (elsewhere), and for DrainDelay the node still serves
+	// while load balancers notice; then the listener closes and requests
+	// and jobs in flight get the shutdown timeout to finish.
+	log.Info("stopping", "timeout", cfg.ShutdownTimeout, "drain_delay", cfg.DrainDelay)
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := members.Drain(drainCtx); err != nil {
+		log.Warn("marking the node draining", "err", err)
+	}
+	cancelDrain()
+	pipelines.CloseStreams()
+	pages.Close()
+	if cfg.DrainDelay > 0 {
+		select {
+		case <-time.After(cfg.DrainDelay):
+		case err := <-served:
+			return fmt.Errorf("http server: %w", err)
+		}
+	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// Webhook requests in flight wait for their commits, so the engine

@@ -61,6 +61,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long a stop waits for requests and running
 	// jobs (TRIBUTARY_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long a stopping node keeps serving while /readyz
+	// already answers 503, so that load balancers move away before it
+	// closes its listener (TRIBUTARY_DRAIN_DELAY; default 0: none, as
+	// behind Kubernetes, whose preStop pause does the same).
+	DrainDelay time.Duration
 	// SessionTTL is how long a browser session lasts (TRIBUTARY_SESSION_TTL).
 	SessionTTL time.Duration
 	// MaxBodyBytes limits API request bodies (TRIBUTARY_MAX_BODY_BYTES).
@@ -158,6 +163,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"base-url", "TRIBUTARY_BASE_URL", "public URL of this server, e.g. https://tributary.example.com", &c.BaseURL},
 		binding{"allow-networks", "TRIBUTARY_ALLOW_NETWORKS", "comma-separated CIDRs that user-supplied URLs may reach despite the SSRF guard", &c.AllowNetworks},
 		binding{"shutdown-timeout", "TRIBUTARY_SHUTDOWN_TIMEOUT", "how long a stop waits for requests and running jobs", &c.ShutdownTimeout},
+		binding{"drain-delay", "TRIBUTARY_DRAIN_DELAY", "how long a stopping node keeps serving with /readyz unready before closing its listener", &c.DrainDelay},
 		binding{"session-ttl", "TRIBUTARY_SESSION_TTL", "lifetime of a browser session", &c.SessionTTL},
 		binding{"max-body-bytes", "TRIBUTARY_MAX_BODY_BYTES", "largest accepted API request body", &c.MaxBodyBytes},
 		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
@@ -299,6 +305,9 @@ func (c *Config) Validate(storageOnly bool) error {
 		}
 		if c.ShutdownTimeout <= 0 {
 			bad("shutdown timeout", "must be positive")
+		}
+		if c.DrainDelay < 0 {
+			bad("drain delay", "must not be negative")
 		}
 		if c.SessionTTL < time.Minute {
 			bad("session TTL", "must be at least 1m")

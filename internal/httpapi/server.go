@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary-dev/tributary/internal/account"
+	"github.com/tributary-dev/tributary/internal/cluster"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 )
 
@@ -143,7 +145,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.ready.Ready(ctx); err != nil {
+	if err := s.ready.Ready(ctx); errors.Is(err, cluster.ErrDraining) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: draining; the node is stopping\n"))
+		return
+	} else if err != nil {
 		s.log.WarnContext(ctx, "not ready", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		// The cause (which may name tables or hosts) goes to the log only.

@@ -30,6 +30,10 @@ import (
 //	                read too slowly; a "recent" event follows
 //	event: control  a change of the pipeline (paused, resumed, updated,
 //	                deleted); the stream ends after "deleted"
+//	event: reconnect {"reason": "…", "retry_ms": n}: the node is stopping;
+//	                the stream ends, and the client should connect again
+//	                (a load balancer sends it to another node); sent with
+//	                an SSE retry field, so EventSource comes back by itself
 //	: ping          a comment every StreamHeartbeat, keeping proxies from
 //	                closing an idle connection
 //
@@ -42,6 +46,13 @@ const streamPath = "/api/v1/pipelines/{id}/stream"
 // streamWriteTimeout bounds every write: a client that stops reading is
 // dropped instead of holding the handler forever.
 const streamWriteTimeout = 10 * time.Second
+
+// reconnectRetryMS is the reconnection delay a draining node asks of
+// EventSource clients.
+const reconnectRetryMS = 1000
+
+// reconnectEvent is the data of the "reconnect" event.
+var reconnectEvent = []byte(`{"reason":"the node is stopping; connect again","retry_ms":1000}`)
 
 // ControlBody is the data of a "control" event.
 type ControlBody struct {
@@ -85,6 +96,12 @@ func (r *pipelineRoutes) stream(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
+	if r.closing.Err() != nil {
+		// The node drains: send the client to another one.
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusServiceUnavailable, "This node is stopping; connect again.")
+		return
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(r.closing, cancel)
@@ -113,6 +130,12 @@ func (r *pipelineRoutes) stream(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
+	// A stream ended by a drain tells its client to come back elsewhere.
+	defer func() {
+		if r.closing.Err() != nil {
+			_ = sw.send("reconnect", reconnectEvent, "retry: "+strconv.Itoa(reconnectRetryMS))
+		}
+	}()
 	heartbeat := time.NewTicker(r.cfg.StreamHeartbeat)
 	defer heartbeat.Stop()
 	for {

@@ -75,6 +75,10 @@ type Config struct {
 	// stuck (its node crashed); 0 means River's default of one hour. Below
 	// a minute, it also cuts off jobs that set no timeout of their own.
 	RescueAfter time.Duration
+	// ID is River's client id: the node's id (cluster.Membership), so
+	// that the cluster listing tells which node is River's leader. Empty:
+	// River makes one up.
+	ID string
 }
 
 // Domain is a kind of background work that registers its own queues,
@@ -118,6 +122,7 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 	addUploadWorkers(workers, cfg, d)
 	addStorageWorkers(workers, cfg, d)
 	rc := &river.Config{
+		ID:                          cfg.ID,
 		Logger:                      cfg.Logger.With("component", "river"),
 		RescueStuckJobsAfter:        cfg.RescueAfter,
 		CompletedJobRetentionPeriod: CompletedRetention,

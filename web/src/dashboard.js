@@ -157,6 +157,20 @@ class Dashboard {
     es.addEventListener("recent", (ev) => this.onBatch(ev.data, true));
     es.addEventListener("records", (ev) => this.onBatch(ev.data, false));
     es.addEventListener("control", (ev) => this.onControl(JSON.parse(ev.data)));
+    // The node is stopping: connect again (the load balancer picks a
+    // node that is up), a little later and spread out, so that the
+    // streams of a stopping node do not all arrive at once.
+    es.addEventListener("reconnect", (ev) => {
+      let wait = 1000;
+      try {
+        wait = JSON.parse(ev.data).retry_ms || wait;
+      } catch {
+        // keep the default
+      }
+      es.close();
+      setConnection(this.conn, "connecting");
+      setTimeout(() => this.connect(), wait * (0.5 + Math.random()));
+    });
   }
 
   isNew(r, recent) {

@@ -1,0 +1,49 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/internal/app"
+	"github.com/tributary-dev/tributary/internal/auth"
+	"github.com/tributary-dev/tributary/internal/httpapi"
+)
+
+// TestClusterNodes: GET /api/v1/cluster lists the node serving it, as
+// River's leader once elected, to instance administrators only; a
+// stopped node leaves the list.
+func TestClusterNodes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		ts := startServer(t, backend)
+		root, _ := ts.createUser("root@example.com", "Ops", "") // the first user: instance admin
+		dev, devTeam := ts.createUser("dev@example.com", "Dev", "")
+		_, ownerToken := ts.issueToken(devTeam.ID, auth.Owner)
+
+		ts.client().do("GET", "/api/v1/cluster", nil).wantProblem(http.StatusUnauthorized)
+		ts.signIn(dev).do("GET", "/api/v1/cluster", nil).wantProblem(http.StatusForbidden)
+		ts.bearer(ownerToken).do("GET", "/api/v1/cluster", nil).wantProblem(http.StatusForbidden)
+
+		admin := ts.signIn(root)
+		var c httpapi.ClusterBody
+		eventually(t, 30*time.Second, "the node shown as River's leader", func() bool {
+			admin.do("GET", "/api/v1/cluster", nil).want(http.StatusOK).json(&c)
+			return len(c.Nodes) == 1 && c.Nodes[0].Leader
+		})
+		n := c.Nodes[0]
+		if n.ID != c.Self || !n.Self || n.Version != app.Version || n.Draining || n.Address == "" {
+			t.Errorf("node = %+v, self %q", n, c.Self)
+		}
+		if n.HeartbeatAgeSeconds < 0 || n.HeartbeatAgeSeconds > c.ExpireAfterSeconds || n.Load.Goroutines == 0 || n.Load.HeapBytes == 0 {
+			t.Errorf("node heartbeat or load = %+v", n)
+		}
+
+		// A graceful stop removes the node's row.
+		if _, err := ts.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if left := ts.count(`SELECT count(*) FROM nodes`); left != 0 {
+			t.Errorf("%d nodes left after a graceful stop", left)
+		}
+	})
+}
