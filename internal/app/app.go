@@ -181,11 +181,27 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	// The flow of a batch: the engine commits it, adds it to the recent
 	// records cache and publishes it on the broker for live streams.
-	recent, err := cache.New(cache.Config{})
+	rdb, err := openRedis(cfg)
 	if err != nil {
 		return err
 	}
-	broker, closeBroker, err := openBroker(ctx, cfg, st, recent, log)
+	if rdb != nil {
+		defer rdb.Close()
+	}
+	local, err := cache.New(cache.Config{})
+	if err != nil {
+		return err
+	}
+	// With Redis the recent records live there, shared by every node;
+	// the node's own copy (filled by the broker) answers while Redis is
+	// down.
+	var recent recentCache = local
+	if rdb != nil {
+		shared := cache.NewRedis(cache.RedisConfig{Logger: log.With("component", "cache")}, rdb, local)
+		defer shared.Close()
+		recent = shared
+	}
+	broker, closeBroker, err := openBroker(ctx, cfg, st, rdb, local, log)
 	if err != nil {
 		return err
 	}

@@ -20,26 +20,35 @@ import (
 // and keeps connecting.
 const clusterConnectWait = 5 * time.Second
 
+// openRedis returns the client of TRIBUTARY_REDIS_URL, or nil when it is
+// not set. The broker, the shared recent-records cache and the cluster-wide
+// rate limits share it.
+func openRedis(cfg config.Config) (*redis.Client, error) {
+	if cfg.RedisURL == "" {
+		return nil, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		// Validate checked it; never print the URL, it may hold a password.
+		return nil, fmt.Errorf("redis URL: must look like redis://:password@host:6379/0")
+	}
+	return redis.NewClient(opts), nil
+}
+
 // openBroker returns the broker of live streams and the function that
 // closes it: a Cluster over Redis when a Redis URL is set, else a Cluster
 // over LISTEN/NOTIFY on PostgreSQL, else (SQLite, one node) the in-process
 // Memory broker. Batches from other nodes fill recent; a reconnect empties
 // it so it refills from the store.
-func openBroker(ctx context.Context, cfg config.Config, st store.Store, recent *cache.Memory, log *slog.Logger) (pubsub.Broker, func(), error) {
+func openBroker(ctx context.Context, cfg config.Config, st store.Store, rdb *redis.Client, recent *cache.Memory, log *slog.Logger) (pubsub.Broker, func(), error) {
 	var (
 		tr      pubsub.Transport
 		closeTr = func() {}
 		via     string
 	)
 	switch {
-	case cfg.RedisURL != "":
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			// Validate checked it; never print the URL, it may hold a password.
-			return nil, nil, fmt.Errorf("redis URL: must look like redis://:password@host:6379/0")
-		}
-		rdb := redis.NewClient(opts)
-		tr, closeTr, via = pubsub.NewRedisTransport(rdb, ""), func() { _ = rdb.Close() }, "redis"
+	case rdb != nil:
+		tr, via = pubsub.NewRedisTransport(rdb, ""), "redis"
 	case cfg.DatabaseURL != "":
 		pg, err := pubsub.NewPostgresTransport(ctx, cfg.DatabaseURL, "")
 		if err != nil {

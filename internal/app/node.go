@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/store"
 )
@@ -74,4 +77,13 @@ func advertised(a net.Addr) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// recentCache is the recent-records cache as the engine, the API, GraphQL
+// and the pipeline service use it: *cache.Memory, or *cache.Redis in a
+// cluster with Redis.
+type recentCache interface {
+	engine.Cache
+	httpapi.RecentRecords
+	Forget(pipeline uuid.UUID)
 }

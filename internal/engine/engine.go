@@ -156,7 +156,7 @@ type Engine struct {
 	fanout  fanouts
 	cfg     Config
 	st      Store
-	cache   *cache.Memory
+	cache   Cache
 	broker  pubsub.Broker
 	log     *slog.Logger
 	metrics *metrics
@@ -181,10 +181,20 @@ type Engine struct {
 	wg       sync.WaitGroup // batchers, flushes and direct runs
 }
 
+// Cache is the recent-records cache the engine fills after each commit
+// and warms from the store: *cache.Memory on one node, *cache.Redis
+// shared by a cluster.
+type Cache interface {
+	Size() int
+	Add(pipeline uuid.UUID, entries ...cache.Entry)
+	Has(pipeline uuid.UUID) bool
+	Warm(pipeline uuid.UUID, entries []cache.Entry, complete bool)
+}
+
 // New returns an Engine that writes to st, keeps recent records in c and
 // publishes committed batches on b. c and b may be nil (tests), which
 // skips that step.
-func New(cfg Config, st Store, c *cache.Memory, b pubsub.Broker, log *slog.Logger) (*Engine, error) {
+func New(cfg Config, st Store, c Cache, b pubsub.Broker, log *slog.Logger) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -55,13 +55,21 @@ type PipelinesDeps struct {
 	Engine Engine
 	Vault  *vault.Vault
 	// Cache holds the recent records the engine adds after each commit.
-	Cache *cache.Memory
+	Cache RecentRecords
 	// Broker carries committed batches to live streams; the routes publish
 	// control events (pause, update, delete) on it.
 	Broker pubsub.Broker
 	// Service runs the pipeline lifecycle: every route of pipelines, sinks
 	// and secrets calls one of its methods.
 	Service *orchestrator.Service
+}
+
+// RecentRecords is the recent-records cache the live streams start from
+// and the records query reads first: *cache.Memory on one node,
+// *cache.Redis shared by a cluster.
+type RecentRecords interface {
+	Recent(pipeline uuid.UUID, limit int) []cache.Entry
+	Range(pipeline uuid.UUID, from, to time.Time, limit int) ([]cache.Entry, bool)
 }
 
 // Pipelines is the handle of the registered pipeline routes.
@@ -82,7 +90,7 @@ type pipelineRoutes struct {
 	store   PipelineStore
 	engine  Engine
 	vault   *vault.Vault
-	cache   *cache.Memory
+	cache   RecentRecords
 	broker  pubsub.Broker
 	svc     *orchestrator.Service
 	closing context.Context
