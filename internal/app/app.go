@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
@@ -40,6 +41,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/p2p"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/poll"
+	"github.com/tributary-dev/tributary/internal/ratelimit"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/source"
@@ -319,10 +321,18 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	apiVault := vault.New(st, secrets.NewBox(key))
 	// Webhook ingest: the token cache, signatures, the per-team rate limit
 	// and the engine calls; the pipeline service tells it of changes.
-	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, ingest.Deps{
-		Store: st, Engine: eng, Secrets: apiVault,
-		Logger: log.With("component", "ingest"),
-	})
+	hookDeps := ingest.Deps{Store: st, Engine: eng, Secrets: apiVault, Logger: log.With("component", "ingest")}
+	if cfg.DatabaseURL != "" {
+		// Several nodes may serve: the limit holds cluster-wide through
+		// Redis, or each node enforces its share of it.
+		var shared redis.UniversalClient
+		if rdb != nil {
+			shared = rdb
+		}
+		hookDeps.Limiter = ratelimit.New(ratelimit.Config{Rate: cfg.HookRate, Burst: 2 * cfg.HookRate, Name: "hooks",
+			Nodes: members.Live, Logger: log.With("component", "ratelimit")}, shared)
+	}
+	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, hookDeps)
 	api.RegisterHooks(hooks)
 	api.RegisterCluster(members)
 	// The pipeline service runs the lifecycle of pipelines, sinks and

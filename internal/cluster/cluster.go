@@ -76,6 +76,7 @@ type Membership struct {
 	st       store.Nodes
 	started  time.Time
 	draining atomic.Bool
+	live     atomic.Int64 // live nodes at the last heartbeat
 	beatMu   sync.Mutex // one heartbeat at a time, so a drain's beat is the last word
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -110,6 +111,7 @@ func (m *Membership) Start(ctx context.Context) error {
 	if err := m.beat(ctx); err != nil {
 		return fmt.Errorf("register node: %w", err)
 	}
+	m.count(ctx)
 	loop, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel, m.done = cancel, make(chan struct{})
 	go func() {
@@ -128,6 +130,7 @@ func (m *Membership) Start(ctx context.Context) error {
 			if _, err := m.st.DeleteStaleNodes(loop, time.Now().Add(-m.cfg.ExpireAfter)); err != nil && loop.Err() == nil {
 				m.cfg.Logger.Warn("expiring stale nodes failed", "err", err)
 			}
+			m.count(loop)
 		}
 	}()
 	return nil
@@ -152,6 +155,20 @@ func (m *Membership) load() store.NodeLoad {
 	l.Goroutines, l.HeapBytes = runtime.NumGoroutine(), int64(ms.HeapAlloc)
 	return l
 }
+
+// count refreshes the number of live nodes; on failure it keeps the last.
+func (m *Membership) count(ctx context.Context) {
+	nodes, err := m.st.ListNodes(ctx, time.Now().Add(-m.cfg.ExpireAfter))
+	if err != nil {
+		return
+	}
+	m.live.Store(int64(len(nodes)))
+}
+
+// Live returns the number of live nodes as the last heartbeat found them,
+// at least 1 (this one): the share of a cluster-wide limit a node
+// enforces on its own is 1/Live.
+func (m *Membership) Live() int { return max(int(m.live.Load()), 1) }
 
 // Drain marks the node as stopping: Ready answers ErrDraining from now
 // on, and the node's row says so. It returns once the row is written (or

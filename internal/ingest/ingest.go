@@ -84,6 +84,17 @@ type Deps struct {
 	// Now is the clock of arrivals, the rate limit and the token cache.
 	// Nil means time.Now.
 	Now func() time.Time
+	// Limiter, when set, is the per-team limit in place of the one
+	// Config.Rate and Config.Burst make: a cluster-wide one
+	// (*ratelimit.Limiter, keyed by team id).
+	Limiter Limiter
+}
+
+// Limiter limits webhook requests per team; *ratelimit.Limiter is one.
+type Limiter interface {
+	// Allow takes one request of key and, when it is refused, says how
+	// long until the next may pass.
+	Allow(ctx context.Context, key string, now time.Time) (bool, time.Duration)
 }
 
 // Result is what an accepted request became.
@@ -112,6 +123,7 @@ type Service struct {
 	now     func() time.Time
 	hooks   *hookCache
 	limits  *teamLimiter
+	limiter Limiter
 }
 
 // New returns a Service.
@@ -127,10 +139,18 @@ func New(cfg Config, d Deps) *Service {
 	}
 	s := &Service{
 		store: d.Store, engine: d.Engine, secrets: d.Secrets, log: d.Logger, now: d.Now,
-		limits: newTeamLimiter(cfg.Rate, cfg.Burst),
+		limits: newTeamLimiter(cfg.Rate, cfg.Burst), limiter: d.Limiter,
 	}
 	s.hooks = newHookCache(cfg.CacheTTL, d.Now, s.loadHook)
 	return s
+}
+
+// allow applies the team's rate limit.
+func (s *Service) allow(ctx context.Context, team uuid.UUID, now time.Time) (bool, time.Duration) {
+	if s.limiter != nil {
+		return s.limiter.Allow(ctx, team.String(), now)
+	}
+	return s.limits.allow(team, now)
 }
 
 // ForgetPipeline drops what the token cache holds of a pipeline. Call it
@@ -162,7 +182,7 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 	if h.p.Status == core.StatusPaused {
 		return Result{}, ErrPaused
 	}
-	if ok, wait := s.limits.allow(h.p.TeamID, arrival); !ok {
+	if ok, wait := s.allow(ctx, h.p.TeamID, arrival); !ok {
 		return Result{}, &RateLimitedError{RetryAfter: wait}
 	}
 
