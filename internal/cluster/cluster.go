@@ -77,7 +77,7 @@ type Membership struct {
 	started  time.Time
 	draining atomic.Bool
 	live     atomic.Int64 // live nodes at the last heartbeat
-	beatMu   sync.Mutex // one heartbeat at a time, so a drain's beat is the last word
+	beatMu   sync.Mutex   // one heartbeat at a time, so a drain's beat is the last word
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
