@@ -161,13 +161,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			log.Info("records use native PostgreSQL partitions, not TimescaleDB", "reason", why)
 		}
 	}
-	if pg, ok := st.(*postgres.Store); ok && cfg.DatabaseReadURL != "" {
-		if err := pg.UseReplica(ctx, cfg.DatabaseReadURL, postgres.ReplicaConfig{Logger: log.With("component", "replica")}); err != nil {
+	pgStore, _ := st.(*postgres.Store)
+	if pgStore != nil && cfg.DatabaseReadURL != "" {
+		if err := pgStore.UseReplicas(ctx, cfg.DatabaseReadURLs(), postgres.ReplicaConfig{Logger: log.With("component", "replica")}); err != nil {
 			return err
 		}
 	}
 
 	registry := prometheus.NewRegistry()
+	if pgStore != nil && cfg.DatabaseReadURL != "" {
+		registry.MustRegister(replicaCollector{pgStore})
+	}
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registry.MustRegister(httpapi.NewStorageCollector(st, log.With("component", "storage"), 0))
 

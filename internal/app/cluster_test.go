@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,4 +48,37 @@ func TestClusterNodes(t *testing.T) {
 			t.Errorf("%d nodes left after a graceful stop", left)
 		}
 	})
+}
+
+// TestReadReplicasMetrics: several comma-separated read URLs are all
+// attached, and the metrics show each one's lag, whether it serves and
+// the reads routed to it. (The "replicas" here are the primary itself,
+// which is current; internal/store/postgres tests streaming replicas.)
+func TestReadReplicasMetrics(t *testing.T) {
+	cfg := testConfig(t, "postgres")
+	cfg.DatabaseReadURL = cfg.DatabaseURL + " , " + cfg.DatabaseURL
+	ts := serveConfig(t, "postgres", cfg)
+	_, team := ts.createUser("ada@example.com", "Acme", "")
+	_, secret := ts.issueToken(team.ID, auth.Owner)
+	ts.bearer(secret).do("GET", "/api/v1/pipelines", nil).want(http.StatusOK)
+	ts.bearer(secret).do("GET", "/api/v1/pipelines", nil).want(http.StatusOK)
+	res := ts.client().do("GET", "/metrics", nil).want(http.StatusOK)
+	body := string(res.Body)
+	for _, want := range []string{`tributary_replica_serving{replica="`, `#2"} 1`, `tributary_replica_lag_seconds{replica="`,
+		`tributary_replica_fallback_reads_total 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	var reads int
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "tributary_replica_reads_total{") {
+			var n int
+			fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%d", &n)
+			reads += n
+		}
+	}
+	if reads < 2 {
+		t.Errorf("%d reads routed to replicas, want at least the 2 pipeline lists", reads)
+	}
 }

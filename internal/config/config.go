@@ -33,9 +33,9 @@ type Config struct {
 	// DatabaseURL selects PostgreSQL when set; empty means the embedded
 	// SQLite file in DataDir (TRIBUTARY_DATABASE_URL).
 	DatabaseURL string
-	// DatabaseReadURL is an optional PostgreSQL read replica: history,
-	// series and list reads go to it while it keeps up
-	// (TRIBUTARY_DATABASE_READ_URL).
+	// DatabaseReadURL is optional PostgreSQL read replicas, as
+	// comma-separated URLs: history, series and list reads spread over
+	// those that keep up (TRIBUTARY_DATABASE_READ_URL).
 	DatabaseReadURL string
 	// RedisURL, when set, links the nodes of a cluster through Redis:
 	// live batches travel over Redis pub/sub (TRIBUTARY_REDIS_URL).
@@ -117,6 +117,17 @@ type Config struct {
 	JobRescueAfter time.Duration
 }
 
+// DatabaseReadURLs returns the read replica URLs of DatabaseReadURL.
+func (c Config) DatabaseReadURLs() []string {
+	var out []string
+	for _, u := range strings.Split(c.DatabaseReadURL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
@@ -158,7 +169,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 	}
 	return append(b,
 		binding{"addr", "TRIBUTARY_ADDR", "HTTP listen address", &c.Addr},
-		binding{"database-read-url", "TRIBUTARY_DATABASE_READ_URL", "postgres:// URL of a read replica for history, series and list reads; empty: none", &c.DatabaseReadURL},
+		binding{"database-read-url", "TRIBUTARY_DATABASE_READ_URL", "postgres:// URLs (comma-separated) of read replicas for history, series and list reads; empty: none", &c.DatabaseReadURL},
 		binding{"redis-url", "TRIBUTARY_REDIS_URL", "redis:// or rediss:// URL linking the nodes of a cluster (live streams across nodes); empty: LISTEN/NOTIFY on PostgreSQL, in-process on SQLite", &c.RedisURL},
 		binding{"base-url", "TRIBUTARY_BASE_URL", "public URL of this server, e.g. https://tributary.example.com", &c.BaseURL},
 		binding{"allow-networks", "TRIBUTARY_ALLOW_NETWORKS", "comma-separated CIDRs that user-supplied URLs may reach despite the SSRF guard", &c.AllowNetworks},
@@ -260,12 +271,18 @@ func (c *Config) Validate(storageOnly bool) error {
 		}
 	}
 	if c.DatabaseReadURL != "" {
-		u, err := url.Parse(c.DatabaseReadURL)
-		switch {
-		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "":
-			bad("database read URL", "must look like postgres://user:password@replica:5432/dbname")
-		case c.DatabaseURL == "":
-			bad("database read URL", "a read replica needs TRIBUTARY_DATABASE_URL (PostgreSQL) too")
+		for i, raw := range c.DatabaseReadURLs() {
+			u, err := url.Parse(raw)
+			switch {
+			case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "":
+				if len(c.DatabaseReadURLs()) > 1 {
+					bad("database read URL", "URL %d of the comma-separated list must look like postgres://user:password@replica:5432/dbname", i+1)
+				} else {
+					bad("database read URL", "must look like postgres://user:password@replica:5432/dbname")
+				}
+			case c.DatabaseURL == "":
+				bad("database read URL", "a read replica needs TRIBUTARY_DATABASE_URL (PostgreSQL) too")
+			}
 		}
 	}
 	if c.RedisURL != "" {

@@ -37,7 +37,7 @@ type Store struct {
 	// parts knows the records table's partitions (partitions.go).
 	parts partitions
 	// replica, when set, serves reads that tolerate lag (replica.go).
-	replica atomic.Pointer[replica]
+	replicas atomic.Pointer[replicaSet]
 	// ids hands out record ids in blocks (ids.go).
 	ids recordIDs
 	// folds counts batches per pipeline until their stats deltas are
@@ -90,8 +90,8 @@ func (s *Store) Backend() string { return "postgres" }
 
 // Close implements store.Store.
 func (s *Store) Close() error {
-	if r := s.replica.Swap(nil); r != nil {
-		r.close()
+	if rs := s.replicas.Swap(nil); rs != nil {
+		rs.close()
 	}
 	s.pool.Close()
 	return nil

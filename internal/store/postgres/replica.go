@@ -19,7 +19,7 @@ import (
 
 // Read replicas.
 //
-// With a replica attached (UseReplica), reads that tolerate a little
+// With replicas attached (UseReplicas), reads that tolerate a little
 // staleness — history pages of records, series, the pipeline list, runs
 // and rejected records, storage stats — go to it; everything else, and
 // every read whose context is store.WithPrimary, goes to the primary. A
@@ -53,6 +53,8 @@ type ReplicaConfig struct {
 
 // ReplicaStatus is the replica's state as the last check found it.
 type ReplicaStatus struct {
+	// Name is the replica's host:port (no credentials).
+	Name     string
 	Attached bool
 	Healthy  bool          // it answered and is a usable replica
 	Lag      time.Duration // as measured; math.MaxInt64 when unknown
@@ -62,6 +64,7 @@ type ReplicaStatus struct {
 }
 
 type replica struct {
+	name   string
 	pool   *pgxpool.Pool
 	cfg    ReplicaConfig
 	cancel context.CancelFunc
@@ -71,15 +74,47 @@ type replica struct {
 	healthy  atomic.Bool
 	lag      atomic.Int64
 	reads    atomic.Int64
-	fallback atomic.Int64
 	logMu    sync.Mutex
 	lastLog  string
 }
 
-// UseReplica attaches a read replica at url. It connects and checks it
-// once before returning; a replica that is down at start is not an error:
-// reads go to the primary until it answers.
+// replicaSet is the attached replicas; reads go round-robin to those
+// that serve.
+type replicaSet struct {
+	list     []*replica
+	next     atomic.Uint64
+	fallback atomic.Int64 // reads sent to the primary while none served, or failed on one
+}
+
+// pick returns the next serving replica, or nil.
+func (rs *replicaSet) pick() *replica {
+	n := uint64(len(rs.list))
+	start := rs.next.Add(1)
+	for i := range n {
+		if r := rs.list[(start+i)%n]; r.serving.Load() {
+			return r
+		}
+	}
+	return nil
+}
+
+func (rs *replicaSet) close() {
+	for _, r := range rs.list {
+		r.close()
+	}
+}
+
+// UseReplica attaches one read replica at url (UseReplicas with one URL).
 func (s *Store) UseReplica(ctx context.Context, url string, cfg ReplicaConfig) error {
+	return s.UseReplicas(ctx, []string{url}, cfg)
+}
+
+// UseReplicas attaches read replicas: reads that tolerate lag spread
+// round-robin over those that answer within MaxLag, and go to the primary
+// when none does. Each is connected and checked once before it returns; a
+// replica that is down at start is not an error: it serves once it
+// answers.
+func (s *Store) UseReplicas(ctx context.Context, urls []string, cfg ReplicaConfig) error {
 	if cfg.MaxLag <= 0 {
 		cfg.MaxLag = DefaultReplicaMaxLag
 	}
@@ -89,38 +124,55 @@ func (s *Store) UseReplica(ctx context.Context, url string, cfg ReplicaConfig) e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	pc, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return errors.New("parse read replica URL: not a valid postgres:// URL or connection string")
-	}
-	if pc.ConnConfig.RuntimeParams["application_name"] == "" {
-		pc.ConnConfig.RuntimeParams["application_name"] = "tributary"
-	}
-	pc.ConnConfig.ConnectTimeout = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return fmt.Errorf("read replica: %w", err)
-	}
-	checkCtx, cancel := context.WithCancel(context.Background())
-	r := &replica{pool: pool, cfg: cfg, cancel: cancel, done: make(chan struct{})}
-	r.lag.Store(math.MaxInt64)
-	s.check(ctx, r)
-	if old := s.replica.Swap(r); old != nil {
-		old.close()
-	}
-	go func() {
-		defer close(r.done)
-		t := time.NewTicker(cfg.CheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-checkCtx.Done():
-				return
-			case <-t.C:
-				s.check(checkCtx, r)
+	rs := &replicaSet{}
+	for i, url := range urls {
+		pc, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			rs.close()
+			return fmt.Errorf("parse read replica URL %d: not a valid postgres:// URL or connection string", i+1)
+		}
+		if pc.ConnConfig.RuntimeParams["application_name"] == "" {
+			pc.ConnConfig.RuntimeParams["application_name"] = "tributary"
+		}
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+		pool, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			rs.close()
+			return fmt.Errorf("read replica %d: %w", i+1, err)
+		}
+		rcfg := cfg
+		name := fmt.Sprintf("%s:%d", pc.ConnConfig.Host, pc.ConnConfig.Port)
+		for _, other := range rs.list {
+			if other.name == name {
+				name = fmt.Sprintf("%s:%d#%d", pc.ConnConfig.Host, pc.ConnConfig.Port, i+1)
 			}
 		}
-	}()
+		rcfg.Logger = cfg.Logger.With("replica", name)
+		checkCtx, cancel := context.WithCancel(context.Background())
+		r := &replica{name: name, pool: pool, cfg: rcfg, cancel: cancel, done: make(chan struct{})}
+		r.lag.Store(math.MaxInt64)
+		s.check(ctx, r)
+		go func() {
+			defer close(r.done)
+			t := time.NewTicker(cfg.CheckInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-checkCtx.Done():
+					return
+				case <-t.C:
+					s.check(checkCtx, r)
+				}
+			}
+		}()
+		rs.list = append(rs.list, r)
+	}
+	if len(rs.list) == 0 {
+		rs = nil
+	}
+	if old := s.replicas.Swap(rs); old != nil {
+		old.close()
+	}
 	return nil
 }
 
@@ -130,21 +182,38 @@ func (r *replica) close() {
 	r.pool.Close()
 }
 
-// ReplicaStatus reports the replica's state.
+// ReplicaStatus reports the first replica's state, with the reads sent
+// to the primary by all of them (ReplicaStatuses has each).
 func (s *Store) ReplicaStatus() ReplicaStatus {
-	r := s.replica.Load()
-	if r == nil {
+	all := s.ReplicaStatuses()
+	if len(all) == 0 {
 		return ReplicaStatus{}
 	}
-	return ReplicaStatus{Attached: true, Healthy: r.healthy.Load(), Lag: time.Duration(r.lag.Load()),
-		Serving: r.serving.Load(), Reads: r.reads.Load(), Fallback: r.fallback.Load()}
+	return all[0]
 }
 
-// CheckReplica measures the replica's lag now rather than at the next
+// ReplicaStatuses reports each replica's state; Fallback is the set's
+// (reads sent to the primary while none served, or failed on one).
+func (s *Store) ReplicaStatuses() []ReplicaStatus {
+	rs := s.replicas.Load()
+	if rs == nil {
+		return nil
+	}
+	out := make([]ReplicaStatus, len(rs.list))
+	for i, r := range rs.list {
+		out[i] = ReplicaStatus{Name: r.name, Attached: true, Healthy: r.healthy.Load(), Lag: time.Duration(r.lag.Load()),
+			Serving: r.serving.Load(), Reads: r.reads.Load(), Fallback: rs.fallback.Load()}
+	}
+	return out
+}
+
+// CheckReplica measures the replicas' lag now rather than at the next
 // tick; tests use it.
 func (s *Store) CheckReplica(ctx context.Context) {
-	if r := s.replica.Load(); r != nil {
-		s.check(ctx, r)
+	if rs := s.replicas.Load(); rs != nil {
+		for _, r := range rs.list {
+			s.check(ctx, r)
+		}
 	}
 }
 
@@ -215,15 +284,15 @@ func (s *Store) measureLag(ctx context.Context, r *replica) (time.Duration, erro
 	return time.Duration(*age * float64(time.Second)), nil
 }
 
-// read runs fn on the replica when replicaOK, a replica serves reads and
-// ctx does not ask for the primary; on the primary otherwise, and when fn
-// fails on the replica for a reason of the replica.
+// read runs fn on a replica when replicaOK, one serves reads and ctx does
+// not ask for the primary; on the primary otherwise, and when fn fails on
+// the replica for a reason of the replica.
 func (s *Store) read(ctx context.Context, replicaOK bool, fn func(db dbtx) error) error {
-	r := s.replica.Load()
-	if r == nil || !replicaOK || store.PrimaryOnly(ctx) {
+	rs := s.replicas.Load()
+	if rs == nil || !replicaOK || store.PrimaryOnly(ctx) {
 		return fn(s.pool)
 	}
-	if r.serving.Load() {
+	if r := rs.pick(); r != nil {
 		err := fn(r.pool)
 		if err == nil || !replicaFault(err) || ctx.Err() != nil {
 			r.reads.Add(1)
@@ -232,7 +301,7 @@ func (s *Store) read(ctx context.Context, replicaOK bool, fn func(db dbtx) error
 		r.serving.Store(false)
 		r.healthy.Store(false)
 	}
-	r.fallback.Add(1)
+	rs.fallback.Add(1)
 	return fn(s.pool)
 }
 
@@ -252,14 +321,14 @@ func replicaFault(err error) bool {
 }
 
 // readQuery runs a listing query as read does, for callers that iterate
-// the rows themselves: on the replica when one serves reads, falling back
+// the rows themselves: on a replica when one serves reads, falling back
 // to the primary when the replica fails to answer.
 func (s *Store) readQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r := s.replica.Load()
-	if r == nil || store.PrimaryOnly(ctx) {
+	rs := s.replicas.Load()
+	if rs == nil || store.PrimaryOnly(ctx) {
 		return s.pool.Query(ctx, sql, args...)
 	}
-	if r.serving.Load() {
+	if r := rs.pick(); r != nil {
 		rows, err := r.pool.Query(ctx, sql, args...)
 		if err == nil || !replicaFault(err) || ctx.Err() != nil {
 			r.reads.Add(1)
@@ -268,6 +337,6 @@ func (s *Store) readQuery(ctx context.Context, sql string, args ...any) (pgx.Row
 		r.serving.Store(false)
 		r.healthy.Store(false)
 	}
-	r.fallback.Add(1)
+	rs.fallback.Add(1)
 	return s.pool.Query(ctx, sql, args...)
 }

@@ -293,3 +293,53 @@ func waitReplicated(t *testing.T, replica *pgx.Conn, pipeline any, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReplicaSpread: with several replicas, reads spread over those that
+// serve; one that is down serves nothing, and with none serving reads go
+// to the primary.
+func TestReplicaSpread(t *testing.T) {
+	t.Parallel()
+	admin := pgtest.Server(t)
+	e := setupStorage(t, 1)
+	pipe := e.pipes[0]
+	rep := startReplica(t, admin)
+	good := rep.url(e.url)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := (&streamingReplica{port: strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)}).url(e.url)
+	ln.Close() // nothing listens there now
+	base := core.Now().Add(-time.Hour).Truncate(time.Second)
+	e.write(nil, pipe, base)
+
+	if err := e.st.UseReplicas(t.Context(), []string{good, down, good}, postgres.ReplicaConfig{MaxLag: time.Minute, CheckInterval: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	st := e.st.ReplicaStatuses()
+	if len(st) != 3 || !st[0].Serving || st[1].Serving || st[1].Healthy || !st[2].Serving {
+		t.Fatalf("statuses = %+v", st)
+	}
+	if strings.Contains(st[0].Name, "@") || st[0].Name == "" {
+		t.Errorf("replica name %q", st[0].Name)
+	}
+	for range 6 {
+		if _, err := e.st.Records(t.Context(), e.team, pipe, store.RecordQuery{From: base.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = e.st.ReplicaStatuses()
+	if st[0].Reads+st[2].Reads != 6 || st[0].Reads < 2 || st[2].Reads < 2 || st[1].Reads != 0 || st[0].Fallback != 0 {
+		t.Fatalf("reads not spread over the serving replicas: %+v", st)
+	}
+
+	// None serving: the primary answers.
+	rep.stop("fast")
+	e.st.CheckReplica(t.Context())
+	if rs, err := e.st.Records(t.Context(), e.team, pipe, store.RecordQuery{From: base.Add(-time.Hour)}); err != nil || len(rs) != 1 {
+		t.Fatalf("with every replica down: %d records, %v", len(rs), err)
+	}
+	if st := e.st.ReplicaStatuses(); st[0].Fallback == 0 || st[0].Serving || st[2].Serving {
+		t.Fatalf("statuses with every replica down = %+v", st)
+	}
+}

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/pgtest"
+	"github.com/tributary-dev/tributary/internal/redistest"
+)
+
+// longTests turns on the long versions of the cluster tests
+// (TRIBUTARY_LONG_TESTS=1): 1,000 polling pipelines instead of 30.
+func longTests() bool { return os.Getenv("TRIBUTARY_LONG_TESTS") != "" }
+
+// cluster3 is three `tributary serve` processes on one PostgreSQL database
+// and one Redis.
+type cluster3 struct {
+	bin   string
+	env   []string
+	redis *redistest.Server
+	nodes []*k9Proc
+	token string
+	admin string
+}
+
+func startCluster3(t *testing.T, extra ...string) *cluster3 {
+	t.Helper()
+	c := &cluster3{bin: buildBinary(t), redis: redistest.Start(t)}
+	c.env = append([]string{"TRIBUTARY_DATABASE_URL=" + pgtest.DatabaseURL(t), "TRIBUTARY_REDIS_URL=" + c.redis.URL(),
+		"TRIBUTARY_LOG_LEVEL=warn", "TRIBUTARY_ALLOW_NETWORKS=127.0.0.0/8", "TRIBUTARY_POLL_HOST_RATE=0"}, extra...)
+	k9CLI(t, c.bin, c.env, "user", "create", "--email", "three@example.com", "--password", "three-nodes-pw", "--team", "three")
+	c.token = k9CLI(t, c.bin, c.env, "token", "create", "--team", "three", "--role", "editor", "--name", "writer")
+	for range 3 {
+		c.nodes = append(c.nodes, k9Start(t, c.bin, c.env))
+	}
+	return c
+}
+
+func (c *cluster3) webhook(t *testing.T, name string) (uuid.UUID, string) {
+	t.Helper()
+	var pipe struct {
+		ID        uuid.UUID `json:"id"`
+		IngestURL string    `json:"ingest_url"`
+	}
+	k9API(t, http.MethodPost, c.nodes[0].base+"/api/v1/pipelines", c.token, `{"name": "`+name+`", "kind": "webhook", "persist": true}`, &pipe)
+	return pipe.ID, pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
+}
+
+// post sends body to a node's webhook path and returns the status.
+func post(client *http.Client, url, body string) (int, error) {
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestThreeNodesRateLimit: one team flooding all three nodes gets 429
+// beyond the cluster-wide limit (±10%).
+func TestThreeNodesRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server processes")
+	}
+	const rate = 20 // burst: 2 × rate
+	c := startCluster3(t, "TRIBUTARY_HOOK_RATE="+strconv.Itoa(rate))
+	_, hook := c.webhook(t, "flood")
+
+	const perNode = 200
+	var allowed, limited, other atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	start := time.Now()
+	for _, n := range c.nodes {
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range perNode / 4 {
+					code, err := post(client, n.base+hook, fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))
+					switch {
+					case err != nil:
+						other.Add(1)
+					case code == http.StatusAccepted:
+						allowed.Add(1)
+					case code == http.StatusTooManyRequests:
+						limited.Add(1)
+					default:
+						other.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// The cluster may pass the burst plus the rate over the flood's
+	// duration.
+	limit := 2*rate + int(float64(rate)*elapsed.Seconds())
+	got := int(allowed.Load())
+	t.Logf("%d requests over 3 nodes in %v: %d accepted, %d limited; cluster-wide limit %d", 3*perNode, elapsed, got, limited.Load(), limit)
+	if other.Load() != 0 {
+		t.Errorf("%d answers were neither 202 nor 429", other.Load())
+	}
+	if got < 2*rate*9/10 || got > limit*11/10 {
+		t.Errorf("%d accepted, want the cluster-wide limit %d ±10%% (a per-node limit would pass up to %d)", got, limit, 3*limit)
+	}
+}
+
+// TestThreeNodesRedisRestart: with Redis killed, webhooks keep being
+// accepted on every node; once it is back, batches reach streams on other
+// nodes again and every node answers the same recent records.
+func TestThreeNodesRedisRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server processes")
+	}
+	c := startCluster3(t, "TRIBUTARY_HOOK_RATE=0")
+	id, hook := c.webhook(t, "outage")
+	client := &http.Client{Timeout: 10 * time.Second}
+	seq := 0
+	send := func(node int) {
+		t.Helper()
+		code, err := post(client, c.nodes[node].base+hook, fmt.Sprintf(`{"seq":%d}`, seq))
+		if err != nil || code != http.StatusAccepted {
+			t.Fatalf("post seq %d to node %d: %d %v", seq, node, code, err)
+		}
+		seq++
+	}
+	for i := range 10 {
+		send(i % 3)
+	}
+
+	c.redis.Kill()
+	for i := range 30 {
+		send(i % 3) // ingest goes on without Redis
+	}
+	c.redis.Restart()
+
+	// Recovered: a batch posted to node A reaches a stream on node C.
+	events := openSSE(t, c.nodes[2].base, c.token, id)
+	if ev := nextEvent(t, events); ev.name != "recent" {
+		t.Fatalf("first event %q", ev.name)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		want := seq
+		send(0)
+		got := false
+		timeout := time.After(time.Second)
+	wait:
+		for {
+			select {
+			case ev := <-events:
+				if ev.name == "records" && slices.Contains(seqsOf(t, ev.data), want) {
+					got = true
+					break wait
+				}
+			case <-timeout:
+				break wait
+			}
+		}
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node C's stream never got node A's batches after Redis came back")
+		}
+	}
+
+	// Every node answers the same newest records, all of them there.
+	var first []int
+	for i, n := range c.nodes {
+		var page struct {
+			Records []struct {
+				Data struct {
+					Seq int `json:"seq"`
+				} `json:"data"`
+			} `json:"records"`
+		}
+		k9API(t, http.MethodGet, n.base+"/api/v1/pipelines/"+id.String()+"/records?limit=100", c.token, "", &page)
+		var got []int
+		for _, r := range page.Records {
+			got = append(got, r.Data.Seq)
+		}
+		slices.Sort(got)
+		if i == 0 {
+			first = got
+			if len(got) != seq {
+				t.Errorf("node 0 lists %d records, want %d", len(got), seq)
+			}
+		} else if !slices.Equal(got, first) {
+			t.Errorf("node %d lists %v, node 0 %v", i, got, first)
+		}
+	}
+}
+
+// TestThreeNodesPolling: polling pipelines spread over three nodes are
+// polled once per due time; kill -9 of one node in the middle leaves no
+// pipeline without polls (its work is taken up) and polls none twice.
+func TestThreeNodesPolling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs server processes")
+	}
+	pipelines, interval := 30, 2*time.Second
+	if longTests() {
+		pipelines = 1000
+	}
+	var mu sync.Mutex
+	hits := map[int][]time.Time{}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
+		mu.Lock()
+		hits[n] = append(hits[n], time.Now())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `[{"p":%d}]`, n)
+	}))
+	t.Cleanup(upstream.Close)
+	c := startCluster3(t, "TRIBUTARY_JOB_RESCUE_AFTER=10s", "TRIBUTARY_POLL_WORKERS=50")
+	for i := range pipelines {
+		var p struct {
+			ID uuid.UUID `json:"id"`
+		}
+		k9API(t, http.MethodPost, c.nodes[i%3].base+"/api/v1/pipelines", c.token,
+			fmt.Sprintf(`{"name": "poll-%d", "kind": "polling", "persist": true, "source": {"interval": "%s", "http": {"url": "%s/p/%d"}}}`,
+				i, interval, upstream.URL, i), &p)
+	}
+	// Let every node poll for a while, kill one, let the rest go on.
+	waitPolls := func(rounds int) time.Time {
+		deadline := time.Now().Add(time.Duration(rounds+30) * interval)
+		for {
+			mu.Lock()
+			done := true
+			for i := range pipelines {
+				if len(hits[i]) < rounds {
+					done = false
+					break
+				}
+			}
+			mu.Unlock()
+			if done {
+				return time.Now()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not every pipeline was polled %d times", rounds)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitPolls(2)
+	_ = c.nodes[1].cmd.Process.Kill()
+	_ = c.nodes[1].cmd.Wait()
+	killed := time.Now()
+	mu.Lock()
+	before := map[int]int{}
+	for i := range pipelines {
+		before[i] = len(hits[i])
+	}
+	mu.Unlock()
+	// Every pipeline is polled at least twice more after the kill: no
+	// gap is left by the dead node.
+	// A poll the dead node was running is taken up once River rescues its
+	// job (TRIBUTARY_JOB_RESCUE_AFTER plus River's rescuer interval).
+	deadline := time.Now().Add(3*time.Minute + time.Duration(pipelines/50)*interval)
+	for {
+		mu.Lock()
+		missing := 0
+		for i := range pipelines {
+			if len(hits[i]) < before[i]+2 {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			for i := range pipelines {
+				if len(hits[i]) < before[i]+2 {
+					var at []string
+					for _, h := range hits[i] {
+						at = append(at, h.Sub(killed).Round(time.Millisecond).String())
+					}
+					t.Logf("pipeline %d: polls at %v from the kill", i, at)
+				}
+			}
+			mu.Unlock()
+			t.Fatalf("%d pipelines were not polled again after node 1 died", missing)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// No pipeline was polled twice for one due time: two polls of a
+	// pipeline are never much closer than its interval.
+	mu.Lock()
+	defer mu.Unlock()
+	dups, total := 0, 0
+	for i := range pipelines {
+		h := hits[i]
+		total += len(h)
+		for j := 1; j < len(h); j++ {
+			if h[j].Sub(h[j-1]) < interval/2 {
+				dups++
+				t.Errorf("pipeline %d polled at %v and %v", i, h[j-1].Format(time.StampMilli), h[j].Format(time.StampMilli))
+			}
+		}
+	}
+	t.Logf("%d pipelines, %d polls over 3 nodes (one killed mid-poll): duplicates %d, gaps 0", pipelines, total, dups)
+}
