@@ -225,6 +225,11 @@ func TestThreeNodesPolling(t *testing.T) {
 		mu.Lock()
 		hits[n] = append(hits[n], time.Now())
 		mu.Unlock()
+		// A slow API, so that the node killed below has polls in flight.
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-r.Context().Done():
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `[{"p":%d}]`, n)
 	}))
