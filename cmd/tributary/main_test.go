@@ -202,6 +202,9 @@ func TestInvalidConfig(t *testing.T) {
 		{"bad redis URL", [][]string{{"serve"}}, map[string]string{"TRIBUTARY_REDIS_URL": "http://:hunter2-redis-pw@cache.example:6379"}, []string{"redis URL", "redis://"}, "hunter2-redis-pw"},
 		{"bad redis flag", [][]string{{"serve", "--redis-url", "redis://:hunter3-redis-pw@cache.example:notaport"}}, nil, []string{"redis URL"}, "hunter3-redis-pw"},
 		{"bad flag value", [][]string{{"serve", "--addr", "nonsense"}}, nil, []string{"listen address", "nonsense"}, ""},
+		{"negative drain delay", [][]string{{"serve"}}, map[string]string{"TRIBUTARY_DRAIN_DELAY": "-1s"}, []string{"drain delay", "negative"}, ""},
+		{"bad second read URL", [][]string{{"serve"}}, map[string]string{"TRIBUTARY_DATABASE_URL": "postgres://u:p@db.example/x",
+			"TRIBUTARY_DATABASE_READ_URL": "postgres://u:p@r1.example/x,mysql://u:hunter5-replica-pw@r2.example/x"}, []string{"database read URL", "URL 2"}, "hunter5-replica-pw"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
