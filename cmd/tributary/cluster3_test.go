@@ -32,7 +32,6 @@ type cluster3 struct {
 	redis *redistest.Server
 	nodes []*k9Proc
 	token string
-	admin string
 }
 
 func startCluster3(t *testing.T, extra ...string) *cluster3 {

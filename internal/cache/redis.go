@@ -40,12 +40,11 @@ type Redis struct {
 	op     time.Duration
 	log    *slog.Logger
 
-	down    atomic.Bool
-	mu      sync.Mutex
-	dirty   map[uuid.UUID]bool // appended locally while Redis was down
-	probing bool
-	stop    chan struct{}
-	once    sync.Once
+	down  atomic.Bool
+	mu    sync.Mutex
+	dirty map[uuid.UUID]bool // appended locally while Redis was down
+	stop  chan struct{}
+	once  sync.Once
 }
 
 // RedisConfig tunes a Redis cache.
