@@ -70,12 +70,12 @@ type replica struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	serving  atomic.Bool
-	healthy  atomic.Bool
-	lag      atomic.Int64
-	reads    atomic.Int64
-	logMu    sync.Mutex
-	lastLog  string
+	serving atomic.Bool
+	healthy atomic.Bool
+	lag     atomic.Int64
+	reads   atomic.Int64
+	logMu   sync.Mutex
+	lastLog string
 }
 
 // replicaSet is the attached replicas; reads go round-robin to those
