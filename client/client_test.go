@@ -579,6 +579,16 @@ var operations = []operation{
 		}
 	}},
 	{"delete-secret", func(t *testing.T, e *env) { must(t, e.c.DeleteSecret(e.ctx, "api-key")) }},
+	{"get-cluster", func(t *testing.T, e *env) {
+		// A team token is no instance administrator; the first user is.
+		_, err := e.c.Cluster(e.ctx)
+		wantStatus(t, err, http.StatusForbidden)
+		cl, err := e.session.Cluster(e.ctx)
+		must(t, err)
+		if len(cl.Nodes) != 1 || cl.Nodes[0].ID != cl.Self || !cl.Nodes[0].Self || cl.HeartbeatSeconds <= 0 {
+			t.Errorf("cluster: %+v", cl)
+		}
+	}},
 	{"logout", func(t *testing.T, e *env) {
 		must(t, e.session.Logout(e.ctx))
 		_, err := e.session.Me(e.ctx)

@@ -277,8 +277,10 @@ func TestThreeNodesPolling(t *testing.T) {
 	// Every pipeline is polled at least twice more after the kill: no
 	// gap is left by the dead node.
 	// A poll the dead node was running is taken up once River rescues its
-	// job (TRIBUTARY_JOB_RESCUE_AFTER plus River's rescuer interval).
-	deadline := time.Now().Add(3*time.Minute + time.Duration(pipelines/50)*interval)
+	// job, or at the latest once its lease (the poll's run timeout, 2
+	// minutes, plus 30 s) ends and the periodic check re-arms it.
+	deadline := time.Now().Add(4*time.Minute + time.Duration(pipelines/50)*interval)
+	var resumed time.Time
 	for {
 		mu.Lock()
 		missing := 0
@@ -289,6 +291,7 @@ func TestThreeNodesPolling(t *testing.T) {
 		}
 		mu.Unlock()
 		if missing == 0 {
+			resumed = time.Now()
 			break
 		}
 		if time.Now().After(deadline) {
@@ -308,19 +311,27 @@ func TestThreeNodesPolling(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// No pipeline was polled twice for one due time: two polls of a
-	// pipeline are never much closer than its interval.
+	// pipeline are never much closer than its interval — except right
+	// after a stall (the dead node's poll taken up late), when the next
+	// due time is already past and is polled at once: a catch-up of the
+	// next due time, not the same one again.
 	mu.Lock()
 	defer mu.Unlock()
-	dups, total := 0, 0
+	dups, total, catchUps := 0, 0, 0
 	for i := range pipelines {
 		h := hits[i]
 		total += len(h)
 		for j := 1; j < len(h); j++ {
+			if j >= 2 && h[j-1].Sub(h[j-2]) > 2*interval && h[j].Sub(h[j-1]) < interval/2 {
+				catchUps++
+				continue
+			}
 			if h[j].Sub(h[j-1]) < interval/2 {
 				dups++
 				t.Errorf("pipeline %d polled at %v and %v", i, h[j-1].Format(time.StampMilli), h[j].Format(time.StampMilli))
 			}
 		}
 	}
-	t.Logf("%d pipelines, %d polls over 3 nodes (one killed mid-poll): duplicates %d, gaps 0", pipelines, total, dups)
+	t.Logf("%d pipelines, %d polls over 3 nodes (one killed mid-poll, taken up after %v): duplicates %d, catch-ups %d, gaps 0",
+		pipelines, total, resumed.Sub(killed).Round(time.Second), dups, catchUps)
 }
