@@ -362,7 +362,8 @@ func (s *Store) DueAlertRules(ctx context.Context, tick time.Time, after uuid.UU
 // AlertFacts implements store.Alerts.
 func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.AlertPipelineFacts, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.team_id, p.id, p.name, p.status, p.created_at,
-			coalesce(f.n, 0) + coalesce(d.n, 0)
+			coalesce(f.n, 0) + coalesce(d.n, 0),
+			greatest(p.last_record_at, (SELECT max(sd.last_record_at) FROM pipeline_stat_deltas sd WHERE sd.pipeline_id = p.id))
 		FROM pipelines p
 		LEFT JOIN (SELECT pipeline_id, count(*) AS n FROM sink_states WHERE team_id = ANY($1::uuid[]) AND status = 'failing' GROUP BY pipeline_id) f
 			ON f.pipeline_id = p.id
@@ -371,8 +372,12 @@ func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.Al
 		WHERE p.team_id = ANY($1::uuid[])`, teamIDs)
 	out, err := collectAll(rows, err, func(r pgx.Row) (store.AlertPipelineFacts, error) {
 		var f store.AlertPipelineFacts
-		err := r.Scan(&f.TeamID, &f.ID, &f.Name, &f.Status, &f.CreatedAt, &f.FailingSinks)
+		err := r.Scan(&f.TeamID, &f.ID, &f.Name, &f.Status, &f.CreatedAt, &f.FailingSinks, &f.LastRecordAt)
 		f.CreatedAt = f.CreatedAt.UTC()
+		if f.LastRecordAt != nil {
+			t := f.LastRecordAt.UTC()
+			f.LastRecordAt = &t
+		}
 		return f, err
 	})
 	if err != nil {
