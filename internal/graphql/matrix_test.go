@@ -77,7 +77,7 @@ func matrixFields() []field {
 		return field{name: "Pipeline." + name, query: `query($id: ID!, $team: ID) { pipeline(id: $id, team: $team) { id ` + sel + ` } }`,
 			min: auth.Viewer, vars: pipelineVars}
 	}
-	return []field{
+	return append([]field{
 		{name: "me", query: `{ me { user { id } token { id name role } teams { role team { id name } } } }`, min: auth.Viewer, self: true},
 		{name: "teams", query: `{ teams { role team { id slug } } }`, min: auth.Viewer, self: true},
 		{name: "pipelines", query: `query($team: ID) { pipelines(team: $team) { id name } }`, min: auth.Viewer,
@@ -163,7 +163,7 @@ func matrixFields() []field {
 				}
 				return map[string]any{"id": tok.ID.String(), "team": team}
 			}},
-	}
+	}, alertMatrixFields()...)
 }
 
 func (f *fixture) newPipeline(t *testing.T) pipeline {

@@ -13,6 +13,103 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 )
 
+// A notification channel. Its spec names secrets, never holds them.
+type AlertChannel struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// webhook, slack, email or inapp.
+	Kind string          `json:"kind"`
+	Spec json.RawMessage `json:"spec"`
+	// ok or failing.
+	Status string `json:"status"`
+	// Why the last send failed; null when it succeeded.
+	LastError *string    `json:"lastError,omitempty"`
+	LastSent  *time.Time `json:"lastSent,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+type AlertNotification struct {
+	ID           string     `json:"id"`
+	TransitionID string     `json:"transitionId"`
+	Severity     string     `json:"severity"`
+	Title        string     `json:"title"`
+	Body         string     `json:"body"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	ReadAt       *time.Time `json:"readAt,omitempty"`
+}
+
+type AlertNotifications struct {
+	Notifications []*AlertNotification `json:"notifications"`
+	Unread        int                  `json:"unread"`
+}
+
+// An alert rule: its document and where it stands on each pipeline it watches.
+type AlertRule struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// failing, no_data, rejected_ratio or threshold.
+	Type string `json:"type"`
+	// The watched pipeline; null for every pipeline of the team.
+	PipelineID *string `json:"pipelineId,omitempty"`
+	Enabled    bool    `json:"enabled"`
+	// info, warning or critical.
+	Severity string `json:"severity"`
+	// The rule's document, as given.
+	Spec json.RawMessage `json:"spec"`
+	// The evaluation tick the rule was last evaluated at.
+	LastTick  *time.Time    `json:"lastTick,omitempty"`
+	States    []*AlertState `json:"states"`
+	CreatedAt time.Time     `json:"createdAt"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+}
+
+// A silence mutes notifications of a rule, a pipeline, or a rule on a pipeline.
+type AlertSilence struct {
+	ID         string    `json:"id"`
+	RuleID     *string   `json:"ruleId,omitempty"`
+	PipelineID *string   `json:"pipelineId,omitempty"`
+	Until      time.Time `json:"until"`
+	Reason     string    `json:"reason"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+type AlertSilenceInput struct {
+	RuleID *string `json:"ruleId,omitempty"`
+	// A pipeline by name or id.
+	Pipeline *string   `json:"pipeline,omitempty"`
+	Until    time.Time `json:"until"`
+	Reason   string    `json:"reason"`
+}
+
+// Where a rule stands for one pipeline.
+type AlertState struct {
+	PipelineID string `json:"pipelineId"`
+	// ok, pending, firing or resolved.
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+	// The value the rule last looked at.
+	Value      float64    `json:"value"`
+	NotifiedAt *time.Time `json:"notifiedAt,omitempty"`
+}
+
+// One recorded change of state of a rule on a pipeline.
+type AlertTransition struct {
+	ID         string    `json:"id"`
+	RuleID     string    `json:"ruleId"`
+	Rule       string    `json:"rule"`
+	PipelineID string    `json:"pipelineId"`
+	Pipeline   string    `json:"pipeline"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	At         time.Time `json:"at"`
+	Value      float64   `json:"value"`
+	Message    string    `json:"message"`
+	Severity   string    `json:"severity"`
+	// The change happened during a silence: recorded, not notified.
+	Silenced bool `json:"silenced"`
+}
+
 type CreatedToken struct {
 	Token *Token `json:"token"`
 	// The token itself. It is shown only here; store it now.

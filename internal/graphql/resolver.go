@@ -83,11 +83,12 @@ type Warmer interface {
 }
 
 // Deps are the services the resolvers call. Service is required; without
-// Accounts the account fields answer UNAVAILABLE, without Broker, Recent
-// and Warmer the subscriptions do.
+// Accounts the account fields answer UNAVAILABLE, without Alerts the alert
+// fields do, without Broker, Recent and Warmer the subscriptions do.
 type Deps struct {
 	Service  Service
 	Accounts Accounts
+	Alerts   AlertService
 	Broker   pubsub.Broker
 	Recent   Recent
 	Warmer   Warmer
