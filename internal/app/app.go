@@ -311,6 +311,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	api.RegisterAlerts(alertService)
+	pages.UseAlerts(alertService)
 	// The pages call the same service, and list pipelines live from the
 	// broker.
 	pages.UsePipelines(orch, broker)

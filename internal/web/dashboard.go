@@ -94,6 +94,9 @@ type seriesJSON struct {
 type dashView struct {
 	S       orchestrator.Summary
 	CanEdit bool
+	// Alert is the pipeline's loudest alert state ("" when no rule
+	// watches it).
+	Alert string
 	Range   timeRange
 	Tab     string
 	Fields  []string
@@ -167,6 +170,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	if !validTab(v.Tab) {
 		v.Tab = "records"
 	}
+	v.Alert = h.pipelineAlerts(ctx, who)[id]
 	if s.Pipeline.HookToken != "" {
 		v.HookURL = h.baseURL(r) + "/hooks/" + s.Pipeline.HookToken
 	} else if tok := takeHookToken(w, r, "/pipelines/"+id.String(), h.secure(r)); tok != "" {

@@ -79,6 +79,9 @@ type NavEntry struct {
 	Key   string
 	Label string
 	Href  string
+	// Badge, when set, is the URL of a fragment shown after the label
+	// and polled every few seconds (the count of firing alerts).
+	Badge string
 }
 
 // Handler serves the pages.
@@ -93,6 +96,7 @@ type Handler struct {
 	nav       []NavEntry
 	pipelines Pipelines
 	broker    Broker
+	alerts    Alerts
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -137,6 +141,7 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /pipelines/{id}/resume", h.resume)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/deliveries/{delivery}/retry", h.retry)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/replay", h.replay)
+	h.alertRoutes()
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
