@@ -96,7 +96,7 @@ type dashView struct {
 	CanEdit bool
 	// Alert is the pipeline's loudest alert state ("" when no rule
 	// watches it).
-	Alert string
+	Alert   string
 	Range   timeRange
 	Tab     string
 	Fields  []string
