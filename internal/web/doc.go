@@ -1,6 +1,6 @@
 // Package web serves Tributary's pages for people: first-run setup, sign
-// in and out, the team switcher, the pipelines list and each pipeline's
-// live dashboard.
+// in and out, the team switcher, the pipelines list, each pipeline's
+// live dashboard, and the alerts page (alerts.go, with UseAlerts).
 //
 // Pages are server-rendered templ components (*.templ, with the generated
 // *_templ.go committed; `make generate`). Each handler decodes the request,
@@ -14,6 +14,8 @@
 // a second (pipelines.go); htmx's SSE extension swaps the row in. The
 // dashboard's script reads the JSON API's stream of a pipeline
 // (/api/v1/pipelines/{id}/stream) and coalesces renders in the browser.
+// The navigation's badge of firing alerts is a plain htmx poll of
+// /alerts/badge (NavEntry.Badge), not a stream.
 //
 // The front-end bundles are built from web/ by `make web` into
 // static/dist (git-ignored), embedded, and served under content-hashed
