@@ -164,6 +164,8 @@ type batcher struct {
 type pushRun struct {
 	id    uuid.UUID
 	start time.Time
+	// stored is set once a batch of the run has committed.
+	stored bool
 }
 
 // runFor returns the push run a batch of trigger starting at started
@@ -184,6 +186,17 @@ func (b *batcher) runFor(trigger core.RunTrigger, started time.Time) pushRun {
 		b.runs[trigger] = r
 	}
 	return r
+}
+
+// runStored notes that a batch of run id committed, so that the next
+// batches of the run only add to it (store.Batch.RunStored).
+func (b *batcher) runStored(trigger core.RunTrigger, id uuid.UUID) {
+	b.runsMu.Lock()
+	defer b.runsMu.Unlock()
+	if r, ok := b.runs[trigger]; ok && r.id == id {
+		r.stored = true
+		b.runs[trigger] = r
+	}
 }
 
 // group is a batch in the making.
@@ -402,7 +415,7 @@ func (bt *batcher) writeGroup(subs []*submission) (uuid.UUID, error) {
 	}
 	b := newBatch(first.p, first.persist, first.trigger, started, accepted, rejected)
 	run := bt.runFor(first.trigger, started)
-	b.Run.ID, b.MergeRun = run.id, true
+	b.Run.ID, b.MergeRun, b.RunStored = run.id, true, run.stored
 	for _, s := range subs {
 		appendRecords(b, s.accepted, s.rejected)
 		if len(s.webhookID.Hash) > 0 {
@@ -419,6 +432,7 @@ func (bt *batcher) writeGroup(subs []*submission) (uuid.UUID, error) {
 			"records", len(b.Records)+len(b.Rejected), "err", err)
 		return uuid.Nil, fmt.Errorf("engine: write batch of pipeline %s: %w", b.PipelineID, err)
 	}
+	bt.runStored(first.trigger, run.id)
 	e.metrics.batchRequests.Observe(float64(len(subs)))
 	return b.Run.ID, nil
 }
