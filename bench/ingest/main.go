@@ -160,7 +160,8 @@ func run(ctx context.Context, o options) error {
 	srv.stop()
 	fmt.Printf("ratio single-record req/s vs baseline: %.2f\n", one.rps()/base1.rps())
 	sum := summary{backend: backend, base1: base1.rps(), base100: base100.rps() * 100,
-		one: one.rps(), hundred: hundred.rps() * 100, halfP99: half.pct(99), halfP99Hundred: halfHundred.pct(99), rss: rss}
+		one: one.rps(), hundred: hundred.rps() * 100, halfP99: half.pct(99), halfP99Hundred: halfHundred.pct(99), rss: rss,
+		cpu1: perRecord(one, 1), cpu100: perRecord(hundred, 100)}
 	if o.dbURL != "" {
 		copyRate, err := rawCopy(ctx, o, srv.pipelineID, srv.teamID)
 		if err != nil {
@@ -177,6 +178,7 @@ func run(ctx context.Context, o options) error {
 				report("telegraf, 1 record/request", t1, 1)
 				report("telegraf, 100 records/request", t100, 100)
 				sum.tel1, sum.tel100 = t1.rps(), t100.rps()*100
+				sum.telCPU1, sum.telCPU100 = perRecord(t1, 1), perRecord(t100, 100)
 				fmt.Printf("ratio single-record req/s vs Telegraf: %.2f (issue asks >= 1.0)\n", one.rps()/t1.rps())
 				fmt.Printf("ratio 100-record rows/s vs Telegraf: %.2f (issue asks >= 1.0)\n", hundred.rps()*100/sum.tel100)
 			}
@@ -639,6 +641,18 @@ type summary struct {
 	copy                    float64 // raw COPY rows/s, PostgreSQL only
 	halfP99, halfP99Hundred time.Duration
 	rss                     int64
+	// CPU time per record, server and PostgreSQL: Tributary's and
+	// Telegraf's at 1 and 100 records per request.
+	cpu1, cpu100, telCPU1, telCPU100 [2]time.Duration
+}
+
+// perRecord is a phase's CPU time per record: the server's, PostgreSQL's.
+func perRecord(r result, perReq int) [2]time.Duration {
+	n := int64(r.requests * perReq)
+	if n == 0 {
+		return [2]time.Duration{}
+	}
+	return [2]time.Duration{r.appCPU / time.Duration(n), r.dbCPU / time.Duration(n)}
 }
 
 func (s summary) markdown() string {
@@ -663,6 +677,24 @@ func (s summary) markdown() string {
 	fmt.Fprintf(&b, "| Tributary ÷ net/http | %s | %s |\n\n", ratio(s.one, s.base1), ratio(s.hundred, s.base100))
 	fmt.Fprintf(&b, "p99 at half of peak: %.1f ms (single records), %.1f ms (100-record requests); Tributary peak RSS %.0f MB.\n",
 		ms(s.halfP99), ms(s.halfP99Hundred), float64(s.rss)/(1<<20))
+	us := func(c [2]time.Duration) string {
+		if s.backend == "sqlite" {
+			return fmt.Sprintf("%.0f µs", float64(c[0].Nanoseconds())/1000)
+		}
+		return fmt.Sprintf("%.0f + %.0f µs", float64(c[0].Nanoseconds())/1000, float64(c[1].Nanoseconds())/1000)
+	}
+	if s.cpu1[0] > 0 {
+		what := "server + PostgreSQL"
+		if s.backend == "sqlite" {
+			what = "server, SQLite included"
+		}
+		fmt.Fprintf(&b, "\nCPU time per record (%s), which a loaded machine distorts far less than rates: Tributary %s (single records), %s (100-record requests)",
+			what, us(s.cpu1), us(s.cpu100))
+		if s.telCPU1[0] > 0 {
+			fmt.Fprintf(&b, "; Telegraf %s, %s", us(s.telCPU1), us(s.telCPU100))
+		}
+		b.WriteString(".\n")
+	}
 	return b.String()
 }
 

@@ -31,7 +31,9 @@ import (
 //     nothing but its own commit;
 //   - or it holds MaxBatchRecords records;
 //   - or Linger has passed since its first submission: a write in flight
-//     that takes long does not hold the next group back for longer.
+//     that takes long does not hold the next group back for longer. By
+//     default Linger follows the pipeline's commit time (Config.Linger),
+//     so the groups in flight start about evenly spread over a commit.
 //
 // Otherwise it keeps growing, up to MaxBatchRecords. So batches grow with
 // load: under a burst, what arrives while one batch is written goes into
@@ -150,9 +152,9 @@ type batcher struct {
 	// sent; while it is not 0 the batcher does not exit. It grows only
 	// under e.mu.
 	senders atomic.Int32
-	// written receives a value from each flush goroutine when it is done;
-	// it has room for FlushConcurrency, so a flush never waits.
-	written chan struct{}
+	// written receives the time each flush goroutine took, when it is
+	// done; it has room for FlushConcurrency, so a flush never waits.
+	written chan time.Duration
 
 	// runs are the pipeline's current push runs, one per trigger.
 	runsMu sync.Mutex
@@ -237,7 +239,7 @@ func (e *Engine) batcherFor(id uuid.UUID) (*batcher, error) {
 	}
 	b := e.batchers[id]
 	if b == nil {
-		b = &batcher{e: e, id: id, in: make(chan *submission, queueSize), written: make(chan struct{}, e.cfg.FlushConcurrency)}
+		b = &batcher{e: e, id: id, in: make(chan *submission, queueSize), written: make(chan time.Duration, e.cfg.FlushConcurrency)}
 		e.batchers[id] = b
 		e.wg.Add(1)
 		go b.run()
@@ -275,10 +277,19 @@ func (b *batcher) run() {
 	linger.Stop()
 	idle := time.NewTimer(cfg.IdleTimeout)
 	defer idle.Stop()
+	// avgWrite is a moving average of the pipeline's write times, for an
+	// adaptive Linger.
+	avgWrite := DefaultLinger * time.Duration(cfg.FlushConcurrency)
+	lingerFor := func() time.Duration {
+		if cfg.Linger > 0 {
+			return cfg.Linger
+		}
+		return min(max(avgWrite/time.Duration(cfg.FlushConcurrency), MinAdaptiveLinger), MaxAdaptiveLinger)
+	}
 	start := func(s *submission) {
 		cur = newGroup(s)
 		cur.complete = closing
-		linger.Reset(cfg.Linger)
+		linger.Reset(lingerFor())
 	}
 	for {
 		if cur != nil && inflight < cfg.FlushConcurrency &&
@@ -329,7 +340,8 @@ func (b *batcher) run() {
 			if cur != nil {
 				cur.complete = true
 			}
-		case <-b.written:
+		case took := <-b.written:
+			avgWrite += (took - avgWrite) / 8
 			if inflight--; inflight == 0 && cur == nil {
 				idle.Reset(b.idleWait(closing))
 			}
@@ -358,8 +370,9 @@ func (b *batcher) idleWait(closing bool) time.Duration {
 // flush writes one group and answers its submitters, in its own
 // goroutine.
 func (b *batcher) flush(g *group) {
+	began := time.Now()
 	defer func() {
-		b.written <- struct{}{}
+		b.written <- time.Since(began)
 		b.e.wg.Done()
 	}()
 	subs := g.subs[:0]
