@@ -388,7 +388,7 @@ func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.Al
 
 // AlertRunCounts implements store.Alerts.
 func (s *Store) AlertRunCounts(ctx context.Context, teamIDs, pipelineIDs []uuid.UUID, since time.Time) ([]store.AlertRunCounts, error) {
-	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, sum(fetched)::bigint, sum(stored)::bigint, sum(rejected)::bigint FROM runs
+	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, sum(fetched)::bigint, sum(stored)::bigint, sum(rejected)::bigint FROM runs_now
 		WHERE pipeline_id = ANY($1::uuid[]) AND team_id = ANY($2::uuid[]) AND started_at >= $3 GROUP BY pipeline_id`,
 		pipelineIDs, teamIDs, since)
 	out, err := collectAll(rows, err, func(r pgx.Row) (store.AlertRunCounts, error) {
@@ -405,8 +405,13 @@ func (s *Store) AlertRunCounts(ctx context.Context, teamIDs, pipelineIDs []uuid.
 func (s *Store) AlertAggregates(ctx context.Context, teamIDs, pipelineIDs []uuid.UUID, fields []string, since time.Time) ([]store.AlertAggregate, error) {
 	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, field, sum(count)::bigint, sum(sum), min(min), max(max),
 			(array_agg(last_val ORDER BY last_ts DESC))[1]
-		FROM rollups WHERE pipeline_id = ANY($1::uuid[]) AND width = 60 AND field = ANY($3::text[]) AND bucket >= $4
-			AND team_id = ANY($2::uuid[])
+		FROM (
+			SELECT pipeline_id, field, count, sum, min, max, last_ts, last_val FROM rollups
+			WHERE pipeline_id = ANY($1::uuid[]) AND width = 60 AND field = ANY($3::text[]) AND bucket >= $4 AND team_id = ANY($2::uuid[])
+			UNION ALL
+			SELECT pipeline_id, field, count, sum, min, max, last_ts, last_val FROM rollup_pending
+			WHERE pipeline_id = ANY($1::uuid[]) AND width = 60 AND field = ANY($3::text[]) AND bucket >= $4 AND team_id = ANY($2::uuid[])
+		) r
 		GROUP BY pipeline_id, field`, pipelineIDs, teamIDs, fields, since)
 	out, err := collectAll(rows, err, func(r pgx.Row) (store.AlertAggregate, error) {
 		var a store.AlertAggregate
