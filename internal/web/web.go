@@ -129,6 +129,7 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /pipelines/new", h.newPipelinePage)
 	h.mux.HandleFunc("POST /pipelines/new", h.createPipeline)
 	h.mux.HandleFunc("POST /pipelines/preview", h.previewPane)
+	h.mux.HandleFunc("POST /pipelines/suggest", h.suggestFields)
 	h.mux.HandleFunc("GET /pipelines/{id}/edit", h.editPipelinePage)
 	h.mux.HandleFunc("POST /pipelines/{id}/edit", h.updatePipeline)
 	h.mux.HandleFunc("GET /pipelines/{id}", h.dashboard)
