@@ -55,6 +55,7 @@ func TestBrowserSettingsAndForm(t *testing.T) {
 		t.Fatalf("the new token is not shown with a copy button: %q", secret)
 	}
 	axeScan(t, ctx, "settings")
+	eval[bool](t, ctx, `(() => { window.scrollTo(0, 0); return true })()`)
 	screenshot(t, ctx, "settings")
 	step(t, ctx, "settings again", chromedp.Navigate(web+"/settings"), chromedp.WaitVisible(chromedp.CSS(`[data-token="ci"]`)))
 	if strings.Contains(eval[string](t, ctx, `document.documentElement.outerHTML`), secret) {
@@ -80,6 +81,7 @@ func TestBrowserSettingsAndForm(t *testing.T) {
 	step(t, ctx, "type in the form", chromedp.SendKeys(chromedp.CSS(`#f-retention`), "7d"))
 	waitFor(t, ctx, "the form's preview", `document.querySelector("#preview [data-accepted]")?.innerText === "2"`)
 	axeScan(t, ctx, "editor form")
+	eval[bool](t, ctx, `(() => { document.activeElement?.blur(); window.scrollTo(0, 0); return true })()`)
 	screenshot(t, ctx, "editor-form")
 	step(t, ctx, "create from the form", chromedp.Click(chromedp.CSS(`form[data-editor] button.btn-primary[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-dashboard]`)))

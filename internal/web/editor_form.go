@@ -437,14 +437,17 @@ func (h *Handler) suggestFields(w http.ResponseWriter, r *http.Request) {
 	if len(sugg) == 0 && note == "" {
 		note = "The sample has no JSON objects to suggest fields from: paste a sample input first."
 	}
+	// A typed row stays when it names a field and a path the sample does
+	// not (an expression computing something new); the others are
+	// replaced by the suggestions.
 	rows := make([]formField, 0, len(sugg)+len(typed))
 	have := map[string]bool{}
 	for _, s := range sugg {
 		rows = append(rows, formField{Name: s.Name, Path: s.Path, Type: s.Type})
-		have[s.Name] = true
+		have[s.Name], have["path:"+s.Path] = true, true
 	}
 	for _, t := range typed {
-		if !have[t.Name] {
+		if !have[t.Name] && (t.Path == "" || !have["path:"+t.Path]) {
 			rows = append(rows, t)
 		}
 	}

@@ -837,7 +837,7 @@ func specFormFields(v editorView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "</div><div><label for=\"f-persist\"><input id=\"f-persist\" type=\"checkbox\" name=\"persist\" value=\"true\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 98, "</div><div><label for=\"f-persist\" class=\"check\"><input id=\"f-persist\" type=\"checkbox\" name=\"persist\" value=\"true\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
