@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tributary-dev/tributary/internal/auth"
@@ -129,11 +128,11 @@ func TestBrowserSettingsAndForm(t *testing.T) {
 		const r = o.getBoundingClientRect(); return {X: r.left, Y: r.top, W: r.width, H: r.height} })()`)
 	y := b.Y + b.H/2
 	step(t, ctx, "drag across the chart",
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, b.X+b.W*0.3, y),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, b.X+b.W*0.3, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, b.X+b.W*0.5, y, chromedp.ButtonLeft),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, b.X+b.W*0.7, y, chromedp.ButtonLeft),
-		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, b.X+b.W*0.7, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+		chromedp.MouseEvent("mouseMoved", b.X+b.W*0.3, y),
+		chromedp.MouseEvent("mousePressed", b.X+b.W*0.3, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+		chromedp.MouseEvent("mouseMoved", b.X+b.W*0.5, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent("mouseMoved", b.X+b.W*0.7, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent("mouseReleased", b.X+b.W*0.7, y, chromedp.ButtonLeft, chromedp.ClickCount(1)))
 	step(t, ctx, "the custom range of the dragged span", chromedp.WaitVisible(chromedp.CSS(`[data-dashboard][data-range="custom"] [data-chart="temp"] canvas`)))
 	if q := eval[string](t, ctx, `location.search`); !strings.Contains(q, "range=custom") || !strings.Contains(q, "from=") {
 		t.Errorf("the dragged span's address: %s", q)
