@@ -60,14 +60,6 @@ type editorView struct {
 	Form *specForm
 }
 
-// modeHref is the address of the editor in a mode ("form" or "spec").
-func (v editorView) modeHref(mode string) string {
-	a := v.action()
-	if mode == "form" {
-		a += "?mode=form"
-	}
-	return a
-}
 
 func (v editorView) action() string {
 	if v.ID == uuid.Nil {
