@@ -43,10 +43,11 @@ type specForm struct {
 	// Picks offered: the team's secrets and pipelines.
 	Secrets   []string
 	Pipelines []string
-	// Problems are the spec's problems by path, shown at their field.
+	// Problems are the spec's problems by path, shown at their field
+	// (the form's own, from spec, among them).
 	Problems []pipeline.Problem
 	// FieldErrors are the form's own errors (JSON that does not parse),
-	// by form field.
+	// by path; spec reports them as the problems of an invalid spec.
 	FieldErrors map[string]string
 	// HookURL is the ingest URL when known (an old pipeline's plaintext
 	// token), else "".
@@ -73,9 +74,6 @@ func (f *specForm) problemsAt(path string) []string {
 			out = append(out, msg)
 		}
 	}
-	if m := f.FieldErrors[path]; m != "" {
-		out = append(out, m)
-	}
 	return out
 }
 
@@ -88,10 +86,6 @@ func (f *specForm) problemsExcept(path string, covered []string) []string {
 		if !slices.ContainsFunc(covered, func(c string) bool { return under(p.Path, c) }) {
 			g.Problems = append(g.Problems, p)
 		}
-	}
-	g.FieldErrors = nil
-	if !slices.ContainsFunc(covered, func(c string) bool { return under(path, c) }) {
-		g.FieldErrors = f.FieldErrors
 	}
 	return g.problemsAt(path)
 }
