@@ -60,7 +60,6 @@ type editorView struct {
 	Form *specForm
 }
 
-
 func (v editorView) action() string {
 	if v.ID == uuid.Nil {
 		return "/pipelines/new"
