@@ -15,7 +15,7 @@ import (
 // (team: an id, or uuid.Nil for the principal's own or first team) and
 // checks the principal's role there, so no transport checks roles itself:
 //
-//	TeamMembers                           viewer
+//	TeamOf, TeamMembers                   viewer
 //	AddTeamMember, SetTeamMemberRole,
 //	RemoveTeamMember                      admin; the owner role only by owners
 //	TeamTokens                            admin
@@ -31,6 +31,16 @@ func access(p *Principal, team uuid.UUID, min auth.Role) (uuid.UUID, auth.Role, 
 		return uuid.Nil, "", ErrUnauthenticated
 	}
 	return p.Require(team, min)
+}
+
+// TeamOf returns the team p acts on with p's role in it (any member).
+func (s *Service) TeamOf(ctx context.Context, p *Principal, team uuid.UUID) (core.Team, auth.Role, error) {
+	id, role, err := access(p, team, auth.Viewer)
+	if err != nil {
+		return core.Team{}, "", err
+	}
+	t, err := s.store.Team(ctx, id)
+	return t, role, err
 }
 
 // TeamMembers lists the members of the team p acts on (any member).

@@ -83,19 +83,6 @@ func principal(ctx context.Context) (*account.Principal, error) {
 	return p, nil
 }
 
-// teamRole resolves the team of the request and checks the role.
-func (s *Server) teamRole(ctx context.Context, scope TeamScope, min auth.Role) (uuid.UUID, auth.Role, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return uuid.Nil, "", err
-	}
-	id, role, err := p.Require(scope.Team, min)
-	if err != nil {
-		return uuid.Nil, "", s.problem(ctx, err)
-	}
-	return id, role, nil
-}
-
 type loginInput struct {
 	Body struct {
 		Email    string `json:"email" maxLength:"254"`
@@ -249,11 +236,11 @@ func (s *Server) registerAccountRoutes() {
 		OperationID: "get-team", Method: http.MethodGet, Path: "/api/v1/team", Tags: []string{"Teams"},
 		Summary: "The team a request acts on",
 	}, func(ctx context.Context, in *TeamScope) (*teamOutput, error) {
-		id, role, err := s.teamRole(ctx, *in, auth.Viewer)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		t, err := s.accounts.Team(ctx, id)
+		t, role, err := s.accounts.TeamOf(ctx, p, in.Team)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
