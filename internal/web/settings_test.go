@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary-dev/tributary/internal/auth"
 )
@@ -142,5 +143,19 @@ func TestSettings(t *testing.T) {
 
 	if code, _ = send(owner.c, "/settings/secrets/api_key/delete", url.Values{}); code != http.StatusSeeOther {
 		t.Fatalf("delete secret: %d", code)
+	}
+
+	// Usage counts the pipeline's runs once records arrive.
+	post(t, p.IngestURL, `[{"n": 1}, {"n": 2}]`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, page = send(viewer.c, "/settings", nil)
+		if strings.Contains(page, `data-runs>1<`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the usage shows no run:\n%s", page)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for a condition, with a deadline
 	}
 }
