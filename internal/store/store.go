@@ -56,6 +56,7 @@ type Store interface {
 	Idempotency
 	Dashboards
 	Alerts
+	Usage
 }
 
 // JobClient is the part of a River client that does not depend on the

@@ -1,6 +1,9 @@
 // Package web serves Tributary's pages for people: first-run setup, sign
-// in and out, the team switcher, the pipelines list, each pipeline's
-// live dashboard, and the alerts page (alerts.go, with UseAlerts).
+// in and out, the team switcher, the pipelines list, each pipeline's live
+// dashboard, the pipeline editor (a spec, or a form that builds the spec
+// server-side; editor.go, editor_form.go) and the team settings (members,
+// API tokens, secrets, usage; settings.go), and the alerts page (alerts.go,
+// with UseAlerts).
 //
 // Pages are server-rendered templ components (*.templ, with the generated
 // *_templ.go committed; `make generate`). Each handler decodes the request,
@@ -23,6 +26,6 @@
 // render, unstyled, and New logs a warning.
 //
 // Extension points: Layout is the shell every page renders in, and
-// Handler.AddNav adds an entry to the navigation (dashboards, settings and
-// alerts slot in there).
+// Handler.AddNav adds an entry to the navigation (dashboards and alerts
+// slot in there; Settings is built in).
 package web
