@@ -6,11 +6,13 @@ import "htmx-ext-sse";
 import { initShell } from "./shell.js";
 import { initLiveList } from "./livelist.js";
 import { initDashboard } from "./dashboard.js";
+import { initDashboards } from "./dashboards.js";
 
 function start() {
   initShell(document);
   initLiveList(document);
   initDashboard(document);
+  initDashboards(document);
 }
 
 if (document.readyState === "loading") {
