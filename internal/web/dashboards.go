@@ -183,7 +183,7 @@ func (h *Handler) dashboardSettings(w http.ResponseWriter, r *http.Request) {
 		spec.Name = strings.TrimSpace(r.PostFormValue("name"))
 		spec.Description = strings.TrimSpace(r.PostFormValue("description"))
 		spec.Range = r.PostFormValue("range")
-		_, err := h.saveSpec(r.Context(), ds, who, d, spec)
+		_, err := h.saveSpec(r, ds, who, d, spec)
 		return editHref(d.ID), "The dashboard's settings are saved.", err
 	})
 }
@@ -196,7 +196,7 @@ func (h *Handler) removeWidget(w http.ResponseWriter, r *http.Request) {
 		}
 		spec := d.Spec
 		spec.Widgets = slices.Delete(slices.Clone(spec.Widgets), i, i+1)
-		_, err = h.saveSpec(r.Context(), ds, who, d, spec)
+		_, err = h.saveSpec(r, ds, who, d, spec)
 		return editHref(d.ID), "The widget is removed.", err
 	})
 }
@@ -222,12 +222,12 @@ func (h *Handler) dashboardAction(w http.ResponseWriter, r *http.Request,
 		h.serviceError(w, r, err)
 		return
 	}
-	if v, err := strconv.Atoi(r.PostFormValue("version")); err == nil && v != d.Version {
+	to, msg, err := do(ds, who, d)
+	if errors.Is(err, orchestrator.ErrVersionConflict) {
 		setFlash(w, h.secure(r), "error", "The dashboard was changed by someone else since you opened it; here it is as it is now. Apply your change again.")
 		http.Redirect(w, r, editHref(id), http.StatusSeeOther)
 		return
 	}
-	to, msg, err := do(ds, who, d)
 	if err != nil {
 		if m := userFacing(err); m != "" && !errors.Is(err, orchestrator.ErrForbidden) {
 			setFlash(w, h.secure(r), "error", problemText(err, m))
@@ -241,13 +241,19 @@ func (h *Handler) dashboardAction(w http.ResponseWriter, r *http.Request,
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// saveSpec saves a changed document at the version it was read.
-func (h *Handler) saveSpec(ctx context.Context, ds Dashboards, who orchestrator.Caller, d orchestrator.DashboardView, spec dashboard.Spec) (orchestrator.DashboardView, error) {
+// saveSpec saves a changed document if the dashboard is still at the
+// version the form was made from (the form's "version"; else the version
+// read): the service refuses a stale change, after checking the role.
+func (h *Handler) saveSpec(r *http.Request, ds Dashboards, who orchestrator.Caller, d orchestrator.DashboardView, spec dashboard.Spec) (orchestrator.DashboardView, error) {
 	doc, err := json.Marshal(spec)
 	if err != nil {
 		return d, fmt.Errorf("encode dashboard: %w", err)
 	}
-	return ds.UpdateDashboard(ctx, who, d.ID, d.Version, doc)
+	version := d.Version
+	if v, err := strconv.Atoi(r.PostFormValue("version")); err == nil && v > 0 {
+		version = v
+	}
+	return ds.UpdateDashboard(r.Context(), who, d.ID, version, doc)
 }
 
 func editHref(id uuid.UUID) string { return "/dashboards/" + id.String() + "/edit" }
@@ -634,7 +640,7 @@ func (h *Handler) placeWidget(w http.ResponseWriter, r *http.Request) {
 			}
 			spec, err := placed(r, d.Spec, i)
 			if err == nil {
-				_, err = h.saveSpec(r.Context(), ds, who, d, spec)
+				_, err = h.saveSpec(r, ds, who, d, spec)
 			}
 			return editHref(d.ID) + "#w-" + strconv.Itoa(i), "The widget is moved.", err
 		})
@@ -680,12 +686,6 @@ func (h *Handler) placeWidget(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	version, _ := strconv.Atoi(r.PostFormValue("version"))
-	if version != d.Version {
-		answer(http.StatusConflict, layoutJSON{Version: d.Version, Widgets: cells(d.Spec.Widgets),
-			Error: "The dashboard was changed by someone else since you opened it; reload the page and apply your change again."})
-		return
-	}
 	i, err := widgetIndex(r, d)
 	if err != nil {
 		fail(err)
@@ -696,7 +696,12 @@ func (h *Handler) placeWidget(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	nd, err := h.saveSpec(r.Context(), ds, who, d, spec)
+	nd, err := h.saveSpec(r, ds, who, d, spec)
+	if errors.Is(err, orchestrator.ErrVersionConflict) {
+		answer(http.StatusConflict, layoutJSON{Version: d.Version, Widgets: cells(d.Spec.Widgets),
+			Error: "The dashboard was changed by someone else since you opened it; reload the page and apply your change again."})
+		return
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -765,6 +770,16 @@ type widgetFormView struct {
 	Error    string
 	Problems []pipeline.Problem
 	Errs     map[string]string
+	// Form is the version the form was made from ("" for the
+	// dashboard's current one): kept across a refused save.
+	Form string
+}
+
+func (v widgetFormView) version() string {
+	if v.Form != "" {
+		return v.Form
+	}
+	return strconv.Itoa(v.D.Version)
 }
 
 type seriesForm struct {
@@ -908,7 +923,7 @@ func (h *Handler) saveWidget(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	v := widgetFormView{D: d, I: -1, Kind: f.Get("kind"), Title: strings.TrimSpace(f.Get("title")),
-		Pipeline: f.Get("pipeline"), Rows: strings.TrimSpace(f.Get("rows")), Columns: f.Get("columns"), Errs: map[string]string{}}
+		Pipeline: f.Get("pipeline"), Rows: strings.TrimSpace(f.Get("rows")), Columns: f.Get("columns"), Errs: map[string]string{}, Form: f.Get("version")}
 	if r.PathValue("i") != "" {
 		if v.I, err = widgetIndex(r, d); err != nil {
 			h.serviceError(w, r, err)
@@ -974,9 +989,7 @@ func (h *Handler) saveWidget(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(v.Errs) == 0 {
-		if version, err := strconv.Atoi(f.Get("version")); err == nil && version != d.Version {
-			v.Error = "The dashboard was changed by someone else since you opened this form; check it and save again."
-		} else if _, err = h.saveSpec(r.Context(), ds, who, d, spec); err == nil {
+		if _, err = h.saveSpec(r, ds, who, d, spec); err == nil {
 			msg := "The widget is added."
 			if v.I >= 0 {
 				msg = "The widget is saved."
@@ -984,6 +997,9 @@ func (h *Handler) saveWidget(w http.ResponseWriter, r *http.Request) {
 			setFlash(w, h.secure(r), "success", msg)
 			http.Redirect(w, r, editHref(d.ID)+"#w-"+strconv.Itoa(idx), http.StatusSeeOther)
 			return
+		} else if errors.Is(err, orchestrator.ErrVersionConflict) {
+			v.Error = "The dashboard was changed by someone else since you opened this form; check it and save again."
+			v.Form = strconv.Itoa(d.Version)
 		} else if de, ok := errors.AsType[*orchestrator.Error](err); ok && !errors.Is(err, orchestrator.ErrForbidden) {
 			v.Error = de.Msg
 			for _, p := range de.Problems {

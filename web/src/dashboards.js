@@ -237,6 +237,18 @@ class CustomDashboard {
     if (this.live) {
       this.streams = new Map();
       for (const [pid, url] of Object.entries(data.streams || {})) this.connect(pid, url, 0);
+      // Leaving the page closes the streams at once: a browser allows only
+      // a few connections to a server over HTTP/1.1, and a page kept for
+      // the back button must not hold them.
+      window.addEventListener("pagehide", () => {
+        for (const st of this.streams.values()) {
+          st.gone = true;
+          st.es.close();
+        }
+      });
+      window.addEventListener("pageshow", (ev) => {
+        if (ev.persisted) location.reload();
+      });
       if (!this.streams.size) setConnection(this.conn, "live");
       // A live range slides even when nothing arrives.
       setInterval(() => {
@@ -329,9 +341,13 @@ class CustomDashboard {
   }
 
   afterDraw(w) {
-    let points = 0;
-    for (const s of w.series) points += s.t.length;
+    let points = 0, values = 0;
+    for (const s of w.series) {
+      points += s.t.length;
+      for (const n of s.n) values += n;
+    }
     w.node.dataset.points = String(points);
+    w.node.dataset.values = String(values); // the records counted
     if (w.kind === "stat") {
       const v = w.series[0] ? w.series[0].total() : null;
       if (w.value) w.value.textContent = formatValue(v);
