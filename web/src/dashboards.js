@@ -317,10 +317,14 @@ class CustomDashboard {
     const stat = w.kind === "stat";
     const axis = { stroke: cssVar("--muted", "#6b7280"), grid: { stroke: cssVar("--grid", "#e5e7eb"), width: 1 },
       ticks: { stroke: cssVar("--grid", "#e5e7eb"), width: 1 }, font: "11px system-ui, sans-serif" };
-    const size = () => ({ width: Math.max(w.box.clientWidth, 120), height: Math.max(w.box.clientHeight, stat ? 30 : 80) });
+    // The legend (several series) goes below the plot, inside the box.
+    const size = () => ({ width: Math.max(w.box.clientWidth, 120),
+      height: Math.max(w.box.clientHeight - (w.plot?.root.querySelector(".u-legend")?.offsetHeight || 0), stat ? 30 : 60) });
     const series = [{}];
     w.series.forEach((s, i) => {
-      series.push({ label: s.label, stroke: colour(i), width: stat ? 1.25 : 1.5, spanGaps: true, points: { show: false },
+      series.push({ label: s.label, stroke: colour(i), width: stat ? 1.25 : 1.5, spanGaps: true,
+        // A lone value draws no line: points show while they are few.
+        points: { show: (u, si, i0, i1) => i1 - i0 < 40, size: stat ? 4 : 5 },
         fill: i === 0 && (stat || w.series.length === 1) ? cssVar("--accent-fill", "rgba(37,99,235,.08)") : undefined,
         value: (u, v) => formatValue(v) });
     });
@@ -333,6 +337,7 @@ class CustomDashboard {
       axes: stat ? [{ show: false }, { show: false }] : [axis, { ...axis, size: 50 }],
     };
     w.plot = new uPlot(opts, this.plotData(w), w.box);
+    if (opts.legend.show) w.plot.setSize(size());
     w.box.__resize = () => {
       const sz = size();
       if (sz.width !== w.plot.width || sz.height !== w.plot.height) w.plot.setSize(sz);
