@@ -195,21 +195,24 @@ func seed(t *testing.T, st store.Store, team, pipeline uuid.UUID, span time.Dura
 }
 
 // load posts records to a webhook at about rate per second, in requests
-// of 100 records every 50 ms, until stop closes.
+// of 100 records every 50 ms (up to 8 at once, so that a slow answer does
+// not lower the rate), until stop closes.
 func load(t *testing.T, url string, rate int, stop <-chan struct{}, sent *atomic.Int64) {
 	const per = 100
 	every := time.Second * per / time.Duration(rate)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	c := &http.Client{Timeout: 30 * time.Second}
-	var sb strings.Builder
+	slots := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
 		}
-		sb.Reset()
+		var sb strings.Builder
 		sb.WriteByte('[')
 		now := time.Now().UnixMilli()
 		for j := range per {
@@ -219,17 +222,25 @@ func load(t *testing.T, url string, rate int, stop <-chan struct{}, sent *atomic
 			fmt.Fprintf(&sb, `{"value":%d.5,"sent":%d}`, (i+j)%50, now)
 		}
 		sb.WriteByte(']')
-		res, err := c.Post(url, "application/json", strings.NewReader(sb.String()))
-		if err != nil {
-			t.Errorf("post: %v", err)
+		select {
+		case slots <- struct{}{}:
+		case <-stop:
 			return
 		}
-		res.Body.Close()
-		if res.StatusCode >= 300 {
-			t.Errorf("post: %s", res.Status)
-			return
-		}
-		sent.Add(per)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			res, err := c.Post(url, "application/json", strings.NewReader(sb.String()))
+			if err != nil {
+				t.Errorf("post: %v", err)
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode >= 300 {
+				t.Errorf("post: %s", res.Status)
+				return
+			}
+			sent.Add(per)
+		})
 	}
 }
 
