@@ -162,6 +162,7 @@ func TestBrowserCustomDashboard(t *testing.T) {
 	if !eval[bool](t, ctx, `window.__noReload === true`) {
 		t.Error("arranging reloaded the page")
 	}
+	screenshot(t, ctx, "custom-dashboard-edit")
 	axeScan(t, ctx, "dashboard editing")
 	var doc struct {
 		Version int `json:"version"`
