@@ -207,6 +207,12 @@ func TestBrowserCustomDashboard(t *testing.T) {
 	}
 	screenshot(t, ctx, "custom-dashboard")
 	axeScan(t, ctx, "custom dashboard")
+	// On a phone the widgets stack in one column, without sideways
+	// scrolling of the page.
+	step(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844))
+	waitFor(t, ctx, "the phone layout", `document.documentElement.scrollWidth <= window.innerWidth &&
+		document.querySelector('[data-widget="1"]').getBoundingClientRect().top > document.querySelector('[data-widget="0"]').getBoundingClientRect().bottom`)
+	step(t, ctx, "laptop viewport", chromedp.EmulateViewport(1280, 900))
 	step(t, ctx, "a past range", chromedp.Click(chromedp.CSS(`.ranges a[href$="range=7d"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.ranges a[aria-current][href$="range=7d"]`)))
 	waitFor(t, ctx, "the 7-day chart", fmt.Sprintf(`document.querySelector('[data-widget="0"]').dataset.values === "%d"`, 3+3*rounds))
@@ -266,5 +272,31 @@ func TestBrowserCustomDashboard(t *testing.T) {
 	}
 	if eval[bool](t, ctx, `document.querySelector('[data-widget="1"]').hasAttribute("data-missing")`) {
 		t.Error("the stat of the remaining pipeline is marked missing")
+	}
+
+	// Over HTTP/1.1 a page follows 4 pipelines live and says which
+	// widgets are not; the page still answers (its connections are not
+	// all taken by streams).
+	ids := []string{sensors.ID}
+	for i := range 4 {
+		var more pipelineJSON
+		owner.do("POST", "/api/v1/pipelines", []byte(fmt.Sprintf(`{"name":"more-%d","kind":"webhook"}`, i)), &more)
+		ids = append(ids, more.ID)
+	}
+	var widgets []map[string]any
+	for i, id := range ids {
+		widgets = append(widgets, map[string]any{"kind": "stat", "x": 0, "y": 2 * i, "series": []map[string]any{{"pipeline": id, "field": "temperature"}}})
+	}
+	var many struct {
+		ID string `json:"id"`
+	}
+	owner.do("POST", "/api/v1/dashboards", map[string]any{"name": "five", "widgets": widgets}, &many)
+	step(t, ctx, "a dashboard of five pipelines", chromedp.Navigate(s.URL+"/dashboards/"+many.ID), chromedp.WaitVisible(chromedp.CSS(`[data-widget="4"]`)))
+	waitFor(t, ctx, "the live connection", `document.querySelector("[data-conn]").dataset.state === "live"`)
+	if n := eval[int](t, ctx, `document.querySelectorAll("[data-not-live]").length`); n != 1 {
+		t.Errorf("%d widgets say they are not live, want 1", n)
+	}
+	if code := eval[int](t, ctx, `fetch("/dashboards").then(r => r.status)`); code != 200 {
+		t.Errorf("a request from the page of five pipelines: %d", code)
 	}
 }

@@ -15,6 +15,7 @@ import { setConnection } from "./shell.js";
 const RENDER_EVERY = 250; // ms: at most four renders a second
 const MAX_SEEN = 4000; // record ids remembered per pipeline to drop repeats
 const MAX_POINTS = 5000; // points kept per series
+const MAX_STREAMS = 4; // live pipelines of a page over HTTP/1.1
 
 export function initDashboards(root) {
   const el = root.querySelector("[data-custom-dashboard]");
@@ -236,7 +237,14 @@ class CustomDashboard {
     if (el.hasAttribute("data-editing")) this.initEditing();
     if (this.live) {
       this.streams = new Map();
-      for (const [pid, url] of Object.entries(data.streams || {})) this.connect(pid, url, 0);
+      // Over HTTP/1.1 a browser opens at most six connections to a server,
+      // and every stream holds one: past MAX_STREAMS pipelines the others'
+      // widgets show the data of the page's load (HTTP/2 has no such limit).
+      const proto = performance.getEntriesByType?.("navigation")[0]?.nextHopProtocol || "";
+      const cap = /^h[23]/.test(proto) ? Infinity : MAX_STREAMS;
+      const streams = Object.entries(data.streams || {});
+      for (const [pid, url] of streams.slice(0, cap)) this.connect(pid, url, 0);
+      if (streams.length > cap) this.notLive(streams.slice(cap).map(([pid]) => pid));
       // Leaving the page closes the streams at once: a browser allows only
       // a few connections to a server over HTTP/1.1, and a page kept for
       // the back button must not hold them.
@@ -461,6 +469,17 @@ class CustomDashboard {
         this.pipelineGone(pid);
       }
     });
+  }
+
+  notLive(pids) {
+    for (const w of this.widgets) {
+      if (![...w.pipelines].some((p) => pids.includes(p))) continue;
+      const note = document.createElement("p");
+      note.className = "muted w-note";
+      note.dataset.notLive = "";
+      note.textContent = `Not live: a page follows at most ${MAX_STREAMS} pipelines over HTTP/1.1 (serve over HTTPS for more). Reload for new data.`;
+      w.node.querySelector(".w-head")?.after(note);
+    }
   }
 
   showConnection() {
