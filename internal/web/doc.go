@@ -1,6 +1,6 @@
 // Package web serves Tributary's pages for people: first-run setup, sign
-// in and out, the team switcher, the pipelines list and each pipeline's
-// live dashboard.
+// in and out, the team switcher, the pipelines list, each pipeline's live
+// dashboard, and the team's custom dashboards.
 //
 // Pages are server-rendered templ components (*.templ, with the generated
 // *_templ.go committed; `make generate`). Each handler decodes the request,
@@ -14,6 +14,10 @@
 // a second (pipelines.go); htmx's SSE extension swaps the row in. The
 // dashboard's script reads the JSON API's stream of a pipeline
 // (/api/v1/pipelines/{id}/stream) and coalesces renders in the browser.
+// Custom dashboards (dashboards.go) embed their widgets' data in the page;
+// web/src/dashboards.js draws it, follows the streams of the pipelines the
+// widgets read the same way, and saves drag and resize through the
+// dashboard service.
 //
 // The front-end bundles are built from web/ by `make web` into
 // static/dist (git-ignored), embedded, and served under content-hashed
