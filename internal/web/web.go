@@ -120,7 +120,7 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 		log.Warn("web: the front-end bundles are not built; pages render without styles and scripts (run make web)")
 	}
 	h := &Handler{cfg: cfg, accounts: accounts, log: log, mux: http.NewServeMux(), assets: a, closing: make(chan struct{}),
-		nav: []NavEntry{{Key: "pipelines", Label: "Pipelines", Href: "/pipelines"}, {Key: "settings", Label: "Settings", Href: "/settings"}}}
+		nav: []NavEntry{{Key: "pipelines", Label: "Pipelines", Href: "/pipelines"}, {Key: "dashboards", Label: "Dashboards", Href: "/dashboards"}, {Key: "settings", Label: "Settings", Href: "/settings"}}}
 	h.mux.Handle("GET "+assetPrefix, a)
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("POST /setup", h.setup)
@@ -143,6 +143,7 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/deliveries/{delivery}/retry", h.retry)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/replay", h.replay)
 	h.alertRoutes()
+	h.dashboardRoutes()
 	h.mux.HandleFunc("GET /settings", h.settingsPage)
 	h.mux.HandleFunc("POST /settings/members", h.addMember)
 	h.mux.HandleFunc("POST /settings/members/{user}/role", h.setMemberRole)

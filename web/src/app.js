@@ -8,6 +8,7 @@ import { initLiveList } from "./livelist.js";
 import { initDashboard } from "./dashboard.js";
 import { initForms } from "./forms.js";
 import { initUploads } from "./uploads.js";
+import { initDashboards } from "./dashboards.js";
 
 function start() {
   initShell(document);
@@ -15,6 +16,7 @@ function start() {
   initDashboard(document);
   initForms(document);
   initUploads(document);
+  initDashboards(document);
 }
 
 if (document.readyState === "loading") {

@@ -80,6 +80,7 @@ class Dashboard {
     for (const fig of el.querySelectorAll("[data-chart]")) {
       this.addChart(fig, series[fig.dataset.chart] || { t: [], v: [] });
     }
+    performance.mark("tributary:dashboard-drawn");
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) this.schedule();
     });
