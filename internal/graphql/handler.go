@@ -47,6 +47,9 @@ type Options struct {
 	// Logger receives the failures of the server. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Page, when set, answers a browser's GET (Accept: text/html,
+	// no Upgrade): the GraphiQL page.
+	Page http.Handler
 }
 
 // Defaults of Options.
@@ -119,6 +122,10 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodGet && req.Header.Get("Upgrade") == "" {
+			if cfg.Page != nil && strings.Contains(req.Header.Get("Accept"), "text/html") {
+				cfg.Page.ServeHTTP(w, req)
+				return
+			}
 			w.Header().Set("Allow", "POST")
 			http.Error(w, "GraphQL queries and mutations are sent with POST; GET serves WebSocket subscriptions only.", http.StatusMethodNotAllowed)
 			return

@@ -137,6 +137,8 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /pipelines/{id}/resume", h.resume)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/deliveries/{delivery}/retry", h.retry)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/replay", h.replay)
+	h.mux.Handle("GET /graphiql", h.GraphiQL())
+	h.mux.Handle("GET /api/docs", h.APIDocs())
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
