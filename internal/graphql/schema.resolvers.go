@@ -8,6 +8,7 @@ package graphql
 import (
 	"context"
 	"encoding/json"
+	"github.com/tributary-dev/tributary/internal/rollup"
 	"strconv"
 	"time"
 
@@ -500,7 +501,7 @@ func (r *pipelineResolver) Series(ctx context.Context, obj *core.Pipeline, field
 	if err != nil {
 		return nil, err
 	}
-	out := &Series{Field: field, Bucket: formatBucket(s.Bucket), From: s.From, To: s.To, Source: store.SourceName(s.Source),
+	out := &Series{Field: field, Bucket: rollup.FormatWidth(s.Bucket), From: s.From, To: s.To, Source: store.SourceName(s.Source),
 		EstimatedRecords: int(s.Estimated), Points: make([]*SeriesPoint, len(s.Points))}
 	for i, pt := range s.Points {
 		avg := 0.0
