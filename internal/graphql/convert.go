@@ -3,8 +3,10 @@ package graphql
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +56,33 @@ func user(u core.User) *User {
 
 func team(t core.Team) *Team {
 	return &Team{ID: t.ID.String(), Name: t.Name, Slug: t.Slug, CreatedAt: t.CreatedAt}
+}
+
+// teamOf is team, for resolvers whose argument named team hides it.
+func teamOf(t core.Team) *Team { return team(t) }
+
+func member(m core.Membership) *Member {
+	return &Member{User: user(m.User), Role: Role(m.Role), CreatedAt: m.CreatedAt}
+}
+
+func dashboardOf(v orchestrator.DashboardView) (*Dashboard, error) {
+	spec, err := json.Marshal(v.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode dashboard %s: %w", v.ID, err)
+	}
+	d := &Dashboard{ID: v.ID.String(), Name: v.Name, Version: v.Version, Spec: spec, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+		Pipelines: make([]*DashboardPipeline, 0, len(v.Pipelines)), Missing: make([]*MissingPipeline, 0, len(v.Missing))}
+	if v.CreatedBy != nil {
+		d.CreatedBy = new(v.CreatedBy.String())
+	}
+	for id, name := range v.Pipelines {
+		d.Pipelines = append(d.Pipelines, &DashboardPipeline{ID: id.String(), Name: name})
+	}
+	slices.SortFunc(d.Pipelines, func(a, b *DashboardPipeline) int { return strings.Compare(a.Name, b.Name) })
+	for _, m := range v.Missing {
+		d.Missing = append(d.Missing, &MissingPipeline{Path: m.Path, Widget: m.Widget, Pipeline: m.Pipeline})
+	}
+	return d, nil
 }
 
 func token(t core.Token) *Token {
@@ -109,16 +138,13 @@ func (r *Resolver) teamRoles(ctx context.Context, acc Accounts) ([]*TeamRole, er
 	if p == nil {
 		return nil, orchestrator.ErrUnauthenticated
 	}
-	if p.Token != nil {
-		t, err := acc.Team(ctx, p.Token.TeamID)
-		if err != nil {
-			return nil, err
-		}
-		return []*TeamRole{{Team: team(t), Role: Role(p.Token.Role)}}, nil
+	trs, err := acc.TeamsOf(ctx, p)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]*TeamRole, 0, len(p.Memberships))
-	for _, m := range p.Memberships {
-		out = append(out, &TeamRole{Team: team(m.Team), Role: Role(m.Role)})
+	out := make([]*TeamRole, 0, len(trs))
+	for _, tr := range trs {
+		out = append(out, &TeamRole{Team: team(tr.Team), Role: Role(tr.Role)})
 	}
 	return out, nil
 }

@@ -19,6 +19,29 @@ type CreatedToken struct {
 	Secret string `json:"secret"`
 }
 
+// A dashboard: a named set of charts over the team's pipelines.
+type Dashboard struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Grows with every change; send it back as ifVersion to update safely.
+	Version int `json:"version"`
+	// The document as saved, with its defaults filled in; widgets name pipelines by id.
+	Spec json.RawMessage `json:"spec"`
+	// The pipelines the widgets name that exist, by name.
+	Pipelines []*DashboardPipeline `json:"pipelines"`
+	// Where the widgets name a pipeline that no longer exists.
+	Missing []*MissingPipeline `json:"missing"`
+	// The user who created it, when known.
+	CreatedBy *string   `json:"createdBy,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type DashboardPipeline struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // One delivery of one batch to one sink.
 type Delivery struct {
 	ID   string `json:"id"`
@@ -59,6 +82,15 @@ type Member struct {
 	User      *User     `json:"user"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+type MissingPipeline struct {
+	// Where in the document, such as widgets[1].series[0].pipeline.
+	Path string `json:"path"`
+	// The index of the widget.
+	Widget int `json:"widget"`
+	// The pipeline id as written.
+	Pipeline string `json:"pipeline"`
 }
 
 type Mutation struct {
