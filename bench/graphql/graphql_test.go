@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,6 +204,7 @@ func TestSubscriptionFanout(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perSub := (int64(after.HeapInuse) - int64(before.HeapInuse)) / int64(subs)
 
+	cpu0 := cpuTime()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	deadline := time.Now().Add(time.Duration(secs) * time.Second)
 	posted := 0
@@ -225,6 +227,7 @@ func TestSubscriptionFanout(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // waiting for deliveries to drain, not synchronizing
 	}
+	cpu := cpuTime() - cpu0
 	cancel()
 	wg.Wait()
 	slices.Sort(lat)
@@ -237,4 +240,19 @@ func TestSubscriptionFanout(t *testing.T) {
 	t.Logf("subscribers=%d rate=%d/s seconds=%d batches=%d deliveries=%d/%d", subs, rate, secs, posted, len(lat), want)
 	t.Logf("latency p50=%v p99=%v max=%v", q(0.5), q(0.99), q(1))
 	t.Logf("heap per subscription (server + client, one process): %d bytes", perSub)
+	if len(lat) > 0 {
+		// CPU time does not depend on what else the machine runs, unlike
+		// the latencies on a shared machine.
+		t.Logf("process CPU (server + clients + poster) per delivery: %.1f µs (%v for %d deliveries)",
+			float64(cpu.Microseconds())/float64(len(lat)), cpu.Round(time.Millisecond), len(lat))
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

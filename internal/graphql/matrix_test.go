@@ -429,3 +429,55 @@ func TestSubscriptionReceivesWebhookBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionKeepsEveryRecord posts many batches quickly: the
+// records subscription delivers every record once, in order, whether
+// batches come one per event or joined.
+func TestSubscriptionKeepsEveryRecord(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	type created struct {
+		ID        string `json:"id"`
+		HookToken string `json:"hookToken"`
+	}
+	p := decode[created](t, post(t, s.URL, s.Token, `mutation { createPipeline(spec: {name: "burst", kind: "webhook"}) { id hookToken } }`, nil), "createPipeline")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	ws, err := dialWS(ctx, s.URL, nil, map[string]any{"token": s.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.close()
+	if err := ws.subscribe(ctx, "r", `subscription($id: ID!) { records(pipelineId: $id) { kind count records } }`, map[string]any{"id": p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if d := ws.nextData(t, ctx, "r", "records"); d["kind"] != "RECENT" {
+		t.Fatalf("first records event %+v", d)
+	}
+	const batches = 40
+	for i := range batches {
+		body := fmt.Sprintf(`[{"n": %d}, {"n": %d}]`, 2*i, 2*i+1)
+		resp, err := http.Post(s.URL+"/hooks/"+p.HookToken, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("webhook: %d", resp.StatusCode)
+		}
+	}
+	next := 0
+	for events := 0; next < 2*batches; events++ {
+		d := ws.nextData(t, ctx, "r", "records")
+		recs, _ := d["records"].([]any)
+		if d["kind"] != "RECORDS" || d["count"] != float64(len(recs)) {
+			t.Fatalf("event %d: %+v", events, d)
+		}
+		for _, r := range recs {
+			n := r.(map[string]any)["data"].(map[string]any)["n"]
+			if n != float64(next) {
+				t.Fatalf("record %v, want %d (event %d: %+v)", n, next, events, d)
+			}
+			next++
+		}
+	}
+}

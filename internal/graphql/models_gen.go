@@ -179,11 +179,11 @@ type RecordEdge struct {
 type RecordsEvent struct {
 	Kind       RecordsEventKind `json:"kind"`
 	PipelineID string           `json:"pipelineId"`
-	// The pipeline version that produced the batch (RECORDS).
+	// The pipeline version that produced the (last) batch (RECORDS).
 	Version *int `json:"version,omitempty"`
 	// How many records the event carries.
 	Count int `json:"count"`
-	// How many records of the batch were rejected (RECORDS).
+	// How many records of the batches were rejected (RECORDS).
 	Rejected int `json:"rejected"`
 	// The records: a JSON array of {id, ts, data}, as the REST stream sends them.
 	Records json.RawMessage `json:"records,omitempty"`
@@ -446,7 +446,7 @@ type RecordsEventKind string
 const (
 	// The cached recent records, oldest first; replaces what the client holds.
 	RecordsEventKindRecent RecordsEventKind = "RECENT"
-	// One committed batch; appends.
+	// Committed records (one batch, or batches that committed together while the client was being sent the previous event); appends.
 	RecordsEventKindRecords RecordsEventKind = "RECORDS"
 	// Batches were lost because the client read too slowly; a RECENT event follows.
 	RecordsEventKindLagged RecordsEventKind = "LAGGED"
