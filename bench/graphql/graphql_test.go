@@ -122,6 +122,9 @@ func TestSubscriptionFanout(t *testing.T) {
 		t.Skip("set GQL_SUBSCRIBERS to run")
 	}
 	subs, rate, secs := envInt("GQL_SUBSCRIBERS", 1000), envInt("GQL_RATE", 100), envInt("GQL_SECONDS", 5)
+	// GQL_RECORDS records per batch (default 1), each with about 100 bytes
+	// of data besides the send time.
+	perBatch := envInt("GQL_RECORDS", 1)
 	s := apptest.Start(t, "sqlite")
 	var p struct {
 		ID         string `json:"id"`
@@ -211,13 +214,22 @@ func TestSubscriptionFanout(t *testing.T) {
 	var posts sync.WaitGroup
 	for time.Now().Before(deadline) {
 		<-tick.C
-		body := fmt.Sprintf(`{"sent": %d}`, time.Now().UnixNano())
+		var body string
+		if perBatch == 1 {
+			body = fmt.Sprintf(`{"sent": %d}`, time.Now().UnixNano())
+		} else {
+			recs := make([]string, perBatch)
+			for i := range recs {
+				recs[i] = fmt.Sprintf(`{"sent": %d, "i": %d, "pad": "%s"}`, time.Now().UnixNano(), i, strings.Repeat("x", 80))
+			}
+			body = "[" + strings.Join(recs, ",") + "]"
+		}
 		posts.Go(func() { do(t, "POST", p.WebhookURL, "", []byte(body)) })
 		posted++
 	}
 	tick.Stop()
 	posts.Wait()
-	want := posted * subs
+	want := posted * subs * perBatch
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
 		mu.Lock()
 		n := len(lat)
@@ -237,14 +249,15 @@ func TestSubscriptionFanout(t *testing.T) {
 		}
 		return lat[min(len(lat)-1, int(f*float64(len(lat))))]
 	}
-	t.Logf("subscribers=%d rate=%d/s seconds=%d batches=%d deliveries=%d/%d", subs, rate, secs, posted, len(lat), want)
+	t.Logf("subscribers=%d rate=%d/s records/batch=%d seconds=%d batches=%d deliveries=%d/%d", subs, rate, perBatch, secs, posted, len(lat), want)
 	t.Logf("latency p50=%v p99=%v max=%v", q(0.5), q(0.99), q(1))
 	t.Logf("heap per subscription (server + client, one process): %d bytes", perSub)
 	if len(lat) > 0 {
 		// CPU time does not depend on what else the machine runs, unlike
 		// the latencies on a shared machine.
-		t.Logf("process CPU (server + clients + poster) per delivery: %.1f µs (%v for %d deliveries)",
-			float64(cpu.Microseconds())/float64(len(lat)), cpu.Round(time.Millisecond), len(lat))
+		n := len(lat) / perBatch
+		t.Logf("process CPU (server + clients + poster) per batch delivered to one subscriber: %.1f µs (%v for %d)",
+			float64(cpu.Microseconds())/float64(n), cpu.Round(time.Millisecond), n)
 	}
 }
 

@@ -96,7 +96,7 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	h.AddTransport(transport.Websocket{
 		// Any origin may connect: a token is no ambient credential, and
 		// a session is checked against the origin in init.
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{InsecureSkipVerify: true}},
+		Implementation: wsImplementation{AcceptOptions: coderws.AcceptOptions{InsecureSkipVerify: true}},
 		InitFunc:       r.initWebsocket,
 		InitTimeout:    cfg.InitTimeout,
 		// The keep-alive also serves graphql-ws clients.
