@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -305,8 +306,30 @@ func (s *Service) Team(ctx context.Context, id uuid.UUID) (core.Team, error) {
 	return s.store.Team(ctx, id)
 }
 
-// Members lists a team's members, for the command line (the transports
-// call ListMembers, which checks the caller's role).
+// Members lists a team's members.
 func (s *Service) Members(ctx context.Context, teamID uuid.UUID) ([]core.Membership, error) {
 	return s.store.Members(ctx, teamID)
+}
+
+// Tokens lists a team's API tokens.
+func (s *Service) Tokens(ctx context.Context, teamID uuid.UUID) ([]core.Token, error) {
+	return s.store.Tokens(ctx, teamID)
+}
+
+// RevokeToken revokes a team's API token for an actor of the given role,
+// who must have at least the token's role: an admin cannot revoke an
+// owner's token.
+func (s *Service) RevokeToken(ctx context.Context, teamID uuid.UUID, actor auth.Role, tokenID uuid.UUID) error {
+	ts, err := s.store.Tokens(ctx, teamID)
+	if err != nil {
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	i := slices.IndexFunc(ts, func(t core.Token) bool { return t.ID == tokenID })
+	if i < 0 {
+		return fmt.Errorf("%w: no such token", core.ErrNotFound)
+	}
+	if !actor.AtLeast(ts[i].Role) {
+		return fmt.Errorf("%w: revoking a token with the %s role needs that role (you have %s)", ErrForbidden, ts[i].Role, actor)
+	}
+	return s.store.RevokeToken(ctx, teamID, tokenID)
 }

@@ -46,7 +46,7 @@ func (r *mutationResolver) AddMember(ctx context.Context, email string, role Rol
 	if err != nil {
 		return nil, err
 	}
-	m, err := acc.AddMember(ctx, p, id, email, roleArg(role))
+	m, err := acc.AddTeamMember(ctx, p, id, email, roleArg(role))
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (r *mutationResolver) SetMemberRole(ctx context.Context, userID string, rol
 	if err != nil {
 		return nil, err
 	}
-	m, err := acc.ChangeMemberRole(ctx, p, id, uid, roleArg(role))
+	m, err := acc.SetTeamMemberRole(ctx, p, id, uid, roleArg(role))
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (r *mutationResolver) RemoveMember(ctx context.Context, userID string, team
 	if err != nil {
 		return false, err
 	}
-	if err := acc.RemoveMember(ctx, p, id, uid); err != nil {
+	if err := acc.RemoveTeamMember(ctx, p, id, uid); err != nil {
 		return false, err
 	}
 	return true, nil

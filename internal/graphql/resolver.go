@@ -69,13 +69,13 @@ type Accounts interface {
 	TeamsOf(ctx context.Context, p *account.Principal) ([]account.TeamRole, error)
 	CreateTeam(ctx context.Context, p *account.Principal, name string) (core.Team, error)
 	RenameTeam(ctx context.Context, p *account.Principal, team uuid.UUID, name string) (core.Team, error)
-	ListMembers(ctx context.Context, p *account.Principal, team uuid.UUID) ([]core.Membership, error)
-	AddMember(ctx context.Context, p *account.Principal, team uuid.UUID, email string, role auth.Role) (core.Membership, error)
-	ChangeMemberRole(ctx context.Context, p *account.Principal, team, userID uuid.UUID, role auth.Role) (core.Membership, error)
-	RemoveMember(ctx context.Context, p *account.Principal, team, userID uuid.UUID) error
-	ListTokens(ctx context.Context, p *account.Principal, team uuid.UUID) ([]core.Token, error)
-	CreateToken(ctx context.Context, p *account.Principal, team uuid.UUID, name string, role auth.Role, expiresAt *time.Time) (core.Token, string, error)
-	RevokeToken(ctx context.Context, p *account.Principal, team, tokenID uuid.UUID) error
+	TeamMembers(ctx context.Context, p *account.Principal, team uuid.UUID) ([]core.Membership, error)
+	AddTeamMember(ctx context.Context, p *account.Principal, team uuid.UUID, email string, role auth.Role) (core.Membership, error)
+	SetTeamMemberRole(ctx context.Context, p *account.Principal, team, userID uuid.UUID, role auth.Role) (core.Membership, error)
+	RemoveTeamMember(ctx context.Context, p *account.Principal, team, userID uuid.UUID) error
+	TeamTokens(ctx context.Context, p *account.Principal, team uuid.UUID) ([]core.Token, error)
+	CreateTeamToken(ctx context.Context, p *account.Principal, team uuid.UUID, name string, role auth.Role, expiresAt *time.Time) (core.Token, string, error)
+	RevokeTeamToken(ctx context.Context, p *account.Principal, team, tokenID uuid.UUID) error
 	AuthenticateToken(ctx context.Context, plaintext string) (*account.Principal, error)
 }
 

@@ -197,7 +197,7 @@ func (r *mutationResolver) CreateToken(ctx context.Context, name string, role Ro
 	if err != nil {
 		return nil, err
 	}
-	t, plain, err := acc.CreateToken(ctx, p, id, name, roleArg(role), expiresAt)
+	t, plain, err := acc.CreateTeamToken(ctx, p, id, name, roleArg(role), expiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func (r *mutationResolver) RevokeToken(ctx context.Context, id string, team *str
 	if err != nil {
 		return false, err
 	}
-	if err := acc.RevokeToken(ctx, p, teamID, tid); err != nil {
+	if err := acc.RevokeTeamToken(ctx, p, teamID, tid); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -564,7 +564,7 @@ func (r *queryResolver) Members(ctx context.Context, team *string) ([]*Member, e
 	if err != nil {
 		return nil, err
 	}
-	ms, err := acc.ListMembers(ctx, p, id)
+	ms, err := acc.TeamMembers(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -580,7 +580,7 @@ func (r *queryResolver) Tokens(ctx context.Context, team *string) ([]*Token, err
 	if err != nil {
 		return nil, err
 	}
-	ts, err := acc.ListTokens(ctx, p, id)
+	ts, err := acc.TeamTokens(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}

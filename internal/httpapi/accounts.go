@@ -255,7 +255,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		ms, err := s.accounts.ListMembers(ctx, p, in.Team)
+		ms, err := s.accounts.TeamMembers(ctx, p, in.Team)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -282,7 +282,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		m, err := s.accounts.AddMember(ctx, p, in.Team, in.Body.Email, auth.Role(in.Body.Role))
+		m, err := s.accounts.AddTeamMember(ctx, p, in.Team, in.Body.Email, auth.Role(in.Body.Role))
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -303,7 +303,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		m, err := s.accounts.ChangeMemberRole(ctx, p, in.Team, in.User, auth.Role(in.Body.Role))
+		m, err := s.accounts.SetTeamMemberRole(ctx, p, in.Team, in.User, auth.Role(in.Body.Role))
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -321,7 +321,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.accounts.RemoveMember(ctx, p, in.Team, in.User); err != nil {
+		if err := s.accounts.RemoveTeamMember(ctx, p, in.Team, in.User); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
@@ -335,7 +335,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		ts, err := s.accounts.ListTokens(ctx, p, in.Team)
+		ts, err := s.accounts.TeamTokens(ctx, p, in.Team)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -363,7 +363,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		t, secret, err := s.accounts.CreateToken(ctx, p, in.Team, in.Body.Name, auth.Role(in.Body.Role), in.Body.ExpiresAt)
+		t, secret, err := s.accounts.CreateTeamToken(ctx, p, in.Team, in.Body.Name, auth.Role(in.Body.Role), in.Body.ExpiresAt)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -384,7 +384,7 @@ func (s *Server) registerAccountRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.accounts.RevokeToken(ctx, p, in.Team, in.Token); err != nil {
+		if err := s.accounts.RevokeTeamToken(ctx, p, in.Team, in.Token); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
