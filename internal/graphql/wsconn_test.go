@@ -14,7 +14,6 @@ type protoMessage struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 	ID      string          `json:"id,omitempty"`
 	Type    msgType         `json:"type"`
-	noOp    bool
 }
 
 func TestEncodeMessage(t *testing.T) {
