@@ -323,7 +323,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// GraphQL is another transport over the same pipeline service, behind
 	// the same authentication and CSRF middleware: POST for queries and
 	// mutations, GET for WebSocket subscriptions.
-	gql := graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql")}, graphql.Deps{
+	gql := graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql"), Page: pages.GraphiQL()}, graphql.Deps{
 		Service: orch, Accounts: accounts, Alerts: alertService, Broker: broker, Recent: recent, Warmer: eng,
 	})
 	api.Mux().Handle("POST /graphql", gql)

@@ -116,6 +116,29 @@ type CreatedToken struct {
 	Secret string `json:"secret"`
 }
 
+// A dashboard: a named set of charts over the team's pipelines.
+type Dashboard struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Grows with every change; send it back as ifVersion to update safely.
+	Version int `json:"version"`
+	// The document as saved, with its defaults filled in; widgets name pipelines by id.
+	Spec json.RawMessage `json:"spec"`
+	// The pipelines the widgets name that exist, by name.
+	Pipelines []*DashboardPipeline `json:"pipelines"`
+	// Where the widgets name a pipeline that no longer exists.
+	Missing []*MissingPipeline `json:"missing"`
+	// The user who created it, when known.
+	CreatedBy *string   `json:"createdBy,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type DashboardPipeline struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // One delivery of one batch to one sink.
 type Delivery struct {
 	ID   string `json:"id"`
@@ -156,6 +179,15 @@ type Member struct {
 	User      *User     `json:"user"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+type MissingPipeline struct {
+	// Where in the document, such as widgets[1].series[0].pipeline.
+	Path string `json:"path"`
+	// The index of the widget.
+	Widget int `json:"widget"`
+	// The pipeline id as written.
+	Pipeline string `json:"pipeline"`
 }
 
 type Mutation struct {
@@ -244,11 +276,11 @@ type RecordEdge struct {
 type RecordsEvent struct {
 	Kind       RecordsEventKind `json:"kind"`
 	PipelineID string           `json:"pipelineId"`
-	// The pipeline version that produced the batch (RECORDS).
+	// The pipeline version that produced the (last) batch (RECORDS).
 	Version *int `json:"version,omitempty"`
 	// How many records the event carries.
 	Count int `json:"count"`
-	// How many records of the batch were rejected (RECORDS).
+	// How many records of the batches were rejected (RECORDS).
 	Rejected int `json:"rejected"`
 	// The records: a JSON array of {id, ts, data}, as the REST stream sends them.
 	Records json.RawMessage `json:"records,omitempty"`
@@ -511,7 +543,7 @@ type RecordsEventKind string
 const (
 	// The cached recent records, oldest first; replaces what the client holds.
 	RecordsEventKindRecent RecordsEventKind = "RECENT"
-	// One committed batch; appends.
+	// Committed records (one batch, or batches that committed together while the client was being sent the previous event); appends.
 	RecordsEventKindRecords RecordsEventKind = "RECORDS"
 	// Batches were lost because the client read too slowly; a RECENT event follows.
 	RecordsEventKindLagged RecordsEventKind = "LAGGED"

@@ -393,16 +393,13 @@ func (s *Server) registerAccountRoutes() {
 
 // principalTeams lists the teams a principal can act on.
 func (s *Server) principalTeams(ctx context.Context, p *account.Principal) ([]TeamBody, error) {
-	if p.Token != nil {
-		t, err := s.accounts.Team(ctx, p.Token.TeamID)
-		if err != nil {
-			return nil, s.problem(ctx, err)
-		}
-		return []TeamBody{teamBody(t, p.Token.Role)}, nil
+	trs, err := s.accounts.TeamsOf(ctx, p)
+	if err != nil {
+		return nil, s.problem(ctx, err)
 	}
-	out := make([]TeamBody, 0, len(p.Memberships))
-	for _, m := range p.Memberships {
-		out = append(out, teamBody(m.Team, m.Role))
+	out := make([]TeamBody, 0, len(trs))
+	for _, tr := range trs {
+		out = append(out, teamBody(tr.Team, tr.Role))
 	}
 	return out, nil
 }

@@ -153,6 +153,8 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /settings/secrets", h.createSecret)
 	h.mux.HandleFunc("POST /settings/secrets/{name}", h.replaceSecret)
 	h.mux.HandleFunc("POST /settings/secrets/{name}/delete", h.deleteSecret)
+	h.mux.Handle("GET /graphiql", h.GraphiQL())
+	h.mux.Handle("GET /api/docs", h.APIDocs())
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
