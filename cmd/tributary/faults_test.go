@@ -260,7 +260,6 @@ func TestDependencyFaults(t *testing.T) {
 		delayEnd := time.Now()
 
 		var recoveries []time.Duration
-		var downFrom, downTo []time.Time
 		for range cycles {
 			proxy.cut()
 			cutAt := time.Now()
@@ -277,7 +276,6 @@ func TestDependencyFaults(t *testing.T) {
 			}, 60*time.Second)
 			proxy.restore()
 			restored := time.Now()
-			downFrom, downTo = append(downFrom, cutAt), append(downTo, restored)
 			recoveries = append(recoveries, waitFor("recovery", func() bool { return acked(restored) }, 120*time.Second))
 		}
 		close(stop)
