@@ -94,6 +94,9 @@ func scenarios(fuzztime string) []scenario {
 	return s
 }
 
+// fuzzLine is the last progress line of `go test -fuzz`.
+var fuzzLine = regexp.MustCompile(`elapsed: (\S+), execs: (\d+) .*new interesting: (\d+)`)
+
 // event is one line of `go test -json`.
 type event struct {
 	Action  string
@@ -169,7 +172,11 @@ func runScenario(sc scenario, fuzztime string) []*row {
 			base.failures = 1
 		}
 		if n := len(base.text); n > 0 {
-			base.text = base.text[n-1:]
+			last := base.text[n-1]
+			if m := fuzzLine.FindStringSubmatch(last); m != nil {
+				last = "elapsed " + m[1] + ", " + m[2] + " executions, " + m[3] + " new interesting inputs"
+			}
+			base.text = []string{last}
 		}
 	} else if failedPkg && base.failures == 0 {
 		base.failures = 1 // a build failure or a crash outside any test
