@@ -267,7 +267,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter},
+	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, CompletedRetention: cfg.JobKeepCompleted},
 		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
 			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries, alerts,
 		}}))
