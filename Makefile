@@ -4,7 +4,7 @@
 GO  ?= go
 BIN := bin/tributary
 
-.PHONY: all build web generate run test fmt bench bench-storage deploy-check
+.PHONY: all build web generate run test fmt bench bench-storage deploy-check proof fuzz
 
 all: build
 
@@ -76,3 +76,31 @@ bench:
 # dedicated PostgreSQL database. Not part of `make test`.
 bench-storage:
 	$(GO) run ./bench/storage -database-url "$(BENCH_DATABASE_URL)"
+
+# FUZZ lists the fuzz targets as package:Target. CI runs their committed
+# seed corpora (testdata/fuzz) as ordinary tests; `make fuzz` fuzzes each
+# for FUZZTIME.
+FUZZTIME ?= 30s
+FUZZ := \
+	./internal/ingest:FuzzDecodeBody \
+	./internal/signature:FuzzVerifyParts \
+	./internal/mapping:FuzzCompileApply \
+	./internal/schema:FuzzCompileValidate \
+	./internal/source:FuzzDecodeCSV \
+	./internal/source/upload:FuzzReaders \
+	./internal/netguard:FuzzCheckURL \
+	./internal/engine:FuzzEncode
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+	  pkg="$${t%%:*}"; name="$${t##*:}"; \
+	  echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	done
+
+# proof runs the suite that tries to break Tributary's promises (crashes,
+# dependency faults, abuse, isolation, SSRF, fuzzing, secrets) with the
+# long settings, and writes docs/proof.md from the results. Not part of
+# `make test`, which runs the fast parts. About 20 minutes.
+proof: web
+	$(GO) run ./bench/proof -out docs/proof.md -fuzztime $(FUZZTIME)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,6 +122,9 @@ func TestSubscriptionFanout(t *testing.T) {
 		t.Skip("set GQL_SUBSCRIBERS to run")
 	}
 	subs, rate, secs := envInt("GQL_SUBSCRIBERS", 1000), envInt("GQL_RATE", 100), envInt("GQL_SECONDS", 5)
+	// GQL_RECORDS records per batch (default 1), each with about 100 bytes
+	// of data besides the send time.
+	perBatch := envInt("GQL_RECORDS", 1)
 	s := apptest.Start(t, "sqlite")
 	var p struct {
 		ID         string `json:"id"`
@@ -203,19 +207,29 @@ func TestSubscriptionFanout(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perSub := (int64(after.HeapInuse) - int64(before.HeapInuse)) / int64(subs)
 
+	cpu0 := cpuTime()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	deadline := time.Now().Add(time.Duration(secs) * time.Second)
 	posted := 0
 	var posts sync.WaitGroup
 	for time.Now().Before(deadline) {
 		<-tick.C
-		body := fmt.Sprintf(`{"sent": %d}`, time.Now().UnixNano())
+		var body string
+		if perBatch == 1 {
+			body = fmt.Sprintf(`{"sent": %d}`, time.Now().UnixNano())
+		} else {
+			recs := make([]string, perBatch)
+			for i := range recs {
+				recs[i] = fmt.Sprintf(`{"sent": %d, "i": %d, "pad": "%s"}`, time.Now().UnixNano(), i, strings.Repeat("x", 80))
+			}
+			body = "[" + strings.Join(recs, ",") + "]"
+		}
 		posts.Go(func() { do(t, "POST", p.WebhookURL, "", []byte(body)) })
 		posted++
 	}
 	tick.Stop()
 	posts.Wait()
-	want := posted * subs
+	want := posted * subs * perBatch
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
 		mu.Lock()
 		n := len(lat)
@@ -225,6 +239,7 @@ func TestSubscriptionFanout(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // waiting for deliveries to drain, not synchronizing
 	}
+	cpu := cpuTime() - cpu0
 	cancel()
 	wg.Wait()
 	slices.Sort(lat)
@@ -234,7 +249,23 @@ func TestSubscriptionFanout(t *testing.T) {
 		}
 		return lat[min(len(lat)-1, int(f*float64(len(lat))))]
 	}
-	t.Logf("subscribers=%d rate=%d/s seconds=%d batches=%d deliveries=%d/%d", subs, rate, secs, posted, len(lat), want)
+	t.Logf("subscribers=%d rate=%d/s records/batch=%d seconds=%d batches=%d deliveries=%d/%d", subs, rate, perBatch, secs, posted, len(lat), want)
 	t.Logf("latency p50=%v p99=%v max=%v", q(0.5), q(0.99), q(1))
 	t.Logf("heap per subscription (server + client, one process): %d bytes", perSub)
+	if len(lat) > 0 {
+		// CPU time does not depend on what else the machine runs, unlike
+		// the latencies on a shared machine.
+		n := len(lat) / perBatch
+		t.Logf("process CPU (server + clients + poster) per batch delivered to one subscriber: %.1f µs (%v for %d)",
+			float64(cpu.Microseconds())/float64(n), cpu.Round(time.Millisecond), n)
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -53,6 +53,8 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each phase")
 	flag.StringVar(&o.telegraf, "telegraf", "", "Telegraf binary built from bench/telegraf, run as the peer (PostgreSQL only); empty skips it")
 	flag.StringVar(&o.summary, "summary", "", "file to write the summary table to, in Markdown")
+	flag.StringVar(&o.pgPidFile, "pg-pid-file", "", "postmaster.pid of the PostgreSQL cluster, to report its CPU time per record")
+	flag.BoolVar(&o.quick, "quick", false, "measure only Tributary at full load (1 and 100 records per request), for profiling")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest bench:", err)
@@ -67,6 +69,8 @@ type options struct {
 	duration, warmup time.Duration
 	telegraf         string
 	summary          string
+	quick            bool
+	pgPidFile        string
 }
 
 // mappingSpec is the 10-field mapping used by every phase.
@@ -118,14 +122,17 @@ func run(ctx context.Context, o options) error {
 		backend = "postgres"
 	}
 	fmt.Printf("backend=%s conns=%d duration=%s\n\n", backend, o.conns, o.duration)
+	if o.quick {
+		return runQuick(ctx, o)
+	}
 
 	// Baseline: plain net/http, same decode + mapping + encode, discard.
 	baseURL, stopBase, err := startBaseline()
 	if err != nil {
 		return err
 	}
-	base1 := load(o, baseURL, 1, 0)
-	base100 := load(o, baseURL, 100, 0)
+	base1 := load(o, baseURL, 1, 0, 0)
+	base100 := load(o, baseURL, 100, 0, 0)
 	stopBase()
 	report("baseline net/http, 1 record/request", base1, 1)
 	report("baseline net/http, 100 records/request", base100, 100)
@@ -139,13 +146,13 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	one := load(o, hook, 1, 0)
+	one := load(o, hook, 1, 0, srv.cmd.Process.Pid)
 	report("tributary, 1 record/request", one, 1)
-	hundred := load(o, hook, 100, 0)
+	hundred := load(o, hook, 100, 0, srv.cmd.Process.Pid)
 	report("tributary, 100 records/request", hundred, 100)
-	half := load(o, hook, 1, one.rps()/2)
+	half := load(o, hook, 1, one.rps()/2, srv.cmd.Process.Pid)
 	report(fmt.Sprintf("tributary, 1 record/request at half load (%.0f req/s)", one.rps()/2), half, 1)
-	halfHundred := load(o, hook, 100, hundred.rps()/2)
+	halfHundred := load(o, hook, 100, hundred.rps()/2, srv.cmd.Process.Pid)
 	report(fmt.Sprintf("tributary, 100 records/request at half load (%.0f req/s)", hundred.rps()/2), halfHundred, 100)
 	rss := srv.peakRSS()
 	fmt.Printf("server peak RSS: %.0f MB\n\n", float64(rss)/(1<<20))
@@ -153,7 +160,8 @@ func run(ctx context.Context, o options) error {
 	srv.stop()
 	fmt.Printf("ratio single-record req/s vs baseline: %.2f\n", one.rps()/base1.rps())
 	sum := summary{backend: backend, base1: base1.rps(), base100: base100.rps() * 100,
-		one: one.rps(), hundred: hundred.rps() * 100, halfP99: half.pct(99), halfP99Hundred: halfHundred.pct(99), rss: rss}
+		one: one.rps(), hundred: hundred.rps() * 100, halfP99: half.pct(99), halfP99Hundred: halfHundred.pct(99), rss: rss,
+		cpu1: perRecord(one, 1), cpu100: perRecord(hundred, 100)}
 	if o.dbURL != "" {
 		copyRate, err := rawCopy(ctx, o, srv.pipelineID, srv.teamID)
 		if err != nil {
@@ -170,6 +178,7 @@ func run(ctx context.Context, o options) error {
 				report("telegraf, 1 record/request", t1, 1)
 				report("telegraf, 100 records/request", t100, 100)
 				sum.tel1, sum.tel100 = t1.rps(), t100.rps()*100
+				sum.telCPU1, sum.telCPU100 = perRecord(t1, 1), perRecord(t100, 100)
 				fmt.Printf("ratio single-record req/s vs Telegraf: %.2f (issue asks >= 1.0)\n", one.rps()/t1.rps())
 				fmt.Printf("ratio 100-record rows/s vs Telegraf: %.2f (issue asks >= 1.0)\n", hundred.rps()*100/sum.tel100)
 			}
@@ -185,12 +194,32 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
+// runQuick measures Tributary alone at full load: the phases to profile
+// (set TRIBUTARY_DEBUG_ADDR to reach the server's pprof and metrics).
+func runQuick(ctx context.Context, o options) error {
+	srv, err := startServer(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	hook, err := srv.createPipeline()
+	if err != nil {
+		return err
+	}
+	report("tributary, 1 record/request", load(o, hook, 1, 0, srv.cmd.Process.Pid), 1)
+	report("tributary, 100 records/request", load(o, hook, 100, 0, srv.cmd.Process.Pid), 100)
+	return nil
+}
+
 // result is one phase's outcome.
 type result struct {
 	requests, failures int
 	elapsed            time.Duration
 	latencies          []time.Duration // sorted
 	firstErr           string
+	// appCPU and dbCPU are the CPU time the process under test and the
+	// PostgreSQL cluster (all its processes) used during the phase.
+	appCPU, dbCPU time.Duration
 }
 
 func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -205,13 +234,82 @@ func (r result) pct(p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func report(name string, r result, perReq int) {
-	fmt.Printf("%s\n  %.0f req/s, %.0f rows/s, p50 %.2f ms, p99 %.2f ms, failures %d%s\n\n", name, r.rps(), r.rps()*float64(perReq),
+	fmt.Printf("%s\n  %.0f req/s, %.0f rows/s, p50 %.2f ms, p99 %.2f ms, failures %d%s\n", name, r.rps(), r.rps()*float64(perReq),
 		ms(r.pct(50)), ms(r.pct(99)), r.failures, map[bool]string{true: " (first: " + r.firstErr + ")", false: ""}[r.firstErr != ""])
+	if rows := float64(r.requests * perReq); rows > 0 && (r.appCPU > 0 || r.dbCPU > 0) {
+		fmt.Printf("  CPU per record: %.1f µs in the server, %.1f µs in PostgreSQL\n",
+			float64(r.appCPU.Microseconds())/rows, float64(r.dbCPU.Microseconds())/rows)
+	}
+	fmt.Println()
+}
+
+// cpu is CPU time used so far by the process under test and by the
+// PostgreSQL cluster.
+type cpu struct{ app, db time.Duration }
+
+// cpuTimes reads the CPU time of process app (0: none) and of the
+// postmaster named by o.pgPidFile and its children, from /proc. CPU time
+// is what a loaded, shared machine does not distort: figures per record
+// compare across runs where rates do not.
+func cpuTimes(o options, app int) cpu {
+	var c cpu
+	if app > 0 {
+		c.app = procCPU(app)
+	}
+	if o.pgPidFile == "" {
+		return c
+	}
+	b, err := os.ReadFile(o.pgPidFile)
+	if err != nil {
+		return c
+	}
+	pm, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return c
+	}
+	c.db = procCPU(pm)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if parent, _ := procStat(pid); parent == pm {
+			c.db += procCPU(pid)
+		}
+	}
+	return c
+}
+
+// procStat returns a process's parent and its user+system CPU time.
+func procStat(pid int) (int, time.Duration) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0
+	}
+	// Fields after the command, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ppid, time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+func procCPU(pid int) time.Duration {
+	_, d := procStat(pid)
+	return d
 }
 
 // load posts bodies of n records to url from o.conns keep-alive
 // connections; rate > 0 paces requests (open loop) at that many per second.
-func load(o options, url string, n int, rate float64) result {
+func load(o options, url string, n int, rate float64, app int) result {
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns,
 		DisableCompression: true, // Go asks for gzip by default; see DESIGN.md §10
@@ -246,6 +344,7 @@ func load(o options, url string, n int, rate float64) result {
 				}
 			}()
 		}
+		cpu0 := cpuTimes(o, app)
 		start := time.Now()
 		for w := range o.conns {
 			wg.Add(1)
@@ -291,6 +390,8 @@ func load(o options, url string, n int, rate float64) result {
 		}
 		wg.Wait()
 		res.elapsed = time.Since(start)
+		cpu1 := cpuTimes(o, app)
+		res.appCPU, res.dbCPU = cpu1.app-cpu0.app, cpu1.db-cpu0.db
 		sort.Slice(res.latencies, func(i, j int) bool { return res.latencies[i] < res.latencies[j] })
 		return res
 	}
@@ -540,6 +641,18 @@ type summary struct {
 	copy                    float64 // raw COPY rows/s, PostgreSQL only
 	halfP99, halfP99Hundred time.Duration
 	rss                     int64
+	// CPU time per record, server and PostgreSQL: Tributary's and
+	// Telegraf's at 1 and 100 records per request.
+	cpu1, cpu100, telCPU1, telCPU100 [2]time.Duration
+}
+
+// perRecord is a phase's CPU time per record: the server's, PostgreSQL's.
+func perRecord(r result, perReq int) [2]time.Duration {
+	n := int64(r.requests * perReq)
+	if n == 0 {
+		return [2]time.Duration{}
+	}
+	return [2]time.Duration{r.appCPU / time.Duration(n), r.dbCPU / time.Duration(n)}
 }
 
 func (s summary) markdown() string {
@@ -564,6 +677,24 @@ func (s summary) markdown() string {
 	fmt.Fprintf(&b, "| Tributary ÷ net/http | %s | %s |\n\n", ratio(s.one, s.base1), ratio(s.hundred, s.base100))
 	fmt.Fprintf(&b, "p99 at half of peak: %.1f ms (single records), %.1f ms (100-record requests); Tributary peak RSS %.0f MB.\n",
 		ms(s.halfP99), ms(s.halfP99Hundred), float64(s.rss)/(1<<20))
+	us := func(c [2]time.Duration) string {
+		if s.backend == "sqlite" {
+			return fmt.Sprintf("%.0f µs", float64(c[0].Nanoseconds())/1000)
+		}
+		return fmt.Sprintf("%.0f + %.0f µs", float64(c[0].Nanoseconds())/1000, float64(c[1].Nanoseconds())/1000)
+	}
+	if s.cpu1[0] > 0 {
+		what := "server + PostgreSQL"
+		if s.backend == "sqlite" {
+			what = "server, SQLite included"
+		}
+		fmt.Fprintf(&b, "\nCPU time per record (%s), which a loaded machine distorts far less than rates: Tributary %s (single records), %s (100-record requests)",
+			what, us(s.cpu1), us(s.cpu100))
+		if s.telCPU1[0] > 0 {
+			fmt.Fprintf(&b, "; Telegraf %s, %s", us(s.telCPU1), us(s.telCPU100))
+		}
+		b.WriteString(".\n")
+	}
 	return b.String()
 }
 
@@ -632,7 +763,7 @@ func runTelegraf(ctx context.Context, o options) (one, hundred result, err error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	one = load(o, url, 1, 0)
-	hundred = load(o, url, 100, 0)
+	one = load(o, url, 1, 0, cmd.Process.Pid)
+	hundred = load(o, url, 100, 0, cmd.Process.Pid)
 	return one, hundred, nil
 }

@@ -131,88 +131,99 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	hookPath := pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
 
 	// Writers post until the server dies, remembering what was
-	// acknowledged.
+	// acknowledged. The server is killed TRIBUTARY_PROOF_KILLS times (1 by
+	// default), each time with deliveries in flight.
+	kills := proofInt(t, "TRIBUTARY_PROOF_KILLS", 1)
 	const writers = 8
 	var (
-		mu    sync.Mutex
-		acked = map[string]bool{}
-		wg    sync.WaitGroup
+		mu           sync.Mutex
+		acked        = map[string]bool{}
+		atKill, held int
+		peakRSS      int64
 	)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: writers, DisableCompression: true}, Timeout: 10 * time.Second}
-	stop := make(chan struct{})
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				n := 1 + i%3*4 // 1, 5 or 9 records
-				keys := make([]string, n)
-				recs := make([]string, n)
-				for j := range n {
-					keys[j] = fmt.Sprintf("%d-%d-%d", w, i, j)
-					recs[j] = fmt.Sprintf(`{"key":%q}`, keys[j])
-				}
-				resp, err := client.Post(p.base+hookPath, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
-				if err != nil {
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
-					mu.Lock()
-					for _, k := range keys {
-						acked[k] = true
+	for round := range kills {
+		if round > 0 {
+			p = k9Start(t, bin, env)
+		}
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
 					}
-					mu.Unlock()
+					n := 1 + i%3*4 // 1, 5 or 9 records
+					keys := make([]string, n)
+					recs := make([]string, n)
+					for j := range n {
+						keys[j] = fmt.Sprintf("%d-%d-%d-%d", round, w, i, j)
+						recs[j] = fmt.Sprintf(`{"key":%q}`, keys[j])
+					}
+					resp, err := client.Post(p.base+hookPath, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
+					if err != nil {
+						continue
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusAccepted {
+						mu.Lock()
+						for _, k := range keys {
+							acked[k] = true
+						}
+						mu.Unlock()
+					}
 				}
+			}()
+		}
+		// Kill with plenty acknowledged and deliveries under way.
+		delivered := rc.distinct()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= 3000*(round+1) && rc.distinct() >= delivered+200 {
+				break
 			}
-		}()
-	}
-	// Kill with plenty acknowledged and deliveries under way.
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 3000 && rc.distinct() >= 200 {
-			break
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: only %d records acknowledged and %d delivered in 60s; logs:\n%s", round, n, rc.distinct(), p.logs)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d records acknowledged and %d delivered in 60s; logs:\n%s", n, rc.distinct(), p.logs)
-		}
-	}
-	// Hold the next requests, so that deliveries are running, then kill.
-	hold := make(chan struct{})
-	rc.mu.Lock()
-	rc.hold = hold
-	rc.mu.Unlock()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		// Hold the next requests, so that deliveries are running, then kill.
+		hold := make(chan struct{})
 		rc.mu.Lock()
-		held := rc.held
+		rc.hold, rc.held = hold, 0
 		rc.mu.Unlock()
-		if held >= 1 {
-			break
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			rc.mu.Lock()
+			h := rc.held
+			rc.mu.Unlock()
+			if h >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no delivery reached the receiver to be held")
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no delivery reached the receiver to be held")
+		peakRSS = max(peakRSS, procPeakRSS(p.cmd.Process.Pid))
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
 		}
+		_ = p.cmd.Wait()
+		close(stop)
+		wg.Wait()
+		rc.mu.Lock()
+		held = rc.held
+		rc.hold = nil
+		rc.mu.Unlock()
+		close(hold)
+		atKill = rc.distinct()
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.cmd.Wait()
-	close(stop)
-	wg.Wait()
-	rc.mu.Lock()
-	held := rc.held
-	rc.hold = nil
-	rc.mu.Unlock()
-	close(hold)
-	atKill := rc.distinct()
 
 	// Restart on the same data; read what was committed behind its back.
 	restarted := time.Now()
@@ -313,6 +324,8 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	t.Logf("acknowledged %d records, committed %d; %d had reached the sink at the kill (%d deliveries in flight, unanswered); "+
 		"all %d %s after the restart; %d duplicate receipts (at least once), %d requests, %d records received that were not committed",
 		len(acked), len(committed), atKill, held, len(committed), time.Since(restarted).Round(time.Millisecond), dups, requests, extra)
+	proofReport(t, proofRow{Promise: "crash: sink delivery, every committed record delivered after kill -9", Runs: kills, Failed: extra > 0 || len(dead.Deliveries) > 0,
+		Figures: map[string]any{"committed": len(committed), "undelivered": 0, "duplicate receipts": dups, "delivered after last restart": time.Since(restarted).Round(time.Millisecond).String(), "peak_rss_mb": peakRSS >> 20}})
 	if extra > 0 {
 		t.Errorf("%d records reached the sink without being committed", extra)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -160,70 +161,85 @@ func testKill9(t *testing.T, bin string, env []string) {
 	hookPath := pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
 
 	// Writers post single records and small arrays until the server dies,
-	// remembering every key that was acknowledged.
+	// remembering every key that was acknowledged. The server is killed
+	// TRIBUTARY_PROOF_KILLS times (1 by default) at random points, each
+	// once about TRIBUTARY_PROOF_RECORDS / kills more records (2000 in
+	// all by default) were acknowledged.
+	kills := proofInt(t, "TRIBUTARY_PROOF_KILLS", 1)
+	total := proofInt(t, "TRIBUTARY_PROOF_RECORDS", 2000)
 	const writers = 16
 	var (
-		mu    sync.Mutex
-		acked = map[string]bool{}
-		wg    sync.WaitGroup
+		mu      sync.Mutex
+		acked   = map[string]bool{}
+		peakRSS int64
 	)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: writers, DisableCompression: true}, Timeout: 10 * time.Second}
-	stop := make(chan struct{})
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				n := 1 + i%3*5 // 1, 6 or 11 records
-				keys := make([]string, n)
-				recs := make([]string, n)
-				for j := range n {
-					keys[j] = fmt.Sprintf("%d-%d-%d", w, i, j)
-					recs[j] = fmt.Sprintf(`{"key":%q,"w":%d}`, keys[j], w)
-				}
-				body := recs[0]
-				if n > 1 {
-					body = "[" + strings.Join(recs, ",") + "]"
-				}
-				resp, err := client.Post(p.base+hookPath, "application/json", strings.NewReader(body))
-				if err != nil {
-					continue // the server is gone or going; not acknowledged
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
-					mu.Lock()
-					for _, k := range keys {
-						acked[k] = true
+	for round := range kills {
+		if round > 0 {
+			p = k9Start(t, bin, env)
+		}
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
 					}
-					mu.Unlock()
+					n := 1 + i%3*5 // 1, 6 or 11 records
+					keys := make([]string, n)
+					recs := make([]string, n)
+					for j := range n {
+						keys[j] = fmt.Sprintf("%d-%d-%d-%d", round, w, i, j)
+						recs[j] = fmt.Sprintf(`{"key":%q,"w":%d}`, keys[j], w)
+					}
+					body := recs[0]
+					if n > 1 {
+						body = "[" + strings.Join(recs, ",") + "]"
+					}
+					resp, err := client.Post(p.base+hookPath, "application/json", strings.NewReader(body))
+					if err != nil {
+						continue // the server is gone or going; not acknowledged
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusAccepted {
+						mu.Lock()
+						for _, k := range keys {
+							acked[k] = true
+						}
+						mu.Unlock()
+					}
 				}
+			}()
+		}
+		// Kill at a random point once enough records are acknowledged,
+		// mid-stream.
+		want := total * (round + 1) / kills
+		want -= rand.IntN(total/kills/2 + 1)
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= want {
+				break
 			}
-		}()
-	}
-	// Kill once a good number of records is acknowledged, mid-stream.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 2000 {
-			break
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: only %d records acknowledged in 60s", round, n)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d records acknowledged in 30s", n)
+		peakRSS = max(peakRSS, procPeakRSS(p.cmd.Process.Pid))
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
 		}
+		_ = p.cmd.Wait()
+		close(stop)
+		wg.Wait()
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = p.cmd.Wait()
-	close(stop)
-	wg.Wait()
 
 	// Restart: the server must come up on the same data, then read back.
 	k9Start(t, bin, env)
@@ -277,6 +293,8 @@ func testKill9(t *testing.T, bin string, env []string) {
 	}
 	t.Logf("acknowledged %d records, stored %d distinct (%d not acknowledged but committed), duplicates %d",
 		len(acked), len(stored), len(stored)-len(acked)+lost, dups)
+	proofReport(t, proofRow{Promise: "crash: webhook ingest, acknowledged records survive kill -9", Runs: kills,
+		Figures: map[string]any{"acknowledged": len(acked), "lost": lost, "duplicates": dups, "peak_rss_mb": peakRSS >> 20}, Failed: lost > 0 || dups > 0})
 	if lost > 0 {
 		t.Fatalf("%d acknowledged records are missing after kill -9", lost)
 	}

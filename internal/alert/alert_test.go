@@ -551,3 +551,33 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestNoDataReadsTheNewestRecord: a push run that started before the
+// window still brings records inside it (runs are windows of traffic);
+// no_data looks at the event time of the newest stored record, so it
+// stays ok while they come, and fires once they stop.
+func TestNoDataReadsTheNewestRecord(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
+		ctx := context.Background()
+		p := b.pipeline(t, weatherSpec)
+		quiet := b.rule(t, `{"name": "quiet", "pipeline": "weather", "no_data": {"window": "2m"}}`)
+		now := time.Now().UTC().Truncate(time.Second)
+		run := core.Run{ID: uuid.Must(uuid.NewV7()), TeamID: b.team, PipelineID: p.ID, Version: 1, Trigger: core.TriggerWebhook,
+			StartedAt: now.Add(5 * time.Minute), Duration: 15 * time.Minute, Fetched: 1, Stored: 1}
+		if err := b.st.WriteBatch(ctx, &store.Batch{TeamID: b.team, PipelineID: p.ID, Version: 1, Persist: true, Run: run, MergeRun: true,
+			Records: []core.Record{{PipelineID: p.ID, TS: now.Add(19 * time.Minute), Version: 1, Data: json.RawMessage(`{"temp":1}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+		// The pipeline is older than the window at these ticks.
+		b.evaluate(t, now.Add(20*time.Minute))
+		if got := b.states(t, quiet.ID); len(got) != 0 {
+			t.Fatalf("transitions = %v while a record came a minute ago in a run started fifteen minutes ago", got)
+		}
+		b.evaluate(t, now.Add(30*time.Minute))
+		if got := b.states(t, quiet.ID); strings.Join(got, " ") != "ok>firing" {
+			t.Fatalf("transitions = %v once the records stopped", got)
+		}
+	})
+}

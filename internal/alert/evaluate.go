@@ -287,11 +287,22 @@ func (s *Service) condition(r *Rule, f *store.AlertPipelineFacts, tick time.Time
 		}
 		return false, 0, fmt.Sprintf("Pipeline %s is healthy.", f.Name)
 	case TypeNoData:
+		// Quiet means no stored record has an event time in the window
+		// (the pipeline row's last_record_at, kept in each batch's
+		// transaction) and no run that started in the window brought a
+		// record. The first sees records arriving in a push run that
+		// started before the window; the second sees pipelines that
+		// persist nothing and data whose event times lag behind.
 		w := r.NoData.Window
+		from := tick.Add(-w)
 		c := runs[runKey{w, f.ID}]
 		n := c.Fetched + c.Stored
-		if f.Status == "paused" || f.CreatedAt.After(tick.Add(-w)) {
+		if f.Status == "paused" || f.CreatedAt.After(from) {
 			return false, float64(n), fmt.Sprintf("Pipeline %s is paused or younger than %s.", f.Name, w)
+		}
+		if f.LastRecordAt != nil && !f.LastRecordAt.Before(from) {
+			age := max(tick.Sub(*f.LastRecordAt), 0)
+			return false, age.Seconds(), fmt.Sprintf("Pipeline %s stored a record with an event time %s ago.", f.Name, age.Round(time.Second))
 		}
 		if n == 0 {
 			return true, 0, fmt.Sprintf("Pipeline %s received no record for %s.", f.Name, w)

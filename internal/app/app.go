@@ -293,7 +293,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// The node's id names it in the cluster listing and is River's client
 	// id, so that the listing tells River's leader.
 	nodeID := cluster.NewID()
-	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, ID: nodeID},
+	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, CompletedRetention: cfg.JobKeepCompleted, ID: nodeID},
 		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
 			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries, alerts,
 		}}))
@@ -355,6 +355,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	api.RegisterAlerts(alertService)
+	pages.UseAlerts(alertService)
 	// The pages call the same service, and list pipelines live from the
 	// broker.
 	pages.UsePipelines(orch, broker)
@@ -366,8 +367,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// GraphQL is another transport over the same pipeline service, behind
 	// the same authentication and CSRF middleware: POST for queries and
 	// mutations, GET for WebSocket subscriptions.
-	gql := graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql")}, graphql.Deps{
-		Service: orch, Accounts: accounts, Broker: broker, Recent: recent, Warmer: eng,
+	gql := graphql.NewHandler(graphql.Options{Logger: log.With("component", "graphql"), Page: pages.GraphiQL()}, graphql.Deps{
+		Service: orch, Accounts: accounts, Alerts: alertService, Broker: broker, Recent: recent, Warmer: eng,
 	})
 	api.Mux().Handle("POST /graphql", gql)
 	api.Mux().Handle("GET /graphql", gql)

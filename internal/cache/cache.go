@@ -48,17 +48,33 @@ type shard struct {
 	rings map[uuid.UUID]*ring
 }
 
-// ring holds a pipeline's newest entries in the order they were added.
+// ring holds a pipeline's newest entries by event time: buf is sorted
+// oldest first by (TS, ID, order added), so the newest are at its end and
+// a backfill of older records cannot displace them.
 type ring struct {
-	mu    sync.RWMutex
-	buf   []Entry // grows to size, then wraps
-	start int     // index of the oldest entry once buf is full
+	mu  sync.RWMutex
+	buf []slot
+	// next numbers the entries in the order added, to break ties.
+	next uint64
 	// warmed is set by Warm: the ring then knows what the store holds.
 	warmed bool
 	// floorSet says that records with TS <= floor may exist outside the
-	// ring (evicted, or never loaded). Without it nothing is missing.
+	// ring (evicted, trimmed, or never loaded). Without it nothing is
+	// missing.
 	floorSet bool
 	floor    time.Time
+}
+
+// slot is an entry and its place in the order added.
+type slot struct {
+	Entry
+	seq uint64
+}
+
+// compareSlots orders slots oldest first: event time, then id, then the
+// order added.
+func compareSlots(a, b slot) int {
+	return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.ID, b.ID), cmp.Compare(a.seq, b.seq))
 }
 
 // New returns an empty Memory cache for cfg.
@@ -80,9 +96,10 @@ func New(cfg Config) (*Memory, error) {
 // records a loader should fetch for Warm.
 func (c *Memory) Size() int { return c.size }
 
-// Add appends the entries of one committed batch, in batch order, to the
-// pipeline's ring, evicting the oldest beyond Size. It creates the ring if
-// needed; a ring created by Add is not warmed.
+// Add puts the entries of one committed batch into the pipeline's ring,
+// which keeps the Size newest by event time: entries older than all of
+// those are not kept (a backfill does not displace newer records). It
+// creates the ring if needed; a ring created by Add is not warmed.
 func (c *Memory) Add(pipeline uuid.UUID, entries ...Entry) {
 	if len(entries) == 0 {
 		return
@@ -90,8 +107,9 @@ func (c *Memory) Add(pipeline uuid.UUID, entries ...Entry) {
 	r := c.ring(pipeline, true)
 	r.mu.Lock()
 	for _, e := range entries {
-		r.push(e, c.size)
+		r.insert(e, c.size)
 	}
+	r.trim(c.size)
 	r.mu.Unlock()
 }
 
@@ -101,34 +119,57 @@ func (c *Memory) Add(pipeline uuid.UUID, entries ...Entry) {
 // other record of the pipeline. Entries already in the ring — added while
 // the store was being read — are kept once, matched by ID.
 func (c *Memory) Warm(pipeline uuid.UUID, entries []Entry, complete bool) {
-	loaded := slices.Clone(entries)
-	// Stored records have no arrival order; time then id is the closest.
-	slices.SortStableFunc(loaded, func(a, b Entry) int {
-		return cmp.Or(a.TS.Compare(b.TS), cmp.Compare(a.ID, b.ID))
-	})
 	r := c.ring(pipeline, true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	present := make(map[int64]bool, len(r.buf))
-	for _, e := range r.buf {
-		if e.ID != 0 {
-			present[e.ID] = true
+	for _, s := range r.buf {
+		if s.ID != 0 {
+			present[s.ID] = true
 		}
 	}
-	added := r.ordered()
-	r.buf, r.start = make([]Entry, 0, min(c.size, len(loaded)+len(added))), 0
-	if !complete && len(loaded) > 0 {
-		r.raiseFloor(loaded[0].TS) // older records, and ties with the oldest, may be missing
+	if !complete && len(entries) > 0 {
+		oldest := entries[0].TS
+		for _, e := range entries[1:] {
+			if e.TS.Before(oldest) {
+				oldest = e.TS
+			}
+		}
+		r.raiseFloor(oldest) // older records, and ties with the oldest, may be missing
 	}
-	for _, e := range loaded {
+	for _, e := range entries {
 		if e.ID == 0 || !present[e.ID] {
-			r.push(e, c.size)
+			r.insert(e, c.size)
 		}
 	}
-	for _, e := range added {
-		r.push(e, c.size)
-	}
+	r.trim(c.size)
 	r.warmed = true
+}
+
+// Trim drops the pipeline's entries with an event time before before:
+// what the pipeline's retention removes from the store. Records older
+// than before then count as missing, so Range sends queries reaching
+// before them to the store, which may still hold them until its
+// retention job runs.
+func (c *Memory) Trim(pipeline uuid.UUID, before time.Time) {
+	r := c.ring(pipeline, false)
+	if r == nil {
+		return
+	}
+	r.mu.RLock()
+	stale := len(r.buf) > 0 && r.buf[0].TS.Before(before)
+	r.mu.RUnlock()
+	if !stale {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, _ := slices.BinarySearchFunc(r.buf, before, func(s slot, t time.Time) int { return s.TS.Compare(t) })
+	if n == 0 {
+		return
+	}
+	r.raiseFloor(r.buf[n-1].TS)
+	r.buf = slices.Delete(r.buf, 0, n)
 }
 
 // Has reports whether the pipeline's ring was warmed from the store since
@@ -144,8 +185,8 @@ func (c *Memory) Has(pipeline uuid.UUID) bool {
 	return r.warmed
 }
 
-// Recent returns up to limit entries of the pipeline, the most recently
-// added first; limit <= 0 means all.
+// Recent returns up to limit entries of the pipeline, newest event time
+// first (ties: highest ID, then latest added); limit <= 0 means all.
 func (c *Memory) Recent(pipeline uuid.UUID, limit int) []Entry {
 	r := c.ring(pipeline, false)
 	if r == nil {
@@ -157,14 +198,10 @@ func (c *Memory) Recent(pipeline uuid.UUID, limit int) []Entry {
 	if limit > 0 && limit < n {
 		n = limit
 	}
-	// Copy the newest n in the order added (at most two runs of the
-	// ring), then reverse: bulk copies beat n indexed reads.
 	out := make([]Entry, n)
-	newest := r.buf[:r.start] // the part after the wrap
-	older := r.buf[r.start:]  // the part before it
-	k := copy(out[max(n-len(newest), 0):], newest[max(len(newest)-n, 0):])
-	copy(out[:n-k], older[len(older)-(n-k):])
-	slices.Reverse(out)
+	for i := range out {
+		out[i] = r.buf[len(r.buf)-1-i].Entry
+	}
 	return out
 }
 
@@ -183,17 +220,20 @@ func (c *Memory) Range(pipeline uuid.UUID, from, to time.Time, limit int) (entri
 	}
 	r.mu.RLock()
 	for i := len(r.buf) - 1; i >= 0; i-- {
-		e := r.at(i)
-		if (from.IsZero() || !e.TS.Before(from)) && (to.IsZero() || e.TS.Before(to)) {
+		e := r.buf[i].Entry
+		if !from.IsZero() && e.TS.Before(from) {
+			break // the rest is older still
+		}
+		if to.IsZero() || e.TS.Before(to) {
 			entries = append(entries, e)
+			if limit > 0 && len(entries) == limit {
+				break
+			}
 		}
 	}
 	warmed, floorSet, floor := r.warmed, r.floorSet, r.floor
 	r.mu.RUnlock()
 
-	slices.SortStableFunc(entries, func(a, b Entry) int {
-		return cmp.Or(b.TS.Compare(a.TS), cmp.Compare(b.ID, a.ID))
-	})
 	full := limit > 0 && len(entries) >= limit
 	if full {
 		entries = entries[:limit:limit]
@@ -273,31 +313,36 @@ func (c *Memory) shard(pipeline uuid.UUID) *shard {
 	return &c.shards[x&(shardCount-1)]
 }
 
-// push appends e, evicting the oldest entry when the ring holds size.
-// Called with r.mu held.
-func (r *ring) push(e Entry, size int) {
-	if len(r.buf) < size {
-		r.buf = append(r.buf, e)
+// insert puts e in its place by event time, unless the ring already
+// holds size newer entries: then e only raises the floor. Called with r.mu
+// held; trim afterwards.
+func (r *ring) insert(e Entry, size int) {
+	s := slot{Entry: e, seq: r.next}
+	r.next++
+	n := len(r.buf)
+	if n >= size && compareSlots(s, r.buf[n-size]) < 0 {
+		r.raiseFloor(e.TS) // older than every entry kept
 		return
 	}
-	r.raiseFloor(r.buf[r.start].TS)
-	r.buf[r.start] = e
-	r.start = (r.start + 1) % size
-}
-
-// at returns the i-th entry in the order added, 0 being the oldest.
-// Called with r.mu held.
-func (r *ring) at(i int) Entry {
-	return r.buf[(r.start+i)%len(r.buf)]
-}
-
-// ordered returns the entries oldest first. Called with r.mu held.
-func (r *ring) ordered() []Entry {
-	out := make([]Entry, len(r.buf))
-	for i := range out {
-		out[i] = r.at(i)
+	if n == 0 || compareSlots(s, r.buf[n-1]) >= 0 {
+		r.buf = append(r.buf, s) // the usual case: newer than all
+	} else {
+		i, _ := slices.BinarySearchFunc(r.buf, s, compareSlots)
+		r.buf = slices.Insert(r.buf, i, s)
 	}
-	return out
+	if len(r.buf) >= 2*size {
+		r.trim(size) // bound the memory of a large batch
+	}
+}
+
+// trim evicts the oldest entries beyond size. Called with r.mu held.
+func (r *ring) trim(size int) {
+	drop := len(r.buf) - size
+	if drop <= 0 {
+		return
+	}
+	r.raiseFloor(r.buf[drop-1].TS)
+	r.buf = r.buf[:copy(r.buf, r.buf[drop:])]
 }
 
 // raiseFloor records that records with TS <= ts may be missing. Called

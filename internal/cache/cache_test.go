@@ -85,6 +85,48 @@ func TestAddRecent(t *testing.T) {
 	}
 }
 
+// TestBackfillKeepsNewest: a backfill of older records, added after the
+// live ones, neither displaces them from Recent nor shows among them.
+func TestBackfillKeepsNewest(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, 5)
+	p := uuid.New()
+	c.Add(p, entries(100, 104)...)
+	c.Add(p, entries(1, 50)...) // a historic upload
+	if got := ids(c.Recent(p, 0)); !slices.Equal(got, []int64{104, 103, 102, 101, 100}) {
+		t.Fatalf("Recent after a backfill = %v", got)
+	}
+	// Out-of-order arrivals within the kept range take their place.
+	c.Add(p, entry(102), Entry{ID: 200, TS: entry(101).TS.Add(time.Millisecond)})
+	if got := ids(c.Recent(p, 0)); !slices.Equal(got, []int64{104, 103, 102, 102, 200}) {
+		t.Fatalf("Recent after out-of-order arrivals = %v", got)
+	}
+	if got := ids(c.Recent(p, 2)); !slices.Equal(got, []int64{104, 103}) {
+		t.Fatalf("Recent(2) = %v", got)
+	}
+}
+
+// TestTrim: entries older than a retention cutoff go, newer ones stay.
+func TestTrim(t *testing.T) {
+	t.Parallel()
+	c := newCache(t, 10)
+	p := uuid.New()
+	c.Trim(p, t0) // an unknown pipeline: nothing happens
+	c.Add(p, entries(1, 10)...)
+	c.Trim(p, entry(1).TS) // nothing older
+	if c.Len(p) != 10 {
+		t.Fatalf("Len = %d after a trim with nothing to drop", c.Len(p))
+	}
+	c.Trim(p, entry(7).TS)
+	if got := ids(c.Recent(p, 0)); !slices.Equal(got, []int64{10, 9, 8, 7}) {
+		t.Fatalf("Recent after Trim = %v", got)
+	}
+	c.Trim(p, entry(100).TS)
+	if c.Len(p) != 0 {
+		t.Fatalf("Len = %d after trimming everything", c.Len(p))
+	}
+}
+
 func TestDefaultsAndValidation(t *testing.T) {
 	t.Parallel()
 	if c := newCache(t, 0); c.Size() != DefaultSize {
@@ -191,17 +233,31 @@ func TestRange(t *testing.T) {
 			},
 		},
 		{
-			name: "out-of-order event times",
+			name: "out-of-order event times: the newest by event time stay",
 			prepare: func(c *Memory, p uuid.UUID) {
 				c.Warm(p, nil, true)
 				// A historic upload after live records: newest added is oldest in time.
 				c.Add(p, entries(50, 55)...)
-				c.Add(p, entries(1, 6)...) // size 10: 50 and 51 evicted, floor at 51
+				c.Add(p, entries(1, 6)...) // size 10: 1 and 2 are not kept, floor at 2
 			},
 			queries: []query{
 				{limit: 4, want: []int64{55, 54, 53, 52}, wantCovers: true},
-				{limit: 5, want: []int64{55, 54, 53, 52, 6}},
-				{to: at(10), want: []int64{6, 5, 4, 3, 2, 1}},
+				{limit: 10, want: []int64{55, 54, 53, 52, 51, 50, 6, 5, 4, 3}, wantCovers: true},
+				{limit: 11, want: []int64{55, 54, 53, 52, 51, 50, 6, 5, 4, 3}},
+				{from: at(3), want: []int64{55, 54, 53, 52, 51, 50, 6, 5, 4, 3}, wantCovers: true},
+				{to: at(10), want: []int64{6, 5, 4, 3}},
+			},
+		},
+		{
+			name: "trim follows retention",
+			prepare: func(c *Memory, p uuid.UUID) {
+				c.Warm(p, entries(1, 8), true)
+				c.Trim(p, at(4)) // retention: records before 4 go
+			},
+			queries: []query{
+				{want: []int64{8, 7, 6, 5, 4}}, // the store may still hold 1..3
+				{from: at(4), want: []int64{8, 7, 6, 5, 4}, wantCovers: true},
+				{limit: 3, want: []int64{8, 7, 6}, wantCovers: true},
 			},
 		},
 	} {

@@ -12,6 +12,9 @@
 // the store with Warm. Has tells whether that happened since start.
 //
 // Guarantees:
+//   - A ring holds the pipeline's newest records by event time, whatever
+//     the order they arrive in: a backfill of older records does not
+//     displace newer ones. Trim drops what retention removes.
 //   - Memory is bounded by Size entries per pipeline; Forget a deleted
 //     pipeline to drop its ring.
 //   - Every method is safe for concurrent use. Pipelines are spread over

@@ -34,13 +34,15 @@ func applyCommand(env Env) *cobra.Command {
 	var dryRun, prune, yes bool
 	cmd := &cobra.Command{
 		Use:   "apply -f DIR_OR_FILE",
-		Short: "Create or update pipelines and dashboards from YAML or JSON files",
-		Long: `Create or update the pipelines and dashboards of the files, matched by name, after printing a
-unified diff of each one's canonical YAML (the server's against the files'). Nothing is written
-unless every file is valid: every problem is listed with its file, line and path first.
-Dashboards (kind: dashboard) name pipelines by name; apply resolves the names to ids.
---prune also deletes the team's pipelines and dashboards the files no longer hold, after
-confirmation or --yes.
+		Short: "Create or update pipelines, dashboards and alerts from YAML or JSON files",
+		Long: `Create or update the pipelines, dashboards, alert rules and alert channels of the files, matched
+by name, after printing a unified diff of each one's canonical YAML (the server's against the
+files'). Nothing is written unless every file is valid: every problem is listed with its file,
+line and path first. Dashboards (kind: dashboard) name pipelines by name; apply resolves the
+names to ids. Alert rules (kind: alert_rule) name their pipeline and channels by name; alert
+channels (kind: alert_channel) name the secrets holding their credentials. --prune also deletes
+the team's pipelines, dashboards, alert rules and alert channels the files no longer hold,
+after confirmation or --yes.
 
 Secrets are named, never written in files: create them with the API (POST /api/v1/secrets).`,
 		Example: `  tributary apply -f pipelines/ --dry-run
@@ -70,7 +72,7 @@ Secrets are named, never written in files: create them with the API (POST /api/v
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "a file or a directory of .yaml, .yml and .json files (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the changes only")
-	cmd.Flags().BoolVar(&prune, "prune", false, "delete the team's pipelines and dashboards that the files do not hold")
+	cmd.Flags().BoolVar(&prune, "prune", false, "delete the team's pipelines, dashboards, alert rules and alert channels that the files do not hold")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking (with --prune)")
 	return cmd
 }
@@ -108,6 +110,13 @@ func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, pr
 	if err := validateDashboards(env, set, current, prune); err != nil {
 		return err
 	}
+	serverAlerts, err := loadServerAlerts(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := validateAlerts(ctx, env, r, set, current, serverAlerts, prune); err != nil {
+		return err
+	}
 
 	var changes []change
 	unchanged := 0
@@ -136,6 +145,9 @@ func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, pr
 		}
 	}
 	dash := planDashboards(set.Dashboards, currentDash, current, prune)
+	channels := planAlerts(specfile.KindAlertChannel, set.AlertChannels, serverAlerts, current, prune)
+	rules := planAlerts(specfile.KindAlertRule, set.AlertRules, serverAlerts, current, prune)
+	alertPlans := []alertPlan{channels, rules}
 
 	for _, c := range append(changes, deletes...) {
 		var before, after []byte
@@ -151,6 +163,9 @@ func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, pr
 		fmt.Fprint(env.Stdout, specfile.Diff(from, to, before, after))
 	}
 	dash.printDiffs(env)
+	for _, p := range alertPlans {
+		p.printDiffs(env)
+	}
 	summary := fmt.Sprintf("%d to create, %d to update, %d unchanged", count(changes, "create"), count(changes, "update"), unchanged)
 	if prune {
 		summary += fmt.Sprintf(", %d to delete", len(deletes))
@@ -161,12 +176,17 @@ func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, pr
 			summary += fmt.Sprintf(", %d to delete", len(dash.deletes))
 		}
 	}
+	for _, p := range alertPlans {
+		if len(p.changes) > 0 || len(p.deletes) > 0 || p.unchanged > 0 {
+			summary += p.summary(prune)
+		}
+	}
 	if dryRun {
 		fmt.Fprintf(env.Stdout, "%s (dry run: nothing applied)\n", summary)
 		return nil
 	}
 	fmt.Fprintln(env.Stdout, summary)
-	if (len(deletes) > 0 || len(dash.deletes) > 0) && !yes {
+	if (len(deletes) > 0 || len(dash.deletes) > 0 || len(channels.deletes) > 0 || len(rules.deletes) > 0) && !yes {
 		var names []string
 		for _, d := range deletes {
 			names = append(names, d.name)
@@ -179,6 +199,11 @@ func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, pr
 			}
 			question = fmt.Sprintf("Delete %d pipelines with their records (%s) and %d dashboards (%s)?",
 				len(deletes), strings.Join(names, ", "), len(dash.deletes), strings.Join(dnames, ", "))
+		}
+		for _, p := range alertPlans {
+			if len(p.deletes) > 0 {
+				question = strings.TrimSuffix(question, "?") + fmt.Sprintf(", and %d %s (%s)?", len(p.deletes), p.noun(), strings.Join(p.deleteNames(), ", "))
+			}
 		}
 		if !confirm(env, question) {
 			return errors.New("nothing was applied: the deletions were not confirmed (--yes confirms)")
@@ -203,6 +228,19 @@ func apply(ctx context.Context, env Env, r *remote, set specfile.Set, dryRun, pr
 	// pipelines the files dropped go.
 	if err := dash.apply(ctx, env, r); err != nil {
 		return err
+	}
+	// Channels before the rules that name them; rules after the pipelines
+	// they watch; deletions of rules before the channels and pipelines
+	// they name.
+	for _, p := range alertPlans {
+		if err := p.apply(ctx, env, r); err != nil {
+			return err
+		}
+	}
+	for _, p := range []alertPlan{rules, channels} {
+		if err := p.applyDeletes(ctx, env, r); err != nil {
+			return err
+		}
 	}
 	for _, c := range deletes {
 		if err := r.c.DeletePipeline(ctx, c.current.ID); err != nil && !client.IsNotFound(err) {
@@ -294,11 +332,12 @@ func exportCommand(env Env) *cobra.Command {
 	var only, dir string
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write the team's pipelines and dashboards to YAML files, one a file",
+		Short: "Write the team's pipelines, dashboards and alerts to YAML files, one a file",
 		Long: `Write each pipeline's spec (sinks included, secrets by name) as canonical YAML to DIR/NAME.yaml,
-and each dashboard (pipelines by name) to DIR/dashboard-NAME.yaml. Applying the files again
-changes nothing. -o - writes everything to standard output instead. --pipeline exports one
-pipeline and no dashboard.`,
+each dashboard (pipelines by name) to DIR/dashboard-NAME.yaml, each alert channel (secrets by
+name) to DIR/alert-channel-NAME.yaml and each alert rule (pipeline and channels by name) to
+DIR/alert-rule-NAME.yaml. Applying the files again changes nothing. -o - writes everything to
+standard output instead. --pipeline exports one pipeline and nothing else.`,
 		Example: `  tributary export -o pipelines/
   tributary export --pipeline orders -o -`,
 		Args: args(),
@@ -323,10 +362,15 @@ pipeline and no dashboard.`,
 					return err
 				}
 				docs = append(docs, ds...)
+				as, err := exportAlerts(ctx, r, ps)
+				if err != nil {
+					return err
+				}
+				docs = append(docs, as...)
 			}
 			if dir == "-" {
 				for i, p := range docs {
-					y, err := specfile.Encode(p.spec)
+					y, err := p.encode()
 					if err != nil {
 						return err
 					}
@@ -342,7 +386,7 @@ pipeline and no dashboard.`,
 			}
 			used := map[string]bool{}
 			for _, p := range docs {
-				y, err := specfile.Encode(p.spec)
+				y, err := p.encode()
 				if err != nil {
 					return err
 				}

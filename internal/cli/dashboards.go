@@ -17,7 +17,18 @@ import (
 // exported is one document export writes.
 type exported struct {
 	name, file string
-	spec       json.RawMessage
+	// kind is an alert kind (specfile.KindAlertRule…), whose documents
+	// are written with kind added; "" for pipelines and dashboards.
+	kind string
+	spec json.RawMessage
+}
+
+// encode returns the document as export writes it.
+func (e exported) encode() ([]byte, error) {
+	if e.kind != "" {
+		return specfile.EncodeAlert(e.kind, e.spec)
+	}
+	return specfile.Encode(e.spec)
 }
 
 // dashChange is one step of an apply for a dashboard.

@@ -112,9 +112,14 @@ type Config struct {
 	SinkAttemptTimeout time.Duration
 	// JobRescueAfter is how long a job may run before River considers its
 	// node dead and runs it again; after a crash, deliveries and other
-	// jobs that were running wait this long. 0 means River's default of
-	// one hour (TRIBUTARY_JOB_RESCUE_AFTER).
+	// jobs that were running wait this long. 0 means
+	// jobs.DefaultRescueAfter, twice the longest job timeout (20m)
+	// (TRIBUTARY_JOB_RESCUE_AFTER).
 	JobRescueAfter time.Duration
+	// JobKeepCompleted is how long completed jobs are kept for the job
+	// dashboard; 0 means jobs.DefaultCompletedRetention (1h)
+	// (TRIBUTARY_JOB_KEEP_COMPLETED).
+	JobKeepCompleted time.Duration
 }
 
 // DatabaseReadURLs returns the read replica URLs of DatabaseReadURL.
@@ -187,7 +192,8 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"poll-workers", "TRIBUTARY_POLL_WORKERS", "polls of polling pipelines run at once", &c.PollWorkers},
 		binding{"poll-host-rate", "TRIBUTARY_POLL_HOST_RATE", "poll requests per second to each API host; 0: no limit", &c.PollHostRate},
 		binding{"sink-workers", "TRIBUTARY_SINK_WORKERS", "sink deliveries made at once", &c.SinkWorkers},
-		binding{"job-rescue-after", "TRIBUTARY_JOB_RESCUE_AFTER", "how long a job may run before it is rescued as stuck (its node is taken for dead); 0: 1h", &c.JobRescueAfter},
+		binding{"job-rescue-after", "TRIBUTARY_JOB_RESCUE_AFTER", "how long a job may run before it is rescued as stuck (its node is taken for dead); 0: 20m, twice the longest job timeout", &c.JobRescueAfter},
+		binding{"job-keep-completed", "TRIBUTARY_JOB_KEEP_COMPLETED", "how long completed jobs are kept; 0: 1h", &c.JobKeepCompleted},
 		binding{"sink-attempt-timeout", "TRIBUTARY_SINK_ATTEMPT_TIMEOUT", "how long one attempt of a sink delivery may take", &c.SinkAttemptTimeout},
 		binding{"sink-retry-schedule", "TRIBUTARY_SINK_RETRY_SCHEDULE", "waits before the retries of a failed sink delivery, e.g. 5s,5m,30m,2h,5h,10h,10h (the default)", &c.SinkRetrySchedule},
 	)
@@ -353,7 +359,10 @@ func (c *Config) Validate(storageOnly bool) error {
 			bad("max upload bytes", "must be at least 1024")
 		}
 		if c.JobRescueAfter < 0 {
-			bad("job rescue after", "must not be negative (0 means one hour)")
+			bad("job rescue after", "must not be negative (0 means 20m)")
+		}
+		if c.JobKeepCompleted < 0 {
+			bad("job keep completed", "must not be negative (0 means 1h)")
 		}
 		if c.SinkAttemptTimeout < time.Second {
 			bad("sink attempt timeout", "must be at least 1s")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -447,7 +446,7 @@ func (se Series) check(path string, refs Refs, ps *problems) {
 		ps.add(path+".aggregate", "%q is not an aggregate; use one of %s", se.Aggregate, strings.Join(Aggregates, ", "))
 	}
 	if se.Bucket != "" {
-		if _, err := ParseBucket(se.Bucket); err != nil {
+		if _, err := rollup.ParseWidth(se.Bucket); err != nil {
 			ps.add(path+".bucket", "%v", err)
 		}
 	}
@@ -514,40 +513,4 @@ func checkName(path, name string, limit int, ps *problems) {
 	if strings.ContainsFunc(name, unicode.IsControl) {
 		ps.add(path, "contains a control character such as a newline or tab")
 	}
-}
-
-// MaxBucket is the widest bucket a series may ask for.
-const MaxBucket = 3650 * 24 * time.Hour
-
-// ParseBucket reads a bucket width: a duration of whole seconds (30s, 1m,
-// 15m, 1h), or whole days (7d) or weeks (2w).
-func ParseBucket(s string) (time.Duration, error) {
-	bad := fmt.Errorf("%q is not a bucket width; write it like 30s, 1m, 1h, 1d or 1w", s)
-	var d time.Duration
-	switch {
-	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n <= 0 || n > 3650 {
-			return 0, bad
-		}
-		unit := 24 * time.Hour
-		if strings.HasSuffix(s, "w") {
-			unit *= 7
-		}
-		d = time.Duration(n) * unit
-	default:
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, bad
-		}
-	}
-	switch {
-	case d < time.Second:
-		return 0, fmt.Errorf("%q is shorter than the smallest bucket, 1s", s)
-	case d%time.Second != 0:
-		return 0, fmt.Errorf("%q is not a whole number of seconds", s)
-	case d > MaxBucket:
-		return 0, fmt.Errorf("%q is wider than the widest bucket, 3650d", s)
-	}
-	return d, nil
 }

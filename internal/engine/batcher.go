@@ -31,7 +31,9 @@ import (
 //     nothing but its own commit;
 //   - or it holds MaxBatchRecords records;
 //   - or Linger has passed since its first submission: a write in flight
-//     that takes long does not hold the next group back for longer.
+//     that takes long does not hold the next group back for longer. By
+//     default Linger follows the pipeline's commit time (Config.Linger),
+//     so the groups in flight start about evenly spread over a commit.
 //
 // Otherwise it keeps growing, up to MaxBatchRecords. So batches grow with
 // load: under a burst, what arrives while one batch is written goes into
@@ -150,9 +152,9 @@ type batcher struct {
 	// sent; while it is not 0 the batcher does not exit. It grows only
 	// under e.mu.
 	senders atomic.Int32
-	// written receives a value from each flush goroutine when it is done;
-	// it has room for FlushConcurrency, so a flush never waits.
-	written chan struct{}
+	// written receives the time each flush goroutine took, when it is
+	// done; it has room for FlushConcurrency, so a flush never waits.
+	written chan time.Duration
 
 	// runs are the pipeline's current push runs, one per trigger.
 	runsMu sync.Mutex
@@ -164,6 +166,8 @@ type batcher struct {
 type pushRun struct {
 	id    uuid.UUID
 	start time.Time
+	// stored is set once a batch of the run has committed.
+	stored bool
 }
 
 // runFor returns the push run a batch of trigger starting at started
@@ -184,6 +188,17 @@ func (b *batcher) runFor(trigger core.RunTrigger, started time.Time) pushRun {
 		b.runs[trigger] = r
 	}
 	return r
+}
+
+// runStored notes that a batch of run id committed, so that the next
+// batches of the run only add to it (store.Batch.RunStored).
+func (b *batcher) runStored(trigger core.RunTrigger, id uuid.UUID) {
+	b.runsMu.Lock()
+	defer b.runsMu.Unlock()
+	if r, ok := b.runs[trigger]; ok && r.id == id {
+		r.stored = true
+		b.runs[trigger] = r
+	}
 }
 
 // group is a batch in the making.
@@ -224,7 +239,7 @@ func (e *Engine) batcherFor(id uuid.UUID) (*batcher, error) {
 	}
 	b := e.batchers[id]
 	if b == nil {
-		b = &batcher{e: e, id: id, in: make(chan *submission, queueSize), written: make(chan struct{}, e.cfg.FlushConcurrency)}
+		b = &batcher{e: e, id: id, in: make(chan *submission, queueSize), written: make(chan time.Duration, e.cfg.FlushConcurrency)}
 		e.batchers[id] = b
 		e.wg.Add(1)
 		go b.run()
@@ -262,10 +277,19 @@ func (b *batcher) run() {
 	linger.Stop()
 	idle := time.NewTimer(cfg.IdleTimeout)
 	defer idle.Stop()
+	// avgWrite is a moving average of the pipeline's write times, for an
+	// adaptive Linger.
+	avgWrite := DefaultLinger * time.Duration(cfg.FlushConcurrency)
+	lingerFor := func() time.Duration {
+		if cfg.Linger > 0 {
+			return cfg.Linger
+		}
+		return min(max(avgWrite/time.Duration(cfg.FlushConcurrency), MinAdaptiveLinger), MaxAdaptiveLinger)
+	}
 	start := func(s *submission) {
 		cur = newGroup(s)
 		cur.complete = closing
-		linger.Reset(cfg.Linger)
+		linger.Reset(lingerFor())
 	}
 	for {
 		if cur != nil && inflight < cfg.FlushConcurrency &&
@@ -316,7 +340,8 @@ func (b *batcher) run() {
 			if cur != nil {
 				cur.complete = true
 			}
-		case <-b.written:
+		case took := <-b.written:
+			avgWrite += (took - avgWrite) / 8
 			if inflight--; inflight == 0 && cur == nil {
 				idle.Reset(b.idleWait(closing))
 			}
@@ -345,8 +370,9 @@ func (b *batcher) idleWait(closing bool) time.Duration {
 // flush writes one group and answers its submitters, in its own
 // goroutine.
 func (b *batcher) flush(g *group) {
+	began := time.Now()
 	defer func() {
-		b.written <- struct{}{}
+		b.written <- time.Since(began)
 		b.e.wg.Done()
 	}()
 	subs := g.subs[:0]
@@ -402,7 +428,7 @@ func (bt *batcher) writeGroup(subs []*submission) (uuid.UUID, error) {
 	}
 	b := newBatch(first.p, first.persist, first.trigger, started, accepted, rejected)
 	run := bt.runFor(first.trigger, started)
-	b.Run.ID, b.MergeRun = run.id, true
+	b.Run.ID, b.MergeRun, b.RunStored = run.id, true, run.stored
 	for _, s := range subs {
 		appendRecords(b, s.accepted, s.rejected)
 		if len(s.webhookID.Hash) > 0 {
@@ -419,6 +445,7 @@ func (bt *batcher) writeGroup(subs []*submission) (uuid.UUID, error) {
 			"records", len(b.Records)+len(b.Rejected), "err", err)
 		return uuid.Nil, fmt.Errorf("engine: write batch of pipeline %s: %w", b.PipelineID, err)
 	}
+	bt.runStored(first.trigger, run.id)
 	e.metrics.batchRequests.Observe(float64(len(subs)))
 	return b.Run.ID, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -70,9 +71,10 @@ func LoadPointer(st RecordsByIDReader) func(ctx context.Context, p pubsub.Pointe
 
 // CacheObserver returns the pubsub.ClusterConfig.Observe and Reset of a
 // node: batches committed on other nodes go into the recent-records cache
-// as the engine puts its own there; a topic that lost messages drops the
-// pipeline's entries, and a reset drops every pipeline's, so they refill
-// from the store on the next read.
+// as the engine puts its own there; a topic that lost messages, or a
+// pipeline deleted on another node, drops the pipeline's entries, and a
+// reset or a retention run on another node (CacheTopic) drops every
+// pipeline's, so they refill from the store on the next read.
 func CacheObserver(c *cache.Memory) (observe func(pubsub.Message), reset func()) {
 	observe = func(msg pubsub.Message) {
 		switch msg.Kind {
@@ -103,7 +105,48 @@ func CacheObserver(c *cache.Memory) (observe func(pubsub.Message), reset func())
 			if id, ok := pubsub.TopicPipeline(msg.Topic); ok {
 				c.Forget(id)
 			}
+		case pubsub.KindControl:
+			if msg.Topic == CacheTopic { // retention ran on another node
+				c.Reset()
+				return
+			}
+			// Another node deleted the pipeline: drop its records here too.
+			var ev struct {
+				Event string `json:"event"`
+			}
+			if json.Unmarshal(msg.Payload, &ev) == nil && ev.Event == "deleted" {
+				if id, ok := pubsub.TopicPipeline(msg.Topic); ok {
+					c.Forget(id)
+				}
+			}
 		}
 	}
 	return observe, c.Reset
+}
+
+// CacheTopic is the broker topic on which a node tells the others that
+// retention deleted records, so that they drop their recent records and
+// refill them from the store. No live stream subscribes to it.
+const CacheTopic = "cache:retention"
+
+// RetentionApplied keeps the recent-records cache within what retention
+// left in the store: cutoffs maps each pipeline to the event time before
+// which its records were deleted. This node trims its own cache; when
+// deleted says that the run removed records, the other nodes of a cluster
+// are told, and drop their caches to refill them from the store.
+func (e *Engine) RetentionApplied(ctx context.Context, cutoffs map[uuid.UUID]time.Time, deleted bool) {
+	if e.cache != nil {
+		for id, before := range cutoffs {
+			if !before.IsZero() {
+				e.cache.Trim(id, before)
+			}
+		}
+	}
+	if !deleted || e.broker == nil {
+		return
+	}
+	msg := pubsub.Message{Kind: pubsub.KindControl, Payload: []byte(`{"event":"retention"}`)}
+	if err := e.broker.Publish(context.WithoutCancel(ctx), CacheTopic, msg); err != nil && !errors.Is(err, pubsub.ErrClosed) {
+		e.log.Warn("engine: tell the cluster that retention deleted records", "err", err)
+	}
 }

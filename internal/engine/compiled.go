@@ -54,11 +54,15 @@ func (e *Engine) Compiled(p core.Pipeline) (*pipeline.Compiled, error) {
 	return ent.c, ent.err
 }
 
-// Forget drops what the engine keeps of a deleted pipeline.
+// Forget drops what the engine keeps of a deleted pipeline: its compiled
+// spec and its recent records.
 func (e *Engine) Forget(pipelineID uuid.UUID) {
 	e.compiled.mu.Lock()
 	delete(e.compiled.m, pipelineID)
 	e.compiled.mu.Unlock()
+	if e.cache != nil {
+		e.cache.Forget(pipelineID)
+	}
 }
 
 func (e *Engine) compile(p core.Pipeline) (*pipeline.Compiled, error) {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -83,6 +84,9 @@ func FuzzEncode(f *testing.F) {
 			return
 		}
 		got, err := (&encoder{}).encode(v)
+		if errors.Is(err, errNumberRange) {
+			return // refused on purpose: stored numbers are float64
+		}
 		if err != nil {
 			t.Fatalf("encode(%s): %v", doc, err)
 		}

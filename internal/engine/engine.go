@@ -50,8 +50,12 @@ var _ Store = store.Store(nil)
 
 // Defaults of Config.
 const (
-	DefaultMaxBatchRecords  = 1000
-	DefaultLinger           = 2 * time.Millisecond
+	DefaultMaxBatchRecords = 1000
+	DefaultLinger          = 2 * time.Millisecond
+	// MinAdaptiveLinger and MaxAdaptiveLinger bound the Linger that adapts
+	// to a pipeline's commits (Config.Linger zero).
+	MinAdaptiveLinger       = 200 * time.Microsecond
+	MaxAdaptiveLinger       = 50 * time.Millisecond
 	DefaultIdleTimeout      = time.Minute
 	DefaultFlushConcurrency = 2
 	DefaultCommitTimeout    = 30 * time.Second
@@ -71,7 +75,12 @@ type Config struct {
 	// another write of the pipeline is in flight; after it, the group is
 	// written alongside (see FlushConcurrency). A group is written at once
 	// when no write of the pipeline is in flight, so Linger adds nothing to
-	// the latency of a lone request. Default 2ms.
+	// the latency of a lone request. Zero (the default) adapts it to the
+	// pipeline's commits: the average time of its recent writes divided by
+	// FlushConcurrency (DefaultLinger until a write is measured), between
+	// MinAdaptiveLinger and MaxAdaptiveLinger, so that the writes in
+	// flight are spread over a commit and a group grows for as long as a
+	// commit takes: slow commits make larger groups, not more of them.
 	Linger time.Duration
 	// IdleTimeout is how long a pipeline's batcher goroutine lives without
 	// submissions before it exits; the next submission starts a new one.
@@ -115,7 +124,6 @@ func (cfg Config) withDefaults() Config {
 		}
 	}
 	def(&cfg.MaxBatchRecords, DefaultMaxBatchRecords)
-	defDur(&cfg.Linger, DefaultLinger)
 	defDur(&cfg.IdleTimeout, DefaultIdleTimeout)
 	def(&cfg.FlushConcurrency, DefaultFlushConcurrency)
 	defDur(&cfg.CommitTimeout, DefaultCommitTimeout)

@@ -2,20 +2,23 @@ package graphql
 
 import (
 	"context"
-
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/tributary-dev/tributary/internal/account"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tributary-dev/tributary/internal/account"
 	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/rollup"
 	"github.com/tributary-dev/tributary/internal/store"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
@@ -53,6 +56,33 @@ func user(u core.User) *User {
 
 func team(t core.Team) *Team {
 	return &Team{ID: t.ID.String(), Name: t.Name, Slug: t.Slug, CreatedAt: t.CreatedAt}
+}
+
+// teamOf is team, for resolvers whose argument named team hides it.
+func teamOf(t core.Team) *Team { return team(t) }
+
+func member(m core.Membership) *Member {
+	return &Member{User: user(m.User), Role: Role(m.Role), CreatedAt: m.CreatedAt}
+}
+
+func dashboardOf(v orchestrator.DashboardView) (*Dashboard, error) {
+	spec, err := json.Marshal(v.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode dashboard %s: %w", v.ID, err)
+	}
+	d := &Dashboard{ID: v.ID.String(), Name: v.Name, Version: v.Version, Spec: spec, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
+		Pipelines: make([]*DashboardPipeline, 0, len(v.Pipelines)), Missing: make([]*MissingPipeline, 0, len(v.Missing))}
+	if v.CreatedBy != nil {
+		d.CreatedBy = new(v.CreatedBy.String())
+	}
+	for id, name := range v.Pipelines {
+		d.Pipelines = append(d.Pipelines, &DashboardPipeline{ID: id.String(), Name: name})
+	}
+	slices.SortFunc(d.Pipelines, func(a, b *DashboardPipeline) int { return strings.Compare(a.Name, b.Name) })
+	for _, m := range v.Missing {
+		d.Missing = append(d.Missing, &MissingPipeline{Path: m.Path, Widget: m.Widget, Pipeline: m.Pipeline})
+	}
+	return d, nil
 }
 
 func token(t core.Token) *Token {
@@ -108,16 +138,13 @@ func (r *Resolver) teamRoles(ctx context.Context, acc Accounts) ([]*TeamRole, er
 	if p == nil {
 		return nil, orchestrator.ErrUnauthenticated
 	}
-	if p.Token != nil {
-		t, err := acc.Team(ctx, p.Token.TeamID)
-		if err != nil {
-			return nil, err
-		}
-		return []*TeamRole{{Team: team(t), Role: Role(p.Token.Role)}}, nil
+	trs, err := acc.TeamsOf(ctx, p)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]*TeamRole, 0, len(p.Memberships))
-	for _, m := range p.Memberships {
-		out = append(out, &TeamRole{Team: team(m.Team), Role: Role(m.Role)})
+	out := make([]*TeamRole, 0, len(trs))
+	for _, tr := range trs {
+		out = append(out, &TeamRole{Team: team(tr.Team), Role: Role(tr.Role)})
 	}
 	return out, nil
 }
@@ -154,53 +181,18 @@ func parseTimePart(s string) (time.Time, error) {
 // roleArg converts the Role enum.
 func roleArg(r Role) auth.Role { return auth.Role(r) }
 
-// parseBucket reads a series bucket width like REST's bucket parameter:
-// "" (auto: the smallest of 1m, 5m, 15m, 1h, 6h, 1d, 7d giving at most
-// 1000 buckets over span), "raw" (0), a Go duration, or whole days and
-// weeks ("1d", "2w").
+// parseBucket reads a series bucket by the one rule of
+// rollup.ParseSeriesWidth; a bad one is an INVALID_ARGUMENT error naming
+// it.
 func parseBucket(s string, span time.Duration) (time.Duration, error) {
-	switch {
-	case s == "":
-		for _, b := range []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour} {
-			if span/b <= 1000 {
-				return b, nil
-			}
-		}
-		return 7 * 24 * time.Hour, nil
-	case s == "raw":
-		return 0, nil
-	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n <= 0 || n > 3650 {
-			return 0, invalidArg("bucket", "is not a whole number of days or weeks")
-		}
-		unit := 24 * time.Hour
-		if strings.HasSuffix(s, "w") {
-			unit *= 7
-		}
-		return time.Duration(n) * unit, nil
+	d, err := rollup.ParseSeriesWidth(s, span)
+	var we *rollup.WidthError
+	if errors.As(err, &we) {
+		return 0, invalidArg("bucket", fmt.Sprintf("%q %s; write it like 30s, 1m, 1h, 1d or 1w, or raw", s, we.Reason))
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Second {
-		return 0, invalidArg("bucket", "is not a width like 30s, 1m, 1h or 1d, or raw")
-	}
-	return d, nil
+	return d, err
 }
 
-// formatBucket writes a bucket width as parseBucket reads it.
-func formatBucket(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "raw"
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return fmt.Sprintf("%ds", d/time.Second)
-}
 func deref(s *string) string {
 	if s == nil {
 		return ""

@@ -10,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 )
 
@@ -78,7 +79,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			ext["problems"] = problems
 		case errors.Is(err, orchestrator.ErrVersionConflict):
 			ext["code"] = CodeVersionConflict
-		case errors.Is(err, orchestrator.ErrConflict):
+		case errors.Is(err, orchestrator.ErrConflict), errors.Is(err, core.ErrLastOwner):
 			ext["code"] = CodeConflict
 		case errors.Is(err, orchestrator.ErrUnavailable):
 			ext["code"] = CodeUnavailable

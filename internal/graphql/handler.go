@@ -47,6 +47,9 @@ type Options struct {
 	// Logger receives the failures of the server. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Page, when set, answers a browser's GET (Accept: text/html,
+	// no Upgrade): the GraphiQL page.
+	Page http.Handler
 }
 
 // Defaults of Options.
@@ -93,7 +96,7 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	h.AddTransport(transport.Websocket{
 		// Any origin may connect: a token is no ambient credential, and
 		// a session is checked against the origin in init.
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{InsecureSkipVerify: true}},
+		Implementation: wsImplementation{AcceptOptions: coderws.AcceptOptions{InsecureSkipVerify: true}},
 		InitFunc:       r.initWebsocket,
 		InitTimeout:    cfg.InitTimeout,
 		// The keep-alive also serves graphql-ws clients.
@@ -119,6 +122,10 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodGet && req.Header.Get("Upgrade") == "" {
+			if cfg.Page != nil && strings.Contains(req.Header.Get("Accept"), "text/html") {
+				cfg.Page.ServeHTTP(w, req)
+				return
+			}
 			w.Header().Set("Allow", "POST")
 			http.Error(w, "GraphQL queries and mutations are sent with POST; GET serves WebSocket subscriptions only.", http.StatusMethodNotAllowed)
 			return

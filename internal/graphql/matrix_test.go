@@ -77,7 +77,7 @@ func matrixFields() []field {
 		return field{name: "Pipeline." + name, query: `query($id: ID!, $team: ID) { pipeline(id: $id, team: $team) { id ` + sel + ` } }`,
 			min: auth.Viewer, vars: pipelineVars}
 	}
-	return []field{
+	return append([]field{
 		{name: "me", query: `{ me { user { id } token { id name role } teams { role team { id name } } } }`, min: auth.Viewer, self: true},
 		{name: "teams", query: `{ teams { role team { id slug } } }`, min: auth.Viewer, self: true},
 		{name: "pipelines", query: `query($team: ID) { pipelines(team: $team) { id name } }`, min: auth.Viewer,
@@ -163,7 +163,83 @@ func matrixFields() []field {
 				}
 				return map[string]any{"id": tok.ID.String(), "team": team}
 			}},
+
+		// Teams and members (accounts.graphqls).
+		{name: "renameTeam", query: `mutation($name: String!, $team: ID) { renameTeam(name: $name, team: $team) { id name slug } }`, min: auth.Admin,
+			vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"name": f.unique("Acme"), "team": team}
+			}},
+		{name: "addMember", query: `mutation($email: String!, $team: ID) { addMember(email: $email, role: viewer, team: $team) { role user { email } } }`,
+			min: auth.Admin, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"email": f.newUser(t), "team": team}
+			}},
+		{name: "setMemberRole", query: `mutation($id: ID!, $team: ID) { setMemberRole(userId: $id, role: editor, team: $team) { role user { id } } }`,
+			min: auth.Admin, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"id": f.newMember(t), "team": team}
+			}},
+		{name: "removeMember", query: `mutation($id: ID!, $team: ID) { removeMember(userId: $id, team: $team) }`,
+			min: auth.Admin, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"id": f.newMember(t), "team": team}
+			}},
+
+		// Dashboards (dashboards.graphqls).
+		{name: "dashboards", query: `query($team: ID) { dashboards(team: $team) { id name version spec pipelines { id name } missing { path } } }`,
+			min: auth.Viewer, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				f.newDashboard(t)
+				return map[string]any{"team": team}
+			}},
+		{name: "dashboard", query: `query($id: ID!, $team: ID) { dashboard(id: $id, team: $team) { id name version spec createdAt } }`,
+			min: auth.Viewer, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"id": f.newDashboard(t), "team": team}
+			}},
+		{name: "createDashboard", query: `mutation($spec: JSON!, $team: ID) { createDashboard(spec: $spec, team: $team) { id version pipelines { name } } }`,
+			min: auth.Editor, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				// No widgets: team B may create it in its own team, where
+				// team A's pipelines do not exist.
+				return map[string]any{"team": team, "spec": map[string]any{"name": f.unique("d"), "widgets": []any{}}}
+			}},
+		{name: "updateDashboard", query: `mutation($id: ID!, $spec: JSON!, $team: ID) { updateDashboard(id: $id, spec: $spec, ifVersion: 1, team: $team) { id version } }`,
+			min: auth.Editor, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"id": f.newDashboard(t), "team": team, "spec": f.dashboardSpec(f.unique("renamed"))}
+			}},
+		{name: "deleteDashboard", query: `mutation($id: ID!, $team: ID) { deleteDashboard(id: $id, team: $team) }`,
+			min: auth.Editor, vars: func(t *testing.T, f *fixture, team string) map[string]any {
+				return map[string]any{"id": f.newDashboard(t), "team": team}
+			}},
+	}, alertMatrixFields()...)
+}
+
+// newUser creates a user (with a team of their own) and returns the email.
+func (f *fixture) newUser(t *testing.T) string {
+	t.Helper()
+	email := f.unique("user") + "@example.com"
+	if _, _, err := f.s.Accounts.CreateUser(t.Context(), email, apptest.Password, f.unique("Solo"), ""); err != nil {
+		t.Fatal(err)
 	}
+	return email
+}
+
+// newMember adds a new user to team A as a viewer and returns their id.
+func (f *fixture) newMember(t *testing.T) string {
+	t.Helper()
+	m := decode[struct {
+		User struct{ ID string } `json:"user"`
+	}](t, post(t, f.s.URL, f.s.Token, `mutation($email: String!) { addMember(email: $email, role: viewer) { user { id } } }`,
+		map[string]any{"email": f.newUser(t)}), "addMember")
+	return m.User.ID
+}
+
+// dashboardSpec is a dashboard charting the fixture's pipeline.
+func (f *fixture) dashboardSpec(name string) map[string]any {
+	return map[string]any{"name": name, "range": "1h", "widgets": []any{map[string]any{"kind": "line", "title": "v",
+		"series": []any{map[string]any{"pipeline": f.pipeline.ID, "field": "v"}}}}}
+}
+
+// newDashboard creates a dashboard in team A and returns its id.
+func (f *fixture) newDashboard(t *testing.T) string {
+	t.Helper()
+	return decode[struct{ ID string }](t, post(t, f.s.URL, f.s.Token, `mutation($spec: JSON!) { createDashboard(spec: $spec) { id } }`,
+		map[string]any{"spec": f.dashboardSpec(f.unique("dash"))}), "createDashboard").ID
 }
 
 func (f *fixture) newPipeline(t *testing.T) pipeline {
@@ -351,5 +427,57 @@ func TestSubscriptionReceivesWebhookBatch(t *testing.T) {
 				t.Fatalf("after deletion: %+v %v", m, err)
 			}
 		})
+	}
+}
+
+// TestSubscriptionKeepsEveryRecord posts many batches quickly: the
+// records subscription delivers every record once, in order, whether
+// batches come one per event or joined.
+func TestSubscriptionKeepsEveryRecord(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	type created struct {
+		ID        string `json:"id"`
+		HookToken string `json:"hookToken"`
+	}
+	p := decode[created](t, post(t, s.URL, s.Token, `mutation { createPipeline(spec: {name: "burst", kind: "webhook"}) { id hookToken } }`, nil), "createPipeline")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	ws, err := dialWS(ctx, s.URL, nil, map[string]any{"token": s.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.close()
+	if err := ws.subscribe(ctx, "r", `subscription($id: ID!) { records(pipelineId: $id) { kind count records } }`, map[string]any{"id": p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if d := ws.nextData(t, ctx, "r", "records"); d["kind"] != "RECENT" {
+		t.Fatalf("first records event %+v", d)
+	}
+	const batches = 40
+	for i := range batches {
+		body := fmt.Sprintf(`[{"n": %d}, {"n": %d}]`, 2*i, 2*i+1)
+		resp, err := http.Post(s.URL+"/hooks/"+p.HookToken, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("webhook: %d", resp.StatusCode)
+		}
+	}
+	next := 0
+	for events := 0; next < 2*batches; events++ {
+		d := ws.nextData(t, ctx, "r", "records")
+		recs, _ := d["records"].([]any)
+		if d["kind"] != "RECORDS" || d["count"] != float64(len(recs)) {
+			t.Fatalf("event %d: %+v", events, d)
+		}
+		for _, r := range recs {
+			n := r.(map[string]any)["data"].(map[string]any)["n"]
+			if n != float64(next) {
+				t.Fatalf("record %v, want %d (event %d: %+v)", n, next, events, d)
+			}
+			next++
+		}
 	}
 }

@@ -13,10 +13,130 @@ import (
 	"github.com/tributary-dev/tributary/internal/core"
 )
 
+// A notification channel. Its spec names secrets, never holds them.
+type AlertChannel struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// webhook, slack, email or inapp.
+	Kind string          `json:"kind"`
+	Spec json.RawMessage `json:"spec"`
+	// ok or failing.
+	Status string `json:"status"`
+	// Why the last send failed; null when it succeeded.
+	LastError *string    `json:"lastError,omitempty"`
+	LastSent  *time.Time `json:"lastSent,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+type AlertNotification struct {
+	ID           string     `json:"id"`
+	TransitionID string     `json:"transitionId"`
+	Severity     string     `json:"severity"`
+	Title        string     `json:"title"`
+	Body         string     `json:"body"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	ReadAt       *time.Time `json:"readAt,omitempty"`
+}
+
+type AlertNotifications struct {
+	Notifications []*AlertNotification `json:"notifications"`
+	Unread        int                  `json:"unread"`
+}
+
+// An alert rule: its document and where it stands on each pipeline it watches.
+type AlertRule struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// failing, no_data, rejected_ratio or threshold.
+	Type string `json:"type"`
+	// The watched pipeline; null for every pipeline of the team.
+	PipelineID *string `json:"pipelineId,omitempty"`
+	Enabled    bool    `json:"enabled"`
+	// info, warning or critical.
+	Severity string `json:"severity"`
+	// The rule's document, as given.
+	Spec json.RawMessage `json:"spec"`
+	// The evaluation tick the rule was last evaluated at.
+	LastTick  *time.Time    `json:"lastTick,omitempty"`
+	States    []*AlertState `json:"states"`
+	CreatedAt time.Time     `json:"createdAt"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+}
+
+// A silence mutes notifications of a rule, a pipeline, or a rule on a pipeline.
+type AlertSilence struct {
+	ID         string    `json:"id"`
+	RuleID     *string   `json:"ruleId,omitempty"`
+	PipelineID *string   `json:"pipelineId,omitempty"`
+	Until      time.Time `json:"until"`
+	Reason     string    `json:"reason"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+type AlertSilenceInput struct {
+	RuleID *string `json:"ruleId,omitempty"`
+	// A pipeline by name or id.
+	Pipeline *string   `json:"pipeline,omitempty"`
+	Until    time.Time `json:"until"`
+	Reason   string    `json:"reason"`
+}
+
+// Where a rule stands for one pipeline.
+type AlertState struct {
+	PipelineID string `json:"pipelineId"`
+	// ok, pending, firing or resolved.
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+	// The value the rule last looked at.
+	Value      float64    `json:"value"`
+	NotifiedAt *time.Time `json:"notifiedAt,omitempty"`
+}
+
+// One recorded change of state of a rule on a pipeline.
+type AlertTransition struct {
+	ID         string    `json:"id"`
+	RuleID     string    `json:"ruleId"`
+	Rule       string    `json:"rule"`
+	PipelineID string    `json:"pipelineId"`
+	Pipeline   string    `json:"pipeline"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	At         time.Time `json:"at"`
+	Value      float64   `json:"value"`
+	Message    string    `json:"message"`
+	Severity   string    `json:"severity"`
+	// The change happened during a silence: recorded, not notified.
+	Silenced bool `json:"silenced"`
+}
+
 type CreatedToken struct {
 	Token *Token `json:"token"`
 	// The token itself. It is shown only here; store it now.
 	Secret string `json:"secret"`
+}
+
+// A dashboard: a named set of charts over the team's pipelines.
+type Dashboard struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Grows with every change; send it back as ifVersion to update safely.
+	Version int `json:"version"`
+	// The document as saved, with its defaults filled in; widgets name pipelines by id.
+	Spec json.RawMessage `json:"spec"`
+	// The pipelines the widgets name that exist, by name.
+	Pipelines []*DashboardPipeline `json:"pipelines"`
+	// Where the widgets name a pipeline that no longer exists.
+	Missing []*MissingPipeline `json:"missing"`
+	// The user who created it, when known.
+	CreatedBy *string   `json:"createdBy,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type DashboardPipeline struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // One delivery of one batch to one sink.
@@ -59,6 +179,15 @@ type Member struct {
 	User      *User     `json:"user"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+type MissingPipeline struct {
+	// Where in the document, such as widgets[1].series[0].pipeline.
+	Path string `json:"path"`
+	// The index of the widget.
+	Widget int `json:"widget"`
+	// The pipeline id as written.
+	Pipeline string `json:"pipeline"`
 }
 
 type Mutation struct {
@@ -147,11 +276,11 @@ type RecordEdge struct {
 type RecordsEvent struct {
 	Kind       RecordsEventKind `json:"kind"`
 	PipelineID string           `json:"pipelineId"`
-	// The pipeline version that produced the batch (RECORDS).
+	// The pipeline version that produced the (last) batch (RECORDS).
 	Version *int `json:"version,omitempty"`
 	// How many records the event carries.
 	Count int `json:"count"`
-	// How many records of the batch were rejected (RECORDS).
+	// How many records of the batches were rejected (RECORDS).
 	Rejected int `json:"rejected"`
 	// The records: a JSON array of {id, ts, data}, as the REST stream sends them.
 	Records json.RawMessage `json:"records,omitempty"`
@@ -414,7 +543,7 @@ type RecordsEventKind string
 const (
 	// The cached recent records, oldest first; replaces what the client holds.
 	RecordsEventKindRecent RecordsEventKind = "RECENT"
-	// One committed batch; appends.
+	// Committed records (one batch, or batches that committed together while the client was being sent the previous event); appends.
 	RecordsEventKindRecords RecordsEventKind = "RECORDS"
 	// Batches were lost because the client read too slowly; a RECENT event follows.
 	RecordsEventKindLagged RecordsEventKind = "LAGGED"

@@ -52,6 +52,12 @@ type Service interface {
 	CreateSecret(ctx context.Context, who orchestrator.Caller, name string, value []byte) (vault.Secret, error)
 	RotateSecret(ctx context.Context, who orchestrator.Caller, name string, value []byte) (vault.Secret, error)
 	DeleteSecret(ctx context.Context, who orchestrator.Caller, name string) error
+
+	Dashboards(ctx context.Context, who orchestrator.Caller) ([]orchestrator.DashboardView, error)
+	Dashboard(ctx context.Context, who orchestrator.Caller, id uuid.UUID) (orchestrator.DashboardView, error)
+	CreateDashboard(ctx context.Context, who orchestrator.Caller, doc []byte) (orchestrator.DashboardView, error)
+	UpdateDashboard(ctx context.Context, who orchestrator.Caller, id uuid.UUID, ifVersion int, doc []byte) (orchestrator.DashboardView, error)
+	DeleteDashboard(ctx context.Context, who orchestrator.Caller, id uuid.UUID) error
 }
 
 var _ Service = (*orchestrator.Service)(nil)
@@ -60,11 +66,16 @@ var _ Service = (*orchestrator.Service)(nil)
 // members, tokens; authentication of a WebSocket's connection_init);
 // *account.Service is one.
 type Accounts interface {
-	Team(ctx context.Context, id uuid.UUID) (core.Team, error)
-	Members(ctx context.Context, teamID uuid.UUID) ([]core.Membership, error)
-	Tokens(ctx context.Context, teamID uuid.UUID) ([]core.Token, error)
-	IssueToken(ctx context.Context, teamID uuid.UUID, name string, role auth.Role, createdBy *uuid.UUID, expiresAt *time.Time) (core.Token, string, error)
-	RevokeToken(ctx context.Context, teamID uuid.UUID, actor auth.Role, tokenID uuid.UUID) error
+	TeamsOf(ctx context.Context, p *account.Principal) ([]account.TeamRole, error)
+	CreateTeam(ctx context.Context, p *account.Principal, name string) (core.Team, error)
+	RenameTeam(ctx context.Context, p *account.Principal, team uuid.UUID, name string) (core.Team, error)
+	TeamMembers(ctx context.Context, p *account.Principal, team uuid.UUID) ([]core.Membership, error)
+	AddTeamMember(ctx context.Context, p *account.Principal, team uuid.UUID, email string, role auth.Role) (core.Membership, error)
+	SetTeamMemberRole(ctx context.Context, p *account.Principal, team, userID uuid.UUID, role auth.Role) (core.Membership, error)
+	RemoveTeamMember(ctx context.Context, p *account.Principal, team, userID uuid.UUID) error
+	TeamTokens(ctx context.Context, p *account.Principal, team uuid.UUID) ([]core.Token, error)
+	CreateTeamToken(ctx context.Context, p *account.Principal, team uuid.UUID, name string, role auth.Role, expiresAt *time.Time) (core.Token, string, error)
+	RevokeTeamToken(ctx context.Context, p *account.Principal, team, tokenID uuid.UUID) error
 	AuthenticateToken(ctx context.Context, plaintext string) (*account.Principal, error)
 }
 
@@ -83,11 +94,12 @@ type Warmer interface {
 }
 
 // Deps are the services the resolvers call. Service is required; without
-// Accounts the account fields answer UNAVAILABLE, without Broker, Recent
-// and Warmer the subscriptions do.
+// Accounts the account fields answer UNAVAILABLE, without Alerts the alert
+// fields do, without Broker, Recent and Warmer the subscriptions do.
 type Deps struct {
 	Service  Service
 	Accounts Accounts
+	Alerts   AlertService
 	Broker   pubsub.Broker
 	Recent   Recent
 	Warmer   Warmer
@@ -156,17 +168,32 @@ func pipelineArgs(ctx context.Context, id string, team *string) (orchestrator.Ca
 	return who, pid, err
 }
 
-// teamRole resolves the caller's team and checks the role is at least
-// min, as the REST account routes do (the principal's rule).
-func teamRole(ctx context.Context, team *string, min auth.Role) (uuid.UUID, auth.Role, error) {
+// teamArgs returns the account service, the request's principal and the
+// team it names (uuid.Nil: the principal's default); the account service
+// checks the role.
+func (r *Resolver) teamArgs(ctx context.Context, team *string) (Accounts, *account.Principal, uuid.UUID, error) {
+	acc, err := r.accounts()
+	if err != nil {
+		return nil, nil, uuid.Nil, err
+	}
 	who, err := caller(ctx, team)
 	if err != nil {
-		return uuid.Nil, "", err
+		return nil, nil, uuid.Nil, err
 	}
 	if who.Principal == nil {
-		return uuid.Nil, "", orchestrator.ErrUnauthenticated
+		return nil, nil, uuid.Nil, orchestrator.ErrUnauthenticated
 	}
-	return who.Principal.Require(who.Team, min)
+	return acc, who.Principal, who.Team, nil
+}
+
+// dashboardArgs reads a dashboard id argument in the caller's team.
+func dashboardArgs(ctx context.Context, id string, team *string) (orchestrator.Caller, uuid.UUID, error) {
+	who, err := caller(ctx, team)
+	if err != nil {
+		return who, uuid.Nil, err
+	}
+	did, err := parseID(id, "dashboard")
+	return who, did, err
 }
 
 // accounts returns the account service, or UNAVAILABLE.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/tributary-dev/tributary/internal/account"
-	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
+	"github.com/tributary-dev/tributary/internal/rollup"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -193,28 +193,11 @@ func (r *mutationResolver) DeleteSecret(ctx context.Context, name string, team *
 }
 
 func (r *mutationResolver) CreateToken(ctx context.Context, name string, role Role, expiresAt *time.Time, team *string) (*CreatedToken, error) {
-	acc, err := r.accounts()
+	acc, p, id, err := r.teamArgs(ctx, team)
 	if err != nil {
 		return nil, err
 	}
-	id, actor, err := teamRole(ctx, team, auth.Admin)
-	if err != nil {
-		return nil, err
-	}
-	if err := account.CheckTokenRole(actor, roleArg(role)); err != nil {
-		return nil, err
-	}
-	if name == "" || len(name) > 100 {
-		return nil, invalidArg("name", "must be 1 to 100 characters long")
-	}
-	var createdBy *uuid.UUID
-	if p := account.PrincipalFrom(ctx); p.User != nil {
-		createdBy = &p.User.ID
-	} else if p.Token != nil {
-		// A token minted by a token belongs to the same member, as in REST.
-		createdBy = p.Token.CreatedBy
-	}
-	t, plain, err := acc.IssueToken(ctx, id, name, roleArg(role), createdBy, expiresAt)
+	t, plain, err := acc.CreateTeamToken(ctx, p, id, name, roleArg(role), expiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +205,7 @@ func (r *mutationResolver) CreateToken(ctx context.Context, name string, role Ro
 }
 
 func (r *mutationResolver) RevokeToken(ctx context.Context, id string, team *string) (bool, error) {
-	acc, err := r.accounts()
+	acc, p, teamID, err := r.teamArgs(ctx, team)
 	if err != nil {
 		return false, err
 	}
@@ -230,11 +213,7 @@ func (r *mutationResolver) RevokeToken(ctx context.Context, id string, team *str
 	if err != nil {
 		return false, err
 	}
-	teamID, actor, err := teamRole(ctx, team, auth.Admin)
-	if err != nil {
-		return false, err
-	}
-	if err := acc.RevokeToken(ctx, teamID, actor, tid); err != nil {
+	if err := acc.RevokeTeamToken(ctx, p, teamID, tid); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -500,7 +479,7 @@ func (r *pipelineResolver) Series(ctx context.Context, obj *core.Pipeline, field
 	if err != nil {
 		return nil, err
 	}
-	out := &Series{Field: field, Bucket: formatBucket(s.Bucket), From: s.From, To: s.To, Source: store.SourceName(s.Source),
+	out := &Series{Field: field, Bucket: rollup.FormatWidth(s.Bucket), From: s.From, To: s.To, Source: store.SourceName(s.Source),
 		EstimatedRecords: int(s.Estimated), Points: make([]*SeriesPoint, len(s.Points))}
 	for i, pt := range s.Points {
 		avg := 0.0
@@ -581,35 +560,27 @@ func (r *queryResolver) Secrets(ctx context.Context, team *string) ([]*Secret, e
 }
 
 func (r *queryResolver) Members(ctx context.Context, team *string) ([]*Member, error) {
-	acc, err := r.accounts()
+	acc, p, id, err := r.teamArgs(ctx, team)
 	if err != nil {
 		return nil, err
 	}
-	id, _, err := teamRole(ctx, team, auth.Viewer)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := acc.Members(ctx, id)
+	ms, err := acc.TeamMembers(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*Member, len(ms))
 	for i, m := range ms {
-		out[i] = &Member{User: user(m.User), Role: Role(m.Role), CreatedAt: m.CreatedAt}
+		out[i] = member(m)
 	}
 	return out, nil
 }
 
 func (r *queryResolver) Tokens(ctx context.Context, team *string) ([]*Token, error) {
-	acc, err := r.accounts()
+	acc, p, id, err := r.teamArgs(ctx, team)
 	if err != nil {
 		return nil, err
 	}
-	id, _, err := teamRole(ctx, team, auth.Admin)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := acc.Tokens(ctx, id)
+	ts, err := acc.TeamTokens(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}

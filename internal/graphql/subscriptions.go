@@ -80,26 +80,66 @@ func (r *Resolver) recordsStream(ctx context.Context, pipelineID string, team *s
 		if !send(recent()) {
 			return
 		}
-		for msg := range sub.C() {
-			switch msg.Kind {
-			case pubsub.KindRecords:
-				b, ok := batchOf(msg.Payload)
+		// pending is the RECORDS event waiting for the client: batches
+		// that arrive while the client is still being sent the previous
+		// event join it (up to maxCoalescedBytes of records), so a client
+		// that falls behind gets fewer, larger messages and catches up
+		// instead of queueing one message per batch. A client that keeps
+		// up gets every batch as its own event, at once.
+		var pending *RecordsEvent
+		owned := false // pending.Records is our own copy, not the broker's shared payload
+		in := sub.C()
+		for {
+			var out chan<- *RecordsEvent
+			if pending != nil {
+				out = ch
+			}
+			select {
+			case out <- pending:
+				pending, owned = nil, false
+				continue
+			case <-ctx.Done():
+				return
+			case msg, ok := <-in:
 				if !ok {
-					continue
-				}
-				v := int(b.Version)
-				if !send(&RecordsEvent{Kind: RecordsEventKindRecords, PipelineID: id, Version: &v, Count: b.Count, Rejected: b.Rejected, Records: b.Records}) {
+					if pending != nil {
+						send(pending)
+					}
 					return
 				}
-			case pubsub.KindLagged:
-				n := msg.Dropped
-				if !send(&RecordsEvent{Kind: RecordsEventKindLagged, PipelineID: id, Lagged: &n}) || !send(recent()) {
-					return
+				if msg.Kind != pubsub.KindRecords && pending != nil {
+					// Other events keep their order after the records.
+					if !send(pending) {
+						return
+					}
+					pending, owned = nil, false
 				}
-			case pubsub.KindControl:
-				var c orchestrator.Control
-				if json.Unmarshal(msg.Payload, &c) == nil && c.Event == "deleted" {
-					return
+				switch msg.Kind {
+				case pubsub.KindRecords:
+					b, ok := batchOf(msg.Payload)
+					if !ok {
+						continue
+					}
+					v := int(b.Version)
+					if pending != nil && len(pending.Records)+len(b.Records) <= maxCoalescedBytes {
+						pending.Records, owned = joinArrays(pending.Records, b.Records, owned)
+						pending.Version, pending.Count, pending.Rejected = &v, pending.Count+b.Count, pending.Rejected+b.Rejected
+						continue
+					}
+					if pending != nil && !send(pending) {
+						return
+					}
+					pending, owned = &RecordsEvent{Kind: RecordsEventKindRecords, PipelineID: id, Version: &v, Count: b.Count, Rejected: b.Rejected, Records: b.Records}, false
+				case pubsub.KindLagged:
+					n := msg.Dropped
+					if !send(&RecordsEvent{Kind: RecordsEventKindLagged, PipelineID: id, Lagged: &n}) || !send(recent()) {
+						return
+					}
+				case pubsub.KindControl:
+					var c orchestrator.Control
+					if json.Unmarshal(msg.Payload, &c) == nil && c.Event == "deleted" {
+						return
+					}
 				}
 			}
 		}
@@ -176,6 +216,35 @@ func (r *Resolver) statusStream(ctx context.Context, pipelineID string, team *st
 		}
 	}()
 	return ch, nil
+}
+
+// maxCoalescedBytes bounds the records of one RECORDS event made of
+// several batches (a single batch larger than that is sent as it is).
+const maxCoalescedBytes = 256 << 10
+
+// joinArrays joins two JSON arrays into one. a is extended in place only
+// when owned (our own copy): the broker's payloads are shared by every
+// subscriber and never written. It returns the joined array, which is
+// owned.
+func joinArrays(a, b []byte, owned bool) ([]byte, bool) {
+	bi := bytes.TrimSpace(b)
+	if len(bi) < 2 || string(bi) == "[]" {
+		return a, owned
+	}
+	ai := bytes.TrimSpace(a)
+	if len(ai) < 2 || string(ai) == "[]" {
+		return b, false
+	}
+	var out []byte
+	if owned {
+		out = ai[:len(ai)-1]
+	} else {
+		out = make([]byte, 0, 2*(len(ai)+len(bi)))
+		out = append(out, ai[:len(ai)-1]...)
+	}
+	out = append(out, ',')
+	out = append(out, bi[1:]...)
+	return out, true
 }
 
 // batchOf reads a pubsub.Batch payload. The engine writes the records

@@ -83,19 +83,6 @@ func principal(ctx context.Context) (*account.Principal, error) {
 	return p, nil
 }
 
-// teamRole resolves the team of the request and checks the role.
-func (s *Server) teamRole(ctx context.Context, scope TeamScope, min auth.Role) (uuid.UUID, auth.Role, error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return uuid.Nil, "", err
-	}
-	id, role, err := p.Require(scope.Team, min)
-	if err != nil {
-		return uuid.Nil, "", s.problem(ctx, err)
-	}
-	return id, role, nil
-}
-
 type loginInput struct {
 	Body struct {
 		Email    string `json:"email" maxLength:"254"`
@@ -249,11 +236,11 @@ func (s *Server) registerAccountRoutes() {
 		OperationID: "get-team", Method: http.MethodGet, Path: "/api/v1/team", Tags: []string{"Teams"},
 		Summary: "The team a request acts on",
 	}, func(ctx context.Context, in *TeamScope) (*teamOutput, error) {
-		id, role, err := s.teamRole(ctx, *in, auth.Viewer)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		t, err := s.accounts.Team(ctx, id)
+		t, role, err := s.accounts.TeamOf(ctx, p, in.Team)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -264,11 +251,11 @@ func (s *Server) registerAccountRoutes() {
 		OperationID: "list-members", Method: http.MethodGet, Path: "/api/v1/team/members", Tags: []string{"Teams"},
 		Summary: "List the team's members",
 	}, func(ctx context.Context, in *TeamScope) (*membersOutput, error) {
-		id, _, err := s.teamRole(ctx, *in, auth.Viewer)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		ms, err := s.accounts.Members(ctx, id)
+		ms, err := s.accounts.TeamMembers(ctx, p, in.Team)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -291,11 +278,11 @@ func (s *Server) registerAccountRoutes() {
 			Role  string `json:"role" enum:"owner,admin,editor,viewer"`
 		}
 	}) (*memberOutput, error) {
-		id, actor, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		m, err := s.accounts.AddMember(ctx, id, actor, in.Body.Email, auth.Role(in.Body.Role))
+		m, err := s.accounts.AddTeamMember(ctx, p, in.Team, in.Body.Email, auth.Role(in.Body.Role))
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -312,11 +299,11 @@ func (s *Server) registerAccountRoutes() {
 			Role string `json:"role" enum:"owner,admin,editor,viewer"`
 		}
 	}) (*memberOutput, error) {
-		id, actor, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		m, err := s.accounts.SetMemberRole(ctx, id, actor, in.User, auth.Role(in.Body.Role))
+		m, err := s.accounts.SetTeamMemberRole(ctx, p, in.Team, in.User, auth.Role(in.Body.Role))
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -330,11 +317,11 @@ func (s *Server) registerAccountRoutes() {
 		TeamScope
 		User uuid.UUID `path:"user"`
 	}) (*struct{}, error) {
-		id, actor, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.accounts.RemoveMember(ctx, id, actor, in.User); err != nil {
+		if err := s.accounts.RemoveTeamMember(ctx, p, in.Team, in.User); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
@@ -344,11 +331,11 @@ func (s *Server) registerAccountRoutes() {
 		OperationID: "list-tokens", Method: http.MethodGet, Path: "/api/v1/team/tokens", Tags: []string{"API tokens"},
 		Summary: "List the team's API tokens", Description: "Secrets are never shown again after creation. Needs admin.",
 	}, func(ctx context.Context, in *TeamScope) (*tokensOutput, error) {
-		id, _, err := s.teamRole(ctx, *in, auth.Admin)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		ts, err := s.accounts.Tokens(ctx, id)
+		ts, err := s.accounts.TeamTokens(ctx, p, in.Team)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -372,23 +359,11 @@ func (s *Server) registerAccountRoutes() {
 			ExpiresAt *time.Time `json:"expires_at,omitempty" required:"false"`
 		}
 	}) (*createdTokenOutput, error) {
-		id, actor, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		role := auth.Role(in.Body.Role)
-		if err := account.CheckTokenRole(actor, role); err != nil {
-			return nil, s.problem(ctx, err)
-		}
-		var createdBy *uuid.UUID
-		if p := account.PrincipalFrom(ctx); p.User != nil {
-			createdBy = &p.User.ID
-		} else if p.Token != nil {
-			// A token minted by a token belongs to the same member, so it
-			// stops working with it.
-			createdBy = p.Token.CreatedBy
-		}
-		t, secret, err := s.accounts.IssueToken(ctx, id, in.Body.Name, role, createdBy, in.Body.ExpiresAt)
+		t, secret, err := s.accounts.CreateTeamToken(ctx, p, in.Team, in.Body.Name, auth.Role(in.Body.Role), in.Body.ExpiresAt)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -405,11 +380,11 @@ func (s *Server) registerAccountRoutes() {
 		TeamScope
 		Token uuid.UUID `path:"token"`
 	}) (*struct{}, error) {
-		id, actor, err := s.teamRole(ctx, in.TeamScope, auth.Admin)
+		p, err := principal(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.accounts.RevokeToken(ctx, id, actor, in.Token); err != nil {
+		if err := s.accounts.RevokeTeamToken(ctx, p, in.Team, in.Token); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
@@ -418,16 +393,13 @@ func (s *Server) registerAccountRoutes() {
 
 // principalTeams lists the teams a principal can act on.
 func (s *Server) principalTeams(ctx context.Context, p *account.Principal) ([]TeamBody, error) {
-	if p.Token != nil {
-		t, err := s.accounts.Team(ctx, p.Token.TeamID)
-		if err != nil {
-			return nil, s.problem(ctx, err)
-		}
-		return []TeamBody{teamBody(t, p.Token.Role)}, nil
+	trs, err := s.accounts.TeamsOf(ctx, p)
+	if err != nil {
+		return nil, s.problem(ctx, err)
 	}
-	out := make([]TeamBody, 0, len(p.Memberships))
-	for _, m := range p.Memberships {
-		out = append(out, teamBody(m.Team, m.Role))
+	out := make([]TeamBody, 0, len(trs))
+	for _, tr := range trs {
+		out = append(out, teamBody(tr.Team, tr.Role))
 	}
 	return out, nil
 }

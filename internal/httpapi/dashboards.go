@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/dashboard"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
+	"github.com/tributary-dev/tributary/internal/rollup"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -231,7 +232,7 @@ func (r *pipelineRoutes) registerDashboardRoutes() {
 		for i, w := range d.Widgets {
 			wb := WidgetDataBody{Kind: string(w.Kind), MissingPipeline: w.MissingPipeline, Value: w.Value}
 			for _, sd := range w.Series {
-				sb := SeriesDataBody{Pipeline: sd.Pipeline, Field: sd.Field, Aggregate: sd.Aggregate, Bucket: formatBucket(sd.Bucket),
+				sb := SeriesDataBody{Pipeline: sd.Pipeline, Field: sd.Field, Aggregate: sd.Aggregate, Bucket: rollup.FormatWidth(sd.Bucket),
 					Source: store.SourceName(sd.Source), Missing: sd.Missing, Points: make([]SeriesPointBody, len(sd.Points))}
 				for k, p := range sd.Points {
 					sb.Points[k] = SeriesPointBody{T: p.T, V: p.V, N: p.N}

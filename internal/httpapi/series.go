@@ -2,10 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/rollup"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -52,12 +52,6 @@ type StorageBody struct {
 type seriesOutput struct{ Body SeriesBody }
 
 type storageOutput struct{ Body StorageBody }
-
-// autoBuckets are the widths an omitted bucket chooses from: the smallest
-// that gives at most autoBucketsMax buckets.
-var autoBuckets = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
-
-const autoBucketsMax = 1000
 
 // registerSeriesRoutes adds the series and storage routes when the store
 // offers time-series storage.
@@ -111,7 +105,7 @@ func (r *pipelineRoutes) registerSeriesRoutes() {
 			return nil, r.s.problem(ctx, err)
 		}
 		out := &seriesOutput{Body: SeriesBody{
-			Field: in.Field, Agg: in.Agg, Bucket: formatBucket(s.Bucket), From: s.From, To: s.To,
+			Field: in.Field, Agg: in.Agg, Bucket: rollup.FormatWidth(s.Bucket), From: s.From, To: s.To,
 			Source: store.SourceName(s.Source), EstimatedRecords: s.Estimated, Points: make([]SeriesPointBody, len(s.Points)),
 		}}
 		for i, pt := range s.Points {
@@ -136,54 +130,16 @@ func (r *pipelineRoutes) registerSeriesRoutes() {
 	})
 }
 
-// parseBucket reads a bucket width: a Go duration, whole days (7d) or
-// weeks (2w), "raw" for raw points, or nothing for an automatic width.
+// parseBucket reads the bucket parameter by the one rule of
+// rollup.ParseSeriesWidth; a bad one is a 422 naming it.
 func parseBucket(s string, span time.Duration) (time.Duration, error) {
-	bad := func(msg string) error {
-		return huma.Error422UnprocessableEntity("bucket "+msg+"; write it like 1m, 1h or 1d, or raw.",
-			&huma.ErrorDetail{Location: "query.bucket", Message: msg, Value: s})
+	d, err := rollup.ParseSeriesWidth(s, span)
+	var we *rollup.WidthError
+	if errors.As(err, &we) {
+		return 0, huma.Error422UnprocessableEntity(we.Error()+", or raw.",
+			&huma.ErrorDetail{Location: "query.bucket", Message: we.Reason, Value: s})
 	}
-	switch {
-	case s == "":
-		for _, b := range autoBuckets {
-			if span/b <= autoBucketsMax {
-				return b, nil
-			}
-		}
-		return autoBuckets[len(autoBuckets)-1], nil
-	case s == "raw":
-		return 0, nil
-	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n <= 0 || n > 3650 {
-			return 0, bad("is not a whole number of days or weeks")
-		}
-		unit := 24 * time.Hour
-		if strings.HasSuffix(s, "w") {
-			unit *= 7
-		}
-		return time.Duration(n) * unit, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, bad("is not a duration")
-	}
-	return d, nil
-}
-
-// formatBucket writes a bucket width the way parseBucket reads it.
-func formatBucket(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "raw"
-	case d%(24*time.Hour) == 0:
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	}
-	return d.String()
+	return d, err
 }
 
 func aggValue(p store.SeriesPoint, agg string) float64 {

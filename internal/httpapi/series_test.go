@@ -88,7 +88,7 @@ func TestSeriesAndStorage(t *testing.T) {
 			t.Fatalf("automatic bucket: %s", r)
 		}
 
-		for _, bad := range []string{"bucket=1m", "field=n&bucket=fortnight", "field=n&bucket=0s", "field=n&bucket=1s" + "&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+		for _, bad := range []string{"bucket=1m", "field=n&bucket=fortnight", "field=n&bucket=0s", "field=n&bucket=500ms", "field=n&bucket=1500ms", "field=n&bucket=3651d", "field=n&bucket=1s" + "&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
 			"field=n&agg=median", "field=n&source=5m", "field=n&bucket=90s&source=1m", "field=n&from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z"} {
 			if r := get(tm.viewer, bad); r.status != http.StatusUnprocessableEntity {
 				t.Errorf("%s: %s, want 422", bad, r)

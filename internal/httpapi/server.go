@@ -109,7 +109,9 @@ func New(cfg Config, d Deps) *Server {
 
 	hcfg := huma.DefaultConfig("Tributary API", cfg.Version)
 	hcfg.OpenAPIPath = "/api/v1/openapi"
-	hcfg.DocsPath = "" // the default docs page loads scripts from a CDN
+	// huma's docs page loads its script from a CDN (with an inline script);
+	// the web pages serve /api/docs from our own bundle instead.
+	hcfg.DocsPath = ""
 	hcfg.SchemasPath = "/api/v1/schemas"
 	hcfg.Info.Description = "Tributary: real-time data pipelines. Authenticate with `Authorization: Bearer <API token>` or a session cookie from /api/v1/auth/login."
 	hcfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{

@@ -72,14 +72,30 @@ type Config struct {
 	Workers int // concurrent workers of the default queue
 	Logger  *slog.Logger
 	// RescueAfter is how long a job may run before it is rescued as
-	// stuck (its node crashed); 0 means River's default of one hour. Below
-	// a minute, it also cuts off jobs that set no timeout of their own.
+	// stuck (its node crashed); 0 means DefaultRescueAfter. Below a
+	// minute, it also cuts off jobs that set no timeout of their own.
 	RescueAfter time.Duration
+	// CompletedRetention is how long completed jobs are kept; 0 means
+	// DefaultCompletedRetention.
+	CompletedRetention time.Duration
 	// ID is River's client id: the node's id (cluster.Membership), so
 	// that the cluster listing tells which node is River's leader. Empty:
 	// River makes one up.
 	ID string
 }
+
+// LongestJobTimeout is the longest timeout of a built-in job with the
+// default settings: an upload attempt and a retention run
+// (DefaultUploadTimeout, RetentionTimeout). Deliveries (5m), polls (2m
+// 30s) and alert evaluations (1m) take less.
+const LongestJobTimeout = max(DefaultUploadTimeout, RetentionTimeout)
+
+// DefaultRescueAfter is how long a running job may go without finishing
+// before River takes its node for dead and runs it again: twice the
+// longest job timeout, so that a job still running (a slow upload attempt
+// about to hand over) is never rescued into a second copy beside it, and
+// yet work a crashed node held resumes within minutes, not River's hour.
+const DefaultRescueAfter = 2 * LongestJobTimeout
 
 // Domain is a kind of background work that registers its own queues,
 // workers and periodic jobs with River: *poll.Service, p2p.Workers and
@@ -88,11 +104,12 @@ type Domain interface {
 	Register(cfg *river.Config)
 }
 
-// CompletedRetention is how long completed jobs are kept (River's default
-// is a day): they only serve the job dashboard, and at ingest rates of
-// thousands of fan-out jobs a minute a day of them bloats the job table
+// DefaultCompletedRetention is how long completed jobs are kept (River's
+// default is a day): they only serve the job dashboard and the delivery
+// reconciler (which looks at jobs a few minutes old), and at ingest rates
+// of thousands of fan-out jobs a minute a day of them bloats the job table
 // that every worker polls.
-const CompletedRetention = time.Hour
+const DefaultCompletedRetention = time.Hour
 
 // Deps are the parts workers use.
 type Deps struct {
@@ -121,11 +138,17 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 	river.AddWorker(workers, &WebhookIDsWorker{Store: d.Store, Log: cfg.Logger})
 	addUploadWorkers(workers, cfg, d)
 	addStorageWorkers(workers, cfg, d)
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = DefaultRescueAfter
+	}
+	if cfg.CompletedRetention <= 0 {
+		cfg.CompletedRetention = DefaultCompletedRetention
+	}
 	rc := &river.Config{
 		ID:                          cfg.ID,
 		Logger:                      cfg.Logger.With("component", "river"),
 		RescueStuckJobsAfter:        cfg.RescueAfter,
-		CompletedJobRetentionPeriod: CompletedRetention,
+		CompletedJobRetentionPeriod: cfg.CompletedRetention,
 		// River wants jobs cut off before they are rescued: a rescue
 		// sooner than River's default timeout shortens the timeout of
 		// jobs that set none of their own.

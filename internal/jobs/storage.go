@@ -92,11 +92,20 @@ type RetentionWorker struct {
 	Now func() time.Time
 	// Compiler reads the retention of each pipeline's spec. Required.
 	Compiler *pipeline.Compiler
+	// Applied, when set, hears of every run's cutoffs (pipeline: records
+	// before this event time went) and whether it deleted records, even
+	// when the run failed part way: the engine keeps its recent-records
+	// cache within them (*engine.Engine.RetentionApplied).
+	Applied func(ctx context.Context, cutoffs map[uuid.UUID]time.Time, deleted bool)
 }
 
-// Timeout lets a run work off a backlog; a bounded run (Options.MaxRows)
-// snoozes and continues a minute later.
-func (w *RetentionWorker) Timeout(*river.Job[RetentionArgs]) time.Duration { return 30 * time.Minute }
+// RetentionTimeout bounds one retention run. A run deletes in committed
+// batches, so one cut off keeps what it did; a bounded run
+// (Options.MaxRows) snoozes and continues a minute later.
+const RetentionTimeout = 10 * time.Minute
+
+// Timeout implements river.Worker (RetentionTimeout).
+func (w *RetentionWorker) Timeout(*river.Job[RetentionArgs]) time.Duration { return RetentionTimeout }
 
 // Work implements river.Worker.
 func (w *RetentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
@@ -121,6 +130,14 @@ func (w *RetentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 	}
 	start := time.Now()
 	res, err := w.Store.ApplyRetention(ctx, policies, w.Options)
+	if w.Applied != nil {
+		cutoffs := make(map[uuid.UUID]time.Time, len(policies))
+		for _, p := range policies {
+			cutoffs[p.PipelineID] = p.Records
+		}
+		// A failed run may have deleted some batches: say so.
+		w.Applied(ctx, cutoffs, err != nil || res.DroppedRecords+res.DeletedRecords > 0 || len(res.DroppedPartitions) > 0)
+	}
 	w.Log.InfoContext(ctx, "retention done", "pipelines", len(policies), "dropped_partitions", len(res.DroppedPartitions),
 		"dropped_records", res.DroppedRecords, "deleted_records", res.DeletedRecords, "deleted_rollups", res.DeletedRollups,
 		"more", res.More, "took", time.Since(start), "err", err)
@@ -232,7 +249,11 @@ func (w *CompactRollupsWorker) Work(ctx context.Context, _ *river.Job[CompactRol
 func addStorageWorkers(workers *river.Workers, cfg Config, d Deps) {
 	log := cfg.Logger.With("component", "storage")
 	river.AddWorker(workers, &PartitionsWorker{Store: d.Store, Log: log})
-	river.AddWorker(workers, &RetentionWorker{Store: d.Store, Log: log, Compiler: d.Compiler})
+	rw := &RetentionWorker{Store: d.Store, Log: log, Compiler: d.Compiler}
+	if d.Engine != nil {
+		rw.Applied = d.Engine.RetentionApplied
+	}
+	river.AddWorker(workers, rw)
 	river.AddWorker(workers, &CompactRollupsWorker{Store: d.Store, Log: log})
 }
 

@@ -23,10 +23,11 @@ import (
 // Defaults of UploadWorker.
 const (
 	DefaultUploadChunkRows = 1000
-	// DefaultUploadTimeout stays below River's default rescue of stuck
-	// jobs (1h), so that a running attempt is never rescued into a second
-	// one running beside it.
-	DefaultUploadTimeout = 45 * time.Minute
+	// DefaultUploadTimeout bounds one upload attempt; a long upload
+	// hands over to the next attempt after two thirds of it. It stays
+	// well below DefaultRescueAfter, so that a running attempt is never
+	// rescued into a second one running beside it.
+	DefaultUploadTimeout = 10 * time.Minute
 )
 
 // UploadStore is what the upload worker needs of the store.
@@ -68,8 +69,8 @@ type UploadWorker struct {
 	Bucket *blob.Bucket
 	// ChunkRows is how many rows one chunk (one run) holds. Default 1000.
 	ChunkRows int
-	// JobTimeout bounds one attempt. Default 45m; keep it below River's
-	// RescueStuckJobsAfter.
+	// JobTimeout bounds one attempt. Default DefaultUploadTimeout; keep
+	// it below River's RescueStuckJobsAfter.
 	JobTimeout time.Duration
 	Log        *slog.Logger
 }

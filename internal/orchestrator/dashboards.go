@@ -477,7 +477,7 @@ func (s *Service) DashboardData(ctx context.Context, who Caller, id uuid.UUID, f
 // the smallest of dataBuckets giving at most dataBucketsMax points.
 func seriesBucket(asked string, span time.Duration) time.Duration {
 	if asked != "" {
-		if b, err := dashboard.ParseBucket(asked); err == nil && span/b <= store.MaxSeriesPoints-2 {
+		if b, err := rollup.ParseWidth(asked); err == nil && span/b <= store.MaxSeriesPoints-2 {
 			return b
 		}
 	}

@@ -36,6 +36,7 @@ type Store interface {
 	Deliveries(ctx context.Context, teamID, pipelineID uuid.UUID, q store.DeliveryQuery) ([]core.Delivery, error)
 	Replay(ctx context.Context, teamID, id uuid.UUID) (core.Replay, error)
 	Replays(ctx context.Context, teamID, pipelineID uuid.UUID, sink string) ([]core.Replay, error)
+	store.Usage
 }
 
 var _ Store = store.Store(nil)

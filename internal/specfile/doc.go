@@ -16,6 +16,10 @@
 // not appear at all. Every problem is reported at once, with its file,
 // line and path in the spec.
 //
+// Dashboards (kind: dashboard), alert rules (kind: alert_rule) and alert
+// channels (kind: alert_channel) live in the same files, alone or in
+// dashboards, alert_rules and alert_channels lists; see Set.
+//
 // Encode writes a spec as canonical YAML, the form export writes and
 // apply's diff compares; Diff is a unified diff of two such texts.
 package specfile

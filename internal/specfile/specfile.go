@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,8 +91,10 @@ func Load(c *pipeline.Compiler, paths ...string) ([]Pipeline, error) {
 
 // Set is what pipeline files hold.
 type Set struct {
-	Pipelines  []Pipeline
-	Dashboards []Dashboard
+	Pipelines     []Pipeline
+	Dashboards    []Dashboard
+	AlertRules    []Alert
+	AlertChannels []Alert
 }
 
 // LoadSet reads the pipeline files at paths: files, or directories whose
@@ -136,6 +139,8 @@ func LoadSet(c *pipeline.Compiler, paths ...string) (Set, error) {
 		set, probs := ReadSet(c, f, data)
 		all.Pipelines = append(all.Pipelines, set.Pipelines...)
 		all.Dashboards = append(all.Dashboards, set.Dashboards...)
+		all.AlertRules = append(all.AlertRules, set.AlertRules...)
+		all.AlertChannels = append(all.AlertChannels, set.AlertChannels...)
 		problems = append(problems, probs...)
 	}
 	seen := map[string]Pipeline{}
@@ -155,6 +160,17 @@ func LoadSet(c *pipeline.Compiler, paths ...string) (Set, error) {
 			continue
 		}
 		seenDash[d.Name] = d
+	}
+	for _, list := range [][]Alert{all.AlertRules, all.AlertChannels} {
+		seenAlert := map[string]Alert{}
+		for _, a := range list {
+			if first, ok := seenAlert[a.Name]; ok {
+				problems = append(problems, Problem{File: a.File, Line: a.LineOf("name"), Path: a.Path("name"),
+					Message: fmt.Sprintf("%s %q is also defined at %s:%d; names must be unique", strings.ReplaceAll(a.Kind, "_", " "), a.Name, first.File, first.Line)})
+				continue
+			}
+			seenAlert[a.Name] = a
+		}
 	}
 	if len(problems) > 0 {
 		return Set{}, problems
@@ -177,13 +193,16 @@ func Read(c *pipeline.Compiler, name string, data []byte) ([]Pipeline, Problems)
 	return set.Pipelines, problems
 }
 
-// listKeys are the keys of a document holding lists of specs.
-var listKeys = map[string]bool{"pipelines": true, "dashboards": true}
+// listKeys are the keys of a document holding lists of specs, in the
+// order they are read.
+var listKeys = []string{"pipelines", "dashboards", "alert_rules", "alert_channels"}
 
-// ReadSet reads the pipelines and dashboards of one file's data; name is
-// the file's name in problems. A document is a pipeline spec, a
-// dashboard (kind: dashboard), or a mapping with a pipelines list, a
-// dashboards list or both.
+// ReadSet reads the pipelines, dashboards, alert rules and alert channels
+// of one file's data; name is the file's name in problems. A document is
+// a pipeline spec, a dashboard (kind: dashboard), an alert rule (kind:
+// alert_rule), an alert channel (kind: alert_channel), or a mapping with
+// one or more of the lists pipelines, dashboards, alert_rules and
+// alert_channels.
 func ReadSet(c *pipeline.Compiler, name string, data []byte) (Set, Problems) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
@@ -199,23 +218,21 @@ func ReadSet(c *pipeline.Compiler, name string, data []byte) (Set, Problems) {
 		line := doc.Body.GetToken().Position.Line
 		m, ok := asMapping(body)
 		if !ok {
-			problems = append(problems, Problem{File: name, Line: line, Message: "a document must be a pipeline spec, a dashboard, or a mapping with a pipelines or dashboards list"})
+			problems = append(problems, Problem{File: name, Line: line, Message: "a document must be a pipeline spec, a dashboard, an alert rule, an alert channel, or a mapping with lists of them"})
 			continue
 		}
-		_, hasPipelines := m.get("pipelines")
-		_, hasDashboards := m.get("dashboards")
-		if hasPipelines || hasDashboards {
-			lists := 0
-			for _, e := range m.entries {
-				if k, ok := scalarKey(e.Key); ok && listKeys[k] {
-					lists++
-				}
+		lists := 0
+		for _, e := range m.entries {
+			if k, ok := scalarKey(e.Key); ok && slices.Contains(listKeys, k) {
+				lists++
 			}
+		}
+		if lists > 0 {
 			if lists != len(m.entries) {
-				problems = append(problems, Problem{File: name, Line: line, Message: "a document with a pipelines or dashboards list must have nothing else"})
+				problems = append(problems, Problem{File: name, Line: line, Message: "a document with a pipelines, dashboards, alert_rules or alert_channels list must have nothing else"})
 				continue
 			}
-			for _, key := range []string{"pipelines", "dashboards"} {
+			for _, key := range listKeys {
 				list, ok := m.get(key)
 				if !ok {
 					continue
@@ -227,20 +244,36 @@ func ReadSet(c *pipeline.Compiler, name string, data []byte) (Set, Problems) {
 				}
 				for i, item := range seq.Values {
 					prefix := fmt.Sprintf("%s[%d].", key, i)
-					if key == "dashboards" {
+					switch key {
+					case "dashboards":
 						d, ps := readDashboard(name, item, prefix)
 						problems = append(problems, ps...)
 						if ps == nil {
 							out.Dashboards = append(out.Dashboards, d)
 						}
-						continue
-					}
-					p, ps := readSpec(c, name, item, prefix)
-					problems = append(problems, ps...)
-					if ps == nil {
-						out.Pipelines = append(out.Pipelines, p)
+					case "alert_rules", "alert_channels":
+						kind := strings.TrimSuffix(key, "s")
+						a, ps := readAlert(kind, name, item, prefix)
+						problems = append(problems, ps...)
+						if ps == nil {
+							out.addAlert(a)
+						}
+					default:
+						p, ps := readSpec(c, name, item, prefix)
+						problems = append(problems, ps...)
+						if ps == nil {
+							out.Pipelines = append(out.Pipelines, p)
+						}
 					}
 				}
+			}
+			continue
+		}
+		if kind := alertKind(m); kind != "" {
+			a, ps := readAlert(kind, name, body, "")
+			problems = append(problems, ps...)
+			if ps == nil {
+				out.addAlert(a)
 			}
 			continue
 		}
@@ -258,10 +291,18 @@ func ReadSet(c *pipeline.Compiler, name string, data []byte) (Set, Problems) {
 			out.Pipelines = append(out.Pipelines, p)
 		}
 	}
-	if len(out.Pipelines) == 0 && len(out.Dashboards) == 0 && len(problems) == 0 {
-		problems = append(problems, Problem{File: name, Message: "the file holds no pipeline and no dashboard"})
+	if len(out.Pipelines) == 0 && len(out.Dashboards) == 0 && len(out.AlertRules) == 0 && len(out.AlertChannels) == 0 && len(problems) == 0 {
+		problems = append(problems, Problem{File: name, Message: "the file holds no pipeline, dashboard, alert rule or alert channel"})
 	}
 	return out, problems
+}
+
+func (s *Set) addAlert(a Alert) {
+	if a.Kind == KindAlertRule {
+		s.AlertRules = append(s.AlertRules, a)
+	} else {
+		s.AlertChannels = append(s.AlertChannels, a)
+	}
 }
 
 // syntaxProblem turns a YAML syntax error into a Problem with its line.

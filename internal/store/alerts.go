@@ -112,6 +112,9 @@ type AlertPipelineFacts struct {
 	Status       string
 	CreatedAt    time.Time
 	FailingSinks int // sinks failing or with dead deliveries
+	// LastRecordAt is the event time of the newest record the pipeline
+	// stored (nil: none yet, or it persists nothing).
+	LastRecordAt *time.Time
 }
 
 // AlertRunCounts sums a pipeline's runs since a time.

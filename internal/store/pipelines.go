@@ -111,8 +111,12 @@ type Batch struct {
 	// Run.ID exists, the batch adds its counts to it and extends its
 	// duration to the end of this batch, instead of inserting a new run.
 	MergeRun bool
-	Records  []core.Record // TS and Data set; WriteBatch sets ID when persisted
-	Rejected []core.Rejected
+	// RunStored, with MergeRun, tells that a committed batch has stored
+	// the run already: this one only adds to it. A store may then skip
+	// inserting the run (a hint: false is always correct).
+	RunStored bool
+	Records   []core.Record // TS and Data set; WriteBatch sets ID when persisted
+	Rejected  []core.Rejected
 	// Rollups aggregates the numeric fields of Records per minute: the
 	// engine adds every persisted record to it (rollup.Set.Add or
 	// AddNumbers) before the fields are encoded away. WriteBatch writes

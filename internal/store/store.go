@@ -56,6 +56,7 @@ type Store interface {
 	Idempotency
 	Dashboards
 	Alerts
+	Usage
 	Nodes
 }
 
@@ -108,6 +109,9 @@ type Teams interface {
 	CreateTeam(ctx context.Context, t NewTeam, owner uuid.UUID) (core.Team, error)
 	// Team returns a team by id.
 	Team(ctx context.Context, id uuid.UUID) (core.Team, error)
+	// RenameTeam sets a team's name (its slug stays); a missing team is
+	// core.ErrNotFound.
+	RenameTeam(ctx context.Context, id uuid.UUID, name string) (core.Team, error)
 	// TeamBySlug returns a team by its slug.
 	TeamBySlug(ctx context.Context, slug string) (core.Team, error)
 	// UserTeams lists a user's memberships with the teams filled in,

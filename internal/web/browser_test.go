@@ -27,6 +27,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/auth"
 	"github.com/tributary-dev/tributary/internal/config"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // The browser tests drive the real server (SQLite) with Debian's
@@ -47,6 +48,9 @@ func need(t *testing.T, what string) {
 type server struct {
 	URL      string
 	Accounts *account.Service
+	// Store is a second handle on the server's database, for tests that
+	// prepare data behind the server's back.
+	Store store.Store
 }
 
 func startServer(t *testing.T) *server {
@@ -114,6 +118,7 @@ func startServerOn(t *testing.T, databaseURL string) *server {
 	}
 	t.Cleanup(func() { st.Close() })
 	s.Accounts = account.New(st, cfg.SessionTTL)
+	s.Store = st
 	return &s
 }
 

@@ -94,6 +94,9 @@ type seriesJSON struct {
 type dashView struct {
 	S       orchestrator.Summary
 	CanEdit bool
+	// Alert is the pipeline's loudest alert state ("" when no rule
+	// watches it).
+	Alert   string
 	Range   timeRange
 	Tab     string
 	Fields  []string
@@ -105,6 +108,10 @@ type dashView struct {
 	Panel   templ.Component
 	// Stored is the number of records stored, the live counter's start.
 	Stored int64
+	// From and To bound the charts; RangeError says why a custom range
+	// typed was not taken.
+	From, To   time.Time
+	RangeError string
 }
 
 func (v dashView) columnsJSON() string {
@@ -113,6 +120,50 @@ func (v dashView) columnsJSON() string {
 }
 
 func (v dashView) windowSeconds() string { return fmt.Sprint(int(v.Range.Span / time.Second)) }
+
+// rangeQuery adds the range to q, with its bounds when custom.
+func (v dashView) rangeQuery(q url.Values) {
+	if v.Range.Key == "live" {
+		return
+	}
+	q.Set("range", v.Range.Key)
+	if v.Range.Key == "custom" {
+		q.Set("from", v.From.UTC().Format(time.RFC3339))
+		q.Set("to", v.To.UTC().Format(time.RFC3339))
+	}
+}
+
+// localInput formats a bound for a datetime-local input (UTC).
+func localInput(t time.Time) string { return t.UTC().Format("2006-01-02T15:04") }
+
+// customRange reads a custom range's bounds: RFC 3339, or a
+// datetime-local value taken as UTC. The span must be from 1 minute to
+// 400 days and not start in the future.
+func customRange(from, to string, now time.Time) (time.Time, time.Time, string) {
+	parse := func(s string) (time.Time, bool) {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t, true
+			}
+		}
+		return time.Time{}, false
+	}
+	f, ok1 := parse(from)
+	t, ok2 := parse(to)
+	switch {
+	case !ok1 || !ok2:
+		return time.Time{}, time.Time{}, "A custom range needs a start and an end, such as 2025-01-02T15:04."
+	case !t.After(f):
+		return time.Time{}, time.Time{}, "The end of the range must be after its start."
+	case t.Sub(f) < time.Second:
+		return time.Time{}, time.Time{}, "The range must be at least a second long."
+	case t.Sub(f) > 400*24*time.Hour:
+		return time.Time{}, time.Time{}, "The range can be at most 400 days long."
+	case f.After(now):
+		return time.Time{}, time.Time{}, "The range starts in the future."
+	}
+	return f, t, ""
+}
 
 func (v dashView) rangeHref(key string) string {
 	q := url.Values{"range": {key}}
@@ -124,9 +175,7 @@ func (v dashView) rangeHref(key string) string {
 
 func (v dashView) tabHref(key string) string {
 	q := url.Values{"tab": {key}}
-	if v.Range.Key != "live" {
-		q.Set("range", v.Range.Key)
-	}
+	v.rangeQuery(q)
 	return "/pipelines/" + v.S.Pipeline.ID.String() + "?" + q.Encode()
 }
 
@@ -167,6 +216,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	if !validTab(v.Tab) {
 		v.Tab = "records"
 	}
+	v.Alert = h.pipelineAlerts(ctx, who)[id]
 	if s.Pipeline.HookToken != "" {
 		v.HookURL = h.baseURL(r) + "/hooks/" + s.Pipeline.HookToken
 	} else if tok := takeHookToken(w, r, "/pipelines/"+id.String(), h.secure(r)); tok != "" {
@@ -190,8 +240,18 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := core.Now()
+	v.From, v.To = now.Add(-v.Range.Span), now
+	if q := r.URL.Query(); q.Get("range") == "custom" {
+		if from, to, msg := customRange(q.Get("from"), q.Get("to"), now); msg != "" {
+			v.RangeError = msg
+			v.Range = timeRange{Key: "custom", Label: "Custom", Span: 15 * time.Minute}
+		} else {
+			v.Range = timeRange{Key: "custom", Label: "Custom", Span: to.Sub(from)}
+			v.From, v.To = from, to
+		}
+	}
 	for _, f := range v.Fields {
-		ser, err := svc.Series(ctx, who, id, store.SeriesQuery{Field: f, From: now.Add(-v.Range.Span), To: now, Bucket: bucketOf(v.Range.Span)})
+		ser, err := svc.Series(ctx, who, id, store.SeriesQuery{Field: f, From: v.From, To: v.To, Bucket: bucketOf(v.To.Sub(v.From))})
 		if err != nil {
 			// A chart that cannot be drawn leaves the page standing.
 			h.log.WarnContext(ctx, "dashboard series", "pipeline", id, "field", f, "err", err)
@@ -359,7 +419,7 @@ func (h *Handler) panel(r *http.Request, svc Pipelines, who orchestrator.Caller,
 		if err != nil {
 			return nil, err
 		}
-		return uploadsPanel(id.String(), ups), nil
+		return uploadsTab(uploadsView{Pipeline: id.String(), Team: s.Pipeline.TeamID.String(), CanEdit: canEdit, Uploads: ups}), nil
 	}
 	return recordsPanel(columns), nil
 }

@@ -56,6 +56,8 @@ type editorView struct {
 	Error    string
 	Problems []pipeline.Problem
 	Preview  previewView
+	// Form is set in form mode (editor_form.go): the spec as fields.
+	Form *specForm
 }
 
 func (v editorView) action() string {
@@ -184,6 +186,11 @@ func (h *Handler) newPipelinePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := editorView{Spec: newSpec, Input: newInput}
+	if formMode(r) {
+		doc, _ := specJSON(newSpec)
+		v.Form = formFromSpec(doc)
+		h.fillPicks(r, svc, who, v.Form, uuid.Nil)
+	}
 	pv, err := h.preview(r, svc, who, v.Spec, v.Input)
 	if err != nil {
 		h.serviceError(w, r, err)
@@ -225,6 +232,13 @@ func (h *Handler) editPipelinePage(w http.ResponseWriter, r *http.Request) {
 	if s.Pipeline.Kind == core.KindWebhook || s.Pipeline.Kind == core.KindP2P {
 		v.Input = newInput
 	}
+	if formMode(r) {
+		v.Form = formFromSpec(s.Pipeline.Spec)
+		if s.Pipeline.HookToken != "" {
+			v.Form.HookURL = h.baseURL(r) + "/hooks/" + s.Pipeline.HookToken
+		}
+		h.fillPicks(r, svc, who, v.Form, id)
+	}
 	// A pipeline that polls fetches its sample only on request (typing):
 	// opening the editor should not call its API.
 	if v.Input != "" {
@@ -255,8 +269,12 @@ func (h *Handler) previewPane(w http.ResponseWriter, r *http.Request) {
 	if t, err := uuid.Parse(r.PostFormValue("team")); err == nil {
 		who.Team = t
 	}
-	pv, err := h.preview(r, svc, who, r.PostFormValue("spec"), r.PostFormValue("input"))
+	spec, _, err := postedSpec(r)
+	var pv previewView
 	if err != nil {
+		msg, ps, _ := problemsOf(err)
+		pv = previewView{Error: msg, Problems: ps}
+	} else if pv, err = h.preview(r, svc, who, spec, r.PostFormValue("input")); err != nil {
 		h.serviceError(w, r, err)
 		return
 	}
@@ -277,12 +295,24 @@ func (h *Handler) savePipeline(w http.ResponseWriter, r *http.Request, id uuid.U
 	if !h.readForm(w, r) {
 		return
 	}
-	v := editorView{ID: id, Spec: r.PostFormValue("spec"), Input: r.PostFormValue("input"), Name: r.PostFormValue("name")}
+	v := editorView{ID: id, Input: r.PostFormValue("input"), Name: r.PostFormValue("name")}
 	if t, err := uuid.Parse(r.PostFormValue("team")); err == nil {
 		who.Team, v.Team = t, t
 	}
 	v.Version, _ = strconv.Atoi(r.PostFormValue("version"))
+	spec, form, formErr := postedSpec(r)
+	v.Spec, v.Form = spec, form
+	if v.Form != nil {
+		h.fillPicks(r, svc, who, v.Form, id)
+	}
+	if sw := r.PostFormValue("switch"); sw != "" {
+		h.switchMode(w, r, svc, who, v, sw, formErr)
+		return
+	}
 	doc, err := specJSON(v.Spec)
+	if formErr != nil {
+		err = formErr
+	}
 	var p core.Pipeline
 	if err == nil {
 		if id == uuid.Nil {
@@ -298,7 +328,10 @@ func (h *Handler) savePipeline(w http.ResponseWriter, r *http.Request, id uuid.U
 			return
 		}
 		v.Error, v.Problems = msg, ps
-		if v.Input != "" {
+		if v.Form != nil {
+			v.Form.Problems = ps
+		}
+		if v.Input != "" && formErr == nil {
 			if v.Preview, err = h.preview(r, svc, who, v.Spec, v.Input); err != nil {
 				h.serviceError(w, r, err)
 				return
@@ -352,4 +385,44 @@ func takeHookToken(w http.ResponseWriter, r *http.Request, path string, secure b
 	http.SetCookie(w, &http.Cookie{Name: hookCookie, Value: "", Path: path, HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	return c.Value
+}
+
+// switchMode re-renders the editor in the other mode with what it holds,
+// saving nothing: the form's spec as YAML, or the spec as the form.
+func (h *Handler) switchMode(w http.ResponseWriter, r *http.Request, svc Pipelines, who orchestrator.Caller, v editorView, to string, formErr error) {
+	title := "New pipeline"
+	if v.ID != uuid.Nil {
+		title = "Edit " + v.Name
+	}
+	if to == "form" && v.Form == nil {
+		doc, err := specJSON(v.Spec)
+		if err != nil {
+			msg, ps, _ := problemsOf(err)
+			v.Error, v.Problems = "Fix the spec before switching to the form: "+msg, ps
+			h.render(w, r, http.StatusUnprocessableEntity, editorPage(h.shell(w, r, title, "pipelines"), v))
+			return
+		}
+		v.Form = formFromSpec(doc)
+		h.fillPicks(r, svc, who, v.Form, v.ID)
+	} else if to == "spec" && v.Form != nil {
+		if formErr != nil {
+			msg, ps, _ := problemsOf(formErr)
+			v.Error, v.Problems, v.Form.Problems = msg, ps, ps
+			h.render(w, r, http.StatusUnprocessableEntity, editorPage(h.shell(w, r, title, "pipelines"), v))
+			return
+		}
+		if y, err := specfile.Encode([]byte(v.Spec)); err == nil {
+			v.Spec = string(y)
+		}
+		v.Form = nil
+	}
+	if v.Input != "" {
+		pv, err := h.preview(r, svc, who, v.Spec, v.Input)
+		if err != nil {
+			h.serviceError(w, r, err)
+			return
+		}
+		v.Preview = pv
+	}
+	h.render(w, r, http.StatusOK, editorPage(h.shell(w, r, title, "pipelines"), v))
 }

@@ -42,7 +42,7 @@ func (h *Handler) pipelinesPage(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err)
 		return
 	}
-	v := listView{CanEdit: canEdit(who), Pipelines: sums, BaseURL: h.baseURL(r), Now: core.Now()}
+	v := listView{CanEdit: canEdit(who), Pipelines: sums, BaseURL: h.baseURL(r), Now: core.Now(), Alerts: h.pipelineAlerts(r.Context(), who)}
 	h.render(w, r, http.StatusOK, pipelinesPage(h.shell(w, r, "Pipelines", "pipelines"), v))
 }
 
@@ -104,9 +104,10 @@ func (h *Handler) pipelinesLive(w http.ResponseWriter, r *http.Request) {
 	defer func() { _ = sw.rc.SetWriteDeadline(time.Time{}) }()
 
 	ids := make([]uuid.UUID, 0, len(sums))
+	alerts := h.pipelineAlerts(ctx, who)
 	for _, s := range sums {
 		ids = append(ids, s.Pipeline.ID)
-		if sw.row(ctx, s) != nil {
+		if sw.row(ctx, s, alerts[s.Pipeline.ID]) != nil {
 			return
 		}
 	}
@@ -115,6 +116,7 @@ func (h *Handler) pipelinesLive(w http.ResponseWriter, r *http.Request) {
 	refresh := time.NewTicker(h.cfg.LiveRefresh)
 	defer refresh.Stop()
 	send := func(ids []uuid.UUID) error {
+		alerts := h.pipelineAlerts(ctx, who)
 		for _, id := range ids {
 			s, err := svc.Summary(ctx, who, id)
 			if errors.Is(err, core.ErrNotFound) {
@@ -123,7 +125,7 @@ func (h *Handler) pipelinesLive(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return err
 			}
-			if err := sw.row(ctx, s); err != nil {
+			if err := sw.row(ctx, s, alerts[id]); err != nil {
 				return err
 			}
 		}
@@ -179,10 +181,11 @@ type eventWriter struct {
 	tmp bytes.Buffer
 }
 
-// row sends a pipeline's cells as the event of its row.
-func (e *eventWriter) row(ctx context.Context, s orchestrator.Summary) error {
+// row sends a pipeline's cells, with its alert state, as the event of
+// its row.
+func (e *eventWriter) row(ctx context.Context, s orchestrator.Summary, alert string) error {
 	e.tmp.Reset()
-	if err := pipelineCells(s, core.Now()).Render(ctx, &e.tmp); err != nil {
+	if err := pipelineCells(s, core.Now(), alert).Render(ctx, &e.tmp); err != nil {
 		return err
 	}
 	return e.send("p-"+s.Pipeline.ID.String(), e.tmp.Bytes())

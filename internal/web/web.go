@@ -79,6 +79,9 @@ type NavEntry struct {
 	Key   string
 	Label string
 	Href  string
+	// Badge, when set, is the URL of a fragment shown after the label
+	// and polled every few seconds (the count of firing alerts).
+	Badge string
 }
 
 // Handler serves the pages.
@@ -93,6 +96,7 @@ type Handler struct {
 	nav       []NavEntry
 	pipelines Pipelines
 	broker    Broker
+	alerts    Alerts
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -116,7 +120,7 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 		log.Warn("web: the front-end bundles are not built; pages render without styles and scripts (run make web)")
 	}
 	h := &Handler{cfg: cfg, accounts: accounts, log: log, mux: http.NewServeMux(), assets: a, closing: make(chan struct{}),
-		nav: []NavEntry{{Key: "pipelines", Label: "Pipelines", Href: "/pipelines"}}}
+		nav: []NavEntry{{Key: "pipelines", Label: "Pipelines", Href: "/pipelines"}, {Key: "dashboards", Label: "Dashboards", Href: "/dashboards"}, {Key: "settings", Label: "Settings", Href: "/settings"}}}
 	h.mux.Handle("GET "+assetPrefix, a)
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("POST /setup", h.setup)
@@ -129,6 +133,7 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /pipelines/new", h.newPipelinePage)
 	h.mux.HandleFunc("POST /pipelines/new", h.createPipeline)
 	h.mux.HandleFunc("POST /pipelines/preview", h.previewPane)
+	h.mux.HandleFunc("POST /pipelines/suggest", h.suggestFields)
 	h.mux.HandleFunc("GET /pipelines/{id}/edit", h.editPipelinePage)
 	h.mux.HandleFunc("POST /pipelines/{id}/edit", h.updatePipeline)
 	h.mux.HandleFunc("GET /pipelines/{id}", h.dashboard)
@@ -137,6 +142,19 @@ func New(cfg Config, accounts *account.Service, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /pipelines/{id}/resume", h.resume)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/deliveries/{delivery}/retry", h.retry)
 	h.mux.HandleFunc("POST /pipelines/{id}/sinks/{sink}/replay", h.replay)
+	h.alertRoutes()
+	h.dashboardRoutes()
+	h.mux.HandleFunc("GET /settings", h.settingsPage)
+	h.mux.HandleFunc("POST /settings/members", h.addMember)
+	h.mux.HandleFunc("POST /settings/members/{user}/role", h.setMemberRole)
+	h.mux.HandleFunc("POST /settings/members/{user}/remove", h.removeMember)
+	h.mux.HandleFunc("POST /settings/tokens", h.createToken)
+	h.mux.HandleFunc("POST /settings/tokens/{token}/revoke", h.revokeToken)
+	h.mux.HandleFunc("POST /settings/secrets", h.createSecret)
+	h.mux.HandleFunc("POST /settings/secrets/{name}", h.replaceSecret)
+	h.mux.HandleFunc("POST /settings/secrets/{name}/delete", h.deleteSecret)
+	h.mux.Handle("GET /graphiql", h.GraphiQL())
+	h.mux.Handle("GET /api/docs", h.APIDocs())
 	h.mux.HandleFunc("/", h.notFound)
 	return h
 }

@@ -6,11 +6,17 @@ import "htmx-ext-sse";
 import { initShell } from "./shell.js";
 import { initLiveList } from "./livelist.js";
 import { initDashboard } from "./dashboard.js";
+import { initForms } from "./forms.js";
+import { initUploads } from "./uploads.js";
+import { initDashboards } from "./dashboards.js";
 
 function start() {
   initShell(document);
   initLiveList(document);
   initDashboard(document);
+  initForms(document);
+  initUploads(document);
+  initDashboards(document);
 }
 
 if (document.readyState === "loading") {

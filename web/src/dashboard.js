@@ -80,6 +80,7 @@ class Dashboard {
     for (const fig of el.querySelectorAll("[data-chart]")) {
       this.addChart(fig, series[fig.dataset.chart] || { t: [], v: [] });
     }
+    performance.mark("tributary:dashboard-drawn");
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) this.schedule();
     });
@@ -91,6 +92,15 @@ class Dashboard {
     setInterval(() => {
       if (!document.hidden) this.showRate();
     }, 1000);
+    // The custom range's inputs are local times; the server takes RFC 3339.
+    const custom = el.querySelector("form[data-custom-range]");
+    custom?.addEventListener("submit", (ev) => {
+      const f = Date.parse(custom.elements.from.value);
+      const t = Date.parse(custom.elements.to.value);
+      if (Number.isNaN(f) || Number.isNaN(t)) return; // the server explains
+      ev.preventDefault();
+      this.goToRange(f, t);
+    });
     this.connect();
   }
 
@@ -107,16 +117,18 @@ class Dashboard {
     const opts = {
       width: Math.max(box.clientWidth, 200), height: 180,
       legend: { show: false },
-      cursor: { drag: { x: true, y: false }, points: { size: 6 } },
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 6 } },
       scales: { x: { time: true } },
       series: [{}, { label: field, stroke, width: 1.5, fill: cssVar("--accent-fill", "rgba(37,99,235,.08)"), points: { show: false } }],
       axes: [axis, { ...axis, size: 56 }],
       hooks: {
+        // Dragging across a chart picks that span as the custom range.
         setSelect: [(u) => {
-          if (u.select.width > 0) {
-            chart.zoomed = true;
-            if (chart.reset) chart.reset.hidden = false;
-          }
+          if (u.select.width < 3) return;
+          const from = u.posToVal(u.select.left, "x");
+          const to = u.posToVal(u.select.left + u.select.width, "x");
+          if (!(to > from)) return;
+          this.goToRange(from * 1000, to * 1000);
         }],
       },
     };
@@ -129,6 +141,15 @@ class Dashboard {
       chart.plot.setData([chart.xs, chart.ys], true);
     });
     this.charts.set(field, chart);
+  }
+
+  // goToRange shows the span from..to (ms) as a custom range.
+  goToRange(from, to) {
+    const q = new URLSearchParams(location.search);
+    q.set("range", "custom");
+    q.set("from", new Date(Math.floor(from)).toISOString());
+    q.set("to", new Date(Math.ceil(to)).toISOString());
+    location.assign(location.pathname + "?" + q.toString());
   }
 
   resize() {

@@ -362,7 +362,8 @@ func (s *Store) DueAlertRules(ctx context.Context, tick time.Time, after uuid.UU
 // AlertFacts implements store.Alerts.
 func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.AlertPipelineFacts, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.team_id, p.id, p.name, p.status, p.created_at,
-			coalesce(f.n, 0) + coalesce(d.n, 0)
+			coalesce(f.n, 0) + coalesce(d.n, 0),
+			greatest(p.last_record_at, (SELECT max(sd.last_record_at) FROM pipeline_stat_deltas sd WHERE sd.pipeline_id = p.id))
 		FROM pipelines p
 		LEFT JOIN (SELECT pipeline_id, count(*) AS n FROM sink_states WHERE team_id = ANY($1::uuid[]) AND status = 'failing' GROUP BY pipeline_id) f
 			ON f.pipeline_id = p.id
@@ -371,8 +372,12 @@ func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.Al
 		WHERE p.team_id = ANY($1::uuid[])`, teamIDs)
 	out, err := collectAll(rows, err, func(r pgx.Row) (store.AlertPipelineFacts, error) {
 		var f store.AlertPipelineFacts
-		err := r.Scan(&f.TeamID, &f.ID, &f.Name, &f.Status, &f.CreatedAt, &f.FailingSinks)
+		err := r.Scan(&f.TeamID, &f.ID, &f.Name, &f.Status, &f.CreatedAt, &f.FailingSinks, &f.LastRecordAt)
 		f.CreatedAt = f.CreatedAt.UTC()
+		if f.LastRecordAt != nil {
+			t := f.LastRecordAt.UTC()
+			f.LastRecordAt = &t
+		}
 		return f, err
 	})
 	if err != nil {
@@ -383,7 +388,7 @@ func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.Al
 
 // AlertRunCounts implements store.Alerts.
 func (s *Store) AlertRunCounts(ctx context.Context, teamIDs, pipelineIDs []uuid.UUID, since time.Time) ([]store.AlertRunCounts, error) {
-	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, sum(fetched)::bigint, sum(stored)::bigint, sum(rejected)::bigint FROM runs
+	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, sum(fetched)::bigint, sum(stored)::bigint, sum(rejected)::bigint FROM runs_now
 		WHERE pipeline_id = ANY($1::uuid[]) AND team_id = ANY($2::uuid[]) AND started_at >= $3 GROUP BY pipeline_id`,
 		pipelineIDs, teamIDs, since)
 	out, err := collectAll(rows, err, func(r pgx.Row) (store.AlertRunCounts, error) {
@@ -400,8 +405,13 @@ func (s *Store) AlertRunCounts(ctx context.Context, teamIDs, pipelineIDs []uuid.
 func (s *Store) AlertAggregates(ctx context.Context, teamIDs, pipelineIDs []uuid.UUID, fields []string, since time.Time) ([]store.AlertAggregate, error) {
 	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, field, sum(count)::bigint, sum(sum), min(min), max(max),
 			(array_agg(last_val ORDER BY last_ts DESC))[1]
-		FROM rollups WHERE pipeline_id = ANY($1::uuid[]) AND width = 60 AND field = ANY($3::text[]) AND bucket >= $4
-			AND team_id = ANY($2::uuid[])
+		FROM (
+			SELECT pipeline_id, field, count, sum, min, max, last_ts, last_val FROM rollups
+			WHERE pipeline_id = ANY($1::uuid[]) AND width = 60 AND field = ANY($3::text[]) AND bucket >= $4 AND team_id = ANY($2::uuid[])
+			UNION ALL
+			SELECT pipeline_id, field, count, sum, min, max, last_ts, last_val FROM rollup_pending
+			WHERE pipeline_id = ANY($1::uuid[]) AND width = 60 AND field = ANY($3::text[]) AND bucket >= $4 AND team_id = ANY($2::uuid[])
+		) r
 		GROUP BY pipeline_id, field`, pipelineIDs, teamIDs, fields, since)
 	out, err := collectAll(rows, err, func(r pgx.Row) (store.AlertAggregate, error) {
 		var a store.AlertAggregate

@@ -20,10 +20,12 @@ func (s *Store) RunsOfPipelines(ctx context.Context, teamID uuid.UUID, pipelineI
 	if len(pipelineIDs) == 0 {
 		return out, nil
 	}
-	rows, err := s.readQuery(ctx, `SELECT pipeline_id, id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error FROM (
-		SELECT *, ROW_NUMBER() OVER (PARTITION BY pipeline_id ORDER BY started_at DESC, id DESC) AS n FROM runs
+	// The latest runs first, then their pending deltas (runs_now) for
+	// those alone.
+	rows, err := s.readQuery(ctx, `SELECT r.pipeline_id, r.id, r.version, r.trigger, r.started_at, r.duration_us, r.fetched, r.stored, r.rejected, r.bytes, r.error FROM (
+		SELECT id, ROW_NUMBER() OVER (PARTITION BY pipeline_id ORDER BY started_at DESC, id DESC) AS n FROM runs
 		WHERE team_id = $1 AND pipeline_id = ANY($2)
-	) r WHERE n <= $3 ORDER BY pipeline_id, started_at DESC, id DESC`, teamID, pipelineIDs, store.ClampLimit(perPipeline))
+	) k JOIN runs_now r ON r.id = k.id WHERE k.n <= $3 ORDER BY r.pipeline_id, r.started_at DESC, r.id DESC`, teamID, pipelineIDs, store.ClampLimit(perPipeline))
 	if err != nil {
 		return nil, fmt.Errorf("list runs of pipelines: %w", err)
 	}

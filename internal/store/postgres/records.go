@@ -130,17 +130,48 @@ const (
 	insertRun = `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 
-	// mergeRun adds a batch to a run that spans many batches: the run
-	// keeps its start and lasts until the end of its latest batch.
-	mergeRun = `INSERT INTO runs AS r (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO UPDATE SET
-			fetched = r.fetched + excluded.fetched,
-			stored = r.stored + excluded.stored,
-			rejected = r.rejected + excluded.rejected,
+	// A run that spans many batches (store.Batch.MergeRun) is a row that
+	// the first batch inserts, with counts of zero, and one run_deltas row
+	// per batch, which reads add (the runs_now view) and folds move into
+	// the row. Inserting does not wait for a committed row of the run; it
+	// waits only for a concurrent first batch of the same run to commit.
+	ensureRun = `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
+		VALUES ($1, $2, $3, $4, $5, $6, 0, 0, 0, 0, 0, '') ON CONFLICT (id) DO NOTHING`
+
+	insertRunDelta = `INSERT INTO run_deltas (run_id, pipeline_id, version, ended_at, fetched, stored, rejected, bytes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+	// foldRunDeltas adds committed run deltas to their runs and deletes
+	// them, in one statement.
+	foldRunDeltas = `WITH d AS (
+			DELETE FROM run_deltas WHERE pipeline_id = ANY($1::uuid[]) RETURNING *
+		), t AS (
+			SELECT run_id, max(version) AS version, max(ended_at) AS ended_at, sum(fetched) AS fetched,
+				sum(stored) AS stored, sum(rejected) AS rejected, sum(bytes) AS bytes
+			FROM d GROUP BY run_id
+		)
+		UPDATE runs r SET
+			fetched = r.fetched + t.fetched,
+			stored = r.stored + t.stored,
+			rejected = r.rejected + t.rejected,
+			bytes = r.bytes + t.bytes,
+			version = greatest(r.version, t.version),
+			duration_us = greatest(r.duration_us, (extract(epoch FROM t.ended_at - r.started_at) * 1000000)::bigint)
+		FROM t WHERE r.id = t.run_id`
+
+	// foldRecordDays adds committed per-day deltas to record_days and
+	// deletes them, in one statement.
+	foldRecordDays = `WITH d AS (
+			DELETE FROM record_day_deltas WHERE pipeline_id = ANY($1::uuid[]) RETURNING *
+		)
+		INSERT INTO record_days AS r (pipeline_id, day, team_id, records, bytes, oldest, newest)
+		SELECT pipeline_id, day, (array_agg(team_id))[1], sum(records), sum(bytes), min(oldest), max(newest)
+		FROM d GROUP BY pipeline_id, day
+		ON CONFLICT (pipeline_id, day) DO UPDATE SET
+			records = r.records + excluded.records,
 			bytes = r.bytes + excluded.bytes,
-			version = greatest(r.version, excluded.version),
-			duration_us = greatest(r.duration_us,
-				(extract(epoch FROM excluded.started_at - r.started_at) * 1000000)::bigint + excluded.duration_us)`
+			oldest = least(r.oldest, excluded.oldest),
+			newest = greatest(r.newest, excluded.newest)`
 
 	insertStatDelta = `INSERT INTO pipeline_stat_deltas (pipeline_id, team_id, records, rejected, bytes, last_record_at, last_run_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
@@ -201,19 +232,23 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 	queueWebhookIDs(batch, b)
 	queueRecordBatch(batch, b)
 	if s.dueForFold(b.PipelineID) {
-		batch.Queue(foldStatDeltas, [][16]byte{pipe})
+		pipes := [][16]byte{pipe}
+		batch.Queue(foldStatDeltas, pipes)
+		batch.Queue(foldRecordDays, pipes)
+		batch.Queue(foldRunDeltas, pipes)
 	}
 	queueSeriesData(batch, b)
-	// The run last: a push run is one row that the batches of a pipeline
-	// share (store.Batch.MergeRun), so a concurrent batch waits for this
-	// one's commit at it; at the end of the batch, that wait is all the
-	// two batches serialize on.
-	run, sql := b.Run, insertRun
-	if b.MergeRun {
-		sql = mergeRun
+	run := b.Run
+	if !b.MergeRun {
+		batch.Queue(insertRun, [16]byte(run.ID), team, pipe, version, string(run.Trigger), run.StartedAt, run.Duration.Microseconds(),
+			run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error)
+		return
 	}
-	batch.Queue(sql, [16]byte(run.ID), team, pipe, version, string(run.Trigger), run.StartedAt, run.Duration.Microseconds(),
-		run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error)
+	if !b.RunStored {
+		batch.Queue(ensureRun, [16]byte(run.ID), team, pipe, version, string(run.Trigger), run.StartedAt)
+	}
+	batch.Queue(insertRunDelta, [16]byte(run.ID), pipe, version, run.StartedAt.Add(run.Duration),
+		run.Fetched, run.Stored, run.Rejected, run.Bytes)
 }
 
 // dueForFold counts a batch of the pipeline and reports whether this
@@ -236,23 +271,26 @@ func (s *Store) dueForFold(id uuid.UUID) bool {
 // pipelines' rows; CompactRollups calls it so that pipelines whose
 // traffic stopped do not keep deltas for ever.
 func (s *Store) foldAllStatDeltas(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, strings.Replace(foldStatDeltas, "WHERE pipeline_id = ANY($1::uuid[])", "", 1))
-	if err != nil {
-		return fmt.Errorf("fold pipeline stats: %w", err)
+	for _, q := range []struct{ what, sql string }{
+		{"pipeline stats", foldStatDeltas}, {"record days", foldRecordDays}, {"runs", foldRunDeltas},
+	} {
+		if _, err := s.pool.Exec(ctx, foldAll(q.sql)); err != nil {
+			return fmt.Errorf("fold %s: %w", q.what, err)
+		}
 	}
 	return nil
 }
 
+// foldAll turns a fold of some pipelines into a fold of all.
+func foldAll(sql string) string {
+	return strings.Replace(sql, "WHERE pipeline_id = ANY($1::uuid[])", "", 1)
+}
+
 // SQL of the per-batch series data, sent together in one round trip.
 const (
-	upsertRecordDays = `INSERT INTO record_days AS d (pipeline_id, day, team_id, records, bytes, oldest, newest)
+	insertRecordDays = `INSERT INTO record_day_deltas (pipeline_id, day, team_id, records, bytes, oldest, newest)
 		SELECT $1, u.day, $2, u.records, u.bytes, u.oldest, u.newest
-		FROM unnest($3::timestamptz[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[]) AS u(day, records, bytes, oldest, newest)
-		ON CONFLICT (pipeline_id, day) DO UPDATE SET
-			records = d.records + excluded.records,
-			bytes = d.bytes + excluded.bytes,
-			oldest = least(d.oldest, excluded.oldest),
-			newest = greatest(d.newest, excluded.newest)`
+		FROM unnest($3::timestamptz[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::timestamptz[]) AS u(day, records, bytes, oldest, newest)`
 
 	// rollupMerge merges an incoming aggregate (excluded) into a stored one
 	// (r). Among equal event times the stored first stays first and the
@@ -266,17 +304,13 @@ const (
 			last_val = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_val ELSE r.last_val END,
 			last_ts = greatest(r.last_ts, excluded.last_ts)`
 
-	deltaColumns = `u.field, u.bucket, $2, u.count, u.sum, u.min, u.max, u.first_ts, u.first_val, u.last_ts, u.last_val
-		FROM unnest($3::text[], $4::timestamptz[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[],
-			$9::timestamptz[], $10::float8[], $11::timestamptz[], $12::float8[])
-			AS u(field, bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val)`
-
-	upsertMinuteRollups = `INSERT INTO rollups AS r (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
-		SELECT $1, 60, ` + deltaColumns + `
-		ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET ` + rollupMerge
-
-	insertPendingRollups = `INSERT INTO rollup_pending (pipeline_id, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
-		SELECT $1, ` + deltaColumns
+	// insertPendingRollups inserts a batch's minute and hour deltas (its
+	// width column tells which) in one statement.
+	insertPendingRollups = `INSERT INTO rollup_pending (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
+		SELECT $1, u.width, u.field, u.bucket, $2, u.count, u.sum, u.min, u.max, u.first_ts, u.first_val, u.last_ts, u.last_val
+		FROM unnest($3::int[], $4::text[], $5::timestamptz[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],
+			$10::timestamptz[], $11::float8[], $12::timestamptz[], $13::float8[])
+			AS u(width, field, bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val)`
 
 	raiseHorizons = `INSERT INTO series_horizons AS h (pipeline_id, width, horizon)
 		SELECT $1, u.width, u.horizon FROM unnest($2::int[], $3::timestamptz[]) AS u(width, horizon)
@@ -302,11 +336,10 @@ func queueSeriesData(batch *pgx.Batch, b *store.Batch) {
 		dayCols.oldest = append(dayCols.oldest, d.Oldest)
 		dayCols.newest = append(dayCols.newest, d.Newest)
 	}
-	batch.Queue(upsertRecordDays, b.PipelineID, b.TeamID, dayCols.day, dayCols.records, dayCols.bytes, dayCols.oldest, dayCols.newest)
+	batch.Queue(insertRecordDays, b.PipelineID, b.TeamID, dayCols.day, dayCols.records, dayCols.bytes, dayCols.oldest, dayCols.newest)
 	minute, hour, missing := store.BatchRollups(b)
 	if len(minute) > 0 {
-		batch.Queue(upsertMinuteRollups, deltaArgs(b, minute)...)
-		batch.Queue(insertPendingRollups, deltaArgs(b, hour)...)
+		batch.Queue(insertPendingRollups, deltaArgs(b, minute, hour)...)
 	}
 	if !missing.IsZero() {
 		widths := make([]int32, len(store.RollupWidths))
@@ -318,17 +351,24 @@ func queueSeriesData(batch *pgx.Batch, b *store.Batch) {
 	}
 }
 
-// deltaArgs are the arguments of deltaColumns.
-func deltaArgs(b *store.Batch, ds []rollup.Delta) []any {
-	n := len(ds)
-	fields := make([]string, n)
-	buckets, firstTS, lastTS := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-	counts := make([]int64, n)
-	sums, mins, maxs, firsts, lasts := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	for i, d := range ds {
-		fields[i], buckets[i], counts[i] = d.Field, d.Bucket, d.Count
-		sums[i], mins[i], maxs[i] = d.Sum, d.Min, d.Max
-		firstTS[i], firsts[i], lastTS[i], lasts[i] = d.FirstTS, d.First, d.LastTS, d.Last
+// deltaArgs are the arguments of insertPendingRollups: the minute
+// deltas, then the hour ones.
+func deltaArgs(b *store.Batch, minute, hour []rollup.Delta) []any {
+	n := len(minute) + len(hour)
+	widths := make([]int32, 0, n)
+	fields := make([]string, 0, n)
+	buckets, firstTS, lastTS := make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+	counts := make([]int64, 0, n)
+	sums, mins, maxs, firsts, lasts := make([]float64, 0, n), make([]float64, 0, n), make([]float64, 0, n), make([]float64, 0, n), make([]float64, 0, n)
+	for _, part := range []struct {
+		width int32
+		ds    []rollup.Delta
+	}{{60, minute}, {3600, hour}} {
+		for _, d := range part.ds {
+			widths, fields, buckets, counts = append(widths, part.width), append(fields, d.Field), append(buckets, d.Bucket), append(counts, d.Count)
+			sums, mins, maxs = append(sums, d.Sum), append(mins, d.Min), append(maxs, d.Max)
+			firstTS, firsts, lastTS, lasts = append(firstTS, d.FirstTS), append(firsts, d.First), append(lastTS, d.LastTS), append(lasts, d.Last)
+		}
 	}
-	return []any{b.PipelineID, b.TeamID, fields, buckets, counts, sums, mins, maxs, firstTS, firsts, lastTS, lasts}
+	return []any{b.PipelineID, b.TeamID, widths, fields, buckets, counts, sums, mins, maxs, firstTS, firsts, lastTS, lasts}
 }

@@ -85,7 +85,7 @@ func (s *Store) RejectedRecords(ctx context.Context, teamID, pipelineID uuid.UUI
 
 // Runs implements store.Records.
 func (s *Store) Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RunQuery) ([]core.Run, error) {
-	query := `SELECT id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error FROM runs
+	query := `SELECT id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error FROM runs_now
 		WHERE team_id = $1 AND pipeline_id = $2`
 	args := []any{teamID, pipelineID, store.ClampLimit(q.Limit)}
 	if !q.BeforeAt.IsZero() {

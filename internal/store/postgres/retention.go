@@ -52,7 +52,7 @@ func (s *Store) ApplyRetention(ctx context.Context, policies []store.RetentionPo
 	// What is there, in two queries rather than a few per pipeline: each
 	// pipeline's oldest day, and the horizons already reached.
 	oldest := map[uuid.UUID]time.Time{}
-	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, min(day) FROM record_days GROUP BY pipeline_id`)
+	rows, err := s.pool.Query(ctx, `SELECT pipeline_id, min(day) FROM record_days_now GROUP BY pipeline_id`)
 	if err != nil {
 		return res, fmt.Errorf("retention: oldest days: %w", err)
 	}
@@ -188,7 +188,7 @@ func (s *Store) dropExpiredPartitions(ctx context.Context, policies map[uuid.UUI
 		// A first look outside the drop's lock, so that partitions that
 		// cannot go cost no exclusive lock.
 		var ids []uuid.UUID
-		rows, err := s.pool.Query(ctx, `SELECT DISTINCT pipeline_id FROM record_days WHERE day >= $1 AND day < $2 AND records > 0`, part.From, part.To)
+		rows, err := s.pool.Query(ctx, `SELECT DISTINCT pipeline_id FROM record_days_now WHERE day >= $1 AND day < $2 AND records > 0`, part.From, part.To)
 		if err == nil {
 			ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 		}
@@ -244,6 +244,11 @@ func (s *Store) dropPartition(ctx context.Context, l layout, part store.Partitio
 			return err
 		}
 		if _, err := tx.Exec(ctx, `LOCK TABLE records IN ACCESS EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		// The days' deltas into their rows first, so that the rows hold
+		// everything the partition's records added.
+		if _, err := tx.Exec(ctx, foldAll(foldRecordDays)); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `DELETE FROM record_days WHERE day >= $1 AND day < $2
@@ -417,6 +422,11 @@ func (s *Store) deleteRecordsBefore(ctx context.Context, pipeline uuid.UUID, cut
 // subtractDays takes deleted records off a pipeline's days, drops the days
 // left empty and recomputes the oldest record of the others.
 func subtractDays(ctx context.Context, tx pgx.Tx, pipeline uuid.UUID, days []time.Time, counts, bytes []int64) error {
+	// The pipeline's day deltas into their rows first, so that the rows
+	// hold everything the deleted records added.
+	if _, err := tx.Exec(ctx, foldRecordDays, []uuid.UUID{pipeline}); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `UPDATE record_days d SET records = d.records - u.records, bytes = d.bytes - u.bytes
 		FROM unnest($2::timestamptz[], $3::bigint[], $4::bigint[]) AS u(day, records, bytes)
 		WHERE d.pipeline_id = $1 AND d.day = u.day`, pipeline, days, counts, bytes); err != nil {

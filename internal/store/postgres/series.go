@@ -27,7 +27,7 @@ func (s *Store) CompactRollups(ctx context.Context, limit int) (int, error) {
 	const cols = `(pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)`
 	var n int
 	err := s.pool.QueryRow(ctx, `WITH moved AS (
-			DELETE FROM rollup_pending WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_pending LIMIT $1 FOR UPDATE SKIP LOCKED))
+			DELETE FROM rollup_pending WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_pending WHERE width = 3600 LIMIT $1 FOR UPDATE SKIP LOCKED))
 			RETURNING *
 		), hours AS (
 			SELECT pipeline_id, field, bucket, team_id, `+agg+` FROM moved GROUP BY pipeline_id, field, bucket, team_id
@@ -45,8 +45,22 @@ func (s *Store) CompactRollups(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("compact rollups: %w", err)
 	}
-	// Pipelines' stats deltas are folded on the same schedule.
-	return n, s.foldAllStatDeltas(ctx)
+	// The minute deltas into the minute rollups.
+	var m int
+	err = s.pool.QueryRow(ctx, `WITH moved AS (
+			DELETE FROM rollup_pending WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_pending WHERE width = 60 LIMIT $1 FOR UPDATE SKIP LOCKED))
+			RETURNING *
+		), m AS (
+			INSERT INTO rollups AS r `+cols+`
+			SELECT pipeline_id, 60, field, bucket, team_id, `+agg+` FROM moved GROUP BY pipeline_id, field, bucket, team_id
+			ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET `+rollupMerge+`
+		)
+		SELECT count(*)::int FROM moved`, limit).Scan(&m)
+	if err != nil {
+		return 0, fmt.Errorf("compact minute rollups: %w", err)
+	}
+	// Pipelines' stats, day and run deltas are folded on the same schedule.
+	return n + m, s.foldAllStatDeltas(ctx)
 }
 
 // Series implements store.Storage.
@@ -97,10 +111,10 @@ func estimateSeries(ctx context.Context, db dbtx, teamID, pipelineID uuid.UUID, 
 	)
 	err := db.QueryRow(ctx, `SELECT
 			EXISTS (SELECT 1 FROM pipelines WHERE team_id = $1 AND id = $2),
-			ARRAY(SELECT day FROM record_days WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
-			ARRAY(SELECT records FROM record_days WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
-			ARRAY(SELECT oldest FROM record_days WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
-			ARRAY(SELECT newest FROM record_days WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
+			ARRAY(SELECT day FROM record_days_now WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
+			ARRAY(SELECT records FROM record_days_now WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
+			ARRAY(SELECT oldest FROM record_days_now WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
+			ARRAY(SELECT newest FROM record_days_now WHERE pipeline_id = $2 AND day >= $3 AND day < $4 ORDER BY day),
 			ARRAY(SELECT width FROM series_horizons WHERE pipeline_id = $2 ORDER BY width),
 			ARRAY(SELECT horizon FROM series_horizons WHERE pipeline_id = $2 ORDER BY width)`,
 		teamID, pipelineID, rollup.Bucket(q.From, rollup.Day), q.To).Scan(&found, &days, &counts, &oldest, &newest, &widths, &horizons)
@@ -169,12 +183,15 @@ func tooManyRecords(n int64, q store.SeriesQuery) error {
 func seriesRollups(ctx context.Context, db dbtx, teamID, pipelineID uuid.UUID, q store.SeriesQuery, width time.Duration, b *store.SeriesBuilder) error {
 	sql := `SELECT bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val FROM rollups
 		WHERE team_id = $1 AND pipeline_id = $2 AND width = $3 AND field = $4 AND bucket >= $5 AND bucket < $6`
-	if width > rollup.Minute {
-		// Deltas not folded yet, so that coarse answers never lag.
-		sql += ` UNION ALL SELECT bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val FROM rollup_pending
-			WHERE team_id = $1 AND pipeline_id = $2 AND field = $4 AND bucket >= $5 AND bucket < $6`
+	// Deltas not folded yet, so that answers never lag: minute deltas for
+	// minutes, hour deltas for hours and days.
+	pending := int32(3600)
+	if width == rollup.Minute {
+		pending = 60
 	}
-	rows, err := db.Query(ctx, sql, teamID, pipelineID, int32(width/time.Second), q.Field, q.From, q.To)
+	sql += ` UNION ALL SELECT bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val FROM rollup_pending
+		WHERE team_id = $1 AND pipeline_id = $2 AND width = $7 AND field = $4 AND bucket >= $5 AND bucket < $6`
+	rows, err := db.Query(ctx, sql, teamID, pipelineID, int32(width/time.Second), q.Field, q.From, q.To, pending)
 	if err != nil {
 		return err
 	}
@@ -194,7 +211,7 @@ func seriesRollups(ctx context.Context, db dbtx, teamID, pipelineID uuid.UUID, q
 // deleteSeriesData removes what a deleted pipeline kept besides its
 // records, in DeletePipeline's transaction.
 func deleteSeriesData(ctx context.Context, tx pgx.Tx, pipeline uuid.UUID) error {
-	for _, table := range []string{"record_days", "rollups", "rollup_pending", "series_horizons", "stats_adjustments", "pipeline_stat_deltas"} {
+	for _, table := range []string{"record_days", "record_day_deltas", "run_deltas", "rollups", "rollup_pending", "series_horizons", "stats_adjustments", "pipeline_stat_deltas"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE pipeline_id = $1`, pipeline); err != nil {
 			return fmt.Errorf("delete pipeline %s: %w", table, err)
 		}

@@ -78,7 +78,7 @@ func (s *Store) storageStats(ctx context.Context, db dbtx, teamID, pipelineID *u
 		return i
 	}
 	rows, err := db.Query(ctx, `SELECT p.team_id, p.id, d.day, d.records, d.bytes, d.oldest, d.newest
-		FROM pipelines p LEFT JOIN record_days d ON d.pipeline_id = p.id
+		FROM pipelines p LEFT JOIN record_days_now d ON d.pipeline_id = p.id
 		WHERE ($1::uuid IS NULL OR p.team_id = $1 AND p.id = $2) AND ($1::uuid IS NOT NULL OR d.pipeline_id IS NOT NULL)
 		ORDER BY p.id`, teamID, pipelineID)
 	if err != nil {
@@ -131,7 +131,7 @@ func (s *Store) storageStats(ctx context.Context, db dbtx, teamID, pipelineID *u
 	}
 	totals := map[int]int64{}
 	if len(idx) > 0 {
-		trows, err := db.Query(ctx, `SELECT u.i, (SELECT coalesce(sum(bytes), 0)::bigint FROM record_days WHERE day >= u.lo AND day < u.hi)
+		trows, err := db.Query(ctx, `SELECT u.i, (SELECT coalesce(sum(bytes), 0)::bigint FROM record_days_now WHERE day >= u.lo AND day < u.hi)
 			FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) AS u(i, lo, hi)`, idx, los, his)
 		if err != nil {
 			return nil, err

@@ -129,6 +129,15 @@ func (s *Store) Team(ctx context.Context, id uuid.UUID) (core.Team, error) {
 	return scanTeam(s.pool.QueryRow(ctx, `SELECT `+teamColumns+` FROM teams t WHERE t.id = $1`, id))
 }
 
+// RenameTeam implements store.Teams.
+func (s *Store) RenameTeam(ctx context.Context, id uuid.UUID, name string) (core.Team, error) {
+	t, err := scanTeam(s.pool.QueryRow(ctx, `UPDATE teams t SET name = $1 WHERE t.id = $2 RETURNING `+teamColumns, name, id))
+	if err != nil {
+		return core.Team{}, fmt.Errorf("rename team: %w", err)
+	}
+	return t, nil
+}
+
 // TeamBySlug implements store.Teams.
 func (s *Store) TeamBySlug(ctx context.Context, slug string) (core.Team, error) {
 	return scanTeam(s.pool.QueryRow(ctx, `SELECT `+teamColumns+` FROM teams t WHERE t.slug = $1`, slug))

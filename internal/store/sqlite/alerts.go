@@ -376,15 +376,21 @@ func (s *Store) DueAlertRules(ctx context.Context, tick time.Time, after uuid.UU
 func (s *Store) AlertFacts(ctx context.Context, teamIDs []uuid.UUID) ([]store.AlertPipelineFacts, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT p.team_id, p.id, p.name, p.status, p.created_at,
 			(SELECT count(*) FROM sink_states ss WHERE ss.pipeline_id = p.id AND ss.status = 'failing')
-			+ (SELECT count(DISTINCT d.sink) FROM deliveries d WHERE d.pipeline_id = p.id AND d.status = 'dead')
+			+ (SELECT count(DISTINCT d.sink) FROM deliveries d WHERE d.pipeline_id = p.id AND d.status = 'dead'),
+			p.last_record_at
 		FROM pipelines p WHERE p.team_id IN (SELECT value FROM json_each(?))`, idList(teamIDs))
 	out, err := collect(rows, err, func(r row) (store.AlertPipelineFacts, error) {
 		var (
 			f       store.AlertPipelineFacts
 			created int64
+			last    sql.NullInt64
 		)
-		err := r.Scan(&f.TeamID, &f.ID, &f.Name, &f.Status, &created, &f.FailingSinks)
+		err := r.Scan(&f.TeamID, &f.ID, &f.Name, &f.Status, &created, &f.FailingSinks, &last)
 		f.CreatedAt = fromMicros(created)
+		if last.Valid {
+			t := fromMicros(last.Int64)
+			f.LastRecordAt = &t
+		}
 		return f, err
 	})
 	if err != nil {

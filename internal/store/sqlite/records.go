@@ -44,105 +44,111 @@ const mergeRunSQL = ` ON CONFLICT (id) DO UPDATE SET
 // WriteBatch implements store.Records. SQLite has one writer, so a batch
 // costs what its transaction costs: it numbers its records itself (one
 // past the largest id, read in the transaction) and inserts them
-// recordRows to a statement, instead of one statement per record.
+// recordRows to a statement, instead of one statement per record. Batches
+// written at the same time, of any pipelines, share a transaction and its
+// fsync (see writeLoop); each is inside a savepoint of its own, so one
+// that fails leaves the others to commit.
 func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if b.Persist && len(b.Records) > 0 {
-			if err := insertRecords(ctx, tx, b); err != nil {
-				return fmt.Errorf("insert records: %w", err)
-			}
-		}
-		if len(b.Rejected) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO rejected_records (team_id, pipeline_id, run_id, version, received_at, raw, reason)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`)
-			if err != nil {
-				return fmt.Errorf("insert rejected records: %w", err)
-			}
-			defer stmt.Close()
-			for i := range b.Rejected {
-				r := &b.Rejected[i]
-				if _, err := stmt.ExecContext(ctx, b.TeamID, b.PipelineID, b.Run.ID, b.Version, micros(r.ReceivedAt), string(r.Raw), r.Reason); err != nil {
-					return fmt.Errorf("insert rejected records: %w", err)
-				}
-			}
-		}
-		stats := store.SummarizeBatch(b)
-		run := b.Run
-		var state any
-		if b.State != nil {
-			state = string(b.State)
-		}
-		// The pipeline's row first: it checks that the team owns the
-		// pipeline before anything names it.
-		res, err := tx.ExecContext(ctx, `UPDATE pipelines SET
-				record_count = record_count + ?,
-				rejected_count = rejected_count + ?,
-				stored_bytes = stored_bytes + ?,
-				last_record_at = CASE WHEN ? IS NULL THEN last_record_at ELSE max(coalesce(last_record_at, 0), ?) END,
-				last_run_at = ?,
-				state = coalesce(?, state)
-			WHERE team_id = ? AND id = ?`,
-			stats.Persisted, len(b.Rejected), stats.Bytes, nullMicros(stats.Newest), nullMicros(stats.Newest),
-			micros(run.StartedAt), state, b.TeamID, b.PipelineID)
-		if err != nil {
-			return fmt.Errorf("update pipeline stats: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
-		}
-		insertRun := `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-		if b.MergeRun {
-			insertRun += mergeRunSQL
-		}
-		if _, err := tx.ExecContext(ctx, insertRun,
-			run.ID, b.TeamID, b.PipelineID, b.Version, run.Trigger, micros(run.StartedAt), run.Duration.Microseconds(),
-			run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error); err != nil {
-			return fmt.Errorf("insert run: %w", mapErr(err))
-		}
-		if err := writeSeriesData(ctx, tx, b); err != nil {
-			return err
-		}
-		if err := insertWebhookIDs(ctx, tx, b); err != nil {
-			return err
-		}
-		if err := insertRecordBatch(ctx, tx, b); err != nil {
-			return err
-		}
-		if len(b.Keys) > 0 {
-			if err := addKeys(ctx, tx, b.TeamID, b.PipelineID, b.Keys, b.KeysExpire); err != nil {
-				return fmt.Errorf("write dedup keys: %w", err)
-			}
-		}
-		if b.Finish != nil {
-			if _, err := s.finishPoll(ctx, tx, *b.Finish); err != nil {
-				return fmt.Errorf("finish poll: %w", err)
-			}
-		}
-		if b.Upload != nil {
-			if err := advanceUpload(ctx, tx, b); err != nil {
-				return err
-			}
-		}
-		if b.Jobs != nil {
-			params, err := b.Jobs(b.Records)
-			if err != nil {
-				return fmt.Errorf("build batch jobs: %w", err)
-			}
-			if len(params) > 0 {
-				if err := s.insertJobs(ctx, tx, params); err != nil {
-					return fmt.Errorf("enqueue batch jobs: %w", err)
-				}
-			}
-		}
-		return nil
-	})
+	err := s.queueBatch(ctx, b)
 	if err != nil {
 		for i := range b.Records {
 			b.Records[i].ID = 0 // the ids were never committed
 		}
 	}
 	return err
+}
+
+// writeBatchTx writes b in tx.
+func (s *Store) writeBatchTx(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
+	if b.Persist && len(b.Records) > 0 {
+		if err := insertRecords(ctx, tx, b); err != nil {
+			return fmt.Errorf("insert records: %w", err)
+		}
+	}
+	if len(b.Rejected) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO rejected_records (team_id, pipeline_id, run_id, version, received_at, raw, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("insert rejected records: %w", err)
+		}
+		defer stmt.Close()
+		for i := range b.Rejected {
+			r := &b.Rejected[i]
+			if _, err := stmt.ExecContext(ctx, b.TeamID, b.PipelineID, b.Run.ID, b.Version, micros(r.ReceivedAt), string(r.Raw), r.Reason); err != nil {
+				return fmt.Errorf("insert rejected records: %w", err)
+			}
+		}
+	}
+	stats := store.SummarizeBatch(b)
+	run := b.Run
+	var state any
+	if b.State != nil {
+		state = string(b.State)
+	}
+	// The pipeline's row first: it checks that the team owns the
+	// pipeline before anything names it.
+	res, err := tx.ExecContext(ctx, `UPDATE pipelines SET
+			record_count = record_count + ?,
+			rejected_count = rejected_count + ?,
+			stored_bytes = stored_bytes + ?,
+			last_record_at = CASE WHEN ? IS NULL THEN last_record_at ELSE max(coalesce(last_record_at, 0), ?) END,
+			last_run_at = ?,
+			state = coalesce(?, state)
+		WHERE team_id = ? AND id = ?`,
+		stats.Persisted, len(b.Rejected), stats.Bytes, nullMicros(stats.Newest), nullMicros(stats.Newest),
+		micros(run.StartedAt), state, b.TeamID, b.PipelineID)
+	if err != nil {
+		return fmt.Errorf("update pipeline stats: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("write batch: pipeline %s: %w", b.PipelineID, core.ErrNotFound)
+	}
+	insertRun := `INSERT INTO runs (id, team_id, pipeline_id, version, trigger, started_at, duration_us, fetched, stored, rejected, bytes, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if b.MergeRun {
+		insertRun += mergeRunSQL
+	}
+	if _, err := tx.ExecContext(ctx, insertRun,
+		run.ID, b.TeamID, b.PipelineID, b.Version, run.Trigger, micros(run.StartedAt), run.Duration.Microseconds(),
+		run.Fetched, run.Stored, run.Rejected, run.Bytes, run.Error); err != nil {
+		return fmt.Errorf("insert run: %w", mapErr(err))
+	}
+	if err := writeSeriesData(ctx, tx, b); err != nil {
+		return err
+	}
+	if err := insertWebhookIDs(ctx, tx, b); err != nil {
+		return err
+	}
+	if err := insertRecordBatch(ctx, tx, b); err != nil {
+		return err
+	}
+	if len(b.Keys) > 0 {
+		if err := addKeys(ctx, tx, b.TeamID, b.PipelineID, b.Keys, b.KeysExpire); err != nil {
+			return fmt.Errorf("write dedup keys: %w", err)
+		}
+	}
+	if b.Finish != nil {
+		if _, err := s.finishPoll(ctx, tx, *b.Finish); err != nil {
+			return fmt.Errorf("finish poll: %w", err)
+		}
+	}
+	if b.Upload != nil {
+		if err := advanceUpload(ctx, tx, b); err != nil {
+			return err
+		}
+	}
+	if b.Jobs != nil {
+		params, err := b.Jobs(b.Records)
+		if err != nil {
+			return fmt.Errorf("build batch jobs: %w", err)
+		}
+		if len(params) > 0 {
+			if err := s.insertJobs(ctx, tx, params); err != nil {
+				return fmt.Errorf("enqueue batch jobs: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // insertRecords numbers b's records after the largest id in the table

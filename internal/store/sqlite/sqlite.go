@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -40,6 +41,10 @@ type Store struct {
 	// inserter enqueues jobs inside the store's own transactions (batch
 	// jobs); it works no jobs itself.
 	inserter *river.Client[*sql.Tx]
+	// writer writes batches, many to a transaction (batchwriter.go).
+	writer     *batchWriter
+	writerOnce sync.Once
+	closeOnce  sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -87,7 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		read.Close()
 		return nil, fmt.Errorf("job inserter: %w", err)
 	}
-	return &Store{write: write, read: read, migrations: ms, inserter: inserter}, nil
+	return &Store{write: write, read: read, migrations: ms, inserter: inserter, writer: newBatchWriter()}, nil
 }
 
 // Backend implements store.Store.
@@ -95,6 +100,7 @@ func (s *Store) Backend() string { return "sqlite" }
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	s.stopWriter()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 

@@ -140,6 +140,15 @@ func (s *Store) Team(ctx context.Context, id uuid.UUID) (core.Team, error) {
 	return scanTeam(s.read.QueryRowContext(ctx, `SELECT `+teamColumns+` FROM teams t WHERE t.id = ?`, id))
 }
 
+// RenameTeam implements store.Teams.
+func (s *Store) RenameTeam(ctx context.Context, id uuid.UUID, name string) (core.Team, error) {
+	t, err := scanTeam(s.write.QueryRowContext(ctx, `UPDATE teams SET name = ? WHERE id = ? RETURNING id, name, slug, created_at`, name, id))
+	if err != nil {
+		return core.Team{}, fmt.Errorf("rename team: %w", err)
+	}
+	return t, nil
+}
+
 // TeamBySlug implements store.Teams.
 func (s *Store) TeamBySlug(ctx context.Context, slug string) (core.Team, error) {
 	return scanTeam(s.read.QueryRowContext(ctx, `SELECT `+teamColumns+` FROM teams t WHERE t.slug = ?`, slug))

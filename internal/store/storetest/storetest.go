@@ -193,6 +193,17 @@ func testTeamsAndMembers(t *testing.T, s store.Store) {
 	if got := must[core.Team](t)(s.Team(c, team.ID)); got != team {
 		t.Fatalf("Team = %+v", got)
 	}
+	renamed := must[core.Team](t)(s.RenameTeam(c, team.ID, "Renamed"))
+	if renamed.Name != "Renamed" || renamed.Slug != team.Slug || renamed.ID != team.ID || !renamed.CreatedAt.Equal(team.CreatedAt) {
+		t.Fatalf("RenameTeam = %+v, from %+v", renamed, team)
+	}
+	if got := must[core.Team](t)(s.Team(c, team.ID)); got != renamed {
+		t.Fatalf("Team after RenameTeam = %+v", got)
+	}
+	if _, err := s.RenameTeam(c, uuid.New(), "x"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("RenameTeam of a missing team: err = %v", err)
+	}
+	team = renamed
 	second := must[core.Team](t)(s.CreateTeam(c, store.NewTeam{Name: "Second", Slug: "second-" + team.Slug}, owner.ID))
 	ms := must[[]core.Membership](t)(s.UserTeams(c, owner.ID))
 	if len(ms) != 2 || ms[0].TeamID != team.ID || ms[1].TeamID != second.ID || ms[0].Team.Name != team.Name {
