@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/google/uuid"
-
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -85,5 +83,4 @@ func advertised(a net.Addr) string {
 type recentCache interface {
 	engine.Cache
 	httpapi.RecentRecords
-	Forget(pipeline uuid.UUID)
 }

@@ -233,24 +233,31 @@ func (c *Memory) Range(pipeline uuid.UUID, from, to time.Time, limit int) (entri
 	}
 	warmed, floorSet, floor := r.warmed, r.floorSet, r.floor
 	r.mu.RUnlock()
+	return coverage(entries, from, limit, warmed, floorSet, floor)
+}
 
+// coverage cuts entries (the cached answer to a Range from from, newest
+// first, at least limit long when there are that many) to limit and says
+// whether they are the store's answer, given what the ring knows: whether
+// it was warmed, and the floor at or below which records may be missing.
+// Memory and Redis share it so that coverage means the same in both.
+func coverage(entries []Entry, from time.Time, limit int, warmed, floorSet bool, floor time.Time) ([]Entry, bool) {
 	full := limit > 0 && len(entries) >= limit
 	if full {
 		entries = entries[:limit:limit]
 	}
 	switch {
 	case !warmed:
-		covered = false
+		return entries, false
 	case !floorSet:
-		covered = true // nothing is missing
+		return entries, true // nothing is missing
 	case !from.IsZero() && from.After(floor):
-		covered = true // whatever is missing is older than the range
+		return entries, true // whatever is missing is older than the range
 	default:
 		// Whatever is missing has TS <= floor, so it ranks below a full
 		// page whose last entry is newer than the floor.
-		covered = full && entries[len(entries)-1].TS.After(floor)
+		return entries, full && entries[len(entries)-1].TS.After(floor)
 	}
-	return entries, covered
 }
 
 // Len returns the number of entries cached for the pipeline.

@@ -26,4 +26,9 @@
 //     range could exist in the store without being in the cache, counting
 //     every record this process added or loaded. In a cluster that holds
 //     only if every node adds every committed batch.
+//
+// A cluster with Redis uses Redis instead: each pipeline's entries live in
+// a sorted set shared by every node, with the same semantics as Memory
+// (the same tests run on both), each Add, Warm and Trim one atomic round
+// trip, and a node-local Memory that answers while Redis is down.
 package cache

@@ -44,8 +44,9 @@ func ids(es []cache.Entry) []int64 {
 	return out
 }
 
-// TestRedisShared: what one node adds, every node answers, trimmed to
-// Size, with Memory's meaning of Range's coverage.
+// TestRedisShared: what one node adds, trims or forgets, every node
+// answers, with Memory's meaning of Range's coverage (the tests in
+// cache_test.go check that meaning on Memory and Redis alike).
 func TestRedisShared(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := redisNode(t, srv.URL(), 10), redisNode(t, srv.URL(), 10)
@@ -103,6 +104,23 @@ func TestRedisShared(t *testing.T) {
 	got, covered = a.Range(p, base.Add(12*time.Second), base.Add(14*time.Second), 0)
 	if !covered || !slices.Equal(ids(got), []int64{13, 12}) {
 		t.Fatalf("A's range [12s,14s) = %v covered %v", ids(got), covered)
+	}
+
+	// A backfill of older records on B does not displace the newest on A,
+	// and a retention trim on A holds for B.
+	b.Add(p, entry(100, base.Add(-time.Hour)), entry(101, base.Add(-time.Minute)))
+	if got := ids(a.Recent(p, 0)); !slices.Equal(got, []int64{15, 14, 13, 12, 11, 10, 9, 8, 7, 6}) {
+		t.Fatalf("A's recent after B's backfill = %v", got)
+	}
+	a.Trim(p, base.Add(13*time.Second))
+	if got := ids(b.Recent(p, 0)); !slices.Equal(got, []int64{15, 14, 13}) {
+		t.Fatalf("B's recent after A's trim = %v", got)
+	}
+	if _, covered := b.Range(p, base.Add(12*time.Second), time.Time{}, 0); covered {
+		t.Fatal("a range reaching below the trim is covered")
+	}
+	if got, covered := b.Range(p, base.Add(14*time.Second), time.Time{}, 0); !covered || !slices.Equal(ids(got), []int64{15, 14}) {
+		t.Fatalf("B's range from 14s = %v covered %v", ids(got), covered)
 	}
 
 	// Forget drops it for everyone.

@@ -197,7 +197,17 @@ type Cache interface {
 	Add(pipeline uuid.UUID, entries ...cache.Entry)
 	Has(pipeline uuid.UUID) bool
 	Warm(pipeline uuid.UUID, entries []cache.Entry, complete bool)
+	// Trim drops the pipeline's entries older than before, which
+	// retention deleted from the store.
+	Trim(pipeline uuid.UUID, before time.Time)
+	// Forget drops the pipeline's entries, when it is deleted.
+	Forget(pipeline uuid.UUID)
 }
+
+var (
+	_ Cache = (*cache.Memory)(nil)
+	_ Cache = (*cache.Redis)(nil)
+)
 
 // New returns an Engine that writes to st, keeps recent records in c and
 // publishes committed batches on b. c and b may be nil (tests), which
