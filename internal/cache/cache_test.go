@@ -555,3 +555,83 @@ func TestReset(t *testing.T) {
 		t.Fatalf("Recent after Reset and Add = %v", got)
 	}
 }
+
+// TestRedisAnswersAsMemory applies the same random operations — batches
+// with event times out of order and repeated ids, warms, retention trims,
+// deletions — to a Memory and a Redis cache and requires the same answer
+// from both to every read, coverage included.
+func TestRedisAnswersAsMemory(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var reads, nonEmpty, covered int
+	for round := range 10 {
+		size := 1 + rng.IntN(12)
+		m, r := newMemory(t, size), newRedis(t, srv.URL(), size)
+		p := uuid.New()
+		at := func() time.Time { return t0.Add(time.Duration(rng.IntN(100)) * time.Second) }
+		randEntries := func() []Entry {
+			es := make([]Entry, rng.IntN(2*size+2))
+			for i := range es {
+				es[i] = Entry{ID: int64(rng.IntN(60)), TS: at(), Data: []byte(strconv.Itoa(rng.IntN(3)))}
+			}
+			return es
+		}
+		for step := range 150 {
+			switch op := rng.IntN(12); {
+			case op < 5:
+				es := randEntries()
+				m.Add(p, es...)
+				r.Add(p, es...)
+			case op < 6:
+				es, complete := randEntries(), rng.IntN(2) == 0
+				m.Warm(p, es, complete)
+				r.Warm(p, es, complete)
+			case op < 7:
+				before := at()
+				m.Trim(p, before)
+				r.Trim(p, before)
+			case op < 8 && rng.IntN(4) == 0:
+				m.Forget(p)
+				r.Forget(p)
+			default:
+				from, to, limit := at(), at(), rng.IntN(2*size)
+				if rng.IntN(3) == 0 {
+					from = time.Time{}
+				}
+				if rng.IntN(3) == 0 {
+					to = time.Time{}
+				}
+				want, wantCovers := m.Range(p, from, to, limit)
+				got, covers := r.Range(p, from, to, limit)
+				reads++
+				if len(want) > 0 {
+					nonEmpty++
+				}
+				if wantCovers {
+					covered++
+				}
+				if !equalEntries(got, want) || covers != wantCovers {
+					t.Fatalf("round %d step %d: Range(%v, %v, %d): Redis %v %v, Memory %v %v",
+						round, step, from.Sub(t0), to.Sub(t0), limit, got, covers, want, wantCovers)
+				}
+				if got, want := r.Recent(p, limit), m.Recent(p, limit); !equalEntries(got, want) {
+					t.Fatalf("round %d step %d: Recent(%d): Redis %v, Memory %v", round, step, limit, got, want)
+				}
+				if r.Has(p) != m.Has(p) || r.Len(p) != m.Len(p) {
+					t.Fatalf("round %d step %d: Has %v/%v, Len %d/%d", round, step, r.Has(p), m.Has(p), r.Len(p), m.Len(p))
+				}
+			}
+		}
+	}
+	t.Logf("%d reads: %d with entries, %d covered", reads, nonEmpty, covered)
+	if nonEmpty == 0 || nonEmpty == reads || covered == 0 || covered == reads {
+		t.Fatalf("%d reads, %d with entries, %d covered: the test exercises only one branch", reads, nonEmpty, covered)
+	}
+}
+
+func equalEntries(a, b []Entry) bool {
+	return slices.EqualFunc(a, b, func(x, y Entry) bool {
+		return x.ID == y.ID && x.TS.Equal(y.TS) && string(x.Data) == string(y.Data)
+	})
+}
