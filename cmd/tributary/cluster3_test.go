@@ -29,6 +29,7 @@ func longTests() bool { return os.Getenv("TRIBUTARY_LONG_TESTS") != "" }
 type cluster3 struct {
 	bin   string
 	env   []string
+	db    string
 	redis *redistest.Server
 	nodes []*k9Proc
 	token string
@@ -36,8 +37,8 @@ type cluster3 struct {
 
 func startCluster3(t *testing.T, extra ...string) *cluster3 {
 	t.Helper()
-	c := &cluster3{bin: buildBinary(t), redis: redistest.Start(t)}
-	c.env = append([]string{"TRIBUTARY_DATABASE_URL=" + pgtest.DatabaseURL(t), "TRIBUTARY_REDIS_URL=" + c.redis.URL(),
+	c := &cluster3{bin: buildBinary(t), redis: redistest.Start(t), db: pgtest.DatabaseURL(t)}
+	c.env = append([]string{"TRIBUTARY_DATABASE_URL=" + c.db, "TRIBUTARY_REDIS_URL=" + c.redis.URL(),
 		"TRIBUTARY_LOG_LEVEL=warn", "TRIBUTARY_ALLOW_NETWORKS=127.0.0.0/8", "TRIBUTARY_POLL_HOST_RATE=0"}, extra...)
 	k9CLI(t, c.bin, c.env, "user", "create", "--email", "three@example.com", "--password", "three-nodes-pw", "--team", "three")
 	c.token = k9CLI(t, c.bin, c.env, "token", "create", "--team", "three", "--role", "editor", "--name", "writer")

@@ -22,8 +22,8 @@ import (
 // PostgreSQL database, linked once through Redis and once through
 // LISTEN/NOTIFY: batches posted to node A's webhook reach an SSE stream on
 // node B, all of them and in order — large ones too, which LISTEN/NOTIFY
-// carries as a pointer that B reads from the store — and B's recent
-// records cache holds them.
+// carries as a pointer that B reads from the store — and so do a GraphQL
+// subscription on node B, and B's recent records cache holds them.
 func TestClusterLiveStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server processes")
@@ -140,6 +140,10 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 	if ev := nextEvent(t, events); ev.name != "recent" {
 		t.Fatalf("first event %q, want recent", ev.name)
 	}
+	subscription := subscribeRecords(t, b.base, token, pipe.ID)
+	if ev := nextGQLEvent(t, subscription); ev.kind != "RECENT" {
+		t.Fatalf("first GraphQL event %q, want RECENT", ev.kind)
+	}
 
 	// Batches of 1 to 3 records; every 10th is over 8 KB, beyond what a
 	// NOTIFY carries.
@@ -202,6 +206,24 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 	}
 	slices.Sort(latencies)
 	t.Logf("cross-node latency over %d batches (POST to A sent -> SSE event read on B): p50 %v, p99 %v, max %v",
+		len(latencies), latencies[len(latencies)/2], latencies[len(latencies)*99/100], latencies[len(latencies)-1])
+
+	// So does node B's GraphQL subscription (batches committed while an
+	// event is being sent may share the next one).
+	got, latencies = nil, nil
+	for len(got) < len(want) {
+		ev := nextGQLEvent(t, subscription)
+		if ev.kind != "RECORDS" || len(ev.seqs) == 0 {
+			t.Fatalf("after %d records: GraphQL event %q with %d records", len(got), ev.kind, len(ev.seqs))
+		}
+		latencies = append(latencies, ev.at.Sub(sent[ev.batches[0]]))
+		got = append(got, ev.seqs...)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("node B's GraphQL subscription received %d records out of order or with gaps:\n%v", len(got), got)
+	}
+	slices.Sort(latencies)
+	t.Logf("cross-node latency over %d GraphQL events (POST to A sent -> event read on B): p50 %v, p99 %v, max %v",
 		len(latencies), latencies[len(latencies)/2], latencies[len(latencies)*99/100], latencies[len(latencies)-1])
 
 	// B's recent-records cache was filled from the broker: a new stream on
