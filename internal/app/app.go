@@ -317,11 +317,23 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	accounts := account.New(st, cfg.SessionTTL)
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version, BaseURL: cfg.BaseURL},
 		accounts, log.With("component", "web"))
+	// The API and webhook limits per team: cluster-wide through Redis,
+	// else each node enforces its share of them. (A nil *redis.Client in
+	// the interface would not read as nil.)
+	var sharedRDB redis.UniversalClient
+	if rdb != nil {
+		sharedRDB = rdb
+	}
+	var apiLimiter httpapi.Limiter
+	if cfg.APIRate > 0 {
+		apiLimiter = ratelimit.New(ratelimit.Config{Rate: cfg.APIRate, Burst: 2 * cfg.APIRate, Name: "api",
+			Nodes: members.Live, Logger: log.With("component", "ratelimit")}, sharedRDB)
+	}
 	api := httpapi.New(httpapi.Config{
 		Version: Version, MaxBodyBytes: cfg.MaxBodyBytes, SecureCookies: cfg.SecureCookies(), SessionTTL: cfg.SessionTTL,
 		MetricsToken: cfg.MetricsToken,
 	}, httpapi.Deps{Accounts: accounts, Ready: readiness{members, st}, Logger: log, Registry: registry, JobsUI: jobsUI, Web: pages, Compiler: compiler,
-		Idempotency: st, Sealer: secrets.NewBox(key)})
+		Idempotency: st, Sealer: secrets.NewBox(key), APILimiter: apiLimiter})
 	apiVault := vault.New(st, secrets.NewBox(key))
 	// Webhook ingest: the token cache, signatures, the per-team rate limit
 	// and the engine calls; the pipeline service tells it of changes.
@@ -329,12 +341,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if cfg.DatabaseURL != "" {
 		// Several nodes may serve: the limit holds cluster-wide through
 		// Redis, or each node enforces its share of it.
-		var shared redis.UniversalClient
-		if rdb != nil {
-			shared = rdb
-		}
 		hookDeps.Limiter = ratelimit.New(ratelimit.Config{Rate: cfg.HookRate, Burst: 2 * cfg.HookRate, Name: "hooks",
-			Nodes: members.Live, Logger: log.With("component", "ratelimit")}, shared)
+			Nodes: members.Live, Logger: log.With("component", "ratelimit")}, sharedRDB)
 	}
 	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, hookDeps)
 	api.RegisterHooks(hooks)

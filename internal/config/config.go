@@ -75,6 +75,9 @@ type Config struct {
 	// HookRate limits webhook requests per team and second; 0 is no limit
 	// (TRIBUTARY_HOOK_RATE).
 	HookRate int
+	// APIRate limits API requests (/api/, /graphql) per team and second —
+	// per user for a browser session; 0 is no limit (TRIBUTARY_API_RATE).
+	APIRate int
 	// DebugAddr, when set, serves Go's pprof profiles on this address
 	// (keep it on loopback) (TRIBUTARY_DEBUG_ADDR).
 	DebugAddr string
@@ -185,6 +188,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
 		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
 		binding{"hook-rate", "TRIBUTARY_HOOK_RATE", "webhook requests per team and second (429 beyond); 0: no limit", &c.HookRate},
+		binding{"api-rate", "TRIBUTARY_API_RATE", "API requests per team (token) or user (session) and second (429 beyond); 0: no limit", &c.APIRate},
 		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles and /metrics on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
 		binding{"metrics-token", "TRIBUTARY_METRICS_TOKEN", "bearer token that opens /metrics on the public address; empty: /metrics only on the debug address", &c.MetricsToken},
 		binding{"blob-url", "TRIBUTARY_BLOB_URL", "object storage for uploads: file:///dir, s3://bucket?region=… (S3, R2, MinIO); empty: DATA_DIR/blobs", &c.BlobURL},
@@ -340,6 +344,9 @@ func (c *Config) Validate(storageOnly bool) error {
 		}
 		if c.HookRate < 0 {
 			bad("hook rate", "must not be negative (0 turns the limit off)")
+		}
+		if c.APIRate < 0 {
+			bad("API rate", "must not be negative (0 turns the limit off)")
 		}
 		if c.JobWorkers < 1 || c.JobWorkers > 10000 {
 			bad("job workers", "must be between 1 and 10000")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -223,6 +224,34 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// limitAPI holds each team to its API request rate (Deps.APILimiter):
+// requests to /api/ and /graphql by an API token count against the
+// token's team, those of a browser session against the user, since a user
+// may act in several teams. Anonymous requests are left to the routes,
+// which refuse them.
+func (s *Server) limitAPI(next http.Handler) http.Handler {
+	if s.limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := account.PrincipalFrom(r.Context())
+		if p == nil || !(strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/graphql") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := p.Subject()
+		if p.Token != nil {
+			key = "team:" + p.Token.TeamID.String()
+		}
+		if ok, wait := s.limiter.Allow(r.Context(), key, time.Now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			writeProblem(w, http.StatusTooManyRequests, "This team sends more API requests than its limit; retry after the time in Retry-After.")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

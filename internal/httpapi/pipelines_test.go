@@ -55,6 +55,8 @@ type envConfig struct {
 	Ingest ingest.Config
 	// PushRunInterval is the engine's; zero means its default.
 	PushRunInterval time.Duration
+	// APILimiter is the server's API limit; nil: none.
+	APILimiter httpapi.Limiter
 }
 
 type envOption func(*envConfig)
@@ -102,7 +104,7 @@ func setup(t testing.TB, backend string, opts ...envOption) *env {
 	}
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},
 		httpapi.Deps{Accounts: accounts, Ready: st, Logger: log, Registry: prometheus.NewRegistry(), Compiler: compiler,
-			Idempotency: st, Sealer: secrets.NewBox(key)})
+			Idempotency: st, Sealer: secrets.NewBox(key), APILimiter: cfg.APILimiter})
 	v := vault.New(st, secrets.NewBox(key))
 	hooks := ingest.New(cfg.Ingest, ingest.Deps{Store: st, Engine: eng, Secrets: v, Logger: log})
 	api.RegisterHooks(hooks)

@@ -60,6 +60,15 @@ type Deps struct {
 	// Sealer seals the answers Idempotency keeps. Nil: the header is
 	// ignored.
 	Sealer AnswerSealer
+	// APILimiter, when set, limits API requests per team (per user for a
+	// browser session); *ratelimit.Limiter is one, cluster-wide with Redis.
+	APILimiter Limiter
+}
+
+// Limiter takes one request of a key and, when it refuses it, says how
+// long until the next may pass.
+type Limiter interface {
+	Allow(ctx context.Context, key string, now time.Time) (bool, time.Duration)
 }
 
 // Server is the HTTP surface. Build it with New, add routes through API
@@ -77,6 +86,7 @@ type Server struct {
 	compiler *pipeline.Compiler
 	keys     IdempotencyStore
 	sealer   AnswerSealer
+	limiter  Limiter
 }
 
 // New builds the server with the health, metrics and account routes.
@@ -92,6 +102,7 @@ func New(cfg Config, d Deps) *Server {
 		compiler: d.Compiler,
 		keys:     d.Idempotency,
 		sealer:   d.Sealer,
+		limiter:  d.APILimiter,
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -130,7 +141,7 @@ func New(cfg Config, d Deps) *Server {
 	s.registerAccountRoutes()
 	s.registerKindRoutes()
 
-	s.handler = withRequestID(s.observe(s.authenticate(limitBody(cfg.MaxBodyBytes, s.idempotent(recordRoute(s.mux))))))
+	s.handler = withRequestID(s.observe(s.authenticate(s.limitAPI(limitBody(cfg.MaxBodyBytes, s.idempotent(recordRoute(s.mux)))))))
 	return s
 }
 
