@@ -148,8 +148,9 @@ func floodCluster(t *testing.T, c *cluster3, rate int, request func(base string,
 }
 
 // TestThreeNodesRedisRestart: with Redis killed, webhooks keep being
-// accepted on every node; once it is back, batches reach streams on other
-// nodes again and every node answers the same recent records.
+// accepted on every node; a stream open through the outage gets a lag
+// marker; once Redis is back, batches reach streams on other nodes again
+// and every node answers the same recent records.
 func TestThreeNodesRedisRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server processes")
@@ -170,6 +171,11 @@ func TestThreeNodesRedisRestart(t *testing.T) {
 		send(i % 3)
 	}
 
+	// A stream open on node C through the outage.
+	through := openSSE(t, c.nodes[2].base, c.token, id)
+	if ev := nextEvent(t, through); ev.name != "recent" {
+		t.Fatalf("first event %q", ev.name)
+	}
 	c.redis.Kill()
 	for i := range 30 {
 		send(i % 3) // ingest goes on without Redis
@@ -205,6 +211,24 @@ func TestThreeNodesRedisRestart(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("node C's stream never got node A's batches after Redis came back")
 		}
+	}
+
+	// The stream open through the outage was told that it lost batches
+	// (a lag marker, then the recent records to reload from).
+	lagged := false
+	for !lagged {
+		select {
+		case ev, ok := <-through:
+			if !ok {
+				t.Fatal("the stream open through the outage ended")
+			}
+			lagged = ev.name == "lagged"
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream open through the Redis outage got no lag marker")
+		}
+	}
+	if ev := nextEvent(t, through); ev.name != "recent" {
+		t.Fatalf("after the lag marker: event %q, want recent", ev.name)
 	}
 
 	// Every node answers the same newest records, all of them there.
