@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,7 +76,9 @@ func buildBinary(t *testing.T) string {
 type k9Proc struct {
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	// logs is written by the process's output copier while the test
+	// reads it.
+	logs *syncBuffer
 }
 
 func k9Start(t *testing.T, bin string, env []string) *k9Proc {
@@ -90,7 +91,7 @@ func k9Start(t *testing.T, bin string, env []string) *k9Proc {
 	ln.Close()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(append(os.Environ(), env...), "TRIBUTARY_ADDR="+addr)
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ type pipeline struct {
 	CreatedAt string `json:"createdAt"`
 }
 
-const fields = `id name kind status version spec stats { recordCount rejectedCount storedBytes lastRecordAt lastRunAt } createdAt updatedAt`
+const fields = `id name kind status version spec hookTokenPrefix stats { recordCount rejectedCount storedBytes lastRecordAt lastRunAt } createdAt updatedAt`
 
 func decode[T any](t *testing.T, r gqlResponse, field string) T {
 	t.Helper()

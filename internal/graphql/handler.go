@@ -35,6 +35,11 @@ type Options struct {
 	// counting a fragment's aliases every time it is spread. Zero means
 	// DefaultMaxAliases.
 	MaxAliases int
+	// PersistedQueries is how many queries the server holds for
+	// automatic persisted queries (a request sending only a query's
+	// sha256Hash in extensions.persistedQuery). Zero means
+	// DefaultPersistedQueries.
+	PersistedQueries int
 	// SubscriptionBuffer is how many broker messages a subscription holds
 	// before it lags; zero means the broker's default.
 	SubscriptionBuffer int
@@ -58,8 +63,11 @@ const (
 	DefaultMaxQueryBytes = 16 << 10
 	DefaultMaxDepth      = 8
 	DefaultMaxAliases    = 15
-	DefaultInitTimeout   = 10 * time.Second
-	DefaultKeepAlive     = 25 * time.Second
+	// DefaultPersistedQueries holds at most 4 MiB of queries of the
+	// default size limit.
+	DefaultPersistedQueries = 256
+	DefaultInitTimeout      = 10 * time.Second
+	DefaultKeepAlive        = 25 * time.Second
 )
 
 // NewHandler returns the GraphQL endpoint: queries and mutations over
@@ -81,6 +89,9 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	}
 	if cfg.MaxAliases == 0 {
 		cfg.MaxAliases = DefaultMaxAliases
+	}
+	if cfg.PersistedQueries == 0 {
+		cfg.PersistedQueries = DefaultPersistedQueries
 	}
 	if cfg.InitTimeout == 0 {
 		cfg.InitTimeout = DefaultInitTimeout
@@ -110,6 +121,7 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	h.AddTransport(transport.POST{})
 	h.Use(extension.Introspection{})
 	h.Use(maxQuerySize(cfg.MaxQueryBytes))
+	h.Use(newPersistedQueries(cfg.PersistedQueries))
 	h.Use(shapeLimits{depth: cfg.MaxDepth, aliases: cfg.MaxAliases})
 	h.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

@@ -248,6 +248,13 @@ func (f *fixture) newPipeline(t *testing.T) pipeline {
 		map[string]any{"spec": map[string]any{"name": f.unique("p"), "kind": "webhook"}}), "createPipeline")
 }
 
+// matrixSubscriptions are the subscriptions of TestMatrix: the first
+// event each sends.
+var matrixSubscriptions = []struct{ name, query, field, first string }{
+	{"records", `subscription($id: ID!) { records(pipelineId: $id) { kind pipelineId count records lagged } }`, "records", "RECENT"},
+	{"pipelineStatus", `subscription($id: ID!) { pipelineStatus(pipelineId: $id) { kind status version } }`, "pipelineStatus", "STATUS"},
+}
+
 // TestMatrix runs every field and subscription as a viewer, an editor and
 // an admin of team A and as an admin of team B naming team A's objects.
 func TestMatrix(t *testing.T) {
@@ -323,10 +330,7 @@ func TestMatrix(t *testing.T) {
 	}
 
 	// Subscriptions × roles × teams.
-	for _, sub := range []struct{ name, query, field, first string }{
-		{"records", `subscription($id: ID!) { records(pipelineId: $id) { kind pipelineId count records lagged } }`, "records", "RECENT"},
-		{"pipelineStatus", `subscription($id: ID!) { pipelineStatus(pipelineId: $id) { kind status version } }`, "pipelineStatus", "STATUS"},
-	} {
+	for _, sub := range matrixSubscriptions {
 		t.Run("Subscription."+sub.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
