@@ -121,6 +121,12 @@ func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error
 // finishPoll is FinishPoll in tx: a batch's transaction (store.Batch.Finish)
 // or FinishPoll's own.
 func (s *Store) finishPoll(ctx context.Context, tx *sql.Tx, f store.PollFinish) (bool, error) {
+	return s.finishPollJobs(ctx, tx, f, nil)
+}
+
+// finishPollJobs is finishPoll; with jobs set, the next poll's job is
+// appended there for the caller to insert in the same transaction.
+func (s *Store) finishPollJobs(ctx context.Context, tx *sql.Tx, f store.PollFinish, jobs *[]river.InsertManyParams) (bool, error) {
 	var moved bool
 	now := micros(core.Now())
 	due := micros(f.Due)
@@ -139,7 +145,9 @@ func (s *Store) finishPoll(ctx context.Context, tx *sql.Tx, f store.PollFinish) 
 			return false, err
 		}
 	}
-	if moved && f.Job != nil {
+	if moved && f.Job != nil && jobs != nil {
+		*jobs = append(*jobs, *f.Job)
+	} else if moved && f.Job != nil {
 		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
 			return false, fmt.Errorf("enqueue next poll: %w", err)
 		}
