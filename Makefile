@@ -67,7 +67,9 @@ deploy-check:
 # bench is the webhook ingest benchmark (not part of `make test`): it starts
 # its own throwaway PostgreSQL, builds the Telegraf peer from bench/telegraf,
 # runs Tributary on PostgreSQL and SQLite next to Telegraf, raw COPY and
-# plain net/http, and writes docs/benchmarks.md. About 5 minutes.
+# plain net/http, then the polling benchmark (10,000 polling pipelines on
+# SQLite and PostgreSQL; BENCH_POLLING=0 skips it), and writes
+# docs/benchmarks.md. About 12 minutes.
 bench:
 	bash bench/run.sh
 

@@ -94,6 +94,12 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 		}
 		return nil
 	}
+	// A poll's schedule statements ride in the batch's round trip; only
+	// the next poll's job, which River inserts, takes one of its own.
+	var moved bool
+	if b.Finish != nil {
+		queueFinish(&batch, *b.Finish, &moved)
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
@@ -103,9 +109,9 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 				return err
 			}
 		}
-		if b.Finish != nil {
-			if _, err := s.finishPoll(ctx, tx, *b.Finish); err != nil {
-				return fmt.Errorf("finish poll: %w", err)
+		if f := b.Finish; f != nil && moved && f.Job != nil {
+			if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
+				return fmt.Errorf("finish poll: enqueue next poll: %w", err)
 			}
 		}
 		if len(jobs) > 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
@@ -161,6 +162,31 @@ func (s *Store) finishPoll(ctx context.Context, tx pgx.Tx, f store.PollFinish) (
 		}
 	}
 	return moved, nil
+}
+
+// queueFinish queues finishPoll's statements but the job insert into a
+// batch's pgx batch, in the same order and with the same effect: the
+// schedule moves to f.Next if it is still at f.Due (then *moved is set
+// when the batch is read), else only the lease of f.Due is let go (the
+// second statement finds no lease left when the first moved the
+// schedule); then the pipeline's status. The caller inserts f.Job when
+// *moved.
+func queueFinish(b *pgx.Batch, f store.PollFinish, moved *bool) {
+	now := core.Now()
+	if !f.Next.IsZero() {
+		b.Queue(`UPDATE poll_schedules SET next_due = $4, lease_due = NULL, lease_until = NULL, updated_at = $5
+			WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3`, f.TeamID, f.PipelineID, f.Due, f.Next, now).
+			Exec(func(ct pgconn.CommandTag) error {
+				*moved = ct.RowsAffected() > 0
+				return nil
+			})
+	}
+	b.Queue(`UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = $4
+		WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, f.TeamID, f.PipelineID, f.Due, now)
+	if f.Status != "" {
+		b.Queue(`UPDATE pipelines SET status = $3, updated_at = $4
+			WHERE team_id = $1 AND id = $2 AND status <> 'paused' AND status <> $3`, f.TeamID, f.PipelineID, f.Status, now)
+	}
 }
 
 // PollSchedule implements store.Polls.

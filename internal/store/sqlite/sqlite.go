@@ -12,6 +12,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -209,6 +210,43 @@ func (s *Store) DB() *sql.DB { return s.write }
 // that would wait for itself.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// inLazyTx is inTx for a transaction that need not be durable when it
+// commits: it commits without an fsync (synchronous=NORMAL for this one
+// transaction). In WAL mode the log is written and synced in order, so the
+// next durable commit (every batch's) makes it durable too; only a crash
+// of the machine before then loses it. Poll claims use it: a lost claim is
+// a lease that was never taken, which the poll's retry takes again.
+func (s *Store) inLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The write connection must never stay lazy: put FULL back even
+		// when ctx is done, and drop the connection if that fails.
+		_, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`)
+		if rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = fmt.Errorf("restore synchronous=FULL: %w", rerr)
+			}
+		}
+		conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
