@@ -93,7 +93,12 @@ class Dashboard {
       if (!document.hidden) this.showRate();
     }, 1000);
     // The custom range's inputs are local times; the server takes RFC 3339.
+    // The server fills them in UTC; show them in local time.
     const custom = el.querySelector("form[data-custom-range]");
+    for (const input of custom ? [custom.elements.from, custom.elements.to] : []) {
+      const t = Date.parse(input.value + "Z");
+      if (!Number.isNaN(t)) input.value = localValue(new Date(t));
+    }
     custom?.addEventListener("submit", (ev) => {
       const f = Date.parse(custom.elements.from.value);
       const t = Date.parse(custom.elements.to.value);
@@ -342,4 +347,10 @@ class Dashboard {
     const rate = n / (RATE_WINDOW / 1000);
     this.rateEl.textContent = rate >= 10 ? Math.round(rate).toLocaleString() : rate.toFixed(1);
   }
+}
+
+// localValue formats a time for a datetime-local input, in local time.
+function localValue(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
