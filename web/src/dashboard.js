@@ -9,7 +9,7 @@
 // "recent" event on reconnect fills the gap, and records already shown are
 // recognised by id.
 import uPlot from "uplot";
-import { setConnection } from "./shell.js";
+import { setConnection, initCustomRange } from "./shell.js";
 
 const RENDER_EVERY = 250; // ms: at most four renders a second
 const MAX_ROWS = 100; // rows kept in the table
@@ -93,19 +93,7 @@ class Dashboard {
       if (!document.hidden) this.showRate();
     }, 1000);
     // The custom range's inputs are local times; the server takes RFC 3339.
-    // The server fills them in UTC; show them in local time.
-    const custom = el.querySelector("form[data-custom-range]");
-    for (const input of custom ? [custom.elements.from, custom.elements.to] : []) {
-      const t = Date.parse(input.value + "Z");
-      if (!Number.isNaN(t)) input.value = localValue(new Date(t));
-    }
-    custom?.addEventListener("submit", (ev) => {
-      const f = Date.parse(custom.elements.from.value);
-      const t = Date.parse(custom.elements.to.value);
-      if (Number.isNaN(f) || Number.isNaN(t)) return; // the server explains
-      ev.preventDefault();
-      this.goToRange(f, t);
-    });
+    initCustomRange(el.querySelector("form[data-custom-range]"), (f, t) => this.goToRange(f, t));
     this.connect();
   }
 
@@ -349,8 +337,3 @@ class Dashboard {
   }
 }
 
-// localValue formats a time for a datetime-local input, in local time.
-function localValue(d) {
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
