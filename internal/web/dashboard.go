@@ -137,7 +137,7 @@ func (v dashView) rangeQuery(q url.Values) {
 func localInput(t time.Time) string { return t.UTC().Format("2006-01-02T15:04") }
 
 // customRange reads a custom range's bounds: RFC 3339, or a
-// datetime-local value taken as UTC. The span must be from 1 minute to
+// datetime-local value taken as UTC. The span must be from 1 second to
 // 400 days and not start in the future.
 func customRange(from, to string, now time.Time) (time.Time, time.Time, string) {
 	parse := func(s string) (time.Time, bool) {

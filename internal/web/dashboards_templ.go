@@ -361,7 +361,7 @@ func dashboardsPage(pg page, v dashboardsView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<div class=\"form-row\"><div><label for=\"dash-name\">Name</label> <input id=\"dash-name\" name=\"name\" required maxlength=\"100\" value=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "<div class=\"flex-row\"><div><label for=\"dash-name\">Name</label> <input id=\"dash-name\" name=\"name\" required maxlength=\"100\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -654,7 +654,7 @@ func customDashboardPage(pg page, v customView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "\" data-version><div class=\"form-row\"><div><label for=\"set-name\">Name</label> <input id=\"set-name\" name=\"name\" required maxlength=\"100\" value=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "\" data-version><div class=\"flex-row\"><div><label for=\"set-name\">Name</label> <input id=\"set-name\" name=\"name\" required maxlength=\"100\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -790,7 +790,7 @@ func customDashboardPage(pg page, v customView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "\" class=\"custom-range\"><label for=\"range-from\">From (UTC)</label> <input id=\"range-from\" name=\"from\" type=\"datetime-local\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "\" class=\"custom-range\"><label for=\"range-from\">From</label> <input id=\"range-from\" name=\"from\" type=\"datetime-local\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1675,7 +1675,7 @@ func widgetFormPage(pg page, v widgetFormView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 170, "\"><div class=\"form-row\"><div><label for=\"kind\">Kind</label> <select id=\"kind\" name=\"kind\" data-kind-select><option value=\"line\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 170, "\"><div class=\"flex-row\"><div><label for=\"kind\">Kind</label> <select id=\"kind\" name=\"kind\" data-kind-select><option value=\"line\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2148,7 +2148,7 @@ func widgetFormPage(pg page, v widgetFormView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 219, "<p class=\"hint\">Leave a row's field empty to drop it. A bucket is a width such as 30s, 5m, 1h or 1d; empty picks one from the range.</p></fieldset><fieldset data-for-kind=\"table\"><legend>Table</legend><div class=\"form-row\"><div><label for=\"pipeline\">Pipeline</label> <select id=\"pipeline\" name=\"pipeline\" aria-describedby=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 219, "<p class=\"hint\">Leave a row's field empty to drop it. A bucket is a width such as 30s, 5m, 1h or 1d; empty picks one from the range.</p></fieldset><fieldset data-for-kind=\"table\"><legend>Table</legend><div class=\"flex-row\"><div><label for=\"pipeline\">Pipeline</label> <select id=\"pipeline\" name=\"pipeline\" aria-describedby=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -167,11 +167,18 @@ func (h *Handler) UsePipelines(p Pipelines, b Broker) {
 	h.pipelines, h.broker = p, b
 }
 
-// AddNav appends an entry to the navigation.
+// AddNav adds an entry to the navigation, before Settings (which stays
+// last, as the team's own page).
 func (h *Handler) AddNav(e NavEntry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.nav = append(h.nav, e)
+	at := len(h.nav)
+	for i, n := range h.nav {
+		if n.Key == "settings" {
+			at = i
+		}
+	}
+	h.nav = append(h.nav[:at], append([]NavEntry{e}, h.nav[at:]...)...)
 }
 
 // Close ends the live streams the pages hold open (server shutdown

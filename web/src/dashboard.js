@@ -9,7 +9,7 @@
 // "recent" event on reconnect fills the gap, and records already shown are
 // recognised by id.
 import uPlot from "uplot";
-import { setConnection } from "./shell.js";
+import { setConnection, initCustomRange } from "./shell.js";
 
 const RENDER_EVERY = 250; // ms: at most four renders a second
 const MAX_ROWS = 100; // rows kept in the table
@@ -93,14 +93,7 @@ class Dashboard {
       if (!document.hidden) this.showRate();
     }, 1000);
     // The custom range's inputs are local times; the server takes RFC 3339.
-    const custom = el.querySelector("form[data-custom-range]");
-    custom?.addEventListener("submit", (ev) => {
-      const f = Date.parse(custom.elements.from.value);
-      const t = Date.parse(custom.elements.to.value);
-      if (Number.isNaN(f) || Number.isNaN(t)) return; // the server explains
-      ev.preventDefault();
-      this.goToRange(f, t);
-    });
+    initCustomRange(el.querySelector("form[data-custom-range]"), (f, t) => this.goToRange(f, t));
     this.connect();
   }
 
@@ -357,3 +350,4 @@ class Dashboard {
     this.rateEl.textContent = rate >= 10 ? Math.round(rate).toLocaleString() : rate.toFixed(1);
   }
 }
+

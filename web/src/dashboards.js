@@ -10,7 +10,7 @@
 // animation frame, and not at all while the tab is hidden. Everything a
 // widget keeps is bounded: the points of its range, the rows it shows.
 import uPlot from "uplot";
-import { setConnection } from "./shell.js";
+import { setConnection, initCustomRange } from "./shell.js";
 
 const RENDER_EVERY = 250; // ms: at most four renders a second
 const MAX_SEEN = 4000; // record ids remembered per pipeline to drop repeats
@@ -20,6 +20,14 @@ const MAX_STREAMS = 4; // live pipelines of a page over HTTP/1.1
 export function initDashboards(root) {
   const el = root.querySelector("[data-custom-dashboard]");
   if (el) new CustomDashboard(el);
+  // The custom range in local time, sent as RFC 3339.
+  const range = el?.querySelector("form.custom-range");
+  initCustomRange(range, (f, t) => {
+    const q = new URLSearchParams();
+    q.set("from", new Date(f).toISOString());
+    q.set("to", new Date(t).toISOString());
+    location.assign(range.getAttribute("action") + "?" + q.toString());
+  });
   for (const f of root.querySelectorAll("form[data-confirm]")) {
     f.addEventListener("submit", (ev) => {
       if (!window.confirm(f.dataset.confirm)) ev.preventDefault();

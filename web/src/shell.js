@@ -42,3 +42,29 @@ export function setConnection(el, state) {
   el.dataset.state = state;
   el.textContent = labels[state] || state;
 }
+
+// initCustomRange makes a custom range form's datetime-local inputs
+// local times: the server fills them in UTC (and reads them as UTC when
+// scripts are off); they are shown in local time and submitted as RFC
+// 3339 through go(fromMs, toMs).
+export function initCustomRange(form, go) {
+  if (!form) return;
+  const { from, to } = form.elements;
+  for (const input of [from, to]) {
+    const t = Date.parse(input.value + "Z");
+    if (!Number.isNaN(t)) input.value = localValue(new Date(t));
+  }
+  form.addEventListener("submit", (ev) => {
+    const f = Date.parse(from.value);
+    const t = Date.parse(to.value);
+    if (Number.isNaN(f) || Number.isNaN(t)) return; // the server explains
+    ev.preventDefault();
+    go(f, t);
+  });
+}
+
+// localValue formats a time for a datetime-local input, in local time.
+function localValue(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
