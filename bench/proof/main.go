@@ -402,8 +402,9 @@ const outro = `
   ` + "`go_goroutines`" + ` before the faults and after they ended.
 - Polling rows: *records* is the last number the API handed out; *gaps*
   counts numbers never stored, *duplicates* numbers stored twice. A poll
-  job that was running when the process died waits for River's rescue
-  before the pipeline polls again (see docs/operations.md).
+  job that was running when the process died is requeued by the restarted
+  process (see docs/operations.md, Background jobs after a crash); the
+  longest wait for the first poll after a restart is reported.
 - Not yet part of the suite (see issue 11): kill -9 during upload
   processing.
 `

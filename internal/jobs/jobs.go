@@ -78,6 +78,9 @@ type Config struct {
 	// CompletedRetention is how long completed jobs are kept; 0 means
 	// DefaultCompletedRetention.
 	CompletedRetention time.Duration
+	// ClientID is River's client ID (Identity.ClientID); empty: River's
+	// default, the host name and the start time.
+	ClientID string
 }
 
 // LongestJobTimeout is the longest timeout of a built-in job with the
@@ -141,6 +144,7 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 		cfg.CompletedRetention = DefaultCompletedRetention
 	}
 	rc := &river.Config{
+		ID:                          cfg.ClientID,
 		Logger:                      cfg.Logger.With("component", "river"),
 		RescueStuckJobsAfter:        cfg.RescueAfter,
 		CompletedJobRetentionPeriod: cfg.CompletedRetention,
