@@ -2,9 +2,14 @@
 
 package jobs
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
-// tryLock cannot tell a live holder here: every slot counts as held, so
-// that ClaimIdentity fails and the caller runs without an identity (its
-// jobs are rescued by River's timeout only).
-func tryLock(*os.File) (bool, error) { return false, nil }
+// tryLock cannot tell a live holder without flock: the caller runs
+// without an identity, and the jobs of a crashed process wait for River's
+// rescue.
+func tryLock(*os.File) (bool, error) {
+	return false, errors.New("job slots need flock, which this system lacks")
+}
