@@ -295,8 +295,8 @@ func main() {
 		slices.SortStableFunc(lines, func(a, b string) int { return at(a) - at(b) })
 		when := started.UTC().Format("2006-01-02 15:04 MST")
 		if m := regexp.MustCompile(`\(bench/proof\) on (.+?): \d+ rows`).FindStringSubmatch(string(old)); m != nil {
-			prev, _, _ := strings.Cut(m[1], "; rows matching")
-			note = fmt.Sprintf("%s; rows matching %q rerun on %s", prev, *only, when)
+			// Earlier reruns stay named.
+			note = fmt.Sprintf("%s; rows matching %q rerun on %s", m[1], *only, when)
 		}
 	}
 	failedRows := 0
