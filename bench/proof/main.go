@@ -424,6 +424,10 @@ const outro = `
   job that was running when the process died is requeued by the restarted
   process (see docs/operations.md, Background jobs after a crash); the
   longest wait for the first poll after a restart is reported.
+- Flood rows: the p99 of team B's small webhook requests, quiet and while
+  another team floods its pipeline with costly mappings, with the per-team
+  CPU share off and on; issue 11 promises at most 2× of quiet (share on),
+  and a row above that counts as a failure.
 - Upload rows: NDJSON files of numbered rows, each kill made while rows
   are being committed (after the upload's rows advanced in that process);
   a finished upload is followed by the next. *missing* counts numbers
