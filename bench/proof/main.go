@@ -57,6 +57,8 @@ func scenarios(fuzztime string) []scenario {
 			run: "^TestDeliveriesSurviveKill9$", env: []string{"TRIBUTARY_PROOF_KILLS=20"}},
 		{promise: "crash: polling a numbered API, no gap and no duplicate after kill -9", pkgs: []string{"./cmd/tributary"},
 			run: "^TestPollingSurvivesKill9$", env: []string{"TRIBUTARY_PROOF_KILLS=20"}},
+		{promise: "crash: uploads fully processed after kill -9, never half-stored", pkgs: []string{"./cmd/tributary"},
+			run: "^TestUploadsSurviveKill9$", env: []string{"TRIBUTARY_PROOF_KILLS=20", "TRIBUTARY_PROOF_UPLOAD_ROWS=100000"}},
 		{promise: "dependency faults: PostgreSQL connections cut and delayed through a TCP proxy", pkgs: []string{"./cmd/tributary"},
 			run: "^TestDependencyFaults$", env: []string{"TRIBUTARY_PROOF_FAULT_CYCLES=20"}},
 		{promise: "abuse: webhook amplification (gzip and array bombs, record caps) with bounded memory", pkgs: []string{"./internal/ingest", "./internal/httpapi"},
@@ -230,18 +232,23 @@ func figures(r *row) string {
 func main() {
 	out := flag.String("out", "docs/proof.md", "where to write the report")
 	fuzztime := flag.String("fuzztime", "30s", "how long each fuzz target runs")
-	only := flag.String("only", "", "run only the scenarios whose promise contains this text")
+	only := flag.String("only", "", "run only the scenarios whose promise matches this regular expression (plain text: contains it)")
 	update := flag.Bool("update", false, "with -only: replace just those rows in the existing report")
 	from := flag.String("from", "", "with -update: take the new rows from this report (of an earlier -only run) instead of running tests")
 	flag.Parse()
 
+	onlyRE, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proof: -only:", err)
+		os.Exit(2)
+	}
 	started := time.Now()
 	var rows []*row
 	for _, sc := range scenarios(*fuzztime) {
 		if *from != "" {
 			break
 		}
-		if *only != "" && !strings.Contains(sc.promise, *only) {
+		if *only != "" && !onlyRE.MatchString(sc.promise) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "proof: %s ...", sc.promise)
@@ -274,10 +281,22 @@ func main() {
 			os.Exit(1)
 		}
 		lines = mergeRows(tableLines(string(old)), lines)
+		// A promise new to the report goes where the suite runs it.
+		rank := map[string]int{}
+		for i, sc := range scenarios(*fuzztime) {
+			rank[sc.promise] = i + 1
+		}
+		at := func(l string) int {
+			if r := rank[strings.TrimPrefix(strings.SplitN(l, " | ", 2)[0], "| ")]; r > 0 {
+				return r
+			}
+			return len(rank) + 1
+		}
+		slices.SortStableFunc(lines, func(a, b string) int { return at(a) - at(b) })
 		when := started.UTC().Format("2006-01-02 15:04 MST")
 		if m := regexp.MustCompile(`\(bench/proof\) on (.+?): \d+ rows`).FindStringSubmatch(string(old)); m != nil {
-			prev, _, _ := strings.Cut(m[1], "; rows matching")
-			note = fmt.Sprintf("%s; rows matching %q rerun on %s", prev, *only, when)
+			// Earlier reruns stay named.
+			note = fmt.Sprintf("%s; rows matching %q rerun on %s", m[1], *only, when)
 		}
 	}
 	failedRows := 0
@@ -402,8 +421,16 @@ const outro = `
   ` + "`go_goroutines`" + ` before the faults and after they ended.
 - Polling rows: *records* is the last number the API handed out; *gaps*
   counts numbers never stored, *duplicates* numbers stored twice. A poll
-  job that was running when the process died waits for River's rescue
-  before the pipeline polls again (see docs/operations.md).
-- Not yet part of the suite (see issue 11): kill -9 during upload
-  processing.
+  job that was running when the process died is requeued by the restarted
+  process (see docs/operations.md, Background jobs after a crash); the
+  longest wait for the first poll after a restart is reported.
+- Flood rows: the p99 of team B's small webhook requests, quiet and while
+  another team floods its pipeline with costly mappings, with the per-team
+  CPU share off and on; issue 11 promises at most 2× of quiet (share on),
+  and a row above that counts as a failure.
+- Upload rows: NDJSON files of numbered rows, each kill made while rows
+  are being committed (after the upload's rows advanced in that process);
+  a finished upload is followed by the next. *missing* counts numbers
+  never stored, *duplicates* numbers stored twice; every upload must end
+  ` + "`done`" + ` with all its rows accepted.
 `

@@ -76,6 +76,14 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// claimIdentity takes this process's job identity in the data directory.
+func claimIdentity(cfg config.Config) (*jobs.Identity, error) {
+	if err := cfg.EnsureDataDir(); err != nil {
+		return nil, err
+	}
+	return jobs.ClaimIdentity(cfg.DataDir, time.Now())
+}
+
 // OpenStore opens the configured backend: PostgreSQL when a database URL is
 // set, else the SQLite file in the data directory.
 func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
@@ -290,10 +298,22 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	// The node's id names it in the cluster listing and is River's client
-	// id, so that the listing tells River's leader.
+	// This process's slot in the data directory names its River client and
+	// its node in the cluster listing (so that the listing tells River's
+	// leader); the jobs the slot's previous process was running when it
+	// died are requeued just before the queue starts (see jobs.Identity).
+	// Without a slot the node takes a random id, and such jobs wait for
+	// River's rescue.
 	nodeID := cluster.NewID()
-	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, CompletedRetention: cfg.JobKeepCompleted, ID: nodeID},
+	ident, err := claimIdentity(cfg)
+	if err != nil {
+		log.Warn("jobs of a crashed process wait for River's rescue", "err", err)
+	} else {
+		defer ident.Close()
+		nodeID = ident.ClientID
+	}
+	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, CompletedRetention: cfg.JobKeepCompleted,
+		ClientID: nodeID},
 		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
 			polling, p2p.Workers{Store: st, Engine: eng, Log: log.With("component", "p2p")}, deliveries, alerts,
 		}}))
@@ -383,6 +403,15 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
+	if ident != nil {
+		n, err := st.RequeueJobsOf(ctx, ident.Node, ident.ClientID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Info("requeued the jobs this node was running when its previous process stopped", "jobs", n, "node", ident.Node)
+		}
+	}
 	if err := jobClient.Start(runCtx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}

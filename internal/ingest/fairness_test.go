@@ -2,7 +2,9 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -39,8 +41,20 @@ func TestFairShareLatency(t *testing.T) {
 		off := measureFairness(t, backend, -1, true)
 		on := measureFairness(t, backend, 0, true)
 		t.Logf("%s: team B p99: quiet %s, flood with the CPU share off %s, on %s", backend, quiet, off, on)
+		// The row of make proof (bench/proof reads "PROOF {json}"): issue
+		// 11 promises team B's p99 within 2× of quiet under the flood. A
+		// measurement, reported, never a failure of this test.
+		ratio := float64(on) / float64(max(quiet, time.Microsecond))
+		row, _ := json.Marshal(map[string]any{
+			"promise": "abuse: another team's p99 under a mapping-CPU flood", "backend": backend, "runs": 1, "failed": ratio > 2,
+			"figures": map[string]any{"p99 quiet ms": ms(quiet), "p99 flood, CPU share off ms": ms(off), "p99 flood, CPU share on ms": ms(on),
+				"flood/quiet (promise: 2 at most)": math.Round(ratio*10) / 10},
+		})
+		t.Logf("PROOF %s", row)
 	}
 }
+
+func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/100) / 10 }
 
 func measureFairness(t *testing.T, backend string, slots int, flood bool) time.Duration {
 	t.Helper()

@@ -78,10 +78,11 @@ type Config struct {
 	// CompletedRetention is how long completed jobs are kept; 0 means
 	// DefaultCompletedRetention.
 	CompletedRetention time.Duration
-	// ID is River's client id: the node's id (cluster.Membership), so
-	// that the cluster listing tells which node is River's leader. Empty:
-	// River makes one up.
-	ID string
+	// ClientID is River's client ID: Identity.ClientID, which is also
+	// the node's id in the cluster listing (cluster.Membership), so that
+	// the listing tells River's leader. Empty: River's default, the host
+	// name and the start time.
+	ClientID string
 }
 
 // LongestJobTimeout is the longest timeout of a built-in job with the
@@ -145,7 +146,7 @@ func RiverConfig(cfg Config, d Deps) *river.Config {
 		cfg.CompletedRetention = DefaultCompletedRetention
 	}
 	rc := &river.Config{
-		ID:                          cfg.ID,
+		ID:                          cfg.ClientID,
 		Logger:                      cfg.Logger.With("component", "river"),
 		RescueStuckJobsAfter:        cfg.RescueAfter,
 		CompletedJobRetentionPeriod: cfg.CompletedRetention,

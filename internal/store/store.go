@@ -38,6 +38,14 @@ type Store interface {
 	// client inserts jobs outside transactions and, when cfg has queues and
 	// workers, works them once started.
 	NewJobClient(cfg *river.Config) (JobClient, error)
+	// RequeueJobsOf makes the running jobs whose last attempt was made by
+	// a River client with an ID of the form node@…, other than except,
+	// available again at once, and returns how many. The caller knows
+	// that every such client is dead (jobs.Identity): a node restarted
+	// after a crash takes its jobs back instead of waiting for River's
+	// rescue. Jobs on their last attempt are left to the rescue, which
+	// discards them, so that a job that kills its node cannot loop.
+	RequeueJobsOf(ctx context.Context, node, except string) (int, error)
 
 	Users
 	Teams

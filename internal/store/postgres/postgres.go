@@ -193,6 +193,18 @@ func (s *Store) NewJobClient(cfg *river.Config) (store.JobClient, error) {
 	return river.NewClient(riverpgxv5.New(s.pool), cfg)
 }
 
+// RequeueJobsOf implements store.Store.
+func (s *Store) RequeueJobsOf(ctx context.Context, node, except string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE river_job SET state = 'available', scheduled_at = least(scheduled_at, now())
+		WHERE state = 'running' AND attempt < max_attempts
+		  AND attempted_by[cardinality(attempted_by)] LIKE $1 AND attempted_by[cardinality(attempted_by)] <> $2
+		  AND NOT (metadata ? 'cancel_attempted_at')`, node+"@%", except)
+	if err != nil {
+		return 0, fmt.Errorf("requeue the jobs of node %s: %w", node, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // dbtx is what both the pool and a transaction offer.
 type dbtx interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

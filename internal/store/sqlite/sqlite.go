@@ -201,6 +201,20 @@ func (s *Store) NewJobClient(cfg *river.Config) (store.JobClient, error) {
 	return river.NewClient(riversqlite.New(s.write), cfg)
 }
 
+// RequeueJobsOf implements store.Store. A running job was fetched, so its
+// scheduled time has passed: only its state changes.
+func (s *Store) RequeueJobsOf(ctx context.Context, node, except string) (int, error) {
+	res, err := s.write.ExecContext(ctx, `UPDATE river_job SET state = 'available'
+		WHERE state = 'running' AND attempt < max_attempts
+		  AND json_extract(attempted_by, '$[#-1]') LIKE ? AND json_extract(attempted_by, '$[#-1]') <> ?
+		  AND json_extract(metadata, '$.cancel_attempted_at') IS NULL`, node+"@%", except)
+	if err != nil {
+		return 0, fmt.Errorf("requeue the jobs of node %s: %w", node, err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // DB exposes the write connection to the composition root (River UI) and
 // tests.
 func (s *Store) DB() *sql.DB { return s.write }
