@@ -336,6 +336,7 @@ func TestPollingEndToEnd(t *testing.T) {
 	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
 		a := newGrowingAPI(t)
 		e.start()
+		created := time.Now()
 		p := e.create("growing", a.spec("growing", "1s"))
 		e.waitFor(20*time.Second, "four polls", func() bool { return len(e.runs(p)) >= 4 })
 		runs := e.runs(p)
@@ -363,15 +364,12 @@ func TestPollingEndToEnd(t *testing.T) {
 		if got := checkUnique(t, e.records(p)); got < 3*n || got > 3*answered {
 			t.Fatalf("%d records after %d runs (%d answered)", got, n, answered)
 		}
-		// Runs follow the interval: never two for one period.
+		// Runs follow the interval: never more polls than due times since
+		// the pipeline was created (a late poll may start close to the
+		// next one, so the gap between two says nothing under load).
 		runs = e.runs(p)
-		for i := 1; i < len(runs); i++ {
-			if gap := runs[i-1].StartedAt.Sub(runs[i].StartedAt); gap < 200*time.Millisecond {
-				t.Errorf("runs %s apart", gap)
-			}
-		}
-		if span := runs[0].StartedAt.Sub(runs[len(runs)-1].StartedAt); span < time.Duration(len(runs)-1)*800*time.Millisecond {
-			t.Errorf("%d runs within %s at an interval of 1s", len(runs), span)
+		if due := int(time.Since(created)/time.Second) + 1; len(runs) > due {
+			t.Errorf("%d runs in %s at an interval of 1s: at most %d due times", len(runs), time.Since(created), due)
 		}
 	})
 }
