@@ -25,8 +25,8 @@ import (
 
 // listQuery is the GraphQL side: 100 pipelines with their 5 newest runs
 // and their sinks in one request.
-const listQuery = `{ pipelines { id name status stats { recordCount } runs(first: 5) { edges { node { id stored startedAt } } }
-	sinks { name kind status delivered } } }`
+const listQuery = `{ pipelines { nodes { id name status stats { recordCount } runs(first: 5) { edges { node { id stored startedAt } } }
+	sinks { name kind status delivered } } } }`
 
 func do(tb testing.TB, method, url, token string, body []byte) []byte {
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))

@@ -199,3 +199,18 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// pageInfo starts the paging of a connection's page: hasNext says whether
+// more follow; a page asked for after a cursor has a previous page.
+func pageInfo(hasNext bool, after *string) *PageInfo {
+	return &PageInfo{HasNextPage: hasNext, HasPreviousPage: after != nil && *after != ""}
+}
+
+// edge records the cursor of the page's next edge: the first is the
+// start cursor, the last the end cursor.
+func (pi *PageInfo) edge(cursor string) {
+	if pi.StartCursor == nil {
+		pi.StartCursor = &cursor
+	}
+	pi.EndCursor = &cursor
+}

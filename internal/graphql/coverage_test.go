@@ -53,4 +53,12 @@ func TestMatrixCoversSchema(t *testing.T) {
 		}
 		t.Errorf("Pipeline.%s has no row in TestMatrix (matrixFields) and is not in the Pipeline.fields row", fd.Name)
 	}
+	// The list's children: every field of Pipeline through the
+	// pipelines connection (the loaders' path).
+	listed := regexp.MustCompile(`[A-Za-z]+`).FindAllString(listChildren, -1)
+	for _, fd := range schema.Types["Pipeline"].Fields {
+		if fd.Name[0] != '_' && !slices.Contains(listed, fd.Name) {
+			t.Errorf("Pipeline.%s is not in the pipelines.children row of TestMatrix (listChildren)", fd.Name)
+		}
+	}
 }

@@ -220,8 +220,10 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
 	}
 
 	Pipeline struct {
@@ -246,6 +248,18 @@ type ComplexityRoot struct {
 		UpdatedAt       func(childComplexity int) int
 		Uploads         func(childComplexity int, first *int) int
 		Version         func(childComplexity int) int
+	}
+
+	PipelineConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PipelineEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	PipelineStats struct {
@@ -302,7 +316,7 @@ type ComplexityRoot struct {
 		Me                 func(childComplexity int) int
 		Members            func(childComplexity int, team *string) int
 		Pipeline           func(childComplexity int, id string, team *string) int
-		Pipelines          func(childComplexity int, team *string) int
+		Pipelines          func(childComplexity int, team *string, first *int, after *string) int
 		Secrets            func(childComplexity int, team *string) int
 		Teams              func(childComplexity int) int
 		Tokens             func(childComplexity int, team *string) int
@@ -563,7 +577,7 @@ type PipelineResolver interface {
 type QueryResolver interface {
 	Me(ctx context.Context) (*Me, error)
 	Teams(ctx context.Context) ([]*TeamRole, error)
-	Pipelines(ctx context.Context, team *string) ([]*core.Pipeline, error)
+	Pipelines(ctx context.Context, team *string, first *int, after *string) (*PipelineConnection, error)
 	Pipeline(ctx context.Context, id string, team *string) (*core.Pipeline, error)
 	Secrets(ctx context.Context, team *string) ([]*Secret, error)
 	Members(ctx context.Context, team *string) ([]*Member, error)
@@ -1560,6 +1574,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
 	case "Pipeline.createdAt":
 		if e.ComplexityRoot.Pipeline.CreatedAt == nil {
@@ -1722,6 +1748,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pipeline.Version(childComplexity), true
+
+	case "PipelineConnection.edges":
+		if e.ComplexityRoot.PipelineConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PipelineConnection.Edges(childComplexity), true
+	case "PipelineConnection.nodes":
+		if e.ComplexityRoot.PipelineConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PipelineConnection.Nodes(childComplexity), true
+	case "PipelineConnection.pageInfo":
+		if e.ComplexityRoot.PipelineConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PipelineConnection.PageInfo(childComplexity), true
+	case "PipelineConnection.totalCount":
+		if e.ComplexityRoot.PipelineConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PipelineConnection.TotalCount(childComplexity), true
+
+	case "PipelineEdge.cursor":
+		if e.ComplexityRoot.PipelineEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PipelineEdge.Cursor(childComplexity), true
+	case "PipelineEdge.node":
+		if e.ComplexityRoot.PipelineEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PipelineEdge.Node(childComplexity), true
 
 	case "PipelineStats.lastRecordAt":
 		if e.ComplexityRoot.PipelineStats.LastRecordAt == nil {
@@ -2017,7 +2081,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Pipelines(childComplexity, args["team"].(*string)), true
+		return e.ComplexityRoot.Query.Pipelines(childComplexity, args["team"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.secrets":
 		if e.ComplexityRoot.Query.Secrets == nil {
 			break
@@ -3215,6 +3279,10 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	switch field.Name {
 	case "hasNextPage":
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
@@ -3267,6 +3335,30 @@ func (ec *executionContext) childFields_Pipeline(ctx context.Context, field grap
 		return ec.fieldContext_Pipeline_series(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Pipeline", field.Name)
+}
+
+func (ec *executionContext) childFields_PipelineConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PipelineConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_PipelineConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PipelineConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PipelineConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PipelineConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PipelineEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PipelineEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PipelineEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PipelineEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_PipelineStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5222,6 +5314,22 @@ func (ec *executionContext) field_Query_pipelines_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["team"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -9135,6 +9243,52 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9820,6 +9974,180 @@ func (ec *executionContext) fieldContext_Pipeline_series(ctx context.Context, fi
 	if fc.Args, err = ec.field_Pipeline_series_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PipelineConnection_edges(ctx context.Context, field graphql.CollectedField, obj *PipelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PipelineConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PipelineEdge) graphql.Marshaler {
+			return ec.marshalNPipelineEdge2ᚕᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPipelineEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PipelineConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PipelineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PipelineEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PipelineConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *PipelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PipelineConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*core.Pipeline) graphql.Marshaler {
+			return ec.marshalNPipeline2ᚕᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋcoreᚐPipelineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PipelineConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PipelineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pipeline(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PipelineConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *PipelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PipelineConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PipelineConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PipelineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PipelineConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *PipelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PipelineConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PipelineConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PipelineConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PipelineEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *PipelineEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PipelineEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PipelineEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PipelineEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PipelineEdge_node(ctx context.Context, field graphql.CollectedField, obj *PipelineEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PipelineEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *core.Pipeline) graphql.Marshaler {
+			return ec.marshalNPipeline2ᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋcoreᚐPipeline(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PipelineEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PipelineEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pipeline(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -10537,11 +10865,11 @@ func (ec *executionContext) _Query_pipelines(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Pipelines(ctx, fc.Args["team"].(*string))
+			return ec.Resolvers.Query().Pipelines(ctx, fc.Args["team"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*core.Pipeline) graphql.Marshaler {
-			return ec.marshalNPipeline2ᚕᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋcoreᚐPipelineᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *PipelineConnection) graphql.Marshaler {
+			return ec.marshalNPipelineConnection2ᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPipelineConnection(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10554,7 +10882,7 @@ func (ec *executionContext) fieldContext_Query_pipelines(ctx context.Context, fi
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Pipeline(ctx, field)
+			return ec.childFields_PipelineConnection(ctx, field)
 		},
 	}
 	defer func() {
@@ -16531,6 +16859,16 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startCursor":
+			out.Values[i] = ec._PageInfo_startCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -16682,6 +17020,92 @@ func (ec *executionContext) _Pipeline(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Pipeline_series(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pipelineConnectionImplementors = []string{"PipelineConnection"}
+
+func (ec *executionContext) _PipelineConnection(ctx context.Context, sel ast.SelectionSet, obj *PipelineConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pipelineConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PipelineConnection")
+		case "edges":
+			out.Values[i] = ec._PipelineConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._PipelineConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PipelineConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._PipelineConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pipelineEdgeImplementors = []string{"PipelineEdge"}
+
+func (ec *executionContext) _PipelineEdge(ctx context.Context, sel ast.SelectionSet, obj *PipelineEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pipelineEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PipelineEdge")
+		case "cursor":
+			out.Values[i] = ec._PipelineEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PipelineEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19178,6 +19602,38 @@ func (ec *executionContext) marshalNPipeline2ᚖgithubᚗcomᚋtributaryᚑdev�
 		return graphql.Null
 	}
 	return ec._Pipeline(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPipelineConnection2ᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPipelineConnection(ctx context.Context, sel ast.SelectionSet, v *PipelineConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PipelineConnection!")
+		return graphql.Null
+	}
+	return ec._PipelineConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPipelineEdge2ᚕᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPipelineEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*PipelineEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPipelineEdge2ᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPipelineEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPipelineEdge2ᚖgithubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋgraphqlᚐPipelineEdge(ctx context.Context, sel ast.SelectionSet, v *PipelineEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PipelineEdge!")
+		return graphql.Null
+	}
+	return ec._PipelineEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPipelineStats2githubᚗcomᚋtributaryᚑdevᚋtributaryᚋinternalᚋcoreᚐPipelineStats(ctx context.Context, sel ast.SelectionSet, v core.PipelineStats) graphql.Marshaler {

@@ -88,6 +88,22 @@ type pipeline struct {
 	CreatedAt string `json:"createdAt"`
 }
 
+// pipelinePage is a page of the pipelines connection.
+type pipelinePage struct {
+	Edges []struct {
+		Cursor string   `json:"cursor"`
+		Node   pipeline `json:"node"`
+	} `json:"edges"`
+	Nodes    []pipeline `json:"nodes"`
+	PageInfo struct {
+		HasNextPage     bool    `json:"hasNextPage"`
+		HasPreviousPage bool    `json:"hasPreviousPage"`
+		StartCursor     *string `json:"startCursor"`
+		EndCursor       *string `json:"endCursor"`
+	} `json:"pageInfo"`
+	TotalCount int `json:"totalCount"`
+}
+
 const fields = `id name kind status version spec hookTokenPrefix stats { recordCount rejectedCount storedBytes lastRecordAt lastRunAt } createdAt updatedAt`
 
 func decode[T any](t *testing.T, r gqlResponse, field string) T {
@@ -131,12 +147,12 @@ func TestPipelines(t *testing.T) {
 			}
 
 			// The team's members see it, with the team named or not.
-			list := `query($team: ID) { pipelines(team: $team) { id name } }`
+			list := `query($team: ID) { pipelines(team: $team) { nodes { id name } } }`
 			for _, tc := range []struct {
 				token string
 				team  any
 			}{{editor, nil}, {viewer, nil}, {s.Token, s.Team.ID.String()}} {
-				ps := decode[[]pipeline](t, post(t, s.URL, tc.token, list, map[string]any{"team": tc.team}), "pipelines")
+				ps := decode[pipelinePage](t, post(t, s.URL, tc.token, list, map[string]any{"team": tc.team}), "pipelines").Nodes
 				if len(ps) != 1 || ps[0].ID != p.ID {
 					t.Fatalf("pipelines %+v", ps)
 				}
@@ -148,7 +164,7 @@ func TestPipelines(t *testing.T) {
 
 			// Another team sees nothing and touches nothing: its answers
 			// are those for an id that does not exist.
-			if ps := decode[[]pipeline](t, post(t, s.URL, other, list, nil), "pipelines"); len(ps) != 0 {
+			if ps := decode[pipelinePage](t, post(t, s.URL, other, list, nil), "pipelines").Nodes; len(ps) != 0 {
 				t.Fatalf("other team lists %+v", ps)
 			}
 			missing := "6f1c2d3e-0000-4000-8000-000000000000"
@@ -234,11 +250,11 @@ func TestRefusals(t *testing.T) {
 	s := apptest.Start(t, "sqlite")
 
 	// No credential: UNAUTHENTICATED; a bad token: 401 from the middleware.
-	r := post(t, s.URL, "", `{ pipelines { id } }`, nil)
+	r := post(t, s.URL, "", `{ pipelines { nodes { id } } }`, nil)
 	if c := r.code(t); c != graphql.CodeUnauthenticated {
 		t.Fatalf("anonymous: %q", c)
 	}
-	if r := post(t, s.URL, "trb_not-a-token", `{ pipelines { id } }`, nil); r.Status != http.StatusUnauthorized {
+	if r := post(t, s.URL, "trb_not-a-token", `{ pipelines { nodes { id } } }`, nil); r.Status != http.StatusUnauthorized {
 		t.Fatalf("bad token: status %d", r.Status)
 	}
 
@@ -262,11 +278,11 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// Syntax errors and unknown fields.
-	r = post(t, s.URL, s.Token, `{ pipelines { id `, nil)
+	r = post(t, s.URL, s.Token, `{ pipelines { nodes { id `, nil)
 	if c := r.code(t); c != "GRAPHQL_PARSE_FAILED" || r.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("syntax error: %d %q %+v", r.Status, c, r.Errors)
 	}
-	r = post(t, s.URL, s.Token, `{ pipelines { id password } }`, nil)
+	r = post(t, s.URL, s.Token, `{ pipelines { nodes { id password } } }`, nil)
 	if c := r.code(t); c != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Errors[0].Message, "password") {
 		t.Fatalf("unknown field: %q %+v", c, r.Errors)
 	}
@@ -277,7 +293,7 @@ func TestRefusals(t *testing.T) {
 	for i := range 12 {
 		q.WriteString(" p")
 		q.WriteString(string(rune('a'+i%26)) + string(rune('a'+i/26)))
-		q.WriteString(": pipelines { " + fields + " runs { edges { cursor node { id version trigger startedAt durationMs fetched stored rejected bytes error } } pageInfo { hasNextPage endCursor } } } ")
+		q.WriteString(": pipelines { nodes { " + fields + " runs { edges { cursor node { id version trigger startedAt durationMs fetched stored rejected bytes error } } pageInfo { hasNextPage endCursor } } } } ")
 	}
 	q.WriteString(" }")
 	r = post(t, s.URL, s.Token, q.String(), nil)
@@ -286,7 +302,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// Over the size limit.
-	big := "{ pipelines { id } }" + strings.Repeat(" ", graphql.DefaultMaxQueryBytes)
+	big := "{ pipelines { nodes { id } } }" + strings.Repeat(" ", graphql.DefaultMaxQueryBytes)
 	r = post(t, s.URL, s.Token, big, nil)
 	if c := r.code(t); c != graphql.CodeQueryTooLarge {
 		t.Fatalf("large query: %q %+v", c, r.Errors)
@@ -314,7 +330,7 @@ func TestRefusals(t *testing.T) {
 	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /graphql answered %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if ps := decode[[]pipeline](t, post(t, s.URL, s.Token, `{ pipelines { id } }`, nil), "pipelines"); len(ps) != 1 {
+	if ps := decode[pipelinePage](t, post(t, s.URL, s.Token, `{ pipelines { nodes { id } } }`, nil), "pipelines").Nodes; len(ps) != 1 {
 		t.Fatalf("after GET: pipelines %+v", ps)
 	}
 }

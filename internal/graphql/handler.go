@@ -125,7 +125,7 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 	h.Use(shapeLimits{depth: cfg.MaxDepth, aliases: cfg.MaxAliases})
 	h.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	h.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(withLoaders(ctx, deps.Service))
+		return next(withLoaders(ctx))
 	})
 	h.SetErrorPresenter(presentError(cfg.Logger))
 	h.SetRecoverFunc(func(ctx context.Context, v any) error {

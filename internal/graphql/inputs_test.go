@@ -22,10 +22,10 @@ func TestBadInputs(t *testing.T) {
 		vars        map[string]any
 		code, says  string
 	}{
-		{"syntax error", `{ pipelines { id `, nil, "GRAPHQL_PARSE_FAILED", "Expected"},
-		{"unknown field", `{ pipelines { id password } }`, nil, "GRAPHQL_VALIDATION_FAILED", "password"},
-		{"unknown argument", `{ pipelines(owner: "x") { id } }`, nil, "GRAPHQL_VALIDATION_FAILED", "owner"},
-		{"too deep", `{ pipelines { sinks { downstream { sinks { downstream { sinks { downstream { sinks { downstream { id } } } } } } } } } }`, nil,
+		{"syntax error", `{ pipelines { nodes { id `, nil, "GRAPHQL_PARSE_FAILED", "Expected"},
+		{"unknown field", `{ pipelines { nodes { id password } } }`, nil, "GRAPHQL_VALIDATION_FAILED", "password"},
+		{"unknown argument", `{ pipelines(owner: "x") { nodes { id } } }`, nil, "GRAPHQL_VALIDATION_FAILED", "owner"},
+		{"too deep", `{ pipelines { nodes { sinks { downstream { sinks { downstream { sinks { downstream { sinks { downstream { id } } } } } } } } } } }`, nil,
 			graphql.CodeDepthLimit, "deep"},
 		{"too many aliases", "{ " + strings.Repeat("x: me { user { id } } ", 0) + aliases(graphql.DefaultMaxAliases+1) + " }", nil, graphql.CodeAliasLimit, "aliased"},
 		{"too large", "{ me { user { id } } }" + strings.Repeat(" ", graphql.DefaultMaxQueryBytes), nil, graphql.CodeQueryTooLarge, "limit"},
@@ -36,6 +36,10 @@ func TestBadInputs(t *testing.T) {
 		{"bad bucket", `query($id: ID!) { pipeline(id: $id) { series(field: "v", bucket: "fortnight") { bucket } } }`, map[string]any{"id": f.pipeline.ID},
 			graphql.CodeInvalid, "bucket"},
 		{"not a uuid", `{ pipeline(id: "42") { id } }`, nil, graphql.CodeNotFound, "no such pipeline"},
+		{"list page too large", `{ pipelines(first: 1001) { nodes { id } } }`, nil, graphql.CodeInvalid, "first"},
+		{"bad list cursor", `{ pipelines(after: "bm9uc2Vuc2U") { nodes { id } } }`, nil, graphql.CodeInvalid, "after"},
+		{"another kind's cursor", `query($id: ID!) { pipeline(id: $id) { runs { pageInfo { endCursor } } } pipelines(after: "cnVuOjE6Mg") { nodes { id } } }`,
+			map[string]any{"id": f.pipeline.ID}, graphql.CodeInvalid, "after"},
 		{"bad time", `query($id: ID!) { pipeline(id: $id) { records(from: "yesterday") { edges { cursor } } } }`, map[string]any{"id": f.pipeline.ID},
 			graphql.CodeInvalid, "from"},
 	} {

@@ -2,90 +2,59 @@ package graphql
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
-	"time"
+	"fmt"
+	"sync"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
-	"github.com/vikstrous/dataloadgen"
 
 	"github.com/tributary-dev/tributary/internal/account"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/orchestrator"
 )
 
-// Dataloaders collect the children a list of pipelines asks for (runs,
-// sinks) and fetch them with one service call per kind, which reads them
-// in a fixed number of store queries (orchestrator's batch reads). They
-// live for one operation.
+// Batch loading of the children of a list of pipelines (issue 12: N+1
+// avoided where a list resolves children).
+//
+// A resolver returning a list of pipelines (the pipelines connection, the
+// downstream pipelines of a list's sinks) registers the list's ids with
+// the operation's loaders. The first resolver of a child field (runs,
+// sinks, records, deliveries…) of one of those pipelines fetches that
+// child for every pipeline of the list with one batch use case of the
+// orchestrator (a fixed number of store queries), keyed by the field and
+// its arguments; the other pipelines' resolvers take their part of the
+// answer. Nothing waits for keys to gather, so the number of queries does
+// not depend on timing. A pipeline fetched alone (pipeline(id), a
+// mutation's answer) reads its children one by one as before.
 
-// runsKey asks for the first runs of a pipeline of a team.
-type runsKey struct {
-	team, pipeline uuid.UUID
-	first          int
-}
-
-// sinksKey asks for the sinks of a pipeline of a team.
-type sinksKey struct {
-	team, pipeline uuid.UUID
-}
-
+// loaders are one operation's lists and batches.
 type loaders struct {
-	runs  *dataloadgen.Loader[runsKey, []core.Run]
-	sinks *dataloadgen.Loader[sinksKey, []orchestrator.Sink]
+	mu    sync.Mutex
+	lists map[uuid.UUID]*pipelineList // by pipeline id: the list it came in
+}
+
+// pipelineList is a list of pipelines of one team whose children are
+// fetched together.
+type pipelineList struct {
+	team uuid.UUID
+	ids  []uuid.UUID
+
+	mu    sync.Mutex
+	calls map[string]*batchCall // by field and arguments
+}
+
+// batchCall is one batch fetch: done once, shared by the list's
+// resolvers.
+type batchCall struct {
+	once sync.Once
+	val  any // map[uuid.UUID]T
+	err  error
 }
 
 type loadersKey struct{}
 
-// loaderWait is how long a loader collects keys before it fetches.
-const loaderWait = 2 * time.Millisecond
-
-// withLoaders returns ctx with fresh loaders acting for ctx's principal.
-func withLoaders(ctx context.Context, svc Service) context.Context {
-	p := account.PrincipalFrom(ctx)
-	l := &loaders{
-		runs: dataloadgen.NewMappedLoader(func(ctx context.Context, keys []runsKey) (map[runsKey][]core.Run, error) {
-			type group struct {
-				team  uuid.UUID
-				first int
-			}
-			groups := map[group][]uuid.UUID{}
-			for _, k := range keys {
-				g := group{k.team, k.first}
-				groups[g] = append(groups[g], k.pipeline)
-			}
-			out := make(map[runsKey][]core.Run, len(keys))
-			for g, ids := range groups {
-				runs, err := svc.RunsOfPipelines(ctx, orchestrator.Caller{Principal: p, Team: g.team}, ids, g.first)
-				if err != nil {
-					return nil, err
-				}
-				for _, id := range ids {
-					out[runsKey{g.team, id, g.first}] = runs[id]
-				}
-			}
-			return out, nil
-		}, dataloadgen.WithWait(loaderWait)),
-		sinks: dataloadgen.NewMappedLoader(func(ctx context.Context, keys []sinksKey) (map[sinksKey][]orchestrator.Sink, error) {
-			groups := map[uuid.UUID][]uuid.UUID{}
-			for _, k := range keys {
-				groups[k.team] = append(groups[k.team], k.pipeline)
-			}
-			out := make(map[sinksKey][]orchestrator.Sink, len(keys))
-			for t, ids := range groups {
-				sinks, err := svc.SinksOfPipelines(ctx, orchestrator.Caller{Principal: p, Team: t}, ids)
-				if err != nil {
-					return nil, err
-				}
-				for _, id := range ids {
-					out[sinksKey{t, id}] = sinks[id]
-				}
-			}
-			return out, nil
-		}, dataloadgen.WithWait(loaderWait)),
-	}
-	return context.WithValue(ctx, loadersKey{}, l)
+// withLoaders returns ctx with fresh loaders for one operation.
+func withLoaders(ctx context.Context) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &loaders{lists: map[uuid.UUID]*pipelineList{}})
 }
 
 // loadersFrom returns the operation's loaders, or nil.
@@ -94,66 +63,59 @@ func loadersFrom(ctx context.Context) *loaders {
 	return l
 }
 
-// prefetch fills the loaders for the children a list of pipelines
-// selects (the first page of runs, the sinks) with one service call each,
-// so the number of store queries does not depend on how many keys a
-// loader's wait happened to collect.
-func (r *Resolver) prefetch(ctx context.Context, ps []core.Pipeline) {
-	l, fc, oc := loadersFrom(ctx), graphql.GetFieldContext(ctx), graphql.GetOperationContext(ctx)
-	if l == nil || fc == nil || oc == nil || len(ps) == 0 {
+// registerList records ps (of one team) as a list whose children are
+// batched. A pipeline already in a list stays in it.
+func registerList(ctx context.Context, ps []*core.Pipeline) {
+	l := loadersFrom(ctx)
+	if l == nil || len(ps) < 2 {
 		return
 	}
-	team := ps[0].TeamID
-	ids := make([]uuid.UUID, len(ps))
-	for i, p := range ps {
-		ids[i] = p.ID
-	}
-	who := orchestrator.Caller{Principal: account.PrincipalFrom(ctx), Team: team}
-	done := map[string]bool{}
-	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, []string{"Pipeline"}) {
-		switch f.Name {
-		case "runs":
-			args := f.ArgumentMap(oc.Variables)
-			first, ok := intArg(args["first"])
-			if !ok || args["after"] != nil || first < 1 || first > 100 || done[f.Name+strconv.Itoa(first)] {
-				continue
-			}
-			done[f.Name+strconv.Itoa(first)] = true
-			runs, err := r.svc.RunsOfPipelines(ctx, who, ids, first+1)
-			if err != nil {
-				continue // the loader fetches and reports it
-			}
-			for _, id := range ids {
-				l.runs.Prime(runsKey{team: team, pipeline: id, first: first + 1}, runs[id])
-			}
-		case "sinks":
-			if done[f.Name] {
-				continue
-			}
-			done[f.Name] = true
-			sinks, err := r.svc.SinksOfPipelines(ctx, who, ids)
-			if err != nil {
-				continue
-			}
-			for _, id := range ids {
-				l.sinks.Prime(sinksKey{team: team, pipeline: id}, sinks[id])
-			}
+	list := &pipelineList{team: ps[0].TeamID, calls: map[string]*batchCall{}}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range ps {
+		if _, ok := l.lists[p.ID]; ok || p.TeamID != list.team {
+			continue
 		}
+		list.ids = append(list.ids, p.ID)
+		l.lists[p.ID] = list
 	}
 }
 
-// intArg reads an Int argument's value.
-func intArg(v any) (int, bool) {
-	switch n := v.(type) {
-	case int:
-		return n, true
-	case int64:
-		return int(n), true
-	case float64:
-		return int(n), true
-	case json.Number:
-		i, err := n.Int64()
-		return int(i), err == nil
+// batched returns the child of p named by key from a batch fetch over
+// p's list, and true; false when p came in no list (fetch it alone).
+// fetch is called once per list and key, as the principal of ctx acting
+// in the list's team.
+func batched[T any](ctx context.Context, p *core.Pipeline, key string,
+	fetch func(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID) (map[uuid.UUID]T, error)) (T, bool, error) {
+	var zero T
+	l := loadersFrom(ctx)
+	if l == nil {
+		return zero, false, nil
 	}
-	return 0, false
+	l.mu.Lock()
+	list := l.lists[p.ID]
+	l.mu.Unlock()
+	if list == nil {
+		return zero, false, nil
+	}
+	list.mu.Lock()
+	call := list.calls[key]
+	if call == nil {
+		call = &batchCall{}
+		list.calls[key] = call
+	}
+	list.mu.Unlock()
+	call.once.Do(func() {
+		who := orchestrator.Caller{Principal: account.PrincipalFrom(ctx), Team: list.team}
+		call.val, call.err = fetch(ctx, who, list.ids)
+	})
+	if call.err != nil {
+		return zero, true, call.err
+	}
+	m, ok := call.val.(map[uuid.UUID]T)
+	if !ok {
+		return zero, true, fmt.Errorf("graphql: batch %q holds %T", key, call.val)
+	}
+	return m[p.ID], true, nil
 }

@@ -68,6 +68,20 @@ type field struct {
 	allow string
 }
 
+// listChildren selects every field of a pipeline of the pipelines list
+// (TestMatrixCoversSchema checks that none is missing).
+const listChildren = `id name kind status version spec createdAt updatedAt hookToken hookTokenPrefix stats { recordCount lastRunAt }
+	runs(first: 5) { edges { cursor node { id stored } } pageInfo { hasNextPage endCursor } }
+	sinks { name kind status delivered downstream { id runs(first: 1) { edges { cursor } } } }
+	records(from: "2020-01-01T00:00:00Z", first: 10) { edges { cursor node { id ts data } } pageInfo { hasNextPage } }
+	rejectedRecords(first: 10) { edges { node { id reason } } }
+	deliveries(sink: "hook", first: 10) { edges { node { id status } } }
+	replays(sink: "hook") { id status }
+	uploads(first: 5) { id status }
+	storage { records storedBytes }
+	schedule { interval nextDue }
+	series(field: "v", bucket: "1h") { bucket points { t count } }`
+
 func pipelineVars(t *testing.T, f *fixture, team string) map[string]any {
 	return map[string]any{"id": f.pipeline.ID, "team": team}
 }
@@ -80,7 +94,12 @@ func matrixFields() []field {
 	return append([]field{
 		{name: "me", query: `{ me { user { id } token { id name role } teams { role team { id name } } } }`, min: auth.Viewer, self: true},
 		{name: "teams", query: `{ teams { role team { id slug } } }`, min: auth.Viewer, self: true},
-		{name: "pipelines", query: `query($team: ID) { pipelines(team: $team) { id name } }`, min: auth.Viewer,
+		{name: "pipelines", query: `query($team: ID) { pipelines(team: $team, first: 10) { totalCount
+			pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id name } } nodes { id } } }`, min: auth.Viewer,
+			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"team": team} }},
+		// Every child of a pipeline through the list, where the loaders
+		// fetch them for the page at once.
+		{name: "pipelines.children", query: `query($team: ID) { pipelines(team: $team) { nodes { ` + listChildren + ` } } }`, min: auth.Viewer,
 			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"team": team} }},
 		pq("fields", fields),
 		pq("hookToken", "hookToken"),

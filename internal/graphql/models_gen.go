@@ -193,11 +193,30 @@ type MissingPipeline struct {
 type Mutation struct {
 }
 
-// Paging of a connection.
+// Paging of a connection (Relay): pages go forward, with first and after.
 type PageInfo struct {
 	HasNextPage bool `json:"hasNextPage"`
+	// True when the page was asked for after a cursor.
+	HasPreviousPage bool `json:"hasPreviousPage"`
+	// The cursor of the first edge.
+	StartCursor *string `json:"startCursor,omitempty"`
 	// The cursor of the last edge; pass it as after for the next page.
 	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+// A page of a team's pipelines.
+type PipelineConnection struct {
+	Edges []*PipelineEdge `json:"edges"`
+	// The pipelines of the page, as the edges hold them.
+	Nodes    []*core.Pipeline `json:"nodes"`
+	PageInfo *PageInfo        `json:"pageInfo"`
+	// How many pipelines the team has.
+	TotalCount int `json:"totalCount"`
+}
+
+type PipelineEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *core.Pipeline `json:"node"`
 }
 
 type PipelineStatusEvent struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -75,41 +76,188 @@ func (c *countingStore) DownstreamsOfPipelines(ctx context.Context, team uuid.UU
 	return c.Store.(store.BatchReads).DownstreamsOfPipelines(ctx, team, ids)
 }
 
-// ListQuery is the pipelines list with runs and sinks of the N+1 check
-// and the benchmark.
-const ListQuery = `{ pipelines { id name status stats { recordCount } runs(first: 5) { edges { node { id stored startedAt } } pageInfo { hasNextPage } }
-	sinks { name kind status delivered } } }`
+func (c *countingStore) Records(ctx context.Context, team, id uuid.UUID, q store.RecordQuery) ([]core.Record, error) {
+	c.n.Add(1)
+	return c.Store.Records(ctx, team, id, q)
+}
 
-// TestListQueryCount: listing pipelines with their runs and sinks makes
-// the same number of store reads for 10 pipelines as for 100.
+func (c *countingStore) RejectedRecords(ctx context.Context, team, id uuid.UUID, q store.RejectedQuery) ([]core.Rejected, error) {
+	c.n.Add(1)
+	return c.Store.RejectedRecords(ctx, team, id, q)
+}
+
+func (c *countingStore) Deliveries(ctx context.Context, team, id uuid.UUID, q store.DeliveryQuery) ([]core.Delivery, error) {
+	c.n.Add(1)
+	return c.Store.Deliveries(ctx, team, id, q)
+}
+
+func (c *countingStore) Replays(ctx context.Context, team, id uuid.UUID, sink string) ([]core.Replay, error) {
+	c.n.Add(1)
+	return c.Store.Replays(ctx, team, id, sink)
+}
+
+func (c *countingStore) Uploads(ctx context.Context, team, id uuid.UUID, q store.UploadQuery) ([]core.Upload, error) {
+	c.n.Add(1)
+	return c.Store.Uploads(ctx, team, id, q)
+}
+
+func (c *countingStore) StorageStats(ctx context.Context, team, id uuid.UUID) (store.StorageStats, error) {
+	c.n.Add(1)
+	return c.Store.StorageStats(ctx, team, id)
+}
+
+func (c *countingStore) PollSchedule(ctx context.Context, team, id uuid.UUID) (store.PollSchedule, error) {
+	c.n.Add(1)
+	return c.Store.PollSchedule(ctx, team, id)
+}
+
+func (c *countingStore) RecordsOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID, q store.RecordQuery) (map[uuid.UUID][]core.Record, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).RecordsOfPipelines(ctx, team, ids, q)
+}
+
+func (c *countingStore) RejectedOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID, n int) (map[uuid.UUID][]core.Rejected, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).RejectedOfPipelines(ctx, team, ids, n)
+}
+
+func (c *countingStore) DeliveriesOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID, q store.DeliveryQuery) (map[uuid.UUID][]core.Delivery, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).DeliveriesOfPipelines(ctx, team, ids, q)
+}
+
+func (c *countingStore) ReplaysOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID, sink string) (map[uuid.UUID][]core.Replay, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).ReplaysOfPipelines(ctx, team, ids, sink)
+}
+
+func (c *countingStore) UploadsOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID, n int) (map[uuid.UUID][]core.Upload, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).UploadsOfPipelines(ctx, team, ids, n)
+}
+
+func (c *countingStore) StorageStatsOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]store.StorageStats, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).StorageStatsOfPipelines(ctx, team, ids)
+}
+
+func (c *countingStore) PollSchedulesOfPipelines(ctx context.Context, team uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]store.PollSchedule, error) {
+	c.n.Add(1)
+	return c.Store.(store.BatchReads).PollSchedulesOfPipelines(ctx, team, ids)
+}
+
+// ListQuery is the pipelines list with runs and sinks of the benchmark.
+const ListQuery = `{ pipelines { nodes { id name status stats { recordCount } runs(first: 5) { edges { node { id stored startedAt } } pageInfo { hasNextPage } }
+	sinks { name kind status delivered } } } }`
+
+// childrenQuery asks for every child of a pipeline the loaders batch
+// (all but series, a chart read per pipeline).
+const childrenQuery = `{ pipelines(first: 1000) { totalCount nodes { id name status stats { recordCount }
+	runs(first: 5) { edges { node { id stored startedAt } } pageInfo { hasNextPage } }
+	sinks { name kind status delivered downstream { id } }
+	records(first: 3) { edges { node { id } } }
+	rejectedRecords(first: 3) { edges { node { id } } }
+	deliveries(first: 3) { edges { node { id } } }
+	replays(sink: "a") { id }
+	uploads(first: 3) { id }
+	storage { records storedBytes }
+	schedule { interval nextDue } } } }`
+
+// TestListQueryCount: listing pipelines with their runs and sinks, or
+// with every child the loaders batch, makes the same number of store
+// reads for 10 pipelines as for 100.
 func TestListQueryCount(t *testing.T) {
+	type listed struct {
+		Runs struct {
+			Edges []json.RawMessage `json:"edges"`
+		} `json:"runs"`
+		Sinks    []json.RawMessage `json:"sinks"`
+		Schedule *struct {
+			Interval string `json:"interval"`
+		} `json:"schedule"`
+	}
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			st := &countingStore{Store: storetest.Open(t, backend)}
 			url, team := serveCounting(t, st)
-			counts := map[int]int64{}
+			counts := map[string]map[int]int64{}
 			for _, n := range []int{10, 100} {
-				for i := len(counts) * 10; i < n; i++ {
-					addPipeline(t, st, team, fmt.Sprintf("p%03d", i))
+				for i := len(counts["list"]) * 10; i < n; i++ {
+					addPipeline(t, st, team, fmt.Sprintf("p%03d", i), i%5 == 0)
 				}
-				st.n.Store(0)
-				r := post(t, url, "", ListQuery, nil)
-				ps := decode[[]struct {
-					Runs struct {
-						Edges []json.RawMessage `json:"edges"`
-					} `json:"runs"`
-					Sinks []json.RawMessage `json:"sinks"`
-				}](t, r, "pipelines")
-				if len(ps) != n || len(ps[0].Runs.Edges) != 2 || len(ps[0].Sinks) != 2 {
-					t.Fatalf("%d pipelines: %d, first %+v", n, len(ps), ps[0])
+				for name, query := range map[string]string{"list": ListQuery, "children": childrenQuery} {
+					st.n.Store(0)
+					ps := decode[struct {
+						Nodes []listed `json:"nodes"`
+					}](t, post(t, url, "", query, nil), "pipelines").Nodes
+					if len(ps) != n || len(ps[0].Runs.Edges) != 2 || len(ps[0].Sinks) != 2 {
+						t.Fatalf("%s, %d pipelines: %d, first %+v", name, n, len(ps), ps[0])
+					}
+					if name == "children" && (ps[0].Schedule == nil || ps[1].Schedule != nil) {
+						t.Fatalf("schedules: polling %+v, webhook %+v", ps[0].Schedule, ps[1].Schedule)
+					}
+					if counts[name] == nil {
+						counts[name] = map[int]int64{}
+					}
+					counts[name][n] = st.n.Load()
 				}
-				counts[n] = st.n.Load()
 			}
-			t.Logf("%s: store reads for 10 pipelines: %d, for 100: %d", backend, counts[10], counts[100])
-			if counts[10] != counts[100] {
-				t.Fatalf("store reads grow with the pipelines: %v", counts)
+			for name, c := range counts {
+				t.Logf("%s, %s: store reads for 10 pipelines: %d, for 100: %d", backend, name, c[10], c[100])
+				if c[10] != c[100] {
+					t.Errorf("%s: store reads grow with the pipelines: %v", name, c)
+				}
 			}
 		})
+	}
+}
+
+// TestPipelinesPaging pages through a team's pipelines: every pipeline
+// once, by name, with the connection's counts and cursors.
+func TestPipelinesPaging(t *testing.T) {
+	st := storetest.Open(t, "sqlite")
+	url, team := serveCounting(t, st)
+	for i := range 25 {
+		addPipeline(t, st, team, fmt.Sprintf("p%03d", i), false)
+	}
+	const query = `query($after: String) { pipelines(first: 10, after: $after) { totalCount
+		pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { name } } } }`
+	var names []string
+	var after any
+	for page := 0; ; page++ {
+		p := decode[pipelinePage](t, post(t, url, "", query, map[string]any{"after": after}), "pipelines")
+		if p.TotalCount != 25 || p.PageInfo.HasPreviousPage != (page > 0) || len(p.Edges) == 0 ||
+			*p.PageInfo.StartCursor != p.Edges[0].Cursor || *p.PageInfo.EndCursor != p.Edges[len(p.Edges)-1].Cursor {
+			t.Fatalf("page %d: %+v", page, p)
+		}
+		for _, e := range p.Edges {
+			names = append(names, e.Node.Name)
+		}
+		if !p.PageInfo.HasNextPage {
+			break
+		}
+		after = *p.PageInfo.EndCursor
+	}
+	if len(names) != 25 || !slices.IsSorted(names) || names[0] != "p000" || names[24] != "p024" {
+		t.Fatalf("paged names: %v", names)
+	}
+	// A cursor outlives its pipeline: the next page starts after it.
+	p := decode[pipelinePage](t, post(t, url, "", query, nil), "pipelines")
+	del := p.Edges[9].Node.Name
+	ps, err := st.Pipelines(t.Context(), team)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ps {
+		if x.Name == del {
+			if err := st.DeletePipeline(t.Context(), team, x.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	next := decode[pipelinePage](t, post(t, url, "", query, map[string]any{"after": *p.PageInfo.EndCursor}), "pipelines")
+	if next.TotalCount != 24 || next.Edges[0].Node.Name != "p010" {
+		t.Fatalf("after a deleted cursor: %+v", next)
 	}
 }
 
@@ -155,13 +303,19 @@ func serveCounting(t testing.TB, st store.Store) (string, uuid.UUID) {
 	return srv.URL, team.ID
 }
 
-// addPipeline stores a webhook pipeline with two sinks, a sink state and
-// two runs.
-func addPipeline(t testing.TB, st store.Store, team uuid.UUID, name string) {
+// addPipeline stores a webhook (or polling) pipeline with two sinks, a
+// sink state and two runs.
+func addPipeline(t testing.TB, st store.Store, team uuid.UUID, name string, polling bool) {
 	t.Helper()
 	ctx := context.Background()
-	spec := fmt.Sprintf(`{"name":%q,"kind":"webhook","sinks":[{"name":"a","http":{"url":"https://93.184.215.14/a"}},{"name":"b","http":{"url":"https://93.184.215.14/b"}}]}`, name)
-	p, err := st.CreatePipeline(ctx, team, store.NewPipeline{Name: name, Kind: core.KindWebhook, Spec: json.RawMessage(spec), HookToken: uuid.NewString()})
+	sinks := `"sinks":[{"name":"a","http":{"url":"https://93.184.215.14/a"}},{"name":"b","http":{"url":"https://93.184.215.14/b"}}]`
+	np := store.NewPipeline{Name: name, Kind: core.KindWebhook, HookToken: uuid.NewString(),
+		Spec: json.RawMessage(fmt.Sprintf(`{"name":%q,"kind":"webhook",%s}`, name, sinks))}
+	if polling {
+		np = store.NewPipeline{Name: name, Kind: core.KindPolling,
+			Spec: json.RawMessage(fmt.Sprintf(`{"name":%q,"kind":"polling","source":{"http":{"url":"https://93.184.215.14/x"},"interval":"1h"},%s}`, name, sinks))}
+	}
+	p, err := st.CreatePipeline(ctx, team, np)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,15 @@ type Service interface {
 	StartReplay(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string, from, to time.Time) (core.Replay, error)
 	Replays(ctx context.Context, who orchestrator.Caller, pipelineID uuid.UUID, sinkName string) ([]core.Replay, error)
 
+	// The batch reads of a list's children (loaders.go).
+	RecordsOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID, q store.RecordQuery) (map[uuid.UUID][]core.Record, error)
+	RejectedOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID, n int) (map[uuid.UUID][]core.Rejected, error)
+	DeliveriesOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID, q store.DeliveryQuery) (map[uuid.UUID][]core.Delivery, error)
+	ReplaysOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID, sink string) (map[uuid.UUID][]core.Replay, error)
+	UploadsOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID, n int) (map[uuid.UUID][]core.Upload, error)
+	StorageOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID) (map[uuid.UUID]store.StorageStats, error)
+	SchedulesOfPipelines(ctx context.Context, who orchestrator.Caller, ids []uuid.UUID) (map[uuid.UUID]orchestrator.Schedule, error)
+
 	Secrets(ctx context.Context, who orchestrator.Caller) ([]vault.Secret, error)
 	CreateSecret(ctx context.Context, who orchestrator.Caller, name string, value []byte) (vault.Secret, error)
 	RotateSecret(ctx context.Context, who orchestrator.Caller, name string, value []byte) (vault.Secret, error)

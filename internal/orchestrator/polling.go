@@ -15,6 +15,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/source"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // Polling: run a polling pipeline now, see its schedule, and preview any
@@ -66,6 +67,23 @@ func (s *Service) Schedule(ctx context.Context, who Caller, id uuid.UUID) (Sched
 	if p.Kind != core.KindPolling {
 		return Schedule{}, newError(ErrConflict, "Only polling pipelines run on a schedule; this one is %s.", p.Kind)
 	}
+	var ps store.PollSchedule
+	found := false
+	if s.pl != nil {
+		ps, err = s.pl.NextPoll(ctx, p.TeamID, p.ID)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, core.ErrNotFound):
+			return Schedule{}, fmt.Errorf("schedule of pipeline %s: %w", id, err)
+		}
+	}
+	return s.schedule(p, role, ps, found), nil
+}
+
+// schedule is the schedule of the polling pipeline p as a caller of role
+// sees it, with its poll schedule ps when found.
+func (s *Service) schedule(p core.Pipeline, role auth.Role, ps store.PollSchedule, found bool) Schedule {
 	out := Schedule{Pipeline: view(p, role)}
 	if c, err := s.eng.Compiled(p); err == nil {
 		// As the spec writes it ("1h", not "1h0m0s"); the default when
@@ -75,19 +93,13 @@ func (s *Service) Schedule(ctx context.Context, who Caller, id uuid.UUID) (Sched
 			out.Interval = c.Interval.String()
 		}
 	}
-	if s.pl != nil {
-		ps, err := s.pl.NextPoll(ctx, p.TeamID, p.ID)
-		switch {
-		case err == nil:
-			if p.Status != core.StatusPaused {
-				out.NextDue = &ps.NextDue
-			}
-			out.Running = ps.LeaseUntil != nil && ps.LeaseUntil.After(core.Now())
-		case !errors.Is(err, core.ErrNotFound):
-			return Schedule{}, fmt.Errorf("schedule of pipeline %s: %w", id, err)
+	if found {
+		if p.Status != core.StatusPaused {
+			out.NextDue = &ps.NextDue
 		}
+		out.Running = ps.LeaseUntil != nil && ps.LeaseUntil.After(core.Now())
 	}
-	return out, nil
+	return out
 }
 
 // PreviewRequest asks for a preview of a spec.

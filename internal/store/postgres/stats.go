@@ -17,7 +17,7 @@ func (s *Store) StorageStats(ctx context.Context, teamID, pipelineID uuid.UUID) 
 	var out []store.StorageStats
 	err := s.read(ctx, true, func(db dbtx) error {
 		var err error
-		out, err = s.storageStats(ctx, db, &teamID, &pipelineID)
+		out, err = s.storageStats(ctx, db, &teamID, []uuid.UUID{pipelineID})
 		return err
 	})
 	if err != nil {
@@ -43,10 +43,10 @@ func (s *Store) AllStorageStats(ctx context.Context) ([]store.StorageStats, erro
 	return out, nil
 }
 
-// storageStats computes the stats of one pipeline, or of all that store
-// records. Disk bytes: each partition's size, shared among the pipelines
+// storageStats computes the stats of the team's pipelines in
+// pipelineIDs, or (teamID nil) of all that store records. Disk bytes: each partition's size, shared among the pipelines
 // with data in it by their bytes there.
-func (s *Store) storageStats(ctx context.Context, db dbtx, teamID, pipelineID *uuid.UUID) ([]store.StorageStats, error) {
+func (s *Store) storageStats(ctx context.Context, db dbtx, teamID *uuid.UUID, pipelineIDs []uuid.UUID) ([]store.StorageStats, error) {
 	l, err := s.recordLayout(ctx)
 	if err != nil {
 		return nil, err
@@ -79,8 +79,8 @@ func (s *Store) storageStats(ctx context.Context, db dbtx, teamID, pipelineID *u
 	}
 	rows, err := db.Query(ctx, `SELECT p.team_id, p.id, d.day, d.records, d.bytes, d.oldest, d.newest
 		FROM pipelines p LEFT JOIN record_days_now d ON d.pipeline_id = p.id
-		WHERE ($1::uuid IS NULL OR p.team_id = $1 AND p.id = $2) AND ($1::uuid IS NOT NULL OR d.pipeline_id IS NOT NULL)
-		ORDER BY p.id`, teamID, pipelineID)
+		WHERE ($1::uuid IS NULL OR p.team_id = $1 AND p.id = ANY($2::uuid[])) AND ($1::uuid IS NOT NULL OR d.pipeline_id IS NOT NULL)
+		ORDER BY p.id`, teamID, pipelineIDs)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 
 // StorageStats implements store.Storage.
 func (s *Store) StorageStats(ctx context.Context, teamID, pipelineID uuid.UUID) (store.StorageStats, error) {
-	out, err := s.storageStats(ctx, &teamID, &pipelineID)
+	out, err := s.storageStats(ctx, &teamID, []uuid.UUID{pipelineID})
 	if err != nil {
 		return store.StorageStats{}, fmt.Errorf("storage stats of pipeline %s: %w", pipelineID, err)
 	}
@@ -34,13 +34,15 @@ func (s *Store) AllStorageStats(ctx context.Context) ([]store.StorageStats, erro
 	return out, nil
 }
 
-func (s *Store) storageStats(ctx context.Context, teamID, pipelineID *uuid.UUID) ([]store.StorageStats, error) {
+// storageStats computes the stats of the team's pipelines in pipelineIDs,
+// or (teamID nil) of every pipeline that stores records.
+func (s *Store) storageStats(ctx context.Context, teamID *uuid.UUID, pipelineIDs []uuid.UUID) ([]store.StorageStats, error) {
 	query := `SELECT p.team_id, p.id, coalesce(sum(d.records), 0), coalesce(sum(d.bytes), 0), min(d.oldest), max(d.newest)
 		FROM pipelines p LEFT JOIN record_days d ON d.pipeline_id = p.id`
 	var args []any
-	if pipelineID != nil {
-		query += ` WHERE p.team_id = ? AND p.id = ?`
-		args = append(args, *teamID, *pipelineID)
+	if teamID != nil {
+		query += ` WHERE p.team_id = ? AND p.id IN (SELECT value FROM json_each(?))`
+		args = append(args, *teamID, idList(pipelineIDs))
 	} else {
 		query += ` WHERE d.pipeline_id IS NOT NULL`
 	}
