@@ -42,10 +42,12 @@ func TestTeamAndMemberRules(t *testing.T) {
 
 	// A team keeps an owner: after the new owner demotes the first, the
 	// last one cannot be demoted or removed.
-	members := decode[[]struct {
-		Role string
-		User struct{ ID, Email string }
-	}](t, post(t, s.URL, admin, `{ members { role user { id email } } }`, nil), "members")
+	members := decode[struct {
+		Nodes []struct {
+			Role string
+			User struct{ ID, Email string }
+		}
+	}](t, post(t, s.URL, admin, `{ members { nodes { role user { id email } } } }`, nil), "members").Nodes
 	var first string
 	for _, mb := range members {
 		if mb.User.Email == s.Email {
@@ -96,7 +98,7 @@ func TestDashboards(t *testing.T) {
 	if bad.code(t) != graphql.CodeInvalid || len(bad.Errors[0].Extensions.Problems) == 0 || bad.Errors[0].Extensions.Problems[0].Path != "widgets[0].series[0].bucket" {
 		t.Fatalf("bad bucket: %+v", bad.Errors)
 	}
-	list := decode[[]struct{ ID string }](t, post(t, s.URL, s.Token, `{ dashboards { id } }`, nil), "dashboards")
+	list := decode[struct{ Nodes []struct{ ID string } }](t, post(t, s.URL, s.Token, `{ dashboards { nodes { id } } }`, nil), "dashboards").Nodes
 	if len(list) != 1 || list[0].ID != id {
 		t.Fatalf("dashboards = %+v", list)
 	}

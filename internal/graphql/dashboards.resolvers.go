@@ -8,6 +8,8 @@ package graphql
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/tributary-dev/tributary/internal/orchestrator"
 )
 
 func (r *mutationResolver) CreateDashboard(ctx context.Context, spec json.RawMessage, team *string) (*Dashboard, error) {
@@ -45,7 +47,7 @@ func (r *mutationResolver) DeleteDashboard(ctx context.Context, id string, team 
 	return true, nil
 }
 
-func (r *queryResolver) Dashboards(ctx context.Context, team *string) ([]*Dashboard, error) {
+func (r *queryResolver) Dashboards(ctx context.Context, team *string, first *int, after *string) (*DashboardConnection, error) {
 	who, err := caller(ctx, team)
 	if err != nil {
 		return nil, err
@@ -54,11 +56,17 @@ func (r *queryResolver) Dashboards(ctx context.Context, team *string) ([]*Dashbo
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Dashboard, len(vs))
-	for i, v := range vs {
-		if out[i], err = dashboardOf(v); err != nil {
+	pg, err := pageOf(vs, "dsh", func(v orchestrator.DashboardView) string { return nameKey(v.Dashboard.Name, v.Dashboard.ID.String()) }, first, after)
+	if err != nil {
+		return nil, err
+	}
+	out := &DashboardConnection{Edges: []*DashboardEdge{}, Nodes: []*Dashboard{}, PageInfo: pg.info, TotalCount: pg.total}
+	for i, v := range pg.items {
+		n, err := dashboardOf(v)
+		if err != nil {
 			return nil, err
 		}
+		out.Edges, out.Nodes = append(out.Edges, &DashboardEdge{Cursor: pg.cursors[i], Node: n}), append(out.Nodes, n)
 	}
 	return out, nil
 }

@@ -113,11 +113,11 @@ func matrixFields() []field {
 		pq("storage", "storage { records storedBytes diskBytes }"),
 		pq("schedule", "schedule { interval nextDue running }"),
 		pq("series", `series(field: "v", bucket: "1h") { bucket source points { t count avg } }`),
-		{name: "secrets", query: `query($team: ID) { secrets(team: $team) { name createdAt rotatedAt } }`, min: auth.Viewer,
+		{name: "secrets", query: `query($team: ID) { secrets(team: $team, first: 5) { totalCount nodes { name createdAt rotatedAt } edges { cursor } pageInfo { hasNextPage endCursor } } }`, min: auth.Viewer,
 			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"team": team} }},
-		{name: "members", query: `query($team: ID) { members(team: $team) { role user { email } } }`, min: auth.Viewer,
+		{name: "members", query: `query($team: ID) { members(team: $team) { totalCount nodes { role user { email } } edges { cursor } pageInfo { hasNextPage } } }`, min: auth.Viewer,
 			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"team": team} }},
-		{name: "tokens", query: `query($team: ID) { tokens(team: $team) { id name role hint } }`, min: auth.Admin,
+		{name: "tokens", query: `query($team: ID) { tokens(team: $team) { totalCount nodes { id name role hint } edges { cursor } pageInfo { hasNextPage } } }`, min: auth.Admin,
 			vars: func(t *testing.T, f *fixture, team string) map[string]any { return map[string]any{"team": team} }},
 
 		{name: "createPipeline", query: `mutation($spec: JSON!, $team: ID) { createPipeline(spec: $spec, team: $team) { id } }`, min: auth.Editor,
@@ -202,7 +202,7 @@ func matrixFields() []field {
 			}},
 
 		// Dashboards (dashboards.graphqls).
-		{name: "dashboards", query: `query($team: ID) { dashboards(team: $team) { id name version spec pipelines { id name } missing { path } } }`,
+		{name: "dashboards", query: `query($team: ID) { dashboards(team: $team) { totalCount nodes { id name version spec pipelines { id name } missing { path } } edges { cursor } } }`,
 			min: auth.Viewer, vars: func(t *testing.T, f *fixture, team string) map[string]any {
 				f.newDashboard(t)
 				return map[string]any{"team": team}

@@ -134,6 +134,19 @@ type Dashboard struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
+// A page of a team's dashboards.
+type DashboardConnection struct {
+	Edges      []*DashboardEdge `json:"edges"`
+	Nodes      []*Dashboard     `json:"nodes"`
+	PageInfo   *PageInfo        `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+type DashboardEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *Dashboard `json:"node"`
+}
+
 type DashboardPipeline struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
@@ -179,6 +192,19 @@ type Member struct {
 	User      *User     `json:"user"`
 	Role      Role      `json:"role"`
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+// A page of a team's members.
+type MemberConnection struct {
+	Edges      []*MemberEdge `json:"edges"`
+	Nodes      []*Member     `json:"nodes"`
+	PageInfo   *PageInfo     `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+type MemberEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *Member `json:"node"`
 }
 
 type MissingPipeline struct {
@@ -387,6 +413,19 @@ type Secret struct {
 	RotatedAt time.Time `json:"rotatedAt"`
 }
 
+// A page of a team's secrets.
+type SecretConnection struct {
+	Edges      []*SecretEdge `json:"edges"`
+	Nodes      []*Secret     `json:"nodes"`
+	PageInfo   *PageInfo     `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+type SecretEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *Secret `json:"node"`
+}
+
 // A series of bucketed aggregates of a numeric field.
 type Series struct {
 	Field string `json:"field"`
@@ -470,6 +509,19 @@ type Token struct {
 	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
 	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
+}
+
+// A page of a team's API tokens.
+type TokenConnection struct {
+	Edges      []*TokenEdge `json:"edges"`
+	Nodes      []*Token     `json:"nodes"`
+	PageInfo   *PageInfo    `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+type TokenEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Token `json:"node"`
 }
 
 // A file uploaded to a pipeline.

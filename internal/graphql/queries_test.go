@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -258,6 +259,33 @@ func TestPipelinesPaging(t *testing.T) {
 	next := decode[pipelinePage](t, post(t, url, "", query, map[string]any{"after": *p.PageInfo.EndCursor}), "pipelines")
 	if next.TotalCount != 24 || next.Edges[0].Node.Name != "p010" {
 		t.Fatalf("after a deleted cursor: %+v", next)
+	}
+	// The team's other lists page alike: secrets two at a time.
+	for _, name := range []string{"c", "a", "d", "b", "e"} {
+		post(t, url, "", `mutation($n: String!) { createSecret(name: $n, value: "v") { name } }`, map[string]any{"n": name})
+	}
+	var secrets []string
+	after = nil
+	for range 5 {
+		p := decode[struct {
+			Nodes    []struct{ Name string }
+			PageInfo struct {
+				HasNextPage bool
+				EndCursor   string
+			}
+			TotalCount int
+		}](t, post(t, url, "", `query($after: String) { secrets(first: 2, after: $after) { totalCount nodes { name } pageInfo { hasNextPage endCursor } } }`,
+			map[string]any{"after": after}), "secrets")
+		for _, n := range p.Nodes {
+			secrets = append(secrets, n.Name)
+		}
+		if p.TotalCount != 5 || !p.PageInfo.HasNextPage {
+			break
+		}
+		after = p.PageInfo.EndCursor
+	}
+	if strings.Join(secrets, "") != "abcde" {
+		t.Fatalf("paged secrets: %v", secrets)
 	}
 }
 
