@@ -101,9 +101,14 @@ type Config struct {
 	// it add up in one run row instead of one row each (see
 	// docs/architecture.md, "Runs for push traffic"). Default 1 minute.
 	PushRunInterval time.Duration
-	// CPUSlots is how many ProcessFor chunks map at once, shared fairly
-	// between teams (see internal/fairshare). Zero means GOMAXPROCS; a
-	// negative value turns the sharing off (ProcessFor is Process).
+	// CPUSlots is how many ProcessFor calls map at once, shared fairly
+	// between teams in slices of work (see internal/fairshare). Zero
+	// means GOMAXPROCS-1 (at least 1): one processor is kept for
+	// everything but mapping (commits, the HTTP server, network
+	// wake-ups, the garbage collector), so that a flood of costly
+	// mappings cannot make another team's commit wait for the Go
+	// scheduler. A negative value turns the sharing off (ProcessFor is
+	// Process).
 	CPUSlots int
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -227,7 +232,7 @@ func New(cfg Config, st Store, c Cache, b pubsub.Broker, log *slog.Logger) (*Eng
 	var share *fairshare.Share
 	switch {
 	case cfg.CPUSlots == 0:
-		share = fairshare.New(runtime.GOMAXPROCS(0))
+		share = fairshare.New(max(runtime.GOMAXPROCS(0)-1, 1))
 	case cfg.CPUSlots > 0:
 		share = fairshare.New(cfg.CPUSlots)
 	}

@@ -68,8 +68,45 @@ func (s *Share) Release() {
 		s.free++
 		return
 	}
+	s.grantNext(uuid.Nil, false)
+}
+
+// Yield is called by a holder of key's slot between two slices of its
+// work. When another key waits, it hands the slot to the next key in turn
+// and waits for key's next turn (at the head of key's queue, so that the
+// key's work in progress finishes before its queued work starts); it
+// reports whether it did. When only key's own requests wait, or none, it
+// keeps the slot: yielding among one key's requests would only delay them
+// all. The wait for the next turn does not end with a context: it lasts
+// at most one slice of each key that waits.
+func (s *Share) Yield(key uuid.UUID) bool {
+	s.mu.Lock()
+	if len(s.ring) == 0 || len(s.ring) == 1 && s.ring[0] == key {
+		s.mu.Unlock()
+		return false
+	}
+	s.grantNext(key, true)
+	w := &waiter{ch: make(chan struct{})}
+	if q, ok := s.queues[key]; ok {
+		s.queues[key] = append([]*waiter{w}, q...)
+	} else {
+		s.queues[key] = []*waiter{w}
+		s.ring = append(s.ring, key)
+	}
+	s.mu.Unlock()
+	<-w.ch
+	return true
+}
+
+// grantNext gives a slot to the first waiter of the next key in turn,
+// passing over skip when skipping (a key yielding its slot). Called with
+// s.mu held and at least one waiter of a key other than skip.
+func (s *Share) grantNext(skip uuid.UUID, skipping bool) {
 	if s.next >= len(s.ring) {
 		s.next = 0
+	}
+	if skipping && s.ring[s.next] == skip {
+		s.next = (s.next + 1) % len(s.ring)
 	}
 	key := s.ring[s.next]
 	q := s.queues[key]

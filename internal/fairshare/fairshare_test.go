@@ -89,3 +89,57 @@ func TestAcquireCanceled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Yield hands the slot to another key's waiter and takes it back in the
+// key's next turn, ahead of the key's own queued requests; it keeps the
+// slot when only the key's own requests wait.
+func TestYield(t *testing.T) {
+	t.Parallel()
+	s := fairshare.New(1)
+	ctx := context.Background()
+	a, b := uuid.New(), uuid.New()
+	if err := s.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if s.Yield(a) {
+		t.Fatal("Yield passed the slot on with nobody waiting")
+	}
+	granted := make(chan string, 10)
+	enqueue := func(key uuid.UUID, name string, queued int) {
+		go func() {
+			if err := s.Acquire(ctx, key); err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- name
+		}()
+		waitFor(t, name+" to queue", func() bool { return s.Waiting() == queued })
+	}
+	enqueue(a, "a2", 1)
+	if s.Yield(a) {
+		t.Fatal("Yield passed the slot to the same key's request")
+	}
+	enqueue(b, "b1", 2)
+	yielded := make(chan bool, 1)
+	go func() { yielded <- s.Yield(a) }()
+	if got := <-granted; got != "b1" {
+		t.Fatalf("Yield gave the slot to %s, want b1", got)
+	}
+	select {
+	case <-yielded:
+		t.Fatal("Yield returned while b1 holds the only slot")
+	default:
+	}
+	s.Release() // b1's
+	if !<-yielded {
+		t.Fatal("Yield reported that it kept the slot")
+	}
+	if s.Waiting() != 1 {
+		t.Fatalf("%d waiting, want a2", s.Waiting())
+	}
+	s.Release() // the yielder's
+	if got := <-granted; got != "a2" {
+		t.Fatalf("granted %s, want a2", got)
+	}
+	s.Release()
+}
