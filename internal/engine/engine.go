@@ -102,13 +102,14 @@ type Config struct {
 	// docs/architecture.md, "Runs for push traffic"). Default 1 minute.
 	PushRunInterval time.Duration
 	// CPUSlots is how many ProcessFor calls map at once, shared fairly
-	// between teams in slices of work (see internal/fairshare). Zero
-	// means GOMAXPROCS-1 (at least 1): one processor is kept for
-	// everything but mapping (commits, the HTTP server, network
-	// wake-ups, the garbage collector), so that a flood of costly
-	// mappings cannot make another team's commit wait for the Go
-	// scheduler. A negative value turns the sharing off (ProcessFor is
-	// Process).
+	// between teams in slices of work (see internal/fairshare); one team
+	// holds at most CPUSlots-1 of them (at least 1). Zero means
+	// GOMAXPROCS. So a team flooding costly mappings leaves a processor
+	// to everything else (another team's mapping, commits, the HTTP
+	// server, network wake-ups, the garbage collector), and another
+	// team's request takes a free slot at once instead of waiting for the
+	// flooding team's slice. A negative value turns the sharing off
+	// (ProcessFor is Process).
 	CPUSlots int
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -232,9 +233,10 @@ func New(cfg Config, st Store, c Cache, b pubsub.Broker, log *slog.Logger) (*Eng
 	var share *fairshare.Share
 	switch {
 	case cfg.CPUSlots == 0:
-		share = fairshare.New(max(runtime.GOMAXPROCS(0)-1, 1))
+		n := runtime.GOMAXPROCS(0)
+		share = fairshare.New(n, n-1)
 	case cfg.CPUSlots > 0:
-		share = fairshare.New(cfg.CPUSlots)
+		share = fairshare.New(cfg.CPUSlots, cfg.CPUSlots-1)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{

@@ -85,7 +85,7 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 	if err := e.share.Acquire(ctx, teamID); err != nil {
 		return nil, nil, fmt.Errorf("engine: wait for a CPU slot: %w", err)
 	}
-	defer e.share.Release()
+	defer e.share.Release(teamID)
 	p := &pacer{share: e.share, team: teamID}
 	for i := range inputs {
 		if err := ctx.Err(); err != nil {
