@@ -101,9 +101,15 @@ type Config struct {
 	// it add up in one run row instead of one row each (see
 	// docs/architecture.md, "Runs for push traffic"). Default 1 minute.
 	PushRunInterval time.Duration
-	// CPUSlots is how many ProcessFor chunks map at once, shared fairly
-	// between teams (see internal/fairshare). Zero means GOMAXPROCS; a
-	// negative value turns the sharing off (ProcessFor is Process).
+	// CPUSlots is how many ProcessFor calls map at once, shared fairly
+	// between teams in slices of work (see internal/fairshare); one team
+	// holds at most CPUSlots-1 of them (at least 1). Zero means
+	// GOMAXPROCS. So a team flooding costly mappings leaves a processor
+	// to everything else (another team's mapping, commits, the HTTP
+	// server, network wake-ups, the garbage collector), and another
+	// team's request takes a free slot at once instead of waiting for the
+	// flooding team's slice. A negative value turns the sharing off
+	// (ProcessFor is Process).
 	CPUSlots int
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -227,9 +233,10 @@ func New(cfg Config, st Store, c Cache, b pubsub.Broker, log *slog.Logger) (*Eng
 	var share *fairshare.Share
 	switch {
 	case cfg.CPUSlots == 0:
-		share = fairshare.New(runtime.GOMAXPROCS(0))
+		n := runtime.GOMAXPROCS(0)
+		share = fairshare.New(n, n-1)
 	case cfg.CPUSlots > 0:
-		share = fairshare.New(cfg.CPUSlots)
+		share = fairshare.New(cfg.CPUSlots, cfg.CPUSlots-1)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Engine{

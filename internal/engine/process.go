@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/fairshare"
+	"github.com/tributary-dev/tributary/internal/mapping"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/rollup"
 )
@@ -47,23 +50,31 @@ type Mapped struct {
 // and Version are set when the batch is written.
 func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) (accepted []Mapped, rejected []core.Rejected) {
 	accepted = make([]Mapped, 0, len(inputs))
-	return process(c, inputs, arrival.UTC(), accepted, nil)
+	return process(c, inputs, arrival.UTC(), accepted, nil, nil)
 }
 
-// fairChunk is how many inputs ProcessFor maps per CPU slot it takes: a
-// slot turns over after every input, so a team that waits for one waits
-// for one record of another team's (its cost bounded by the mapping's
-// static cost limit), not a whole request. Measured with 16, another
-// team's p99 under a flood of costly mappings was worse than without the
-// share (the Go scheduler preempts goroutines every 10ms, a slot does
-// not).
-const fairChunk = 1
+// Slices of mapping work, in the operations of mapping.MaxOps (about
+// 30–70 ns each on a 2026 server core; mapping.Pacer). A team holding a
+// CPU slot gives it up to another team that waits after every
+// sliceWork operations, so that a team waits for a slot about
+// 0.1–0.3 ms, not for a costly record (tens of ms) or request (seconds)
+// of another team's.
+const (
+	sliceWork = 4096
+	// inputWork is what mapping one input counts besides its
+	// expressions' loops: paths, types, validation, encoding (a few
+	// microseconds for ten fields).
+	inputWork = 64
+)
 
 // ProcessFor is Process under the team's fair share of CPU: it maps
-// inputs a chunk at a time, each in a CPU slot of the engine
-// (Config.CPUSlots) taken in the team's turn, so that one team's costly
-// mappings cannot starve another team's. It fails only with ctx's error,
-// when ctx ends while it waits for a slot.
+// inputs in a CPU slot of the engine (Config.CPUSlots), taken in the
+// team's turn, and passes the slot to the next team that waits after
+// every slice of work, even in the middle of a costly expression, so that
+// one team's costly mappings cannot starve another team's. Between slices
+// it also lets the goroutines that hold no slot run (commits, the HTTP
+// server, the garbage collector). It fails only with ctx's error, when
+// ctx ends while it waits for a slot or between two inputs.
 func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, inputs []any, arrival time.Time) (accepted []Mapped, rejected []core.Rejected, err error) {
 	if e.share == nil {
 		accepted, rejected = e.Process(c, inputs, arrival)
@@ -71,23 +82,55 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 	}
 	arrival = arrival.UTC()
 	accepted = make([]Mapped, 0, len(inputs))
-	for start := 0; start < len(inputs); start += fairChunk {
-		if err := e.share.Acquire(ctx, teamID); err != nil {
-			return nil, nil, fmt.Errorf("engine: wait for a CPU slot: %w", err)
+	if err := e.share.Acquire(ctx, teamID); err != nil {
+		return nil, nil, fmt.Errorf("engine: wait for a CPU slot: %w", err)
+	}
+	defer e.share.Release(teamID)
+	p := &pacer{share: e.share, team: teamID}
+	for i := range inputs {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("engine: map records: %w", err)
 		}
-		accepted, rejected = process(c, inputs[start:min(start+fairChunk, len(inputs))], arrival, accepted, rejected)
-		e.share.Release()
+		accepted, rejected = process(c, inputs[i:i+1], arrival, accepted, rejected, p)
+		p.Work(inputWork)
 	}
 	return accepted, rejected, nil
 }
 
-// process maps inputs, appending to accepted and rejected.
-func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []Mapped, rejected []core.Rejected) ([]Mapped, []core.Rejected) {
+// pacer slices the work of one ProcessFor (mapping.Pacer).
+type pacer struct {
+	share *fairshare.Share
+	team  uuid.UUID
+	work  int
+}
+
+// Work counts ops operations and, at the end of a slice, yields: the slot
+// to another team that waits, or else the processor to any goroutine
+// that is ready to run (the Go scheduler would take it back only after
+// 10 ms).
+func (p *pacer) Work(ops int) {
+	p.work += ops
+	if p.work < sliceWork {
+		return
+	}
+	p.work = 0
+	if !p.share.Yield(p.team) {
+		runtime.Gosched()
+	}
+}
+
+// process maps inputs, appending to accepted and rejected, and tells p
+// (when not nil) of the work of the expressions as they run.
+func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []Mapped, rejected []core.Rejected, p *pacer) ([]Mapped, []core.Rejected) {
+	var pace mapping.Pacer
+	if p != nil {
+		pace = p
+	}
 	reject := func(raw any, reason string) {
 		rejected = append(rejected, core.Rejected{ReceivedAt: arrival, Raw: encodeRaw(raw), Reason: reason})
 	}
 	for _, in := range inputs {
-		results, err := c.Mapping.Apply(in, arrival)
+		results, err := c.Mapping.ApplyPaced(in, arrival, pace)
 		if err != nil {
 			reject(in, "mapping: "+err.Error())
 			continue

@@ -12,6 +12,8 @@ import (
 type Share struct {
 	mu     sync.Mutex
 	free   int
+	perKey int
+	held   map[uuid.UUID]int // slots held, by key
 	queues map[uuid.UUID][]*waiter
 	ring   []uuid.UUID // keys with waiters, served in turn
 	next   int         // index in ring of the next key to serve
@@ -22,26 +24,32 @@ type waiter struct {
 	granted bool
 }
 
-// New returns a Share of n slots (at least 1).
-func New(n int) *Share {
-	return &Share{free: max(n, 1), queues: make(map[uuid.UUID][]*waiter)}
+// New returns a Share of n slots (at least 1) of which one key holds at
+// most perKey at a time (at least 1; 0 or less means n). With perKey
+// below n, a key that floods leaves slots for the others: another key's
+// request takes a free slot at once rather than waiting for the flooding
+// key's slice to end (or for its thread, which the operating system may
+// have descheduled, to run again).
+func New(n, perKey int) *Share {
+	n = max(n, 1)
+	if perKey <= 0 || perKey > n {
+		perKey = n
+	}
+	return &Share{free: n, perKey: perKey, held: make(map[uuid.UUID]int), queues: make(map[uuid.UUID][]*waiter)}
 }
 
 // Acquire takes a slot for key, waiting for one in key's turn. It returns
 // ctx's error, holding nothing, when ctx ends first. Every successful
-// Acquire must be followed by one Release.
+// Acquire must be followed by one Release(key).
 func (s *Share) Acquire(ctx context.Context, key uuid.UUID) error {
 	s.mu.Lock()
-	if s.free > 0 && len(s.ring) == 0 {
+	if s.free > 0 && s.held[key] < s.perKey && len(s.queues[key]) == 0 {
 		s.free--
+		s.held[key]++
 		s.mu.Unlock()
 		return nil
 	}
-	w := &waiter{ch: make(chan struct{})}
-	if _, ok := s.queues[key]; !ok {
-		s.ring = append(s.ring, key)
-	}
-	s.queues[key] = append(s.queues[key], w)
+	w := s.enqueue(key, false)
 	s.mu.Unlock()
 
 	select {
@@ -52,7 +60,7 @@ func (s *Share) Acquire(ctx context.Context, key uuid.UUID) error {
 	s.mu.Lock()
 	if w.granted {
 		s.mu.Unlock()
-		s.Release() // granted meanwhile: pass it on
+		s.Release(key) // granted meanwhile: pass it on
 		return ctx.Err()
 	}
 	s.remove(key, w)
@@ -60,18 +68,104 @@ func (s *Share) Acquire(ctx context.Context, key uuid.UUID) error {
 	return ctx.Err()
 }
 
-// Release gives a slot back: to the next waiting key in turn, if any.
-func (s *Share) Release() {
+// enqueue adds a waiter for key, at the back of key's queue or at its
+// head. Called with s.mu held.
+func (s *Share) enqueue(key uuid.UUID, head bool) *waiter {
+	w := &waiter{ch: make(chan struct{})}
+	q, ok := s.queues[key]
+	if !ok {
+		s.ring = append(s.ring, key)
+	}
+	if head {
+		s.queues[key] = append([]*waiter{w}, q...)
+	} else {
+		s.queues[key] = append(q, w)
+	}
+	return w
+}
+
+// Release gives key's slot back: to the next waiting key in turn that
+// holds fewer than its share of slots, if any.
+func (s *Share) Release(key uuid.UUID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.ring) == 0 {
+	s.drop(key)
+	if !s.grantNext(uuid.Nil, false) {
 		s.free++
-		return
 	}
-	if s.next >= len(s.ring) {
-		s.next = 0
+}
+
+// drop counts one slot of key as given up. Called with s.mu held.
+func (s *Share) drop(key uuid.UUID) {
+	if s.held[key] <= 1 {
+		delete(s.held, key)
+	} else {
+		s.held[key]--
 	}
-	key := s.ring[s.next]
+}
+
+// Yield is called by a holder of key's slot between two slices of its
+// work. When another key waits (and may take a slot), it hands the slot
+// to the next such key in turn and waits for key's next turn (at the head
+// of key's queue, so that the key's work in progress finishes before its
+// queued work starts); it reports whether it did. When only key's own
+// requests wait, or none, it keeps the slot: yielding among one key's
+// requests would only delay them all. The wait for the next turn does not
+// end with a context: it lasts at most one slice of each key that waits.
+func (s *Share) Yield(key uuid.UUID) bool {
+	s.mu.Lock()
+	s.drop(key)
+	if !s.grantNext(key, true) {
+		s.held[key]++
+		s.mu.Unlock()
+		return false
+	}
+	w := s.enqueue(key, true)
+	if s.free > 0 && s.held[key] < s.perKey {
+		// A slot is free for key too (one was released while others
+		// could not take it): take it back at once.
+		s.grant(key)
+	}
+	s.mu.Unlock()
+	<-w.ch
+	return true
+}
+
+// grantNext gives a slot to the first waiter of the next key in turn that
+// holds fewer than perKey slots, passing over skip when skipping (a key
+// yielding its slot). It reports whether there was one. Called with s.mu
+// held, with the slot to give not counted in free.
+func (s *Share) grantNext(skip uuid.UUID, skipping bool) bool {
+	for range len(s.ring) {
+		if s.next >= len(s.ring) {
+			s.next = 0
+		}
+		key := s.ring[s.next]
+		if skipping && key == skip || s.held[key] >= s.perKey {
+			s.next++
+			continue
+		}
+		s.grantFirst(key)
+		return true
+	}
+	return false
+}
+
+// grant gives a free slot to key's first waiter. Called with s.mu held.
+func (s *Share) grant(key uuid.UUID) {
+	for i, k := range s.ring {
+		if k == key {
+			s.free--
+			s.next = i
+			s.grantFirst(key)
+			return
+		}
+	}
+}
+
+// grantFirst grants key's first waiter, key being s.ring[s.next], and
+// moves the turn on. Called with s.mu held.
+func (s *Share) grantFirst(key uuid.UUID) {
 	q := s.queues[key]
 	w := q[0]
 	q[0] = nil
@@ -82,6 +176,7 @@ func (s *Share) Release() {
 		s.queues[key] = q[1:]
 		s.next++
 	}
+	s.held[key]++
 	w.granted = true
 	close(w.ch)
 }

@@ -27,7 +27,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // freed slots go to the keys in turn.
 func TestFairOrder(t *testing.T) {
 	t.Parallel()
-	s := fairshare.New(1)
+	s := fairshare.New(1, 0)
 	ctx := context.Background()
 	if err := s.Acquire(ctx, uuid.Nil); err != nil {
 		t.Fatal(err)
@@ -49,9 +49,12 @@ func TestFairOrder(t *testing.T) {
 	enqueue(a, "a3", 3)
 	enqueue(b, "b1", 4)
 	var order []string
+	holder := uuid.Nil
 	for range 4 {
-		s.Release()
-		order = append(order, <-granted)
+		s.Release(holder)
+		name := <-granted
+		order = append(order, name)
+		holder = map[byte]uuid.UUID{'a': a, 'b': b}[name[0]]
 	}
 	want := []string{"a1", "b1", "a2", "a3"}
 	for i := range want {
@@ -59,7 +62,7 @@ func TestFairOrder(t *testing.T) {
 			t.Fatalf("grants in order %v, want %v", order, want)
 		}
 	}
-	s.Release()
+	s.Release(holder)
 	// All slots free again: an Acquire does not wait.
 	if err := s.Acquire(ctx, b); err != nil {
 		t.Fatal(err)
@@ -69,7 +72,7 @@ func TestFairOrder(t *testing.T) {
 // A waiter whose context ends leaves the queue and holds nothing.
 func TestAcquireCanceled(t *testing.T) {
 	t.Parallel()
-	s := fairshare.New(1)
+	s := fairshare.New(1, 0)
 	if err := s.Acquire(context.Background(), uuid.Nil); err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +87,98 @@ func TestAcquireCanceled(t *testing.T) {
 	if s.Waiting() != 0 {
 		t.Fatal("the canceled waiter is still queued")
 	}
-	s.Release()
+	s.Release(uuid.Nil)
 	if err := s.Acquire(context.Background(), uuid.New()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Yield hands the slot to another key's waiter and takes it back in the
+// key's next turn, ahead of the key's own queued requests; it keeps the
+// slot when only the key's own requests wait.
+func TestYield(t *testing.T) {
+	t.Parallel()
+	s := fairshare.New(1, 0)
+	ctx := context.Background()
+	a, b := uuid.New(), uuid.New()
+	if err := s.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if s.Yield(a) {
+		t.Fatal("Yield passed the slot on with nobody waiting")
+	}
+	granted := make(chan string, 10)
+	enqueue := func(key uuid.UUID, name string, queued int) {
+		go func() {
+			if err := s.Acquire(ctx, key); err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- name
+		}()
+		waitFor(t, name+" to queue", func() bool { return s.Waiting() == queued })
+	}
+	enqueue(a, "a2", 1)
+	if s.Yield(a) {
+		t.Fatal("Yield passed the slot to the same key's request")
+	}
+	enqueue(b, "b1", 2)
+	yielded := make(chan bool, 1)
+	go func() { yielded <- s.Yield(a) }()
+	if got := <-granted; got != "b1" {
+		t.Fatalf("Yield gave the slot to %s, want b1", got)
+	}
+	select {
+	case <-yielded:
+		t.Fatal("Yield returned while b1 holds the only slot")
+	default:
+	}
+	s.Release(b) // b1's
+	if !<-yielded {
+		t.Fatal("Yield reported that it kept the slot")
+	}
+	if s.Waiting() != 1 {
+		t.Fatalf("%d waiting, want a2", s.Waiting())
+	}
+	s.Release(a) // the yielder's
+	if got := <-granted; got != "a2" {
+		t.Fatalf("granted %s, want a2", got)
+	}
+	s.Release(a)
+}
+
+// A key holds at most perKey slots: its next request waits although a
+// slot is free, and another key's request takes that slot at once.
+func TestPerKeyReservesSlots(t *testing.T) {
+	t.Parallel()
+	s := fairshare.New(2, 1)
+	ctx := context.Background()
+	a, b := uuid.New(), uuid.New()
+	if err := s.Acquire(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	go func() { second <- s.Acquire(ctx, a) }()
+	waitFor(t, "a's second request to queue", func() bool { return s.Waiting() == 1 })
+	if err := s.Acquire(ctx, b); err != nil { // the free slot, at once
+		t.Fatal(err)
+	}
+	// b yields to nobody: a waits, but a holds its share.
+	if s.Yield(b) {
+		t.Fatal("b yielded its slot to a key at its share")
+	}
+	s.Release(b)
+	select {
+	case <-second:
+		t.Fatal("a's second request got a slot while a held its share")
+	default:
+	}
+	s.Release(a)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	s.Release(a)
+	if s.Waiting() != 0 {
+		t.Fatal("waiters left")
 	}
 }

@@ -30,6 +30,7 @@ import (
 //	ingest.ErrUnknownToken            404
 //	ingest.ErrPaused                  409
 //	*ingest.RateLimitedError          429 with Retry-After
+//	*ingest.BusyError                 429 with Retry-After
 //	*ingest.TooLargeError             413
 //	*ingest.TooManyRecordsError       413
 //	*ingest.UnsupportedEncodingError  415
@@ -110,6 +111,7 @@ func (h *hookRoutes) refuse(ctx context.Context, w http.ResponseWriter, err erro
 		badJSON     *ingest.BadJSONError
 		badSig      *ingest.SignatureError
 		limited     *ingest.RateLimitedError
+		busy        *ingest.BusyError
 		down        *ingest.UnavailableError
 		serverLimit *http.MaxBytesError
 	)
@@ -121,6 +123,10 @@ func (h *hookRoutes) refuse(ctx context.Context, w http.ResponseWriter, err erro
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
 		writeProblem(w, http.StatusTooManyRequests, "This team sends more webhook requests than its limit; retry after the time in Retry-After.")
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(busy.RetryAfter.Seconds()))))
+		writeProblem(w, http.StatusTooManyRequests, fmt.Sprintf("This team has %d webhook requests in progress on this server, its limit; "+
+			"retry after the time in Retry-After, or send fewer requests at once.", busy.Limit))
 	case errors.As(err, &tooLarge) && tooLarge.Ratio > 0:
 		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The decompressed body is more than %d times larger than the body as sent; "+
 			"send it uncompressed or less compressible.", tooLarge.Ratio))

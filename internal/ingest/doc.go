@@ -6,6 +6,7 @@
 //
 //	token → pipeline (cached briefly)          ErrUnknownToken, ErrPaused, ErrMisconfigured
 //	the team's rate limit                       *RateLimitedError
+//	the team's requests in progress ≤ MaxInFlight *BusyError
 //	read body ≤ max_body_bytes, gunzip ≤ it
 //	and ≤ MaxGzipRatio × the body as sent       *TooLargeError, *UnsupportedEncodingError, *BadEncodingError
 //	Standard Webhooks signature, when the

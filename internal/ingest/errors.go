@@ -128,6 +128,20 @@ func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("ingest: the team is over its webhook rate limit; retry after %s", e.RetryAfter)
 }
 
+// BusyError means the pipeline's team already has Limit requests in
+// progress on this node (Config.MaxInFlight): the team sends faster than
+// its requests are mapped and committed.
+type BusyError struct {
+	// Limit is the number of a team's requests a node works on at once.
+	Limit int
+	// RetryAfter is when to try again.
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("ingest: the team has %d webhook requests in progress, its limit; retry after %s", e.Limit, e.RetryAfter)
+}
+
 // Step is the part of Accept that an UnavailableError happened in.
 type Step string
 

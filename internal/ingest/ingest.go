@@ -37,6 +37,12 @@ type Config struct {
 	// Burst is the size of a team's bucket; 0 means one second's worth of
 	// Rate.
 	Burst int
+	// MaxInFlight bounds how many requests of one team this node works
+	// on at once (reading, mapping in the team's CPU share, committing);
+	// beyond it a request is refused with a BusyError (429, Retry-After),
+	// so that a flooding team's backlog stays bounded and its own. 0
+	// means DefaultMaxInFlight; a negative value turns the bound off.
+	MaxInFlight int
 }
 
 // Store is what ingest needs of the store.
@@ -124,6 +130,7 @@ type Service struct {
 	hooks   *hookCache
 	limits  *teamLimiter
 	limiter Limiter
+	busy    *inFlight
 }
 
 // New returns a Service.
@@ -140,6 +147,7 @@ func New(cfg Config, d Deps) *Service {
 	s := &Service{
 		store: d.Store, engine: d.Engine, secrets: d.Secrets, log: d.Logger, now: d.Now,
 		limits: newTeamLimiter(cfg.Rate, cfg.Burst), limiter: d.Limiter,
+		busy: newInFlight(cfg.MaxInFlight),
 	}
 	s.hooks = newHookCache(cfg.CacheTTL, d.Now, s.loadHook)
 	return s
@@ -185,6 +193,10 @@ func (s *Service) Accept(ctx context.Context, token string, header http.Header, 
 	if ok, wait := s.allow(ctx, h.p.TeamID, arrival); !ok {
 		return Result{}, &RateLimitedError{RetryAfter: wait}
 	}
+	if !s.busy.enter(h.p.TeamID) {
+		return Result{}, &BusyError{Limit: s.busy.limit, RetryAfter: busyRetryAfter * time.Second}
+	}
+	defer s.busy.leave(h.p.TeamID)
 
 	limit := h.compiled.MaxBodyBytes
 	if limit <= 0 {

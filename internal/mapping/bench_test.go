@@ -70,3 +70,28 @@ func BenchmarkApply10FieldsParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPacedCostlyLoop maps one record with a costly loop (the
+// fairness flood's field) and reports the nanoseconds per operation a
+// Pacer is told of, which sizes the engine's CPU slices.
+func BenchmarkPacedCostlyLoop(b *testing.B) {
+	m, err := Compile(Spec{Fields: map[string]FieldSpec{
+		"n": {Expr: "len(filter(1..9000, # % 7 == 0))", Type: TypeNumber},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &countingPacer{}
+	input := map[string]any{"a": 1.0}
+	arrival := time.Now()
+	for b.Loop() {
+		if _, err := m.ApplyPaced(input, arrival, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(p.ops), "ns/op-paced")
+}
+
+type countingPacer struct{ ops, calls int }
+
+func (p *countingPacer) Work(ops int) { p.ops += ops; p.calls++ }

@@ -316,6 +316,27 @@ func exprProblem(where string, err error) Problem {
 // A record that cannot be mapped gets a Result with Err set and does not stop
 // the others. The error return is for the input as a whole (see ErrRecords).
 func (m *Mapping) Apply(input any, arrival time.Time) ([]Result, error) {
+	return m.ApplyPaced(input, arrival, nil)
+}
+
+// Pacer is told, while an evaluation runs, how much work it did, so that
+// a caller sharing CPU between tenants can take turns in the middle of a
+// costly expression (the engine's fair share, internal/fairshare). The
+// unit is the operation of MaxOps (one node of a loop's body per
+// iteration); bytes that functions build or read count one operation per
+// 64. Work is called from inside the evaluation, about every thousand
+// operations; it may block (to let other work run) but must not use the
+// Mapping. A single built-in call (a sort, a regular expression over a
+// long string) reports its work only once it returns; its cost is bounded
+// by MaxBytes.
+type Pacer interface {
+	// Work reports ops operations done since the last report.
+	Work(ops int)
+}
+
+// ApplyPaced is Apply that reports the work of its expressions to p as
+// they run (see Pacer). A nil p is Apply. The results do not depend on p.
+func (m *Mapping) ApplyPaced(input any, arrival time.Time, p Pacer) ([]Result, error) {
 	arrival = arrival.UTC()
 	if m == nil {
 		m = &passThrough
@@ -329,7 +350,12 @@ func (m *Mapping) Apply(input any, arrival time.Time) ([]Result, error) {
 	if m.hasExprs {
 		st = m.states.Get().(*state)
 		st.env.Arrival = arrival
-		defer m.states.Put(st)
+		st.budget.pacer = p
+		defer func() {
+			st.budget.flushPace()
+			st.budget.pacer = nil
+			m.states.Put(st)
+		}()
 	}
 	for i, rec := range recs {
 		results[i] = m.apply(st, rec, arrival)

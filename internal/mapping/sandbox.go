@@ -78,10 +78,48 @@ type budget struct {
 	lim   *limits
 	ops   int
 	bytes int
+	// pacer, during an ApplyPaced, is told of the work done every
+	// paceQuantum operations; unreported counts them meanwhile. Both
+	// outlive one evaluation: they span the whole ApplyPaced.
+	pacer      Pacer
+	unreported int
 }
 
+// reset starts the account of a new evaluation.
 func (b *budget) reset() {
 	b.ops, b.bytes = 0, 0
+}
+
+// paceQuantum is how many operations an evaluation does between two
+// reports to its Pacer: small enough that a report comes every few tens
+// of microseconds of a costly loop, large enough that reporting costs
+// nothing measurable.
+const paceQuantum = 1024
+
+// bytesPerOp converts bytes charged (walked, built or read) into
+// operations for the Pacer.
+const bytesPerOp = 64
+
+// pace counts ops operations of work and reports them when a quantum is
+// reached.
+func (b *budget) pace(ops int) {
+	if b.pacer == nil {
+		return
+	}
+	b.unreported += ops
+	if b.unreported >= paceQuantum {
+		n := b.unreported
+		b.unreported = 0
+		b.pacer.Work(n)
+	}
+}
+
+// flushPace reports the work not reported yet.
+func (b *budget) flushPace() {
+	if b.pacer != nil && b.unreported > 0 {
+		b.pacer.Work(b.unreported)
+	}
+	b.unreported = 0
 }
 
 // charge adds the size of v. Shared parts of v are counted each time they
@@ -90,6 +128,7 @@ func (b *budget) reset() {
 func (b *budget) charge(v any) error {
 	n, ok := deepSize(v, b.lim.bytes-b.bytes)
 	b.bytes += n
+	b.pace(n / bytesPerOp)
 	if !ok {
 		return errMemory
 	}
@@ -99,6 +138,7 @@ func (b *budget) charge(v any) error {
 // step accounts for one loop iteration whose body costs weight operations.
 func (b *budget) step(v any, weight int) error {
 	b.ops += weight
+	b.pace(weight)
 	if b.ops > b.lim.ops {
 		return errOps
 	}

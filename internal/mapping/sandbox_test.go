@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -287,5 +288,44 @@ func TestStaticCostIsRefusedAtCompile(t *testing.T) {
 	}
 	if got := strings.Join(fields, ","); got != "fields.cost.expr,fields.nest.expr" {
 		t.Errorf("problems at %s", got)
+	}
+}
+
+// ApplyPaced gives the results of Apply and tells its Pacer of the work of
+// the loops, in quanta, from inside a costly evaluation.
+func TestApplyPacedReportsWork(t *testing.T) {
+	t.Parallel()
+	m, err := Compile(Spec{Fields: map[string]FieldSpec{
+		"n":    {Expr: "len(filter(1..9000, # % 7 == 0))", Type: TypeNumber},
+		"name": {Path: "name", Type: TypeString},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := []any{map[string]any{"name": "a"}, map[string]any{"name": "b"}}
+	arrival := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	want, err := m.Apply(input, arrival)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingPacer{}
+	got, err := m.ApplyPaced(input, arrival, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ApplyPaced = %v, Apply = %v", got, want)
+	}
+	// Two records, each 9,000 iterations of a body of a few nodes.
+	if p.ops < 2*9000 || p.calls < 2*9000/paceQuantum {
+		t.Fatalf("pacer told of %d operations in %d calls, want at least %d in %d", p.ops, p.calls, 2*9000, 2*9000/paceQuantum)
+	}
+	// A plain Apply after it reports nothing: the pooled state forgot p.
+	before := p.calls
+	if _, err := m.Apply(input, arrival); err != nil {
+		t.Fatal(err)
+	}
+	if p.calls != before {
+		t.Fatal("Apply reported to the pacer of an earlier ApplyPaced")
 	}
 }

@@ -18,7 +18,10 @@ const maxSharedBatches = 64
 // is being written wait together and then commit together: the batches of
 // all pipelines, and the flushes in flight of one pipeline, share
 // transactions whose size grows with the load. A batch is answered only
-// after the commit of its transaction.
+// after the commit of its transaction. Big batches (bigBatch records or
+// more) are written one per transaction, taking turns with the small
+// ones that waited meanwhile, so that a team sending huge requests does
+// not make every other team's batch wait for its transactions.
 
 // writeReq is a batch waiting for the writer.
 type writeReq struct {
@@ -72,29 +75,74 @@ func (s *Store) stopWriter() {
 	<-s.writer.exited
 }
 
+// bigBatch is the size (records and rejected records) from which a batch
+// is written in a transaction of its own, taking turns with the small
+// batches waiting with it: one team's huge requests then delay another
+// team's small one by at most one huge batch, not by a transaction of
+// many.
+const bigBatch = 1000
+
 func (s *Store) writeLoop() {
 	w := s.writer
 	defer close(w.exited)
+	var pending []*writeReq // arrived, not written yet, in arrival order
+	bigTurn := false        // the next transaction is a big batch's, when one waits
 	for {
-		var first *writeReq
-		select {
-		case first = <-w.reqs:
-		case <-w.quit:
-			return
-		}
-		group := []*writeReq{first}
-	gather:
-		for len(group) < maxSharedBatches {
+		if len(pending) == 0 {
 			select {
 			case r := <-w.reqs:
-				group = append(group, r)
+				pending = append(pending, r)
+			case <-w.quit:
+				return
+			}
+		}
+	gather:
+		for len(pending) < cap(w.reqs) {
+			select {
+			case r := <-w.reqs:
+				pending = append(pending, r)
 			default:
 				break gather
 			}
 		}
+		var group []*writeReq
+		group, pending = nextGroup(pending, bigTurn)
+		bigTurn = batchSize(group[0]) < bigBatch
 		s.writeShared(group)
 	}
 }
+
+// nextGroup picks the batches of the next transaction from pending and
+// returns them and the rest, in arrival order: the small batches (up to
+// maxSharedBatches), or the oldest big one when it is its turn or no
+// small batch waits.
+func nextGroup(pending []*writeReq, bigTurn bool) (group, rest []*writeReq) {
+	big := -1
+	small := 0
+	for i, r := range pending {
+		if batchSize(r) >= bigBatch {
+			if big < 0 {
+				big = i
+			}
+		} else {
+			small++
+		}
+	}
+	if big >= 0 && (bigTurn || small == 0) {
+		return []*writeReq{pending[big]}, append(pending[:big:big], pending[big+1:]...)
+	}
+	rest = pending[:0:0]
+	for _, r := range pending {
+		if len(group) < maxSharedBatches && batchSize(r) < bigBatch {
+			group = append(group, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	return group, rest
+}
+
+func batchSize(r *writeReq) int { return len(r.b.Records) + len(r.b.Rejected) }
 
 // writeShared writes the batches of group in one transaction, each in a
 // savepoint when there are several, and answers each.
