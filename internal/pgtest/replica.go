@@ -140,9 +140,18 @@ func StartReplica(t testing.TB, adminURL string) *Replica {
 	// can read; -R writes it into the replica's primary_conninfo, in its
 	// private data directory.
 	conn := fmt.Sprintf("host=%s port=%s user=%s", u.Hostname(), u.Port(), u.User.Username())
-	if err := r.run(ctx, []string{"PGPASSWORD=" + pw}, "pg_basebackup", "-d", conn, "-D", r.path("data"),
-		"-R", "-X", "stream", "-c", "fast", "--no-sync"); err != nil {
-		t.Fatalf("pgtest: %v", err)
+	// A busy server may recycle WAL the backup still needs before the
+	// backup's temporary slot holds it: try again.
+	for attempt := 1; ; attempt++ {
+		err := r.run(ctx, []string{"PGPASSWORD=" + pw}, "pg_basebackup", "-d", conn, "-D", r.path("data"),
+			"-R", "-X", "stream", "-c", "fast", "--no-sync")
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("pgtest: %v", err)
+		}
+		_ = os.RemoveAll(r.path("data"))
 	}
 	if err := r.start(ctx); err != nil {
 		t.Fatalf("pgtest: %v", err)
