@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -331,6 +332,13 @@ func (s *Store) measureLag(ctx context.Context, r *replica) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
+	// The positions of earlier checks bound this one's lag; this one's is
+	// kept whether the replica answers or not, so that one back from an
+	// outage is measured against recent positions.
+	r.samplesMu.Lock()
+	earlier := slices.Clone(r.samples)
+	r.samplesMu.Unlock()
+	r.remember(now, primary)
 	var (
 		recovering bool
 		replayText *string  // the WAL position replayed
@@ -353,10 +361,7 @@ func (s *Store) measureLag(ctx context.Context, r *replica) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
-	r.samplesMu.Lock()
-	bySamples, known := lagBySamples(r.samples, now, replay)
-	r.samplesMu.Unlock()
-	r.remember(now, primary)
+	bySamples, known := lagBySamples(earlier, now, replay)
 	lag := time.Duration(math.MaxInt64)
 	switch {
 	case replay >= primary:
