@@ -419,23 +419,19 @@ func replicaFault(err error) bool {
 	return pgErr.Code == "40001" // canceling statement due to conflict with recovery
 }
 
-// readQuery runs a listing query as read does, for callers that iterate
-// the rows themselves: on a replica when one serves reads, falling back
-// to the primary when the replica fails to answer.
-func (s *Store) readQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	rs := s.replicas.Load()
-	if rs == nil || store.PrimaryOnly(ctx) {
-		return s.pool.Query(ctx, sql, args...)
-	}
-	if r := rs.pick(); r != nil {
-		rows, err := r.pool.Query(ctx, sql, args...)
-		if err == nil || !replicaFault(err) || ctx.Err() != nil {
-			r.reads.Add(1)
-			return rows, err
+// readRows runs a listing query as read does, collecting its rows with
+// scan: on a replica when one serves reads, falling back to the primary
+// when the replica fails — while the query is sent or while its rows are
+// read, which is where a replica shutting down shows.
+func readRows[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	var out []T
+	err := s.read(ctx, true, func(db dbtx) error {
+		rows, err := db.Query(ctx, sql, args...)
+		if err != nil {
+			return err
 		}
-		r.serving.Store(false)
-		r.healthy.Store(false)
-	}
-	rs.fallback.Add(1)
-	return s.pool.Query(ctx, sql, args...)
+		out, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	return out, err
 }
