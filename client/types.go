@@ -420,4 +420,13 @@ type NodeLoad struct {
 	Streams    int64 `json:"streams"`
 	Goroutines int   `json:"goroutines"`
 	HeapBytes  int64 `json:"heap_bytes"`
+	// Replicas is how the node sees its read replicas.
+	Replicas []NodeReplica `json:"replicas,omitempty"`
+}
+
+// NodeReplica is a node's view of one read replica at its last heartbeat.
+type NodeReplica struct {
+	Name       string   `json:"name"`
+	LagSeconds *float64 `json:"lag_seconds"` // nil when the replica does not answer
+	Serving    bool     `json:"serving"`
 }

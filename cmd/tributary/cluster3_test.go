@@ -22,7 +22,8 @@ import (
 )
 
 // longTests turns on the long versions of the cluster tests
-// (TRIBUTARY_LONG_TESTS=1): 1,000 polling pipelines instead of 30.
+// (TRIBUTARY_LONG_TESTS=1): 1,000 polling pipelines due every 2 s
+// instead of every 10 s.
 func longTests() bool { return os.Getenv("TRIBUTARY_LONG_TESTS") != "" }
 
 // cluster3 is three `tributary serve` processes on one PostgreSQL database
@@ -38,7 +39,13 @@ type cluster3 struct {
 
 func startCluster3(t *testing.T, extra ...string) *cluster3 {
 	t.Helper()
-	c := &cluster3{bin: buildBinary(t), redis: redistest.Start(t), db: pgtest.DatabaseURL(t)}
+	return startCluster3On(t, pgtest.DatabaseURL(t), extra...)
+}
+
+// startCluster3On is startCluster3 on the PostgreSQL database at db.
+func startCluster3On(t *testing.T, db string, extra ...string) *cluster3 {
+	t.Helper()
+	c := &cluster3{bin: buildBinary(t), redis: redistest.Start(t), db: db}
 	c.env = append([]string{"TRIBUTARY_DATABASE_URL=" + c.db, "TRIBUTARY_REDIS_URL=" + c.redis.URL(),
 		"TRIBUTARY_LOG_LEVEL=warn", "TRIBUTARY_ALLOW_NETWORKS=127.0.0.0/8", "TRIBUTARY_POLL_HOST_RATE=0"}, extra...)
 	k9CLI(t, c.bin, c.env, "user", "create", "--email", "three@example.com", "--password", "three-nodes-pw", "--team", "three")
@@ -57,6 +64,24 @@ func (c *cluster3) webhook(t *testing.T, name string) (uuid.UUID, string) {
 	}
 	k9API(t, http.MethodPost, c.nodes[0].base+"/api/v1/pipelines", c.token, `{"name": "`+name+`", "kind": "webhook", "persist": true}`, &pipe)
 	return pipe.ID, pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
+}
+
+// postAPI sends a JSON body to an API path with a bearer token and
+// returns the status; for goroutines, where k9API cannot fail the test.
+func postAPI(url, token, body string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // post sends body to a node's webhook path and returns the status.
@@ -142,7 +167,10 @@ func floodCluster(t *testing.T, c *cluster3, rate int, request func(base string,
 	if other.Load() != 0 {
 		t.Errorf("%d answers were neither accepted nor 429 with Retry-After", other.Load())
 	}
-	if got < 2*rate*9/10 || got > limit*11/10 {
+	if limited.Load() == 0 {
+		t.Fatalf("nothing was limited: the flood (%d requests in %v) did not reach the limit %d", 3*perNode, elapsed, limit)
+	}
+	if got < limit*9/10 || got > limit*11/10 {
 		t.Errorf("%d accepted, want the cluster-wide limit %d ±10%% (a per-node limit would pass up to %d)", got, limit, 3*limit)
 	}
 }
@@ -258,41 +286,67 @@ func TestThreeNodesRedisRestart(t *testing.T) {
 	}
 }
 
-// TestThreeNodesPolling: polling pipelines spread over three nodes are
-// polled once per due time; kill -9 of one node in the middle leaves no
-// pipeline without polls (its work is taken up) and polls none twice.
+// TestThreeNodesPolling: 1,000 polling pipelines spread over three nodes
+// are polled once per due time; kill -9 of one node while it has polls in
+// flight leaves no pipeline without polls (its work is taken up) and polls
+// none twice.
 func TestThreeNodesPolling(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server processes")
 	}
-	pipelines, interval := 30, 2*time.Second
+	pipelines, interval := 1000, 10*time.Second
 	if longTests() {
-		pipelines = 1000
+		interval = 2 * time.Second
 	}
-	var mu sync.Mutex
-	hits := map[int][]time.Time{}
+	var (
+		mu       sync.Mutex
+		hits     = map[int][]time.Time{}
+		inFlight atomic.Int64
+		cut      atomic.Int64 // polls whose node went away before the answer
+	)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
 		mu.Lock()
 		hits[n] = append(hits[n], time.Now())
 		mu.Unlock()
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
 		// A slow API, so that the node killed below has polls in flight.
 		select {
 		case <-time.After(300 * time.Millisecond):
 		case <-r.Context().Done():
+			cut.Add(1)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `[{"p":%d}]`, n)
 	}))
 	t.Cleanup(upstream.Close)
 	c := startCluster3(t, "TRIBUTARY_JOB_RESCUE_AFTER=10s", "TRIBUTARY_POLL_WORKERS=50")
+	// Created over all three nodes, eight at a time.
+	var created sync.WaitGroup
+	errs := make(chan error, pipelines)
+	next := make(chan int)
+	for range 8 {
+		created.Go(func() {
+			for i := range next {
+				body := fmt.Sprintf(`{"name": "poll-%d", "kind": "polling", "persist": true, "source": {"interval": "%s", "http": {"url": "%s/p/%d"}}}`,
+					i, interval, upstream.URL, i)
+				code, err := postAPI(c.nodes[i%3].base+"/api/v1/pipelines", c.token, body)
+				if err != nil || code != http.StatusCreated {
+					errs <- fmt.Errorf("create pipeline %d: %d %v", i, code, err)
+				}
+			}
+		})
+	}
 	for i := range pipelines {
-		var p struct {
-			ID uuid.UUID `json:"id"`
-		}
-		k9API(t, http.MethodPost, c.nodes[i%3].base+"/api/v1/pipelines", c.token,
-			fmt.Sprintf(`{"name": "poll-%d", "kind": "polling", "persist": true, "source": {"interval": "%s", "http": {"url": "%s/p/%d"}}}`,
-				i, interval, upstream.URL, i), &p)
+		next <- i
+	}
+	close(next)
+	created.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 	// Let every node poll for a while, kill one, let the rest go on.
 	waitPolls := func(rounds int) time.Time {
@@ -317,6 +371,11 @@ func TestThreeNodesPolling(t *testing.T) {
 		}
 	}
 	waitPolls(2)
+	for deadline := time.Now().Add(time.Minute); inFlight.Load() < 10; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("never 10 polls in flight at once")
+		}
+	}
 	_ = c.nodes[1].cmd.Process.Kill()
 	_ = c.nodes[1].cmd.Wait()
 	killed := time.Now()
@@ -384,8 +443,11 @@ func TestThreeNodesPolling(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d pipelines, %d polls over 3 nodes (one killed mid-poll, taken up after %v): duplicates %d, catch-ups %d, gaps 0",
-		pipelines, total, resumed.Sub(killed).Round(time.Second), dups, catchUps)
+	t.Logf("%d pipelines due every %v, %d polls over 3 nodes (one killed with %d polls in flight, taken up after %v): duplicates %d, catch-ups %d, gaps 0",
+		pipelines, interval, total, cut.Load(), resumed.Sub(killed).Round(time.Second), dups, catchUps)
+	if cut.Load() == 0 {
+		t.Error("the killed node had no poll in flight: the kill did not land mid-poll")
+	}
 }
 
 // TestThreeNodesDeliveryKill9: webhook writers feed all three nodes of a

@@ -145,9 +145,9 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 		t.Fatalf("first GraphQL event %q, want RECENT", ev.kind)
 	}
 
-	// Batches of 1 to 3 records; every 10th is over 8 KB, beyond what a
-	// NOTIFY carries.
-	const batches = 300
+	// 1,000 batches of 1 to 3 records; every 10th is over 8 KB, beyond
+	// what a NOTIFY carries.
+	const batches = 1000
 	sent := make([]time.Time, batches)
 	var want []int
 	seq := 0

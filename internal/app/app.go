@@ -328,6 +328,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	// Cluster membership: this node's row, renewed with its load; a
 	// draining node reports itself not ready.
 	var load nodeLoad
+	if pgStore != nil && cfg.DatabaseReadURL != "" {
+		load.replicas = pgStore.ReplicaStatuses
+	}
 	members, err := cluster.New(cluster.Config{ID: nodeID, Version: Version, Address: advertised(ln.Addr()),
 		Load: load.report, Logger: log.With("component", "cluster")}, st)
 	if err != nil {

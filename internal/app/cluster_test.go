@@ -52,13 +52,14 @@ func TestClusterNodes(t *testing.T) {
 
 // TestReadReplicasMetrics: several comma-separated read URLs are all
 // attached, and the metrics show each one's lag, whether it serves and
-// the reads routed to it. (The "replicas" here are the primary itself,
-// which is current; internal/store/postgres tests streaming replicas.)
+// the reads routed to it; GET /api/v1/cluster shows them in the node's
+// load. (The "replicas" here are the primary itself, which is current;
+// internal/store/postgres and cmd/tributary test streaming replicas.)
 func TestReadReplicasMetrics(t *testing.T) {
 	cfg := testConfig(t, "postgres")
 	cfg.DatabaseReadURL = cfg.DatabaseURL + " , " + cfg.DatabaseURL
 	ts := serveConfig(t, "postgres", cfg)
-	_, team := ts.createUser("ada@example.com", "Acme", "")
+	root, team := ts.createUser("ada@example.com", "Acme", "") // the first user: instance admin
 	_, secret := ts.issueToken(team.ID, auth.Owner)
 	ts.bearer(secret).do("GET", "/api/v1/pipelines", nil).want(http.StatusOK)
 	ts.bearer(secret).do("GET", "/api/v1/pipelines", nil).want(http.StatusOK)
@@ -80,5 +81,20 @@ func TestReadReplicasMetrics(t *testing.T) {
 	}
 	if reads < 2 {
 		t.Errorf("%d reads routed to replicas, want at least the 2 pipeline lists", reads)
+	}
+
+	var c httpapi.ClusterBody
+	ts.signIn(root).do("GET", "/api/v1/cluster", nil).want(http.StatusOK).json(&c)
+	if len(c.Nodes) != 1 {
+		t.Fatalf("nodes = %+v", c.Nodes)
+	}
+	reps := c.Nodes[0].Load.Replicas
+	if len(reps) != 2 || !strings.HasSuffix(reps[1].Name, "#2") {
+		t.Fatalf("the node's load lists replicas %+v, want both", reps)
+	}
+	for _, r := range reps {
+		if !r.Serving || r.LagSeconds == nil || *r.LagSeconds != 0 || strings.Contains(r.Name, "@") {
+			t.Errorf("replica %+v: want serving with lag 0, no credentials", r)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/httpapi"
 	"github.com/tributary-dev/tributary/internal/store"
+	"github.com/tributary-dev/tributary/internal/store/postgres"
 )
 
 // readiness is ready when every part is; the first that is not says why.
@@ -33,6 +35,8 @@ func (r readiness) Ready(ctx context.Context) error {
 // streams, for the node's heartbeat.
 type nodeLoad struct {
 	requests, streams atomic.Int64
+	// replicas, when set, reports the read replicas' state.
+	replicas func() []postgres.ReplicaStatus
 }
 
 // count wraps the server's handler.
@@ -59,7 +63,18 @@ func isStream(r *http.Request) bool {
 }
 
 func (l *nodeLoad) report() store.NodeLoad {
-	return store.NodeLoad{Requests: l.requests.Load(), Streams: l.streams.Load()}
+	out := store.NodeLoad{Requests: l.requests.Load(), Streams: l.streams.Load()}
+	if l.replicas != nil {
+		for _, r := range l.replicas() {
+			nr := store.NodeReplica{Name: r.Name, Serving: r.Serving}
+			if r.Healthy && r.Lag != math.MaxInt64 {
+				lag := r.Lag.Seconds()
+				nr.LagSeconds = &lag
+			}
+			out.Replicas = append(out.Replicas, nr)
+		}
+	}
+	return out
 }
 
 // advertised is the address the node reports: the listen address, with

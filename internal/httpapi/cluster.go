@@ -9,6 +9,7 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/account"
 	"github.com/tributary-dev/tributary/internal/cluster"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // ClusterService lists the nodes of the cluster (cluster.Membership).
@@ -40,10 +41,27 @@ type NodeBody struct {
 
 // NodeLoadBody is a node's load at its last heartbeat.
 type NodeLoadBody struct {
-	Requests   int64 `json:"requests" doc:"HTTP requests in flight, live streams included."`
-	Streams    int64 `json:"streams" doc:"Open live streams."`
-	Goroutines int   `json:"goroutines"`
-	HeapBytes  int64 `json:"heap_bytes"`
+	Requests   int64             `json:"requests" doc:"HTTP requests in flight, live streams included."`
+	Streams    int64             `json:"streams" doc:"Open live streams."`
+	Goroutines int               `json:"goroutines"`
+	HeapBytes  int64             `json:"heap_bytes"`
+	Replicas   []NodeReplicaBody `json:"replicas,omitempty" doc:"The node's read replicas as it sees them (PostgreSQL with TRIBUTARY_DATABASE_READ_URL)."`
+}
+
+// NodeReplicaBody is a node's view of one read replica.
+type NodeReplicaBody struct {
+	Name       string   `json:"name" doc:"The replica's host:port."`
+	LagSeconds *float64 `json:"lag_seconds" doc:"Replication lag at the node's last check; null when the replica does not answer."`
+	Serving    bool     `json:"serving" doc:"The node sends reads to it: it answers within the lag bound."`
+}
+
+// nodeLoadBody is the wire form of a node's load.
+func nodeLoadBody(l store.NodeLoad) NodeLoadBody {
+	out := NodeLoadBody{Requests: l.Requests, Streams: l.Streams, Goroutines: l.Goroutines, HeapBytes: l.HeapBytes}
+	for _, r := range l.Replicas {
+		out.Replicas = append(out.Replicas, NodeReplicaBody(r))
+	}
+	return out
 }
 
 // RegisterCluster adds GET /api/v1/cluster.
@@ -66,7 +84,7 @@ func (s *Server) RegisterCluster(svc ClusterService) {
 		for i, n := range st.Nodes {
 			out.Body.Nodes[i] = NodeBody{ID: n.ID, Version: n.Version, Address: n.Address, StartedAt: n.StartedAt,
 				HeartbeatAt: n.HeartbeatAt, HeartbeatAgeSeconds: n.HeartbeatAge.Seconds(), Leader: n.Leader,
-				Draining: n.Draining, Self: n.Self, Load: NodeLoadBody(n.Load)}
+				Draining: n.Draining, Self: n.Self, Load: nodeLoadBody(n.Load)}
 		}
 		return out, nil
 	})

@@ -16,6 +16,16 @@
 // Tests that need to administer the server themselves (create a second
 // database, inspect pg_stat_activity) use [Server] for a superuser URL.
 //
+// Tests of replication get a server of their own and streaming replicas
+// of it, made with pg_basebackup, which they can stop, restart and pause
+// without touching the shared server:
+//
+//	primary := pgtest.StartPrimary(t)
+//	db := primary.DatabaseURL(t, "app")
+//	replica := pgtest.StartReplica(t, primary.URL)
+//	readURL := replica.URL(db) // the same database, on the replica
+//	replica.PauseReplay(t)     // it now falls behind while the primary writes
+//
 // # Where the server comes from
 //
 // In order of preference:

@@ -52,4 +52,17 @@ type NodeLoad struct {
 	// Goroutines and HeapBytes describe the process.
 	Goroutines int   `json:"goroutines"`
 	HeapBytes  int64 `json:"heap_bytes"`
+	// Replicas is how the node sees its read replicas.
+	Replicas []NodeReplica `json:"replicas,omitempty"`
+}
+
+// NodeReplica is a node's view of one read replica at its heartbeat.
+type NodeReplica struct {
+	// Name is the replica's host:port.
+	Name string `json:"name"`
+	// LagSeconds is the replica's lag at the node's last check; nil when
+	// the replica does not answer.
+	LagSeconds *float64 `json:"lag_seconds"`
+	// Serving is true when the node sends reads to it.
+	Serving bool `json:"serving"`
 }

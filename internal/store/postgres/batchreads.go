@@ -22,21 +22,17 @@ func (s *Store) RunsOfPipelines(ctx context.Context, teamID uuid.UUID, pipelineI
 	}
 	// The latest runs first, then their pending deltas (runs_now) for
 	// those alone.
-	rows, err := s.readQuery(ctx, `SELECT r.pipeline_id, r.id, r.version, r.trigger, r.started_at, r.duration_us, r.fetched, r.stored, r.rejected, r.bytes, r.error FROM (
-		SELECT id, ROW_NUMBER() OVER (PARTITION BY pipeline_id ORDER BY started_at DESC, id DESC) AS n FROM runs
-		WHERE team_id = $1 AND pipeline_id = ANY($2)
-	) k JOIN runs_now r ON r.id = k.id WHERE k.n <= $3 ORDER BY r.pipeline_id, r.started_at DESC, r.id DESC`, teamID, pipelineIDs, store.ClampLimit(perPipeline))
-	if err != nil {
-		return nil, fmt.Errorf("list runs of pipelines: %w", err)
-	}
-	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Run, error) {
+	runs, err := readRows(ctx, s, func(r pgx.CollectableRow) (core.Run, error) {
 		run := core.Run{TeamID: teamID}
 		var us int64
 		err := r.Scan(&run.PipelineID, &run.ID, &run.Version, &run.Trigger, &run.StartedAt, &us, &run.Fetched, &run.Stored, &run.Rejected, &run.Bytes, &run.Error)
 		run.StartedAt = run.StartedAt.UTC()
 		run.Duration = time.Duration(us) * time.Microsecond
 		return run, err
-	})
+	}, `SELECT r.pipeline_id, r.id, r.version, r.trigger, r.started_at, r.duration_us, r.fetched, r.stored, r.rejected, r.bytes, r.error FROM (
+		SELECT id, ROW_NUMBER() OVER (PARTITION BY pipeline_id ORDER BY started_at DESC, id DESC) AS n FROM runs
+		WHERE team_id = $1 AND pipeline_id = ANY($2)
+	) k JOIN runs_now r ON r.id = k.id WHERE k.n <= $3 ORDER BY r.pipeline_id, r.started_at DESC, r.id DESC`, teamID, pipelineIDs, store.ClampLimit(perPipeline))
 	if err != nil {
 		return nil, fmt.Errorf("list runs of pipelines: %w", err)
 	}

@@ -76,11 +76,12 @@ func (s *Store) Pipeline(ctx context.Context, teamID, id uuid.UUID) (core.Pipeli
 
 // Pipelines implements store.Pipelines.
 func (s *Store) Pipelines(ctx context.Context, teamID uuid.UUID) ([]core.Pipeline, error) {
-	rows, err := s.readQuery(ctx, `SELECT `+pipelineColumns+` FROM pipelines WHERE team_id = $1 ORDER BY name, id`, teamID)
+	ps, err := readRows(ctx, s, func(r pgx.CollectableRow) (core.Pipeline, error) { return scanPipeline(r) },
+		`SELECT `+pipelineColumns+` FROM pipelines WHERE team_id = $1 ORDER BY name, id`, teamID)
 	if err != nil {
 		return nil, fmt.Errorf("list pipelines: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Pipeline, error) { return scanPipeline(r) })
+	return ps, nil
 }
 
 // hookHash is the stored hash of a webhook token; nil (NULL) for none.

@@ -67,20 +67,20 @@ func (s *Store) RejectedRecords(ctx context.Context, teamID, pipelineID uuid.UUI
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := s.readQuery(ctx, `SELECT id, run_id, version, received_at, raw, reason FROM rejected_records
-		WHERE team_id = $1 AND pipeline_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
-		teamID, pipelineID, before, store.ClampLimit(q.Limit))
-	if err != nil {
-		return nil, fmt.Errorf("list rejected records: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Rejected, error) {
+	out, err := readRows(ctx, s, func(r pgx.CollectableRow) (core.Rejected, error) {
 		rej := core.Rejected{PipelineID: pipelineID}
 		var raw []byte
 		err := r.Scan(&rej.ID, &rej.RunID, &rej.Version, &rej.ReceivedAt, &raw, &rej.Reason)
 		rej.ReceivedAt = rej.ReceivedAt.UTC()
 		rej.Raw = raw
 		return rej, err
-	})
+	}, `SELECT id, run_id, version, received_at, raw, reason FROM rejected_records
+		WHERE team_id = $1 AND pipeline_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+		teamID, pipelineID, before, store.ClampLimit(q.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list rejected records: %w", err)
+	}
+	return out, nil
 }
 
 // Runs implements store.Records.
@@ -92,18 +92,18 @@ func (s *Store) Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q store.
 		query += ` AND (started_at, id) < ($4, $5)`
 		args = append(args, q.BeforeAt, q.BeforeID)
 	}
-	rows, err := s.readQuery(ctx, query+` ORDER BY started_at DESC, id DESC LIMIT $3`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Run, error) {
+	runs, err := readRows(ctx, s, func(r pgx.CollectableRow) (core.Run, error) {
 		run := core.Run{TeamID: teamID, PipelineID: pipelineID}
 		var us int64
 		err := r.Scan(&run.ID, &run.Version, &run.Trigger, &run.StartedAt, &us, &run.Fetched, &run.Stored, &run.Rejected, &run.Bytes, &run.Error)
 		run.StartedAt = run.StartedAt.UTC()
 		run.Duration = time.Duration(us) * time.Microsecond
 		return run, err
-	})
+	}, query+` ORDER BY started_at DESC, id DESC LIMIT $3`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return runs, nil
 }
 
 // RecordsByID implements store.P2P. The time bounds let PostgreSQL prune

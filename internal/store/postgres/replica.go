@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +35,14 @@ import (
 // replica (connection lost, shutting down, canceled by recovery) is
 // retried on the primary at once, and the replica is left alone until the
 // next check finds it well.
+//
+// The lag is the smaller of two upper bounds. The replica has everything
+// the primary had committed when the replica's last replayed transaction
+// committed; and it has everything the primary had at an earlier check
+// whose WAL position it has replayed. The first alone overstates the lag
+// of a replica of an idle primary (the last commit may be old, and a new
+// one not yet replayed); the second alone overstates it by up to one
+// check interval.
 
 // Defaults of ReplicaConfig.
 const (
@@ -76,6 +87,61 @@ type replica struct {
 	reads   atomic.Int64
 	logMu   sync.Mutex
 	lastLog string
+
+	samplesMu sync.Mutex
+	samples   []lsnSample // the primary's position at recent checks, oldest first
+}
+
+// lsnSample is the primary's WAL insert position at a check.
+type lsnSample struct {
+	at  time.Time
+	lsn uint64
+}
+
+// maxSamples bounds the positions kept per replica, whatever the check
+// interval.
+const maxSamples = 512
+
+// lagBySamples bounds the lag of a replica that has replayed the WAL up to
+// replay from the primary's positions at earlier checks (oldest first):
+// it has everything the primary had at the newest of them it has reached.
+// Behind all of them, it lags at least as long ago as the oldest, and ok
+// is false.
+func lagBySamples(samples []lsnSample, now time.Time, replay uint64) (lag time.Duration, ok bool) {
+	for i := len(samples) - 1; i >= 0; i-- {
+		if samples[i].lsn <= replay {
+			return now.Sub(samples[i].at), true
+		}
+	}
+	if len(samples) == 0 {
+		return 0, false
+	}
+	return now.Sub(samples[0].at), false
+}
+
+// remember keeps the primary's position at this check, and the samples
+// of the last two lag bounds: a replica behind all of those is beyond the
+// bound.
+func (r *replica) remember(at time.Time, lsn uint64) {
+	r.samplesMu.Lock()
+	defer r.samplesMu.Unlock()
+	r.samples = append(r.samples, lsnSample{at: at, lsn: lsn})
+	drop := 0
+	for drop < len(r.samples)-1 && (at.Sub(r.samples[drop].at) > 2*r.cfg.MaxLag || len(r.samples)-drop > maxSamples) {
+		drop++
+	}
+	r.samples = append(r.samples[:0], r.samples[drop:]...)
+}
+
+// parseLSN parses PostgreSQL's text form of a WAL position, X/Y in hex.
+func parseLSN(s string) (uint64, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("not a WAL position: %q", s)
+	}
+	return h<<32 | l, nil
 }
 
 // replicaSet is the attached replicas; reads go round-robin to those
@@ -254,34 +320,67 @@ func (s *Store) check(ctx context.Context, r *replica) {
 }
 
 func (s *Store) measureLag(ctx context.Context, r *replica) (time.Duration, error) {
-	var primaryLSN string
+	var primaryText string
 	// The insert position, not the write position: with asynchronous
 	// commit a committed transaction may not be written (let alone sent)
 	// yet, and the replica does not have it.
-	if err := s.pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&primaryLSN); err != nil {
+	now := time.Now()
+	if err := s.pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&primaryText); err != nil {
 		return 0, fmt.Errorf("read primary WAL position: %w", err)
 	}
+	primary, err := parseLSN(primaryText)
+	if err != nil {
+		return 0, err
+	}
+	// The positions of earlier checks bound this one's lag; this one's is
+	// kept whether the replica answers or not, so that one back from an
+	// outage is measured against recent positions.
+	r.samplesMu.Lock()
+	earlier := slices.Clone(r.samples)
+	r.samplesMu.Unlock()
+	r.remember(now, primary)
 	var (
 		recovering bool
-		behind     *float64 // bytes of WAL not yet replayed
+		replayText *string  // the WAL position replayed
 		age        *float64 // seconds since the last replayed commit
 	)
-	err := r.pool.QueryRow(ctx, `SELECT pg_is_in_recovery(),
-			pg_wal_lsn_diff($1::pg_lsn, pg_last_wal_replay_lsn())::float8,
-			extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8`, primaryLSN).Scan(&recovering, &behind, &age)
-	switch {
-	case err != nil:
+	err = r.pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,
+			extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8`).Scan(&recovering, &replayText, &age)
+	if err != nil {
 		return 0, err
-	case !recovering:
+	}
+	if !recovering {
 		// Not a standby: the URL names a primary (or a pooler in front of
 		// one); its data is current.
 		return 0, nil
-	case behind != nil && *behind <= 0:
-		return 0, nil
-	case age == nil:
-		return math.MaxInt64, nil
 	}
-	return time.Duration(*age * float64(time.Second)), nil
+	if replayText == nil {
+		return math.MaxInt64, nil // replaying nothing yet
+	}
+	replay, err := parseLSN(*replayText)
+	if err != nil {
+		return 0, err
+	}
+	bySamples, known := lagBySamples(earlier, now, replay)
+	lag := time.Duration(math.MaxInt64)
+	switch {
+	case replay >= primary:
+		return 0, nil
+	case known:
+		lag = bySamples
+	}
+	if age != nil {
+		// Behind every kept position, the replica lags at least as long
+		// ago as the oldest; the age of its last commit may say less
+		// only when it is ahead of that one.
+		byAge := time.Duration(*age * float64(time.Second))
+		if known || byAge >= bySamples {
+			lag = min(lag, byAge)
+		} else {
+			lag = bySamples
+		}
+	}
+	return lag, nil
 }
 
 // read runs fn on a replica when replicaOK, one serves reads and ctx does
@@ -320,23 +419,19 @@ func replicaFault(err error) bool {
 	return pgErr.Code == "40001" // canceling statement due to conflict with recovery
 }
 
-// readQuery runs a listing query as read does, for callers that iterate
-// the rows themselves: on a replica when one serves reads, falling back
-// to the primary when the replica fails to answer.
-func (s *Store) readQuery(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	rs := s.replicas.Load()
-	if rs == nil || store.PrimaryOnly(ctx) {
-		return s.pool.Query(ctx, sql, args...)
-	}
-	if r := rs.pick(); r != nil {
-		rows, err := r.pool.Query(ctx, sql, args...)
-		if err == nil || !replicaFault(err) || ctx.Err() != nil {
-			r.reads.Add(1)
-			return rows, err
+// readRows runs a listing query as read does, collecting its rows with
+// scan: on a replica when one serves reads, falling back to the primary
+// when the replica fails — while the query is sent or while its rows are
+// read, which is where a replica shutting down shows.
+func readRows[T any](ctx context.Context, s *Store, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	var out []T
+	err := s.read(ctx, true, func(db dbtx) error {
+		rows, err := db.Query(ctx, sql, args...)
+		if err != nil {
+			return err
 		}
-		r.serving.Store(false)
-		r.healthy.Store(false)
-	}
-	rs.fallback.Add(1)
-	return s.pool.Query(ctx, sql, args...)
+		out, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	return out, err
 }

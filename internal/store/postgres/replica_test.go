@@ -3,17 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,134 +18,20 @@ import (
 	"github.com/tributary-dev/tributary/internal/store/postgres"
 )
 
-// streamingReplica is a hot standby of the pgtest server, started by a
-// test: pg_basebackup of the server with -R (standby.signal and
-// primary_conninfo), then pg_ctl start on another loopback port.
-type streamingReplica struct {
-	t    *testing.T
-	dir  string
-	bin  string
-	port string
-	cred *syscall.Credential
-}
-
-func startReplica(t *testing.T, adminURL string) *streamingReplica {
-	t.Helper()
-	bin := postgresBin(t)
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := u.User.Password()
-	r := &streamingReplica{t: t, bin: bin}
-	if os.Geteuid() == 0 {
-		// PostgreSQL refuses to run as root; pgtest runs its cluster as
-		// the postgres OS user, and so does this replica.
-		pu, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skipf("running as root without a postgres OS user: %v", err)
-		}
-		uid, _ := strconv.Atoi(pu.Uid)
-		gid, _ := strconv.Atoi(pu.Gid)
-		r.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-	}
-	// Not t.TempDir: the postgres user must be able to enter it.
-	dir, err := os.MkdirTemp("", "tributary-replica-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.dir = dir
-	if r.cred != nil {
-		if err := os.Chown(dir, int(r.cred.Uid), int(r.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		r.stop("immediate")
-		os.RemoveAll(dir)
-	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, r.port, _ = net.SplitHostPort(l.Addr().String())
-	l.Close()
-
-	conn := fmt.Sprintf("host=%s port=%s user=%s", u.Hostname(), u.Port(), u.User.Username())
-	r.run(t.Context(), []string{"PGPASSWORD=" + pw}, "pg_basebackup", "-d", conn, "-D", filepath.Join(dir, "data"),
-		"-R", "-X", "stream", "-c", "fast", "--no-sync")
-	r.run(t.Context(), nil, "pg_ctl", "start", "-w", "-t", "60", "-D", filepath.Join(dir, "data"), "-l", filepath.Join(dir, "log"),
-		"-o", fmt.Sprintf("-p %s -k %s -c listen_addresses=127.0.0.1 -c hot_standby=on", r.port, dir))
-	return r
-}
-
-// postgresBin finds the directory holding both pg_basebackup and pg_ctl:
-// Debian's versioned directory first (its PATH has wrappers only), then
-// the one of pg_ctl on PATH.
-func postgresBin(t *testing.T) string {
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	sort.Slice(found, func(i, j int) bool {
-		v := func(p string) float64 {
-			f, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(p))), 64)
-			return f
-		}
-		return v(found[i]) > v(found[j])
-	})
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			found = append(found, real)
-		}
-	}
-	for _, ctl := range found {
-		if _, err := os.Stat(filepath.Join(filepath.Dir(ctl), "pg_basebackup")); err == nil {
-			return filepath.Dir(ctl)
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but pg_basebackup and pg_ctl are not installed side by side")
-	}
-	t.Skip("pg_basebackup and pg_ctl not found: cannot start a streaming replica")
-	return ""
-}
-
-func (r *streamingReplica) run(ctx context.Context, env []string, name string, args ...string) {
-	r.t.Helper()
-	cmd := exec.CommandContext(ctx, filepath.Join(r.bin, name), args...)
-	cmd.Dir = r.dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.cred}
-	cmd.WaitDelay = 5 * time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(r.dir, "log"))
-		r.t.Fatalf("%s: %v\n%s\nserver log:\n%s", name, err, out, log)
-	}
-}
-
-// stop stops the replica; mode is pg_ctl's: fast or immediate.
-func (r *streamingReplica) stop(mode string) {
-	if _, err := os.Stat(filepath.Join(r.dir, "data", "postmaster.pid")); err != nil {
-		return
-	}
-	cmd := exec.Command(filepath.Join(r.bin, "pg_ctl"), "stop", "-D", filepath.Join(r.dir, "data"), "-m", mode, "-w", "-t", "30")
-	cmd.Dir = r.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.cred}
-	_ = cmd.Run()
-}
-
-// url is dbURL with the replica's port.
-func (r *streamingReplica) url(dbURL string) string {
+// portURL is dbURL with its port replaced.
+func portURL(dbURL, port string) string {
 	u, _ := url.Parse(dbURL)
-	u.Host = net.JoinHostPort("127.0.0.1", r.port)
+	u.Host = net.JoinHostPort("127.0.0.1", port)
 	return u.String()
 }
 
 func TestReplicaRouting(t *testing.T) {
 	t.Parallel()
-	admin := pgtest.Server(t)
-	e := setupStorage(t, 1)
+	primary := pgtest.StartPrimary(t)
+	e := setupStorageOn(t, primary.DatabaseURL(t, "storage"), 1)
 	pipe := e.pipes[0]
-	rep := startReplica(t, admin)
-	replicaURL := rep.url(e.url)
+	rep := pgtest.StartReplica(t, primary.URL)
+	replicaURL := rep.URL(e.url)
 	direct, err := pgx.Connect(t.Context(), replicaURL)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +134,7 @@ func TestReplicaRouting(t *testing.T) {
 	// Stopped: reads fail over to the primary at once, and the next check
 	// marks the replica down.
 	direct.Close(context.Background())
-	rep.stop("fast")
+	rep.Stop(t)
 	if n := count(t.Context(), history); n != total {
 		t.Fatalf("with the replica stopped, history saw %d records", n)
 	}
@@ -299,16 +178,16 @@ func waitReplicated(t *testing.T, replica *pgx.Conn, pipeline any, n int) {
 // to the primary.
 func TestReplicaSpread(t *testing.T) {
 	t.Parallel()
-	admin := pgtest.Server(t)
-	e := setupStorage(t, 1)
+	primary := pgtest.StartPrimary(t)
+	e := setupStorageOn(t, primary.DatabaseURL(t, "storage"), 1)
 	pipe := e.pipes[0]
-	rep := startReplica(t, admin)
-	good := rep.url(e.url)
+	rep := pgtest.StartReplica(t, primary.URL)
+	good := rep.URL(e.url)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := (&streamingReplica{port: strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)}).url(e.url)
+	down := portURL(e.url, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	ln.Close() // nothing listens there now
 	base := core.Now().Add(-time.Hour).Truncate(time.Second)
 	e.write(nil, pipe, base)
@@ -334,7 +213,7 @@ func TestReplicaSpread(t *testing.T) {
 	}
 
 	// None serving: the primary answers.
-	rep.stop("fast")
+	rep.Stop(t)
 	e.st.CheckReplica(t.Context())
 	if rs, err := e.st.Records(t.Context(), e.team, pipe, store.RecordQuery{From: base.Add(-time.Hour)}); err != nil || len(rs) != 1 {
 		t.Fatalf("with every replica down: %d records, %v", len(rs), err)

@@ -39,7 +39,12 @@ func openStore(t *testing.T, url string) *postgres.Store {
 
 func setupStorage(t *testing.T, pipelines int) *storageEnv {
 	t.Helper()
-	url := pgtest.DatabaseURL(t)
+	return setupStorageOn(t, pgtest.DatabaseURL(t), pipelines)
+}
+
+// setupStorageOn is setupStorage on the empty database at url.
+func setupStorageOn(t *testing.T, url string, pipelines int) *storageEnv {
+	t.Helper()
 	st := openStore(t, url)
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)

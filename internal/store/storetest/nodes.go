@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -18,8 +19,10 @@ func init() {
 func testNodes(t *testing.T, s store.Store) {
 	c := ctx(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	lag := 0.25
 	a := store.Node{ID: "node-a", Version: "v1", Address: "10.0.0.1:8080", StartedAt: now.Add(-time.Minute), HeartbeatAt: now,
-		Load: store.NodeLoad{Requests: 3, Streams: 1, Goroutines: 40, HeapBytes: 1 << 20}}
+		Load: store.NodeLoad{Requests: 3, Streams: 1, Goroutines: 40, HeapBytes: 1 << 20,
+			Replicas: []store.NodeReplica{{Name: "10.0.0.9:5432", LagSeconds: &lag, Serving: true}, {Name: "10.0.0.10:5432"}}}}
 	b := store.Node{ID: "node-b", Version: "v1", Address: "10.0.0.2:8080", StartedAt: now, HeartbeatAt: now}
 	stale := store.Node{ID: "node-c", Version: "v0", Address: "10.0.0.3:8080", StartedAt: now.Add(-time.Hour), HeartbeatAt: now.Add(-10 * time.Minute)}
 	for _, n := range []store.Node{a, b, stale} {
@@ -34,7 +37,7 @@ func testNodes(t *testing.T, s store.Store) {
 	if len(got) != 2 || got[0].ID != "node-a" || got[1].ID != "node-b" {
 		t.Fatalf("alive nodes = %+v, want a then b", got)
 	}
-	if g := got[0]; g.Load != a.Load || !g.StartedAt.Equal(a.StartedAt) || !g.HeartbeatAt.Equal(now) || g.Address != a.Address || g.Leader || g.Draining {
+	if g := got[0]; !reflect.DeepEqual(g.Load, a.Load) || !g.StartedAt.Equal(a.StartedAt) || !g.HeartbeatAt.Equal(now) || g.Address != a.Address || g.Leader || g.Draining {
 		t.Fatalf("node a = %+v, want %+v", g, a)
 	}
 
