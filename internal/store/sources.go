@@ -87,7 +87,9 @@ type PollBatchClaim struct {
 }
 
 // DuePoll is a claimed poll: the pipeline with its state, the due time
-// the poll is for, and whether it was asked for with "run now".
+// the poll is for, and whether it was asked for with "run now". The
+// pipeline's stats may lag behind (PostgreSQL reads its row without the
+// deltas of recent batches): polls do not use them.
 type DuePoll struct {
 	Pipeline core.Pipeline
 	State    json.RawMessage

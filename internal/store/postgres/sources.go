@@ -47,9 +47,16 @@ const claimDuePolls = `WITH due AS (
 		FROM due WHERE s.pipeline_id = due.pipeline_id
 		RETURNING s.pipeline_id, s.next_due, s.manual
 	)
-	SELECT claimed.next_due, claimed.manual, ` + pipelineColumns + `, state
+	SELECT claimed.next_due, claimed.manual, ` + pipelineRowColumns + `, state
 	FROM claimed JOIN pipelines ON pipelines.id = claimed.pipeline_id
 	ORDER BY claimed.next_due`
+
+// pipelineRowColumns are pipelineColumns with the stats of the row alone,
+// without the deltas not yet folded into it: a poll reads none of them,
+// and a claim of a hundred polls would add five reads of the deltas for
+// each.
+const pipelineRowColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token_prefix, ''), created_at, updated_at,
+	record_count, rejected_count, stored_bytes, last_record_at, last_run_at`
 
 // ClaimDuePolls implements store.Polls: one statement, in one round trip
 // with its transaction.
