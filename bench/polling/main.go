@@ -50,11 +50,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/pipeline"
-	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/sink"
 	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -449,10 +447,7 @@ func addPipelines(ctx context.Context, st store.Store, team uuid.UUID, from, n i
 					return
 				}
 				due := start.Add(time.Duration(i) * o.interval / time.Duration(n)).UTC().Truncate(time.Millisecond)
-				args := poll.Args{TeamID: team, PipelineID: p.ID, Due: due}
-				opts := args.InsertOpts()
-				opts.ScheduledAt = due
-				if err := st.ArmPoll(ctx, team, p.ID, due, river.InsertManyParams{Args: args, InsertOpts: &opts}); err != nil {
+				if err := st.ArmPoll(ctx, team, p.ID, due, false); err != nil {
 					errs <- err
 					return
 				}

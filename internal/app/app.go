@@ -251,9 +251,28 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if hostRate == 0 {
 		hostRate = -1 // no limit
 	}
+	// This process's slot in the data directory names its River client and
+	// its node in the cluster listing (so that the listing tells River's
+	// leader); the jobs the slot's previous process was running when it
+	// died are requeued just before the queue starts (see jobs.Identity),
+	// and the polls it held are freed when polling starts. Without a slot
+	// the node takes a random id, and such work waits for River's rescue
+	// and for the polls' leases to end.
+	nodeID := cluster.NewID()
+	ident, err := claimIdentity(cfg)
+	if err != nil {
+		log.Warn("jobs of a crashed process wait for River's rescue", "err", err)
+	} else {
+		defer ident.Close()
+		nodeID = ident.ClientID
+	}
+	var slot string
+	if ident != nil {
+		slot = ident.Node
+	}
 	polling, err := poll.New(poll.Config{
 		Workers: cfg.PollWorkers, HostRate: hostRate, UserAgent: "Tributary/" + Version,
-		Registerer: registry, Logger: log.With("component", "polling"),
+		Owner: nodeID, Node: slot, Registerer: registry, Logger: log.With("component", "polling"),
 	}, st, eng, vault.New(st, secrets.NewBox(key)), guard)
 	if err != nil {
 		return err
@@ -298,20 +317,6 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 
-	// This process's slot in the data directory names its River client and
-	// its node in the cluster listing (so that the listing tells River's
-	// leader); the jobs the slot's previous process was running when it
-	// died are requeued just before the queue starts (see jobs.Identity).
-	// Without a slot the node takes a random id, and such jobs wait for
-	// River's rescue.
-	nodeID := cluster.NewID()
-	ident, err := claimIdentity(cfg)
-	if err != nil {
-		log.Warn("jobs of a crashed process wait for River's rescue", "err", err)
-	} else {
-		defer ident.Close()
-		nodeID = ident.ClientID
-	}
 	jobClient, err := st.NewJobClient(jobs.RiverConfig(jobs.Config{Workers: cfg.JobWorkers, Logger: log, RescueAfter: cfg.JobRescueAfter, CompletedRetention: cfg.JobKeepCompleted,
 		ClientID: nodeID},
 		jobs.Deps{Store: st, Compiler: compiler, Engine: eng, Blobs: bucket, Domains: []jobs.Domain{
@@ -418,6 +423,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err := jobClient.Start(runCtx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	// Polls are claimed from their schedules by the node itself, not
+	// through River (see poll's package documentation).
+	if err := polling.Start(runCtx); err != nil {
+		return err
+	}
+	defer func() { // on an early return; after the drain below it does nothing
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = polling.Stop(ctx)
+	}()
 	if err := jobsUI.Start(runCtx); err != nil {
 		return fmt.Errorf("start job dashboard: %w", err)
 	}
@@ -492,11 +507,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if errHTTP != nil {
 		_ = srv.Close() // requests still running past the timeout lose their connections
 	}
+	// Polls in flight commit through the engine: they stop before it.
+	errPolls := polling.Stop(stopCtx)
 	errEngine := eng.Close(stopCtx)
 	errJobs := jobs.Stop(stopCtx, jobClient)
 	errSinks := deliveries.Close(stopCtx) // after the jobs: a blob sink writes its pending files
 	stopRun()
-	if err := errors.Join(errHTTP, errEngine, errJobs, errSinks); err != nil {
+	if err := errors.Join(errHTTP, errPolls, errEngine, errJobs, errSinks); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	log.Info("stopped")

@@ -37,8 +37,8 @@ import (
 // line, an error or a run row.
 const canary = "canary-9d2e7b41c0a85f36"
 
-// setupPolling is setup with the poll scheduler wired and a River client
-// working polls.
+// setupPolling is setup with the poll scheduler wired and started, and a
+// River client working the other jobs.
 func setupPolling(t *testing.T, backend string) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -83,6 +83,14 @@ func setupPolling(t *testing.T, backend string) *env {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = client.StopAndCancel(sctx)
+	})
+	if err := polling.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cancel() // stop at once: polls in flight are cancelled
+		_ = polling.Stop(sctx)
 	})
 	accounts := account.New(st, time.Hour)
 	api := httpapi.New(httpapi.Config{Version: "test", MaxBodyBytes: 1 << 20, SessionTTL: time.Hour},

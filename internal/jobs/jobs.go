@@ -1,9 +1,11 @@
 // Package jobs sets River up for `tributary serve` on either storage
 // backend: the client configuration, the default queue, and the jobs that
 // belong to no domain — maintenance, the storage jobs (partitions,
-// retention, rollups) and file uploads. Each domain (poll, p2p, delivery)
-// owns its job arguments and workers and registers them itself through
-// Deps.Domains.
+// retention, rollups) and file uploads. Each domain (poll, p2p, delivery,
+// alert) owns its job arguments and workers and registers them itself
+// through Deps.Domains. Polls themselves are not River jobs: the poll
+// service claims them from their schedules (see package poll); it
+// registers only its periodic check here.
 package jobs
 
 import (
@@ -87,8 +89,9 @@ type Config struct {
 
 // LongestJobTimeout is the longest timeout of a built-in job with the
 // default settings: an upload attempt and a retention run
-// (DefaultUploadTimeout, RetentionTimeout). Deliveries (5m), polls (2m
-// 30s) and alert evaluations (1m) take less.
+// (DefaultUploadTimeout, RetentionTimeout). Deliveries (5m) and alert
+// evaluations (1m) take less, and so do polls (2m 30s at most), which run
+// outside River.
 const LongestJobTimeout = max(DefaultUploadTimeout, RetentionTimeout)
 
 // DefaultRescueAfter is how long a running job may go without finishing
@@ -99,8 +102,8 @@ const LongestJobTimeout = max(DefaultUploadTimeout, RetentionTimeout)
 const DefaultRescueAfter = 2 * LongestJobTimeout
 
 // Domain is a kind of background work that registers its own queues,
-// workers and periodic jobs with River: *poll.Service, p2p.Workers and
-// *delivery.Service are.
+// workers and periodic jobs with River: *poll.Service (its periodic
+// check), p2p.Workers, *delivery.Service and *alert.Service are.
 type Domain interface {
 	Register(cfg *river.Config)
 }

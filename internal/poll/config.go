@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -19,19 +20,38 @@ const (
 	DefaultMaxJitter     = 500 * time.Millisecond
 	DefaultHostRate      = 50
 	DefaultCheckInterval = 30 * time.Second
-	DefaultOverdue       = time.Minute
+	DefaultClaimBatch    = 200
+	// DefaultRetryAfter is how long a poll that failed without committing
+	// (its batch's write failed) waits before it is claimed again.
+	DefaultRetryAfter = 5 * time.Second
 )
 
 // Config configures a Service. Zero fields take their defaults.
 type Config struct {
 	// Workers is how many polls a node runs at once. Default 100.
 	Workers int
-	// FetchInterval is how often the poll queue looks for due polls; it
-	// bounds the scheduling lag when the queue is idle. Default 100ms.
+	// FetchInterval is how often the scheduler claims the polls that
+	// came due; it bounds the scheduling lag while workers are free.
+	// Default 100ms.
 	FetchInterval time.Duration
-	// RunTimeout bounds one poll, requests, retries and commit included.
-	// Default 2m.
+	// ClaimBatch bounds the polls one claim takes (never more than the
+	// free workers). Default 200.
+	ClaimBatch int
+	// RunTimeout bounds the requests of one poll. A poll holds its lease
+	// for RunTimeout and 30 seconds (its commit included); a node that
+	// dies leaves its polls to others once their leases end. Default 2m.
 	RunTimeout time.Duration
+	// RetryAfter is how long a poll whose commit failed waits before it
+	// is claimed again. Default 5s.
+	RetryAfter time.Duration
+	// Owner names this node in the leases of its polls (its River client
+	// ID). Default: a random name.
+	Owner string
+	// Node, when set, is the name of this node's slot in the data
+	// directory (jobs.Identity.Node): Start frees the leases of the
+	// slot's earlier processes (owners named Node@…), which are dead,
+	// so that their polls go on at once instead of when the leases end.
+	Node string
 	// FailingAfter is how many consecutive failed polls mark a pipeline
 	// failing; a successful poll makes it active again. Default 3.
 	FailingAfter int
@@ -47,12 +67,9 @@ type Config struct {
 	// Default 50; negative means no limit.
 	HostRate  float64
 	HostBurst int
-	// CheckInterval is how often the schedules are checked for pipelines
-	// without a pending poll and for expired dedup keys. Default 30s.
+	// CheckInterval is how often the schedules are checked for polling
+	// pipelines without one and for expired dedup keys. Default 30s.
 	CheckInterval time.Duration
-	// Overdue is how long past its due time a schedule without a running
-	// poll counts as lost and is armed again. Default 1m.
-	Overdue time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
 	// Registerer receives the poll metrics; nil registers none.
@@ -86,7 +103,13 @@ func (c Config) withDefaults() Config {
 		c.HostBurst = max(int(c.HostRate), 1)
 	}
 	def(&c.CheckInterval, DefaultCheckInterval)
-	def(&c.Overdue, DefaultOverdue)
+	def(&c.RetryAfter, DefaultRetryAfter)
+	if c.ClaimBatch == 0 {
+		c.ClaimBatch = DefaultClaimBatch
+	}
+	if c.Owner == "" {
+		c.Owner = "poll-" + uuid.NewString()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,8 +130,10 @@ func (c Config) Validate() error {
 		return errors.New("polling: RunTimeout is negative")
 	case c.FailingAfter < 0:
 		return errors.New("polling: FailingAfter is negative")
-	case c.CheckInterval < 0 || c.Overdue < 0 || c.MaxBackoff < 0:
-		return errors.New("polling: CheckInterval, Overdue and MaxBackoff must not be negative")
+	case c.ClaimBatch < 0:
+		return errors.New("polling: ClaimBatch is negative")
+	case c.CheckInterval < 0 || c.RetryAfter < 0 || c.MaxBackoff < 0:
+		return errors.New("polling: CheckInterval, RetryAfter and MaxBackoff must not be negative")
 	}
 	return nil
 }

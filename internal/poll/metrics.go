@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tributary_polls_total",
-			Help: "Poll jobs by outcome: ok, failed, stale (superseded), busy (another poll ran), paused.",
+			Help: "Polls by outcome: ok, failed, stale (pipeline deleted), paused, retry (not committed, claimed again later).",
 		}, []string{"outcome"}),
 	}
 	if reg != nil {

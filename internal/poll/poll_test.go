@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
@@ -25,20 +24,21 @@ import (
 	"github.com/tributary-dev/tributary/internal/poll"
 	"github.com/tributary-dev/tributary/internal/secrets"
 	"github.com/tributary-dev/tributary/internal/store"
-	"github.com/tributary-dev/tributary/internal/store/sqlite"
 	"github.com/tributary-dev/tributary/internal/store/storetest"
 	"github.com/tributary-dev/tributary/internal/vault"
 )
 
-// pollEnv is a store, an engine and a poll scheduler on one backend, with
-// River clients started on demand (several, to play several nodes or a
-// restarted one).
+// pollEnv is a store, an engine and a poll service on one backend (not
+// started: it arms schedules and runs the check), with schedulers started
+// on demand (several, to play several nodes or a restarted one).
 type pollEnv struct {
 	t       *testing.T
 	backend string
 	store   store.Store
 	engine  *engine.Engine
 	vault   *vault.Vault
+	guard   *netguard.Guard
+	cfg     poll.Config
 	polling *poll.Service
 	team    core.Team
 	logs    *lockedBuffer
@@ -115,48 +115,42 @@ func newPollEnv(t *testing.T, backend string, cfg poll.Config) *pollEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pollEnv{t: t, backend: backend, store: st, engine: eng, vault: v, polling: polling, team: team, logs: logs, metrics: reg}
+	return &pollEnv{t: t, backend: backend, store: st, engine: eng, vault: v, guard: guard, cfg: cfg, polling: polling, team: team, logs: logs, metrics: reg}
 }
 
-// start starts a River client working polls, as one node; stop it with
-// the returned function (graceful unless cancel).
+// start starts a scheduler of polls with 4 workers, as one node; stop it
+// with the returned function (graceful unless cancel).
 func (e *pollEnv) start() (stop func(cancel bool)) {
 	e.t.Helper()
-	client, err := e.store.NewJobClient(e.riverConfig(4))
+	return e.startNode(poll.Config{})
+}
+
+// startNode starts a scheduler with the environment's settings and the
+// owner and node of cfg.
+func (e *pollEnv) startNode(cfg poll.Config) (stop func(cancel bool)) {
+	e.t.Helper()
+	node := e.cfg
+	node.Workers, node.Owner, node.Node = 4, cfg.Owner, cfg.Node
+	s, err := poll.New(node, e.store, e.engine, e.vault, e.guard)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := client.Start(context.Background()); err != nil {
+	if err := s.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
 	var once sync.Once
 	stop = func(cancel bool) {
 		once.Do(func() {
 			ctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-			defer c()
 			if cancel {
-				_ = client.StopAndCancel(ctx)
-			} else {
-				_ = client.Stop(ctx)
+				c()
 			}
+			defer c()
+			_ = s.Stop(ctx)
 		})
 	}
 	e.t.Cleanup(func() { stop(true) })
 	return stop
-}
-
-// riverConfig is the River configuration of a node working polls, with
-// the poll service registered as the composition root registers it, and
-// without the periodic check: a test that needs it calls it.
-func (e *pollEnv) riverConfig(workers int) *river.Config {
-	cfg := &river.Config{
-		Logger:   slog.New(slog.DiscardHandler),
-		Queues:   map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
-		TestOnly: true,
-	}
-	e.polling.Register(cfg)
-	cfg.PeriodicJobs = nil
-	return cfg
 }
 
 // commits is how many batches the engine committed, from its metrics.
@@ -574,27 +568,14 @@ func TestPollingKilledMidPoll(t *testing.T) {
 	})
 }
 
-// TestPollingLostChain deletes a pipeline's pending poll job by hand: the
-// periodic check finds the schedule overdue and arms it again.
-func TestPollingLostChain(t *testing.T) {
+// TestPollingCheckArmsUnscheduled: a polling pipeline created without a
+// schedule (another path than the pipeline service) is armed by the
+// periodic check.
+func TestPollingCheckArmsUnscheduled(t *testing.T) {
 	t.Parallel()
-	e := newPollEnv(t, storetest.SQLite, poll.Config{Overdue: 200 * time.Millisecond})
+	e := newPollEnv(t, storetest.SQLite, poll.Config{})
 	a := newGrowingAPI(t)
 	ctx := context.Background()
-	p := e.create("lost", a.spec("lost", "1s"))
-	// Lose the job: delete it before any node works it.
-	db := e.store.(*sqlite.Store).DB()
-	if _, err := db.ExecContext(ctx, `DELETE FROM river_job WHERE kind = 'poll'`); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if err := e.polling.Check(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.start()
-	e.waitFor(15*time.Second, "polls after the check", func() bool { return len(e.runs(p)) >= 2 })
-	// A pipeline created without a schedule (another path than the API)
-	// is armed by the check too.
 	c, _ := compiler.Parse([]byte(a.spec("unarmed", "1s")))
 	canonical, _ := c.Spec.Canonical()
 	q, err := e.store.CreatePipeline(ctx, e.team.ID, store.NewPipeline{Name: "unarmed", Kind: core.KindPolling, Spec: canonical})
@@ -604,39 +585,60 @@ func TestPollingLostChain(t *testing.T) {
 	if err := e.polling.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(15*time.Second, "polls of the unarmed pipeline", func() bool { return len(e.runs(q)) >= 1 })
+	e.start()
+	e.waitFor(15*time.Second, "polls of the unarmed pipeline", func() bool { return len(e.runs(q)) >= 2 })
 }
 
-// TestPollUniqueAcrossNodes inserts the same poll from two places: River
-// keeps one job.
-func TestPollUniqueAcrossNodes(t *testing.T) {
+// TestPollingRestartedNodeFreesItsLeases: a poll claimed by a process
+// that died (its lease holds for minutes) is polled at once by the next
+// process of the same node, which frees its dead processes' leases.
+func TestPollingRestartedNodeFreesItsLeases(t *testing.T) {
 	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
 		ctx := context.Background()
 		a := newGrowingAPI(t)
-		p := e.create("unique", a.spec("unique", "1h"))
-		due := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-		client, err := e.store.NewJobClient(e.riverConfig(1))
-		if err != nil {
-			t.Fatal(err)
+		p := e.create("orphan", a.spec("orphan", "1s"))
+		now := time.Now().Add(time.Second)
+		got, err := e.store.ClaimDuePolls(ctx, store.PollBatchClaim{Owner: "slot-1@dead", Now: now, LeaseUntil: now.Add(time.Hour), Limit: 10})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim by the dead process: %+v, %v", got, err)
 		}
-		args := poll.Args{TeamID: p.TeamID, PipelineID: p.ID, Due: due}
-		opts := args.InsertOpts()
-		opts.ScheduledAt = due
-		var skipped int
-		for range 3 {
-			res, err := client.Insert(ctx, args, &opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.UniqueSkippedAsDuplicate {
-				skipped++
-			}
-			if res.Job.State != "available" {
-				t.Fatalf("a future poll is %s; it must be available so that it is fetched on time", res.Job.State)
-			}
+		// Another node leaves the lease alone.
+		e.startNode(poll.Config{Owner: "slot-2@alive", Node: "slot-2"})
+		time.Sleep(300 * time.Millisecond)
+		if n := len(e.runs(p)); n != 0 {
+			t.Fatalf("%d runs while the lease holds", n)
 		}
-		if skipped != 2 {
-			t.Fatalf("%d of 3 inserts skipped as duplicates, want 2", skipped)
+		e.startNode(poll.Config{Owner: "slot-1@restarted", Node: "slot-1"})
+		e.waitFor(15*time.Second, "polls after the restart", func() bool { return len(e.runs(p)) >= 2 })
+		runs := e.runs(p)
+		if _, answered := a.counts(); len(runs) != answered {
+			t.Fatalf("%d runs for %d answered requests", len(runs), answered)
+		}
+		checkUnique(t, e.records(p))
+	})
+}
+
+// TestPollOncePerDueAcrossNodes runs pipelines on two nodes at once: each
+// due time is polled by one of them, once.
+func TestPollOncePerDueAcrossNodes(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		apis := make([]*growingAPI, 6)
+		pipes := make([]core.Pipeline, len(apis))
+		e.startNode(poll.Config{Owner: "node-a"})
+		e.startNode(poll.Config{Owner: "node-b"})
+		for i := range apis {
+			apis[i] = newGrowingAPI(t)
+			name := fmt.Sprintf("p%d", i)
+			pipes[i] = e.create(name, apis[i].spec(name, "1s"))
+		}
+		for i, p := range pipes {
+			e.waitFor(30*time.Second, "polls", func() bool { return len(e.runs(p)) >= 3 })
+			runs := e.runs(p)
+			requests, answered := apis[i].counts()
+			if len(runs) > answered || requests > answered+1 {
+				t.Fatalf("pipeline %d: %d runs, %d requests, %d answered: a due time was polled twice", i, len(runs), requests, answered)
+			}
+			checkUnique(t, e.records(p))
 		}
 	})
 }

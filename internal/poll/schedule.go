@@ -22,16 +22,13 @@ func (s *Service) Schedule(ctx context.Context, pl core.Pipeline, due time.Time,
 		return time.Time{}, nil
 	}
 	due = due.UTC().Truncate(time.Millisecond)
-	if err := s.store.ArmPoll(ctx, pl.TeamID, pl.ID, due, s.job(pl.TeamID, pl.ID, due, manual)); err != nil {
+	if err := s.store.ArmPoll(ctx, pl.TeamID, pl.ID, due, manual); err != nil {
 		return time.Time{}, err
 	}
+	if !due.After(s.cfg.Now()) {
+		s.nudge() // due now: claim it now if this node has free workers
+	}
 	return due, nil
-}
-
-func (s *Service) job(teamID, pipelineID uuid.UUID, due time.Time, manual bool) river.InsertManyParams {
-	opts := Args{}.InsertOpts()
-	opts.ScheduledAt = due
-	return river.InsertManyParams{Args: Args{TeamID: teamID, PipelineID: pipelineID, Due: due, Manual: manual}, InsertOpts: &opts}
 }
 
 // NextPoll returns a pipeline's schedule; core.ErrNotFound when it has
@@ -73,7 +70,7 @@ func (s *Service) nextDue(due time.Time, interval time.Duration, st pollState, n
 	return next
 }
 
-// checkWorker arms the schedules that have no pending poll and drops
+// checkWorker arms the polling pipelines that have no schedule and drops
 // expired dedup keys.
 type checkWorker struct {
 	river.WorkerDefaults[CheckArgs]
@@ -86,23 +83,23 @@ func (w *checkWorker) Work(ctx context.Context, _ *river.Job[CheckArgs]) error {
 }
 
 // Check runs the periodic check of the schedules once (tests, and the
-// command line): it arms the schedules without a pending poll and deletes
-// expired dedup keys.
+// command line): it arms the polling pipelines that have no schedule and
+// deletes expired dedup keys.
 func (s *Service) Check(ctx context.Context) error { return s.check(ctx) }
 
-// check arms lost schedules, spreading their first polls over a few
-// seconds, and deletes expired dedup keys.
+// check arms the polling pipelines without a schedule, spreading their
+// first polls over a few seconds, and deletes expired dedup keys.
 func (s *Service) check(ctx context.Context) error {
 	now := s.cfg.Now().UTC()
 	armed := 0
 	for {
-		refs, err := s.store.UnarmedPolls(ctx, now.Add(-s.cfg.Overdue), now, 1000)
+		refs, err := s.store.UnarmedPolls(ctx, 1000)
 		if err != nil {
 			return err
 		}
 		for _, r := range refs {
 			due := now.Add(time.Duration(rand.Int64N(int64(5 * time.Second)))).Truncate(time.Millisecond)
-			if err := s.store.ArmPoll(ctx, r.TeamID, r.PipelineID, due, s.job(r.TeamID, r.PipelineID, due, false)); err != nil && !errors.Is(err, core.ErrNotFound) {
+			if err := s.store.ArmPoll(ctx, r.TeamID, r.PipelineID, due, false); err != nil && !errors.Is(err, core.ErrNotFound) {
 				return err
 			}
 			armed++
@@ -112,7 +109,7 @@ func (s *Service) check(ctx context.Context) error {
 		}
 	}
 	if armed > 0 {
-		s.log.InfoContext(ctx, "poll check: armed schedules without a pending poll", "pipelines", armed)
+		s.log.InfoContext(ctx, "poll check: armed polling pipelines without a schedule", "pipelines", armed)
 	}
 	for range 10 {
 		n, err := s.store.DeleteExpiredKeys(ctx, now, 10_000)

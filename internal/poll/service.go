@@ -3,7 +3,8 @@ package poll
 import (
 	"context"
 	"log/slog"
-	"time"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
@@ -16,9 +17,12 @@ import (
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-// Service schedules and runs the polls of polling pipelines on River; see
-// the package documentation for how. Register adds its queue, workers and
-// periodic check to a River configuration.
+// Service schedules and runs the polls of polling pipelines; see the
+// package documentation for how.
+//
+// Lifecycle: New, then Start, which claims and runs due polls until Stop;
+// Register adds the periodic check (a River job) to a River
+// configuration. A Service is started at most once.
 type Service struct {
 	cfg     Config
 	store   Store
@@ -27,6 +31,17 @@ type Service struct {
 	env     source.Env
 	log     *slog.Logger
 	metrics *metrics
+
+	// wake asks the scheduler to claim now: a worker was freed while it
+	// waited for one (starved), or a poll was armed due now.
+	wake    chan struct{}
+	starved atomic.Bool
+	running atomic.Int64
+	polls   sync.WaitGroup
+	// stop ends the scheduler's loop; cancelPolls the polls in flight.
+	stop        context.CancelFunc
+	cancelPolls context.CancelFunc
+	done        chan struct{}
 }
 
 // Store is what polls need of the store; store.Store satisfies it.
@@ -64,7 +79,7 @@ func New(cfg Config, st Store, eng Engine, secrets SecretVault, guard *netguard.
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, store: st, engine: eng, secrets: secrets, log: cfg.Logger, metrics: m}
+	s := &Service{cfg: cfg, store: st, engine: eng, secrets: secrets, log: cfg.Logger, metrics: m, wake: make(chan struct{}, 1)}
 	s.env = source.Env{
 		Client:    source.NewClient(guard),
 		Limiter:   source.NewHostLimiter(cfg.HostRate, cfg.HostBurst),
@@ -75,18 +90,14 @@ func New(cfg Config, st Store, eng Engine, secrets SecretVault, guard *netguard.
 	return s, nil
 }
 
-// Register adds the poll queue, the workers of Args and CheckArgs, and
-// the periodic check (every CheckInterval) to cfg.
+// Register adds the periodic check (every CheckInterval, unique across
+// nodes) and its worker to cfg, and the worker that completes the poll
+// jobs of earlier versions.
 func (s *Service) Register(cfg *river.Config) {
-	if cfg.Queues == nil {
-		cfg.Queues = map[string]river.QueueConfig{}
-	}
-	cfg.Queues[Queue] = river.QueueConfig{MaxWorkers: s.cfg.Workers, FetchPollInterval: s.cfg.FetchInterval,
-		FetchCooldown: min(s.cfg.FetchInterval, 50*time.Millisecond)}
 	if cfg.Workers == nil {
 		cfg.Workers = river.NewWorkers()
 	}
-	river.AddWorker(cfg.Workers, &worker{s: s})
+	river.AddWorker(cfg.Workers, &legacyWorker{})
 	river.AddWorker(cfg.Workers, &checkWorker{s: s})
 	cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(s.cfg.CheckInterval),
 		func() (river.JobArgs, *river.InsertOpts) { return CheckArgs{}, nil },

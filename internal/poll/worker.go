@@ -9,30 +9,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/engine"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/source"
 	"github.com/tributary-dev/tributary/internal/store"
 )
-
-// worker runs polls.
-type worker struct {
-	river.WorkerDefaults[Args]
-	s *Service
-}
-
-// Timeout bounds a poll job: the poll, then its commit and the schedule.
-func (w *worker) Timeout(*river.Job[Args]) time.Duration {
-	return w.s.cfg.RunTimeout + 30*time.Second
-}
-
-// Work implements river.Worker.
-func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	return w.s.work(ctx, job)
-}
 
 // pollState is what a polling pipeline's state holds: the source's
 // variables and the bookkeeping of the schedule, committed with each poll.
@@ -59,42 +41,21 @@ func decodePollState(raw json.RawMessage) pollState {
 	return st
 }
 
-// work runs one poll job.
-func (s *Service) work(ctx context.Context, job *river.Job[Args]) error {
-	a := job.Args
-	start := s.cfg.Now().UTC()
-	if job.Attempt <= 1 {
-		s.metrics.lag.Observe(max(start.Sub(a.Due), 0).Seconds())
-	}
-	claim, err := s.store.ClaimPoll(ctx, store.PollClaimArgs{
-		TeamID: a.TeamID, PipelineID: a.PipelineID, Due: a.Due, Now: start,
-		LeaseUntil: start.Add(s.cfg.RunTimeout + 30*time.Second),
-	})
-	switch {
-	case err != nil:
-		return err
-	case claim.Stale:
-		s.metrics.outcome("stale")
-		return nil
-	case !claim.BusyUntil.IsZero():
-		// Another poll of the pipeline runs (a "run now" during a poll):
-		// come back when it should be done.
-		s.metrics.outcome("busy")
-		return river.JobSnooze(min(max(claim.BusyUntil.Sub(start), time.Second), 5*time.Second))
-	}
-	pl := claim.Pipeline
-	log := s.log.With("pipeline", pl.ID, "team", pl.TeamID, "due", a.Due)
+// work runs one claimed poll; an error means it did not commit.
+func (s *Service) work(ctx context.Context, d store.DuePoll, start time.Time) error {
+	pl := d.Pipeline
+	log := s.log.With("pipeline", pl.ID, "team", pl.TeamID, "due", d.Due)
 	if pl.Kind != core.KindPolling || pl.Status == core.StatusPaused {
 		// Paused: the schedule stops here; resuming arms it again.
-		_, err := s.store.FinishPoll(ctx, store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: a.Due})
+		_, err := s.store.FinishPoll(ctx, store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: d.Due})
 		s.metrics.outcome("paused")
 		return err
 	}
-	st := decodePollState(claim.State)
-	if st.Due == nil || !st.Due.Equal(a.Due) {
+	st := decodePollState(d.State)
+	if st.Due == nil || !st.Due.Equal(d.Due) {
 		// The poll of this due time has not committed yet: run it. It
-		// schedules the next poll in its own transaction.
-		stop := s.poll(ctx, job, pl, st, start, log)
+		// moves the schedule to the next poll in its own transaction.
+		stop := s.poll(ctx, d, pl, st, start, log)
 		if errors.Is(stop, core.ErrNotFound) {
 			// The pipeline was deleted during the poll; so was its schedule.
 			s.metrics.outcome("stale")
@@ -102,23 +63,21 @@ func (s *Service) work(ctx context.Context, job *river.Job[Args]) error {
 		}
 		return stop
 	}
-	// The poll committed before (its node died before River heard of
-	// it, or before the next poll was scheduled in older versions): only
-	// the schedule may be left to do; FinishPoll does nothing when the
-	// schedule already moved.
+	// The poll committed before and its schedule did not move (a commit
+	// whose answer was lost, or a schedule of an older version): only the
+	// schedule is left to do; FinishPoll does nothing when the schedule
+	// already moved.
 	log.DebugContext(ctx, "poll: already done, scheduling the next one")
 	var interval time.Duration
 	if c, err := s.engine.Compiled(pl); err == nil {
 		interval = c.Interval
 	}
-	if _, err := s.store.FinishPoll(ctx, s.finish(pl, a.Due, interval, st)); err != nil {
-		return err
-	}
-	return nil
+	_, err := s.store.FinishPoll(ctx, s.finish(pl, d.Due, interval, st))
+	return err
 }
 
 // finish is the end of the poll of pl due at due that committed st: the
-// next poll and its job, and the pipeline's status after it.
+// next poll, and the pipeline's status after it.
 func (s *Service) finish(pl core.Pipeline, due time.Time, interval time.Duration, st pollState) store.PollFinish {
 	if interval <= 0 {
 		interval = time.Minute // a spec that does not compile is retried at the default
@@ -131,21 +90,19 @@ func (s *Service) finish(pl core.Pipeline, due time.Time, interval time.Duration
 	case st.Failures == 0 && pl.Status == core.StatusFailing:
 		status = core.StatusActive
 	}
-	nextJob := s.job(pl.TeamID, pl.ID, next, false)
-	return store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: due, Next: next, Job: &nextJob, Status: status}
+	return store.PollFinish{TeamID: pl.TeamID, PipelineID: pl.ID, Due: due, Next: next, Status: status}
 }
 
 // poll fetches, dedups and commits one poll, or records its failure; the
-// transaction that commits it also holds the poll's dedup keys and
-// schedules the next poll. stop is set when the job must end without
+// transaction that commits it also holds the poll's dedup keys and moves
+// the schedule to the next poll. stop is set when the poll ends without
 // that commit (it is retried).
-func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeline, prev pollState, start time.Time, log *slog.Logger) (stop error) {
-	a := job.Args
+func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, prev pollState, start time.Time, log *slog.Logger) (stop error) {
 	trigger := core.TriggerPoll
-	if a.Manual {
+	if d.Manual {
 		trigger = core.TriggerManual
 	}
-	due := a.Due
+	due := d.Due
 	var interval time.Duration
 	failed := func(msg string, retryAfter time.Duration) error {
 		st := pollState{Values: prev.Values, Due: &due, Failures: prev.Failures + 1, RetryAfterMS: retryAfter.Milliseconds()}
@@ -173,8 +130,8 @@ func (s *Service) poll(ctx context.Context, job *river.Job[Args], pl core.Pipeli
 	res, err := c.Source.Poll(pctx, &env, prev.Values)
 	if err != nil {
 		if ctx.Err() != nil {
-			// The job was stopped (the node shuts down): River retries it,
-			// and the retry takes the lease over.
+			// The poll was stopped (the node shuts down): its lease is
+			// freed, and the next claim polls again.
 			return ctx.Err()
 		}
 		var se *source.Error

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 )
@@ -17,36 +16,51 @@ import (
 //
 // The schedule of a polling pipeline is one row: the due time of the
 // pipeline's next poll (next_due) and, while a poll runs, a lease naming
-// the due time of the poll that holds it. Exactly one River job carries
-// each due time; a job whose due time is no longer the schedule's is stale
-// and does nothing, so that arming a schedule again (resume, run now, a
-// changed spec) replaces the pending poll instead of adding one.
+// the due time of the poll that holds it, its node (the owner) and when it
+// ends if the node dies. Schedulers claim due rows in batches
+// (ClaimDuePolls): a row is claimed by one node at a time, so one due time
+// is polled once across nodes. The poll's batch moves the row to the next
+// due time in its own transaction (Batch.Finish), which also frees the
+// lease; arming a row again (resume, run now, a changed spec) replaces its
+// due time, and a poll still running for the old one then only frees the
+// lease.
 type Polls interface {
-	// ArmPoll sets the pipeline's next poll to due and inserts job, the
-	// poll job of that due time, in the same transaction. A pipeline the
-	// team does not have gives core.ErrNotFound.
-	ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, job river.InsertManyParams) error
-	// ClaimPoll takes the lease of the poll due at c.Due and returns the
-	// pipeline with its state. The claim is Stale when the schedule's next
-	// poll is not c.Due (or the pipeline is gone), and Busy when another
-	// poll holds an unexpired lease; a lease of the same due time (a retry
-	// of the same job) is taken over.
-	ClaimPoll(ctx context.Context, c PollClaimArgs) (PollClaim, error)
+	// ArmPoll sets the pipeline's next poll to due; manual marks it a
+	// "run now". A pipeline the team does not have gives
+	// core.ErrNotFound.
+	ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, manual bool) error
+	// ClaimDuePolls leases up to c.Limit schedules due at c.Now whose
+	// lease is free or ended before c.Now, to c.Owner until c.LeaseUntil,
+	// and returns them (earliest due first) with their pipelines and
+	// states. Concurrent claims never return the same schedule. Across
+	// all teams: the scheduler's claim.
+	ClaimDuePolls(ctx context.Context, c PollBatchClaim) ([]DuePoll, error)
+	// ReleasePolls frees the leases of every owner whose name starts
+	// with prefix (not empty) and returns how many: a node stopping frees
+	// those of the polls it stopped (its own name), a restarted node those
+	// of its dead processes (its slot's name and "@").
+	ReleasePolls(ctx context.Context, prefix string) (int, error)
+	// RetryPoll keeps the lease of the poll due at due until until, when
+	// that poll still holds it: a poll that failed without committing is
+	// claimed again (by any node, with the state as it is then) once the
+	// lease ends.
+	RetryPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due, until time.Time) error
 	// FinishPoll ends the poll due at f.Due, in one transaction: when the
-	// schedule is still at f.Due it moves to f.Next and f.Job (the next
-	// poll) is inserted, unless f.Next is zero (the schedule stops);
-	// otherwise only the lease is released. It sets the pipeline's status
-	// to f.Status when that is not empty and the pipeline is not paused.
-	// It reports whether the schedule moved.
+	// schedule is still at f.Due it moves to f.Next, or, when f.Next is
+	// zero, the schedule is deleted (the pipeline was paused: resuming
+	// arms it again); otherwise only the lease of f.Due is released. It
+	// sets the pipeline's status to f.Status when that is not empty and
+	// the pipeline is not paused. It reports whether the schedule moved
+	// (or was deleted).
 	FinishPoll(ctx context.Context, f PollFinish) (bool, error)
 	// PollSchedule returns a pipeline's schedule; core.ErrNotFound when
 	// it has none.
 	PollSchedule(ctx context.Context, teamID, pipelineID uuid.UUID) (PollSchedule, error)
-	// UnarmedPolls lists polling pipelines that are not paused and whose
-	// schedule is missing, or overdue since before overdue with no lease
-	// held at now: their chain of poll jobs was lost and must be armed
-	// again. Across all teams, for the scheduler's periodic check.
-	UnarmedPolls(ctx context.Context, overdue, now time.Time, limit int) ([]PollRef, error)
+	// UnarmedPolls lists polling pipelines that are not paused and have
+	// no schedule: created on another path than the pipeline service, or
+	// armed while they were paused. Across all teams, for the scheduler's
+	// periodic check.
+	UnarmedPolls(ctx context.Context, limit int) ([]PollRef, error)
 
 	// SeenKeys reports, for each key, whether the pipeline stored a record
 	// with it that is still remembered at now.
@@ -58,29 +72,29 @@ type Polls interface {
 	DeleteExpiredKeys(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
-// PollClaimArgs selects the poll to claim.
-type PollClaimArgs struct {
-	TeamID, PipelineID uuid.UUID
-	// Due is the due time of the poll (its job's).
-	Due time.Time
-	// Now is the clock of the claimer; a lease that ended before it is
-	// free.
+// PollBatchClaim asks for the due polls of a node.
+type PollBatchClaim struct {
+	// Owner names the claiming node (its River client ID).
+	Owner string
+	// Now is the clock of the claimer: schedules due at or before it are
+	// claimed, and a lease that ended before it is free.
 	Now time.Time
-	// LeaseUntil is how long the lease holds if the poll never finishes
-	// (its node died).
+	// LeaseUntil is how long the leases hold if the polls never finish
+	// (their node died).
 	LeaseUntil time.Time
+	// Limit bounds the polls claimed.
+	Limit int
 }
 
-// PollClaim is the outcome of ClaimPoll.
-type PollClaim struct {
-	// Stale means the poll is not the schedule's: do nothing.
-	Stale bool
-	// BusyUntil, when not zero, is when the lease of another poll of the
-	// pipeline ends: try again later.
-	BusyUntil time.Time
-	// Pipeline and State are set for a claimed poll.
+// DuePoll is a claimed poll: the pipeline with its state, the due time
+// the poll is for, and whether it was asked for with "run now". The
+// pipeline's stats may lag behind (PostgreSQL reads its row without the
+// deltas of recent batches): polls do not use them.
+type DuePoll struct {
 	Pipeline core.Pipeline
 	State    json.RawMessage
+	Due      time.Time
+	Manual   bool
 }
 
 // PollFinish ends a poll.
@@ -89,8 +103,6 @@ type PollFinish struct {
 	Due                time.Time
 	// Next is the due time of the next poll; zero stops the schedule.
 	Next time.Time
-	// Job is the job of the next poll.
-	Job *river.InsertManyParams
 	// Status, when not empty, becomes the pipeline's status unless it is
 	// paused.
 	Status core.PipelineStatus
@@ -100,9 +112,12 @@ type PollFinish struct {
 type PollSchedule struct {
 	TeamID, PipelineID uuid.UUID
 	NextDue            time.Time
-	// LeaseDue and LeaseUntil are set while a poll runs.
+	// LeaseDue, LeaseUntil and LeaseOwner are set while a poll runs.
 	LeaseDue, LeaseUntil *time.Time
-	UpdatedAt            time.Time
+	LeaseOwner           string
+	// Manual says the next poll was asked for with "run now".
+	Manual    bool
+	UpdatedAt time.Time
 }
 
 // PollRef names a pipeline to arm.

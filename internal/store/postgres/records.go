@@ -88,17 +88,17 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 	}
 	var batch pgx.Batch
 	s.queueBatch(&batch, b, persist)
-	if len(jobs) == 0 && b.Upload == nil && b.Finish == nil {
+	// A poll's end (the schedule's move to its next due time, which frees
+	// its lease) rides in the batch's round trip and transaction.
+	var moved bool
+	if b.Finish != nil {
+		queueFinish(&batch, *b.Finish, &moved)
+	}
+	if len(jobs) == 0 && b.Upload == nil {
 		if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
 		return nil
-	}
-	// A poll's schedule statements ride in the batch's round trip; only
-	// the next poll's job, which River inserts, takes one of its own.
-	var moved bool
-	if b.Finish != nil {
-		queueFinish(&batch, *b.Finish, &moved)
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
@@ -107,11 +107,6 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 		if b.Upload != nil {
 			if err := advanceUpload(ctx, tx, b); err != nil {
 				return err
-			}
-		}
-		if f := b.Finish; f != nil && moved && f.Job != nil {
-			if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
-				return fmt.Errorf("finish poll: enqueue next poll: %w", err)
 			}
 		}
 		if len(jobs) > 0 {

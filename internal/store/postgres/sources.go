@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -19,111 +18,128 @@ import (
 var _ store.Polls = (*Store)(nil)
 
 // ArmPoll implements store.Polls.
-func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, job river.InsertManyParams) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO poll_schedules (pipeline_id, team_id, next_due, updated_at)
-			SELECT id, team_id, $3, $4 FROM pipelines WHERE team_id = $1 AND id = $2
-			ON CONFLICT (pipeline_id) DO UPDATE SET next_due = excluded.next_due, updated_at = excluded.updated_at`,
-			teamID, pipelineID, due, core.Now())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return core.ErrNotFound
-		}
-		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{job}); err != nil {
-			return fmt.Errorf("enqueue poll: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, manual bool) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO poll_schedules (pipeline_id, team_id, next_due, manual, updated_at)
+		SELECT id, team_id, $3, $4, $5 FROM pipelines WHERE team_id = $1 AND id = $2
+		ON CONFLICT (pipeline_id) DO UPDATE SET next_due = excluded.next_due, manual = excluded.manual, updated_at = excluded.updated_at`,
+		teamID, pipelineID, due, manual, core.Now())
+	switch {
+	case err != nil:
 		return fmt.Errorf("arm poll of pipeline %s: %w", pipelineID, err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("arm poll of pipeline %s: %w", pipelineID, core.ErrNotFound)
 	}
 	return nil
 }
 
-// ClaimPoll implements store.Polls. The common case, a claim that
-// succeeds, is one round trip: the lease is taken and the pipeline read in
-// one statement, sent in one batch with its transaction.
+// claimDuePolls leases the earliest due schedules whose lease is free or
+// ended ($1 now, $2 lease end, $3 owner, $4 limit) and returns them with
+// their pipelines. SKIP LOCKED lets concurrent claims (other nodes) pass
+// the rows one of them is taking instead of waiting for it; the lease
+// itself keeps a row from being claimed again once that claim commits.
+const claimDuePolls = `WITH due AS (
+		SELECT pipeline_id FROM poll_schedules
+		WHERE next_due <= $1 AND (lease_until IS NULL OR lease_until < $1)
+		ORDER BY next_due LIMIT $4
+		FOR UPDATE SKIP LOCKED
+	), claimed AS (
+		UPDATE poll_schedules s SET lease_due = s.next_due, lease_until = $2, lease_owner = $3
+		FROM due WHERE s.pipeline_id = due.pipeline_id
+		RETURNING s.pipeline_id, s.next_due, s.manual
+	)
+	SELECT claimed.next_due, claimed.manual, ` + pipelineRowColumns + `, state
+	FROM claimed JOIN pipelines ON pipelines.id = claimed.pipeline_id
+	ORDER BY claimed.next_due`
+
+// pipelineRowColumns are pipelineColumns with the stats of the row alone,
+// without the deltas not yet folded into it: a poll reads none of them,
+// and a claim of a hundred polls would add five reads of the deltas for
+// each.
+const pipelineRowColumns = `id, team_id, name, kind, status, version, spec, coalesce(hook_token_prefix, ''), created_at, updated_at,
+	record_count, rejected_count, stored_bytes, last_record_at, last_run_at`
+
+// ClaimDuePolls implements store.Polls: one statement, in one round trip
+// with its transaction.
 //
-// The claim and FinishPoll commit without waiting for the WAL flush
-// (synchronous_commit off): a poll makes a durable commit after each of
-// them — its batch after the claim, River's completion of its job after
-// FinishPoll — and WAL is flushed in order, so that flush makes them
-// durable too. Only if PostgreSQL itself crashes before that can one be
-// lost, and then the lease times out, or the periodic check finds the
-// schedule overdue and arms it again. This saves two of the three flushes
-// of a poll, which bound the polls a node makes per second.
-func (s *Store) ClaimPoll(ctx context.Context, c store.PollClaimArgs) (store.PollClaim, error) {
-	var out store.PollClaim
-	var state []byte
+// The claim commits without waiting for the WAL flush (synchronous_commit
+// off): each claimed poll makes a durable commit after it (its batch), and
+// WAL is flushed in order, so that flush makes the claim durable too. Only
+// if PostgreSQL itself crashes before that can the claim be lost, and then
+// the lease was never taken: the schedule is claimed again.
+func (s *Store) ClaimDuePolls(ctx context.Context, c store.PollBatchClaim) ([]store.DuePoll, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
-	b.Queue(`WITH claimed AS (
-			UPDATE poll_schedules SET lease_due = $3, lease_until = $5
-			WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3
-			  AND (lease_until IS NULL OR lease_until < $4 OR lease_due = $3)
-			RETURNING pipeline_id)
-		SELECT `+pipelineColumns+`, state FROM pipelines
-		WHERE team_id = $1 AND id = (SELECT pipeline_id FROM claimed)`,
-		c.TeamID, c.PipelineID, c.Due, c.Now, c.LeaseUntil)
-	b.Queue(`COMMIT`)
-	br := s.pool.SendBatch(ctx, b)
-	_, errBegin := br.Exec()
-	_, errSet := br.Exec()
-	p, err := scanPipeline(rowWithExtra{br.QueryRow(), &state})
-	_, errCommit := br.Exec()
-	errClose := br.Close()
-	if e := errors.Join(errBegin, errSet, errCommit, errClose); e != nil {
-		return store.PollClaim{}, fmt.Errorf("claim poll of pipeline %s: %w", c.PipelineID, e)
-	}
-	switch {
-	case err == nil:
-		out.Pipeline = p
-		if state != nil {
-			out.State = json.RawMessage(state)
+	var out []store.DuePoll
+	b.Queue(claimDuePolls, c.Now, c.LeaseUntil, c.Owner, c.Limit).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				d     store.DuePoll
+				state []byte
+			)
+			p, err := scanPipeline(rowWithPrefix{rows, []any{&d.Due, &d.Manual}, &state})
+			if err != nil {
+				return err
+			}
+			d.Pipeline, d.Due = p, d.Due.UTC()
+			if state != nil {
+				d.State = json.RawMessage(state)
+			}
+			out = append(out, d)
 		}
-		return out, nil
-	case !errors.Is(err, core.ErrNotFound):
-		return store.PollClaim{}, fmt.Errorf("claim poll of pipeline %s: %w", c.PipelineID, err)
-	}
-	var next time.Time
-	var until *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT next_due, lease_until FROM poll_schedules WHERE team_id = $1 AND pipeline_id = $2`,
-		c.TeamID, c.PipelineID).Scan(&next, &until)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows) || err == nil && !next.Equal(c.Due):
-		out.Stale = true
-	case err != nil:
-		return store.PollClaim{}, fmt.Errorf("claim poll of pipeline %s: %w", c.PipelineID, err)
-	case until != nil:
-		out.BusyUntil = until.UTC()
-	default:
-		out.Stale = true
+		return rows.Err()
+	})
+	b.Queue(`COMMIT`)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("claim due polls: %w", err)
 	}
 	return out, nil
 }
 
-// rowWithExtra scans one more column after those scanPipeline reads.
-type rowWithExtra struct {
-	r     pgx.Row
-	extra any
+// rowWithPrefix scans columns before and one after those scanPipeline
+// reads.
+type rowWithPrefix struct {
+	r      pgx.Row
+	before []any
+	extra  any
 }
 
-func (x rowWithExtra) Scan(dest ...any) error { return x.r.Scan(append(dest, x.extra)...) }
+func (x rowWithPrefix) Scan(dest ...any) error {
+	return x.r.Scan(append(append(x.before, dest...), x.extra)...)
+}
+
+// ReleasePolls implements store.Polls.
+func (s *Store) ReleasePolls(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errors.New("release polls: no owner given")
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, lease_owner = NULL
+		WHERE left(lease_owner, length($1)) = $1`, prefix)
+	if err != nil {
+		return 0, fmt.Errorf("release the polls of %s: %w", prefix, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// RetryPoll implements store.Polls.
+func (s *Store) RetryPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due, until time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE poll_schedules SET lease_until = $4
+		WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, teamID, pipelineID, due, until); err != nil {
+		return fmt.Errorf("retry poll of pipeline %s: %w", pipelineID, err)
+	}
+	return nil
+}
 
 // FinishPoll implements store.Polls.
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// See ClaimPoll for why this commit need not wait for the flush.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-			return err
-		}
-		var err error
-		moved, err = s.finishPoll(ctx, tx, f)
-		return err
+		b := &pgx.Batch{}
+		queueFinish(b, f, &moved)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return false, fmt.Errorf("finish poll of pipeline %s: %w", f.PipelineID, err)
@@ -131,58 +147,37 @@ func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error
 	return moved, nil
 }
 
-// finishPoll is FinishPoll in tx: a batch's transaction (store.Batch.Finish)
-// or FinishPoll's own.
-func (s *Store) finishPoll(ctx context.Context, tx pgx.Tx, f store.PollFinish) (bool, error) {
-	now := core.Now()
-	var moved bool
-	if !f.Next.IsZero() {
-		tag, err := tx.Exec(ctx, `UPDATE poll_schedules SET next_due = $4, lease_due = NULL, lease_until = NULL, updated_at = $5
-			WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3`, f.TeamID, f.PipelineID, f.Due, f.Next, now)
-		if err != nil {
-			return false, err
-		}
-		moved = tag.RowsAffected() > 0
-	}
-	if !moved {
-		if _, err := tx.Exec(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = $4
-			WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, f.TeamID, f.PipelineID, f.Due, now); err != nil {
-			return false, err
-		}
-	}
-	if moved && f.Job != nil {
-		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
-			return false, fmt.Errorf("enqueue next poll: %w", err)
-		}
-	}
-	if f.Status != "" {
-		if _, err := tx.Exec(ctx, `UPDATE pipelines SET status = $3, updated_at = $4
-			WHERE team_id = $1 AND id = $2 AND status <> 'paused' AND status <> $3`, f.TeamID, f.PipelineID, f.Status, now); err != nil {
-			return false, err
-		}
-	}
-	return moved, nil
-}
-
-// queueFinish queues finishPoll's statements but the job insert into a
-// batch's pgx batch, in the same order and with the same effect: the
-// schedule moves to f.Next if it is still at f.Due (then *moved is set
-// when the batch is read), else only the lease of f.Due is let go (the
-// second statement finds no lease left when the first moved the
-// schedule); then the pipeline's status. The caller inserts f.Job when
-// *moved.
+// queueFinish queues the end of a poll into a pgx batch (a batch's, or
+// FinishPoll's own): one statement moves the schedule to f.Next if it is
+// still at f.Due (or deletes it when f.Next is zero) and releases the
+// lease of f.Due in any case; *moved is set when the batch is read. Then
+// the pipeline's status, when it changes.
 func queueFinish(b *pgx.Batch, f store.PollFinish, moved *bool) {
 	now := core.Now()
-	if !f.Next.IsZero() {
-		b.Queue(`UPDATE poll_schedules SET next_due = $4, lease_due = NULL, lease_until = NULL, updated_at = $5
-			WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3`, f.TeamID, f.PipelineID, f.Due, f.Next, now).
-			Exec(func(ct pgconn.CommandTag) error {
-				*moved = ct.RowsAffected() > 0
-				return nil
+	setMoved := func(ct pgconn.CommandTag) error {
+		*moved = ct.RowsAffected() > 0
+		return nil
+	}
+	if f.Next.IsZero() {
+		b.Queue(`DELETE FROM poll_schedules WHERE team_id = $1 AND pipeline_id = $2 AND next_due = $3`,
+			f.TeamID, f.PipelineID, f.Due).Exec(setMoved)
+		b.Queue(`UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, lease_owner = NULL, updated_at = $4
+			WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, f.TeamID, f.PipelineID, f.Due, now)
+	} else {
+		b.Queue(`UPDATE poll_schedules SET
+				next_due = CASE WHEN next_due = $3 THEN $4 ELSE next_due END,
+				manual = manual AND next_due <> $3,
+				lease_due = NULL, lease_until = NULL, lease_owner = NULL, updated_at = $5
+			WHERE team_id = $1 AND pipeline_id = $2 AND (next_due = $3 OR lease_due = $3)
+			RETURNING next_due = $4`, f.TeamID, f.PipelineID, f.Due, f.Next, now).
+			QueryRow(func(r pgx.Row) error {
+				err := r.Scan(moved)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				return err
 			})
 	}
-	b.Queue(`UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = $4
-		WHERE team_id = $1 AND pipeline_id = $2 AND lease_due = $3`, f.TeamID, f.PipelineID, f.Due, now)
 	if f.Status != "" {
 		b.Queue(`UPDATE pipelines SET status = $3, updated_at = $4
 			WHERE team_id = $1 AND id = $2 AND status <> 'paused' AND status <> $3`, f.TeamID, f.PipelineID, f.Status, now)
@@ -192,9 +187,9 @@ func queueFinish(b *pgx.Batch, f store.PollFinish, moved *bool) {
 // PollSchedule implements store.Polls.
 func (s *Store) PollSchedule(ctx context.Context, teamID, pipelineID uuid.UUID) (store.PollSchedule, error) {
 	var ps store.PollSchedule
-	err := s.pool.QueryRow(ctx, `SELECT team_id, pipeline_id, next_due, lease_due, lease_until, updated_at
+	err := s.pool.QueryRow(ctx, `SELECT team_id, pipeline_id, next_due, lease_due, lease_until, coalesce(lease_owner, ''), manual, updated_at
 		FROM poll_schedules WHERE team_id = $1 AND pipeline_id = $2`, teamID, pipelineID).
-		Scan(&ps.TeamID, &ps.PipelineID, &ps.NextDue, &ps.LeaseDue, &ps.LeaseUntil, &ps.UpdatedAt)
+		Scan(&ps.TeamID, &ps.PipelineID, &ps.NextDue, &ps.LeaseDue, &ps.LeaseUntil, &ps.LeaseOwner, &ps.Manual, &ps.UpdatedAt)
 	if err != nil {
 		return store.PollSchedule{}, mapErr(err)
 	}
@@ -205,12 +200,11 @@ func (s *Store) PollSchedule(ctx context.Context, teamID, pipelineID uuid.UUID) 
 }
 
 // UnarmedPolls implements store.Polls.
-func (s *Store) UnarmedPolls(ctx context.Context, overdue, now time.Time, limit int) ([]store.PollRef, error) {
+func (s *Store) UnarmedPolls(ctx context.Context, limit int) ([]store.PollRef, error) {
 	rows, err := s.pool.Query(ctx, `SELECT p.team_id, p.id FROM pipelines p
-		LEFT JOIN poll_schedules s ON s.pipeline_id = p.id
 		WHERE p.kind = 'polling' AND p.status <> 'paused'
-		  AND (s.pipeline_id IS NULL OR s.next_due < $1 AND (s.lease_until IS NULL OR s.lease_until < $2))
-		ORDER BY p.id LIMIT $3`, overdue, now, limit)
+		  AND NOT EXISTS (SELECT 1 FROM poll_schedules s WHERE s.pipeline_id = p.id)
+		ORDER BY p.id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unarmed polls: %w", err)
 	}

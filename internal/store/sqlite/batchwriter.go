@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/riverqueue/river"
-
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -173,9 +171,6 @@ func (s *Store) writeShared(group []*writeReq) {
 		return
 	}
 	kept := 0
-	// The next polls' jobs of the batches kept, inserted together before
-	// the commit.
-	var pollJobs []river.InsertManyParams
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = fmt.Errorf("write batch: %w", err)
@@ -185,8 +180,7 @@ func (s *Store) writeShared(group []*writeReq) {
 			errs[i] = fmt.Errorf("write batch: savepoint: %w", err)
 			continue
 		}
-		var jobs []river.InsertManyParams
-		if errs[i] = s.writeBatchTxJobs(r.ctx, tx, r.b, &jobs); errs[i] != nil {
+		if errs[i] = s.writeBatchTx(r.ctx, tx, r.b); errs[i] != nil {
 			if _, err := tx.ExecContext(context.WithoutCancel(r.ctx), `ROLLBACK TO batch`); err != nil {
 				// SQLite rolled back the whole transaction (some errors
 				// do): nothing of the group is kept.
@@ -196,7 +190,6 @@ func (s *Store) writeShared(group []*writeReq) {
 			}
 		} else {
 			kept++
-			pollJobs = append(pollJobs, jobs...)
 		}
 		if _, err := tx.ExecContext(context.WithoutCancel(r.ctx), `RELEASE batch`); err != nil {
 			_ = tx.Rollback()
@@ -208,13 +201,6 @@ func (s *Store) writeShared(group []*writeReq) {
 		_ = tx.Rollback()
 		answer(nil)
 		return
-	}
-	if len(pollJobs) > 0 {
-		if _, err := s.inserter.InsertManyTx(context.WithoutCancel(group[0].ctx), tx, pollJobs); err != nil {
-			_ = tx.Rollback()
-			answer(fmt.Errorf("write batch: enqueue next polls: %w", err))
-			return
-		}
 	}
 	answer(commitErr(tx.Commit()))
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/riverqueue/river"
-
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
 )
@@ -62,14 +60,6 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 
 // writeBatchTx writes b in tx.
 func (s *Store) writeBatchTx(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
-	return s.writeBatchTxJobs(ctx, tx, b, nil)
-}
-
-// writeBatchTxJobs is writeBatchTx; with pollJobs set, the job of the
-// batch's next poll is appended there instead of inserted, for the shared
-// transaction to insert the jobs of all its polls in one statement (River's
-// insert is the costliest statement of a poll on SQLite, mostly parsing).
-func (s *Store) writeBatchTxJobs(ctx context.Context, tx *sql.Tx, b *store.Batch, pollJobs *[]river.InsertManyParams) error {
 	if b.Persist && len(b.Records) > 0 {
 		if err := insertRecords(ctx, tx, b); err != nil {
 			return fmt.Errorf("insert records: %w", err)
@@ -138,7 +128,7 @@ func (s *Store) writeBatchTxJobs(ctx context.Context, tx *sql.Tx, b *store.Batch
 		}
 	}
 	if b.Finish != nil {
-		if _, err := s.finishPollJobs(ctx, tx, *b.Finish, pollJobs); err != nil {
+		if _, err := finishPoll(ctx, tx, *b.Finish); err != nil {
 			return fmt.Errorf("finish poll: %w", err)
 		}
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -18,76 +19,91 @@ import (
 var _ store.Polls = (*Store)(nil)
 
 // ArmPoll implements store.Polls.
-func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, job river.InsertManyParams) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := micros(core.Now())
-		res, err := tx.ExecContext(ctx, `INSERT INTO poll_schedules (pipeline_id, team_id, next_due, updated_at)
-			SELECT id, team_id, ?, ? FROM pipelines WHERE team_id = ? AND id = ?
-			ON CONFLICT (pipeline_id) DO UPDATE SET next_due = excluded.next_due, updated_at = excluded.updated_at`,
-			micros(due), now, teamID, pipelineID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return core.ErrNotFound
-		}
-		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{job}); err != nil {
-			return fmt.Errorf("enqueue poll: %w", err)
-		}
-		return nil
-	})
+func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, manual bool) error {
+	res, err := s.write.ExecContext(ctx, `INSERT INTO poll_schedules (pipeline_id, team_id, next_due, manual, updated_at)
+		SELECT id, team_id, ?, ?, ? FROM pipelines WHERE team_id = ? AND id = ?
+		ON CONFLICT (pipeline_id) DO UPDATE SET next_due = excluded.next_due, manual = excluded.manual, updated_at = excluded.updated_at`,
+		micros(due), boolInt(manual), micros(core.Now()), teamID, pipelineID)
 	if err != nil {
 		return fmt.Errorf("arm poll of pipeline %s: %w", pipelineID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("arm poll of pipeline %s: %w", pipelineID, core.ErrNotFound)
 	}
 	return nil
 }
 
-// ClaimPoll implements store.Polls.
-func (s *Store) ClaimPoll(ctx context.Context, c store.PollClaimArgs) (store.PollClaim, error) {
-	var out store.PollClaim
-	// The claim need not wait for an fsync (see inLazyTx): the poll's
-	// batch, committed durably after it, makes it durable; if the machine
-	// crashes first, the lease was never taken and the poll's retry takes
-	// it. This saves one of a poll's two fsyncs on the one writer.
+// ClaimDuePolls implements store.Polls: one UPDATE leases the due
+// schedules and returns them, one SELECT reads their pipelines, in one
+// transaction of the one writer, so no two claims overlap.
+//
+// The claim need not wait for an fsync (see inLazyTx): the polls'
+// batches, committed durably after it, make it durable; if the machine
+// crashes first, the leases were never taken and the schedules are
+// claimed again.
+func (s *Store) ClaimDuePolls(ctx context.Context, c store.PollBatchClaim) ([]store.DuePoll, error) {
+	if c.Limit <= 0 {
+		return nil, nil
+	}
+	var out []store.DuePoll
 	err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
-		due, now := micros(c.Due), micros(c.Now)
-		res, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET lease_due = ?, lease_until = ?
-			WHERE team_id = ? AND pipeline_id = ? AND next_due = ?
-			  AND (lease_until IS NULL OR lease_until < ? OR lease_due = ?)`,
-			due, micros(c.LeaseUntil), c.TeamID, c.PipelineID, due, now, due)
+		out = out[:0]
+		now := micros(c.Now)
+		rows, err := tx.QueryContext(ctx, `UPDATE poll_schedules SET lease_due = next_due, lease_until = ?, lease_owner = ?
+			WHERE pipeline_id IN (SELECT pipeline_id FROM poll_schedules
+				WHERE next_due <= ? AND (lease_until IS NULL OR lease_until < ?)
+				ORDER BY next_due LIMIT ?)
+			RETURNING pipeline_id, next_due, manual`, micros(c.LeaseUntil), c.Owner, now, now, c.Limit)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var next int64
-			var until sql.NullInt64
-			err := tx.QueryRowContext(ctx, `SELECT next_due, lease_until FROM poll_schedules WHERE team_id = ? AND pipeline_id = ?`,
-				c.TeamID, c.PipelineID).Scan(&next, &until)
-			switch {
-			case err == sql.ErrNoRows || err == nil && next != due:
-				out.Stale = true
-				return nil
-			case err != nil:
+		index := map[string]int{}
+		var ids []any
+		for rows.Next() {
+			var (
+				id     string
+				due    int64
+				manual bool
+			)
+			if err := rows.Scan(&id, &due, &manual); err != nil {
+				rows.Close()
 				return err
 			}
-			out.BusyUntil = fromMicros(until.Int64)
+			index[id] = len(out)
+			ids = append(ids, id)
+			out = append(out, store.DuePoll{Due: fromMicros(due), Manual: manual})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
 			return nil
 		}
-		var state sql.NullString
-		p, err := scanPipelineState(tx.QueryRowContext(ctx, `SELECT `+pipelineColumns+`, state FROM pipelines WHERE team_id = ? AND id = ?`,
-			c.TeamID, c.PipelineID), &state)
+		rows, err = tx.QueryContext(ctx, `SELECT `+pipelineColumns+`, state FROM pipelines WHERE id IN (?`+
+			strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
 		if err != nil {
 			return err
 		}
-		out.Pipeline = p
-		if state.Valid {
-			out.State = json.RawMessage(state.String)
+		defer rows.Close()
+		for rows.Next() {
+			var state sql.NullString
+			p, err := scanPipelineState(rows, &state)
+			if err != nil {
+				return err
+			}
+			d := &out[index[p.ID.String()]]
+			d.Pipeline = p
+			if state.Valid {
+				d.State = json.RawMessage(state.String)
+			}
 		}
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
-		return store.PollClaim{}, fmt.Errorf("claim poll of pipeline %s: %w", c.PipelineID, mapErr(err))
+		return nil, fmt.Errorf("claim due polls: %w", err)
 	}
+	slices.SortFunc(out, func(a, b store.DuePoll) int { return a.Due.Compare(b.Due) })
 	return out, nil
 }
 
@@ -104,12 +120,35 @@ type rowWithExtra struct {
 
 func (x rowWithExtra) Scan(dest ...any) error { return x.r.Scan(append(dest, x.extra)...) }
 
+// ReleasePolls implements store.Polls.
+func (s *Store) ReleasePolls(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errors.New("release polls: no owner given")
+	}
+	res, err := s.write.ExecContext(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, lease_owner = NULL
+		WHERE substr(lease_owner, 1, length(?)) = ?`, prefix, prefix)
+	if err != nil {
+		return 0, fmt.Errorf("release the polls of %s: %w", prefix, err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// RetryPoll implements store.Polls.
+func (s *Store) RetryPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due, until time.Time) error {
+	if _, err := s.write.ExecContext(ctx, `UPDATE poll_schedules SET lease_until = ?
+		WHERE team_id = ? AND pipeline_id = ? AND lease_due = ?`, micros(until), teamID, pipelineID, micros(due)); err != nil {
+		return fmt.Errorf("retry poll of pipeline %s: %w", pipelineID, err)
+	}
+	return nil
+}
+
 // FinishPoll implements store.Polls.
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		moved, err = s.finishPoll(ctx, tx, f)
+		moved, err = finishPoll(ctx, tx, f)
 		return err
 	})
 	if err != nil {
@@ -119,37 +158,36 @@ func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error
 }
 
 // finishPoll is FinishPoll in tx: a batch's transaction (store.Batch.Finish)
-// or FinishPoll's own.
-func (s *Store) finishPoll(ctx context.Context, tx *sql.Tx, f store.PollFinish) (bool, error) {
-	return s.finishPollJobs(ctx, tx, f, nil)
-}
-
-// finishPollJobs is finishPoll; with jobs set, the next poll's job is
-// appended there for the caller to insert in the same transaction.
-func (s *Store) finishPollJobs(ctx context.Context, tx *sql.Tx, f store.PollFinish, jobs *[]river.InsertManyParams) (bool, error) {
+// or FinishPoll's own. One statement moves the schedule to f.Next if it
+// is still at f.Due (or deletes it when f.Next is zero) and releases the
+// lease of f.Due in any case.
+func finishPoll(ctx context.Context, tx *sql.Tx, f store.PollFinish) (bool, error) {
 	var moved bool
 	now := micros(core.Now())
 	due := micros(f.Due)
-	if !f.Next.IsZero() {
-		res, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET next_due = ?, lease_due = NULL, lease_until = NULL, updated_at = ?
-			WHERE team_id = ? AND pipeline_id = ? AND next_due = ?`, micros(f.Next), now, f.TeamID, f.PipelineID, due)
+	if f.Next.IsZero() {
+		res, err := tx.ExecContext(ctx, `DELETE FROM poll_schedules WHERE team_id = ? AND pipeline_id = ? AND next_due = ?`,
+			f.TeamID, f.PipelineID, due)
 		if err != nil {
 			return false, err
 		}
 		n, _ := res.RowsAffected()
-		moved = n > 0
-	}
-	if !moved {
-		if _, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, updated_at = ?
-			WHERE team_id = ? AND pipeline_id = ? AND lease_due = ?`, now, f.TeamID, f.PipelineID, due); err != nil {
-			return false, err
+		if moved = n > 0; !moved {
+			if _, err := tx.ExecContext(ctx, `UPDATE poll_schedules SET lease_due = NULL, lease_until = NULL, lease_owner = NULL, updated_at = ?
+				WHERE team_id = ? AND pipeline_id = ? AND lease_due = ?`, now, f.TeamID, f.PipelineID, due); err != nil {
+				return false, err
+			}
 		}
-	}
-	if moved && f.Job != nil && jobs != nil {
-		*jobs = append(*jobs, *f.Job)
-	} else if moved && f.Job != nil {
-		if _, err := s.inserter.InsertManyTx(ctx, tx, []river.InsertManyParams{*f.Job}); err != nil {
-			return false, fmt.Errorf("enqueue next poll: %w", err)
+	} else {
+		next := micros(f.Next)
+		err := tx.QueryRowContext(ctx, `UPDATE poll_schedules SET
+				next_due = CASE WHEN next_due = ?1 THEN ?2 ELSE next_due END,
+				manual = manual AND next_due <> ?1,
+				lease_due = NULL, lease_until = NULL, lease_owner = NULL, updated_at = ?3
+			WHERE team_id = ?4 AND pipeline_id = ?5 AND (next_due = ?1 OR lease_due = ?1)
+			RETURNING next_due = ?2`, due, next, now, f.TeamID, f.PipelineID).Scan(&moved)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, err
 		}
 	}
 	if f.Status != "" {
@@ -168,9 +206,9 @@ func (s *Store) PollSchedule(ctx context.Context, teamID, pipelineID uuid.UUID) 
 		next, updated       int64
 		leaseDue, leaseTill sql.NullInt64
 	)
-	err := s.read.QueryRowContext(ctx, `SELECT team_id, pipeline_id, next_due, lease_due, lease_until, updated_at
+	err := s.read.QueryRowContext(ctx, `SELECT team_id, pipeline_id, next_due, lease_due, lease_until, coalesce(lease_owner, ''), manual, updated_at
 		FROM poll_schedules WHERE team_id = ? AND pipeline_id = ?`, teamID, pipelineID).
-		Scan(&ps.TeamID, &ps.PipelineID, &next, &leaseDue, &leaseTill, &updated)
+		Scan(&ps.TeamID, &ps.PipelineID, &next, &leaseDue, &leaseTill, &ps.LeaseOwner, &ps.Manual, &updated)
 	if err != nil {
 		return store.PollSchedule{}, mapErr(err)
 	}
@@ -180,12 +218,11 @@ func (s *Store) PollSchedule(ctx context.Context, teamID, pipelineID uuid.UUID) 
 }
 
 // UnarmedPolls implements store.Polls.
-func (s *Store) UnarmedPolls(ctx context.Context, overdue, now time.Time, limit int) ([]store.PollRef, error) {
+func (s *Store) UnarmedPolls(ctx context.Context, limit int) ([]store.PollRef, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT p.team_id, p.id FROM pipelines p
-		LEFT JOIN poll_schedules s ON s.pipeline_id = p.id
 		WHERE p.kind = 'polling' AND p.status <> 'paused'
-		  AND (s.pipeline_id IS NULL OR s.next_due < ? AND (s.lease_until IS NULL OR s.lease_until < ?))
-		ORDER BY p.id LIMIT ?`, micros(overdue), micros(now), limit)
+		  AND NOT EXISTS (SELECT 1 FROM poll_schedules s WHERE s.pipeline_id = p.id)
+		ORDER BY p.id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list unarmed polls: %w", err)
 	}
@@ -290,4 +327,12 @@ func (s *Store) DeleteExpiredKeys(ctx context.Context, now time.Time, limit int)
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+// boolInt stores a boolean in an INTEGER column of a STRICT table.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -125,22 +125,21 @@ func testPollCommitInBatch(t *testing.T, s store.Store) {
 	team, _ := newTeam(t, s)
 	p := newPolling(t, s, team.ID, "poll")
 	d1 := dueAt(-time.Second)
-	if err := s.ArmPoll(c, team.ID, p.ID, d1, pollJob(p, d1)); err != nil {
+	if err := s.ArmPoll(c, team.ID, p.ID, d1, false); err != nil {
 		t.Fatal(err)
 	}
 	now := core.Now()
-	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: d1, Now: now, LeaseUntil: now.Add(time.Minute)})); cl.Stale {
-		t.Fatal("stale claim")
+	if got := claimDue(t, s, "node", now, 1); len(got) != 1 {
+		t.Fatalf("claim = %+v", got)
 	}
 	key := []byte("key-0123456789ab")
 	next := d1.Add(time.Minute)
-	job := pollJob(p, next)
 	batch := func() *store.Batch {
 		b := oneRecordBatch(p)
 		b.Run.Trigger = core.TriggerPoll
 		b.State = json.RawMessage(`{"due":"x"}`)
 		b.Keys, b.KeysExpire = [][]byte{key, nil, key}, now.Add(time.Hour)
-		b.Finish = &store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d1, Next: next, Job: &job, Status: core.StatusActive}
+		b.Finish = &store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d1, Next: next, Status: core.StatusActive}
 		return b
 	}
 
@@ -160,15 +159,14 @@ func testPollCommitInBatch(t *testing.T, s store.Store) {
 
 	// The next poll's batch fails (it reuses a run id): its keys and its
 	// schedule are not kept.
-	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: next, Now: now, LeaseUntil: now.Add(time.Minute)})); cl.Stale {
-		t.Fatal("stale claim of the next poll")
+	if got := claimDue(t, s, "node", next, 1); len(got) != 1 {
+		t.Fatalf("claim of the next poll = %+v", got)
 	}
 	key2 := []byte("key2-0123456789a")
-	job2 := pollJob(p, next.Add(time.Minute))
 	failing := batch()
 	failing.Run.ID = first.Run.ID // a run id already used: the insert fails
 	failing.Keys = [][]byte{key2}
-	failing.Finish = &store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: next, Next: next.Add(time.Minute), Job: &job2}
+	failing.Finish = &store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: next, Next: next.Add(time.Minute)}
 	if err := s.WriteBatch(c, failing); err == nil {
 		t.Fatal("a batch reusing a run id committed")
 	}

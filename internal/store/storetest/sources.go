@@ -1,14 +1,14 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -17,26 +17,10 @@ import (
 func init() {
 	extra["PollSchedule"] = testPollSchedule
 	extra["PollLease"] = testPollLease
+	extra["PollClaimsOnce"] = testPollClaimsOnce
 	extra["PollStatus"] = testPollStatus
 	extra["UnarmedPolls"] = testUnarmedPolls
 	extra["DedupKeys"] = testDedupKeys
-}
-
-type pollJobArgs struct {
-	Pipeline uuid.UUID `json:"pipeline"`
-	Due      time.Time `json:"due"`
-}
-
-func (pollJobArgs) Kind() string { return "storetest_poll" }
-
-type pollJobWorker struct {
-	river.WorkerDefaults[pollJobArgs]
-	got chan pollJobArgs
-}
-
-func (w *pollJobWorker) Work(_ context.Context, j *river.Job[pollJobArgs]) error {
-	w.got <- j.Args
-	return nil
 }
 
 func newPolling(t *testing.T, s store.Store, teamID uuid.UUID, name string) core.Pipeline {
@@ -47,12 +31,14 @@ func newPolling(t *testing.T, s store.Store, teamID uuid.UUID, name string) core
 	}))
 }
 
-func pollJob(p core.Pipeline, due time.Time) river.InsertManyParams {
-	return river.InsertManyParams{Args: pollJobArgs{Pipeline: p.ID, Due: due}}
-}
-
 // dueAt is a due time as the scheduler makes them: whole milliseconds.
 func dueAt(d time.Duration) time.Time { return core.Now().Add(d).Truncate(time.Millisecond) }
+
+// claimDue claims the polls due at now for owner, leased for a minute.
+func claimDue(t *testing.T, s store.Store, owner string, now time.Time, limit int) []store.DuePoll {
+	t.Helper()
+	return must[[]store.DuePoll](t)(s.ClaimDuePolls(ctx(t), store.PollBatchClaim{Owner: owner, Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit}))
+}
 
 func testPollSchedule(t *testing.T, s store.Store) {
 	c := ctx(t)
@@ -63,40 +49,19 @@ func testPollSchedule(t *testing.T, s store.Store) {
 	if _, err := s.PollSchedule(c, team.ID, p.ID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("schedule before arming: err = %v, want ErrNotFound", err)
 	}
-	if err := s.ArmPoll(c, other.ID, p.ID, dueAt(0), pollJob(p, dueAt(0))); !errors.Is(err, core.ErrNotFound) {
+	if err := s.ArmPoll(c, other.ID, p.ID, dueAt(0), false); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("arm another team's pipeline: err = %v, want ErrNotFound", err)
 	}
-	if err := s.ArmPoll(c, team.ID, uuid.New(), dueAt(0), pollJob(p, dueAt(0))); !errors.Is(err, core.ErrNotFound) {
+	if err := s.ArmPoll(c, team.ID, uuid.New(), dueAt(0), false); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("arm unknown pipeline: err = %v, want ErrNotFound", err)
 	}
-
-	w := &pollJobWorker{got: make(chan pollJobArgs, 8)}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, w)
-	client := must[store.JobClient](t)(s.NewJobClient(&river.Config{
-		Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}, Workers: workers,
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
-	}))
-	if err := client.Start(c); err != nil {
+	due := dueAt(time.Second)
+	if err := s.ArmPoll(c, team.ID, p.ID, due, true); err != nil {
 		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Stop(context.Background()) })
-
-	due := dueAt(0)
-	if err := s.ArmPoll(c, team.ID, p.ID, due, pollJob(p, due)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case got := <-w.got:
-		if got.Pipeline != p.ID || !got.Due.Equal(due) {
-			t.Fatalf("armed job = %+v, want pipeline %s due %s", got, p.ID, due)
-		}
-	case <-c.Done():
-		t.Fatal("the armed poll job did not run")
 	}
 	sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID))
-	if sched.PipelineID != p.ID || sched.TeamID != team.ID || !sched.NextDue.Equal(due) || sched.LeaseDue != nil {
-		t.Fatalf("schedule = %+v, want next %s", sched, due)
+	if sched.PipelineID != p.ID || sched.TeamID != team.ID || !sched.NextDue.Equal(due) || sched.LeaseDue != nil || !sched.Manual {
+		t.Fatalf("schedule = %+v, want next %s, manual", sched, due)
 	}
 	if _, err := s.PollSchedule(c, other.ID, p.ID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("another team's schedule: err = %v", err)
@@ -108,35 +73,38 @@ func testPollSchedule(t *testing.T, s store.Store) {
 		State: json.RawMessage(`{"values":{"since":"2024-01-01T00:00:00Z"}}`)}); err != nil {
 		t.Fatal(err)
 	}
-	now := core.Now()
-	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: due.Add(time.Second), Now: now, LeaseUntil: now.Add(time.Minute)})); !cl.Stale {
-		t.Fatalf("claim of another due time = %+v, want stale", cl)
+	if got := claimDue(t, s, "node-a", due.Add(-time.Millisecond), 10); len(got) != 0 {
+		t.Fatalf("claim before the due time = %+v", got)
 	}
-	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: other.ID, PipelineID: p.ID, Due: due, Now: now, LeaseUntil: now.Add(time.Minute)})); !cl.Stale {
-		t.Fatalf("claim by another team = %+v, want stale", cl)
+	got := claimDue(t, s, "node-a", due, 10)
+	if len(got) != 1 || got[0].Pipeline.ID != p.ID || got[0].Pipeline.TeamID != team.ID || got[0].Pipeline.Kind != core.KindPolling ||
+		!got[0].Due.Equal(due) || !got[0].Manual {
+		t.Fatalf("claim = %+v", got)
 	}
-	cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: due, Now: now, LeaseUntil: now.Add(time.Minute)}))
-	if cl.Stale || !cl.BusyUntil.IsZero() || cl.Pipeline.ID != p.ID || cl.Pipeline.Kind != core.KindPolling {
-		t.Fatalf("claim = %+v", cl)
+	sameJSON(t, got[0].State, []byte(`{"values":{"since":"2024-01-01T00:00:00Z"}}`))
+	sched = must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID))
+	if sched.LeaseDue == nil || !sched.LeaseDue.Equal(due) || sched.LeaseOwner != "node-a" {
+		t.Fatalf("schedule after the claim = %+v, want leased to node-a", sched)
 	}
-	sameJSON(t, cl.State, []byte(`{"values":{"since":"2024-01-01T00:00:00Z"}}`))
+	if got := claimDue(t, s, "node-b", due.Add(time.Second), 10); len(got) != 0 {
+		t.Fatalf("claim of a leased schedule = %+v", got)
+	}
 	runs := must[[]core.Run](t)(s.Runs(c, team.ID, p.ID, store.RunQuery{}))
 	if len(runs) != 1 || runs[0].Error != "the API answered 500" || runs[0].Trigger != core.TriggerPoll {
 		t.Fatalf("failed run = %+v", runs)
 	}
 
-	// Finishing moves the schedule and enqueues the next poll.
+	// Finishing moves the schedule and frees the lease.
 	next := due.Add(10 * time.Second)
-	job := pollJob(p, next)
-	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: due, Next: next, Job: &job})); !moved {
+	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: due, Next: next})); !moved {
 		t.Fatal("finish did not move the schedule")
 	}
 	sched = must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID))
-	if !sched.NextDue.Equal(next) || sched.LeaseDue != nil || sched.LeaseUntil != nil {
-		t.Fatalf("schedule after finish = %+v, want next %s and no lease", sched, next)
+	if !sched.NextDue.Equal(next) || sched.LeaseDue != nil || sched.LeaseUntil != nil || sched.LeaseOwner != "" || sched.Manual {
+		t.Fatalf("schedule after finish = %+v, want next %s, no lease, not manual", sched, next)
 	}
-	// Finishing twice (a retried job) moves nothing and enqueues nothing.
-	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: due, Next: next.Add(time.Second), Job: &job})); moved {
+	// Finishing twice moves nothing.
+	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: due, Next: next.Add(time.Second)})); moved {
 		t.Fatal("a second finish of the same poll moved the schedule")
 	}
 	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(next) {
@@ -157,60 +125,134 @@ func testPollLease(t *testing.T, s store.Store) {
 	team, _ := newTeam(t, s)
 	p := newPolling(t, s, team.ID, "lease")
 	d1 := dueAt(-time.Second)
-	if err := s.ArmPoll(c, team.ID, p.ID, d1, pollJob(p, d1)); err != nil {
+	if err := s.ArmPoll(c, team.ID, p.ID, d1, false); err != nil {
 		t.Fatal(err)
 	}
 	now := core.Now()
-	claim := func(due, now, until time.Time) store.PollClaim {
-		t.Helper()
-		return must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: p.ID, Due: due, Now: now, LeaseUntil: until}))
-	}
-	if cl := claim(d1, now, now.Add(time.Minute)); cl.Stale || !cl.BusyUntil.IsZero() {
-		t.Fatalf("first claim = %+v", cl)
-	}
-	// The same poll again (its job was retried) takes its own lease over.
-	if cl := claim(d1, now, now.Add(2*time.Minute)); cl.Stale || !cl.BusyUntil.IsZero() {
-		t.Fatalf("claim of the same due time = %+v", cl)
+	if got := claimDue(t, s, "node-a@1", now, 10); len(got) != 1 || !got[0].Due.Equal(d1) || got[0].Manual {
+		t.Fatalf("first claim = %+v", got)
 	}
 	// Run now while the poll runs: the new poll waits for the lease.
 	d2 := dueAt(0)
-	if err := s.ArmPoll(c, team.ID, p.ID, d2, pollJob(p, d2)); err != nil {
+	if err := s.ArmPoll(c, team.ID, p.ID, d2, true); err != nil {
 		t.Fatal(err)
 	}
-	cl := claim(d2, now, now.Add(time.Minute))
-	if cl.Stale || cl.BusyUntil.IsZero() || !cl.BusyUntil.Equal(now.Add(2*time.Minute)) {
-		t.Fatalf("claim while another poll holds the lease = %+v, want busy until %s", cl, now.Add(2*time.Minute))
+	if got := claimDue(t, s, "node-b", now.Add(time.Second), 10); len(got) != 0 {
+		t.Fatalf("claim while another poll holds the lease = %+v", got)
 	}
 	// The first poll finishes: the schedule moved on, so only the lease is
-	// released and no job is enqueued.
-	next := d1.Add(time.Minute)
-	job := pollJob(p, next)
-	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d1, Next: next, Job: &job})); moved {
+	// released, and the manual poll is claimed next.
+	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d1, Next: d1.Add(time.Minute)})); moved {
 		t.Fatal("finish of a superseded poll moved the schedule")
 	}
-	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(d2) || sched.LeaseDue != nil {
-		t.Fatalf("schedule = %+v, want next %s without lease", sched, d2)
+	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(d2) || sched.LeaseDue != nil || !sched.Manual {
+		t.Fatalf("schedule = %+v, want next %s, manual, without lease", sched, d2)
 	}
-	if cl := claim(d2, now, now.Add(time.Minute)); cl.Stale || !cl.BusyUntil.IsZero() {
-		t.Fatalf("claim after the lease was released = %+v", cl)
+	if got := claimDue(t, s, "node-a@1", now.Add(time.Second), 10); len(got) != 1 || !got[0].Due.Equal(d2) || !got[0].Manual {
+		t.Fatalf("claim after the lease was released = %+v", got)
 	}
 	// A lease whose node died is free once it ends.
-	d3 := dueAt(time.Second)
-	if err := s.ArmPoll(c, team.ID, p.ID, d3, pollJob(p, d3)); err != nil {
+	if got := claimDue(t, s, "node-b", now.Add(59*time.Second), 10); len(got) != 0 {
+		t.Fatalf("claim while the lease holds = %+v", got)
+	}
+	if got := claimDue(t, s, "node-b", now.Add(2*time.Minute), 10); len(got) != 1 || !got[0].Due.Equal(d2) {
+		t.Fatalf("claim after the lease ended = %+v", got)
+	}
+	// A restarted node frees the leases of its dead processes at once.
+	if n := must[int](t)(s.ReleasePolls(c, "node-a@")); n != 0 {
+		t.Fatalf("released %d leases of node-a, which holds none", n)
+	}
+	if n := must[int](t)(s.ReleasePolls(c, "node-b")); n != 1 {
+		t.Fatalf("released %d leases of node-b, want 1", n)
+	}
+	if _, err := s.ReleasePolls(c, ""); err == nil {
+		t.Fatal("released the leases of every owner")
+	}
+	if got := claimDue(t, s, "node-c", now.Add(time.Second), 10); len(got) != 1 {
+		t.Fatalf("claim after the release = %+v", got)
+	}
+	// A stopped schedule (paused pipeline) is deleted; arming it again
+	// (resume) makes a new one.
+	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d2})); !moved {
+		t.Fatal("a stop did not delete the schedule")
+	}
+	if _, err := s.PollSchedule(c, team.ID, p.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("schedule after a stop: err = %v", err)
+	}
+	if err := s.ArmPoll(c, team.ID, p.ID, d2, false); err != nil {
 		t.Fatal(err)
 	}
-	if cl := claim(d3, now, now.Add(time.Minute)); cl.BusyUntil.IsZero() {
-		t.Fatalf("claim while the lease holds = %+v, want busy", cl)
+	// A stop of a superseded poll only frees its lease.
+	if got := claimDue(t, s, "node-c", now.Add(time.Second), 10); len(got) != 1 {
+		t.Fatalf("claim after arming again = %+v", got)
 	}
-	if cl := claim(d3, now.Add(2*time.Minute), now.Add(3*time.Minute)); cl.Stale || !cl.BusyUntil.IsZero() {
-		t.Fatalf("claim after the lease ended = %+v", cl)
+	d3 := dueAt(time.Hour)
+	if err := s.ArmPoll(c, team.ID, p.ID, d3, false); err != nil {
+		t.Fatal(err)
 	}
-	// A stopped schedule (paused pipeline) keeps its due time and frees the lease.
-	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d3})); moved {
-		t.Fatal("a stop moved the schedule")
+	if moved := must[bool](t)(s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: d2})); moved {
+		t.Fatal("a stop of a superseded poll deleted the schedule")
 	}
 	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(d3) || sched.LeaseDue != nil {
-		t.Fatalf("schedule after a stop = %+v", sched)
+		t.Fatalf("schedule after the stop of a superseded poll = %+v", sched)
+	}
+}
+
+// testPollClaimsOnce claims from several goroutines at once (nodes):
+// every due schedule is claimed exactly once, earliest due first.
+func testPollClaimsOnce(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	const n = 60
+	due := dueAt(-time.Minute)
+	for i := range n {
+		p := newPolling(t, s, team.ID, fmt.Sprintf("p%d", i))
+		if err := s.ArmPoll(c, team.ID, p.ID, due.Add(time.Duration(i)*time.Millisecond), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := newPolling(t, s, team.ID, "later")
+	if err := s.ArmPoll(c, team.ID, later.ID, dueAt(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		counts = map[uuid.UUID]int{}
+		wg     sync.WaitGroup
+	)
+	now := core.Now()
+	for node := range 4 {
+		wg.Go(func() {
+			for {
+				got, err := s.ClaimDuePolls(c, store.PollBatchClaim{Owner: fmt.Sprintf("node-%d", node), Now: now, LeaseUntil: now.Add(time.Minute), Limit: 7})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i := 1; i < len(got); i++ {
+					if got[i].Due.Before(got[i-1].Due) {
+						t.Errorf("claimed out of order: %s before %s", got[i-1].Due, got[i].Due)
+					}
+				}
+				mu.Lock()
+				for _, d := range got {
+					counts[d.Pipeline.ID]++
+				}
+				mu.Unlock()
+				if len(got) == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(counts) != n || counts[later.ID] != 0 {
+		t.Fatalf("%d schedules claimed, want %d (and not the later one)", len(counts), n)
+	}
+	for id, k := range counts {
+		if k != 1 {
+			t.Fatalf("schedule of %s claimed %d times", id, k)
+		}
 	}
 }
 
@@ -219,13 +261,12 @@ func testPollStatus(t *testing.T, s store.Store) {
 	team, _ := newTeam(t, s)
 	p := newPolling(t, s, team.ID, "status")
 	due := dueAt(0)
-	if err := s.ArmPoll(c, team.ID, p.ID, due, pollJob(p, due)); err != nil {
+	if err := s.ArmPoll(c, team.ID, p.ID, due, false); err != nil {
 		t.Fatal(err)
 	}
 	finish := func(due, next time.Time, status core.PipelineStatus) {
 		t.Helper()
-		job := pollJob(p, next)
-		if _, err := s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: due, Next: next, Job: &job, Status: status}); err != nil {
+		if _, err := s.FinishPoll(c, store.PollFinish{TeamID: team.ID, PipelineID: p.ID, Due: due, Next: next, Status: status}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,37 +298,32 @@ func testUnarmedPolls(t *testing.T, s store.Store) {
 	unarmed := newPolling(t, s, team.ID, "unarmed")
 	armed := newPolling(t, s, team.ID, "armed")
 	overdue := newPolling(t, s, team.ID, "overdue")
-	leased := newPolling(t, s, team.ID, "leased")
 	paused := newPolling(t, s, team.ID, "paused")
+	unarmed2 := newPolling(t, s, team.ID, "unarmed-2")
 	newPipeline(t, s, team.ID, "webhook")
 	now := core.Now()
-	arm := func(p core.Pipeline, due time.Time) {
-		t.Helper()
-		if err := s.ArmPoll(c, team.ID, p.ID, due, pollJob(p, due)); err != nil {
+	for _, a := range []struct {
+		p   core.Pipeline
+		due time.Time
+	}{{armed, now.Add(time.Minute)}, {overdue, now.Add(-time.Hour)}} {
+		if err := s.ArmPoll(c, team.ID, a.p.ID, a.due.Truncate(time.Millisecond), false); err != nil {
 			t.Fatal(err)
 		}
-	}
-	arm(armed, now.Add(time.Minute).Truncate(time.Millisecond))
-	arm(overdue, now.Add(-time.Hour).Truncate(time.Millisecond))
-	old := now.Add(-time.Hour).Truncate(time.Millisecond)
-	arm(leased, old)
-	if cl := must[store.PollClaim](t)(s.ClaimPoll(c, store.PollClaimArgs{TeamID: team.ID, PipelineID: leased.ID, Due: old, Now: now, LeaseUntil: now.Add(time.Minute)})); cl.Stale {
-		t.Fatal("claim failed")
 	}
 	if _, err := s.SetPipelineStatus(c, team.ID, paused.ID, core.StatusPaused); err != nil {
 		t.Fatal(err)
 	}
-	refs := must[[]store.PollRef](t)(s.UnarmedPolls(c, now.Add(-10*time.Minute), now, 100))
+	refs := must[[]store.PollRef](t)(s.UnarmedPolls(c, 100))
 	got := map[uuid.UUID]bool{}
 	for _, r := range refs {
 		if r.TeamID == team.ID {
 			got[r.PipelineID] = true
 		}
 	}
-	if len(got) != 2 || !got[unarmed.ID] || !got[overdue.ID] {
-		t.Fatalf("unarmed = %v, want %s (no schedule) and %s (overdue)", got, unarmed.ID, overdue.ID)
+	if len(got) != 2 || !got[unarmed.ID] || !got[unarmed2.ID] {
+		t.Fatalf("unarmed = %v, want %s and %s (no schedule)", got, unarmed.ID, unarmed2.ID)
 	}
-	if refs := must[[]store.PollRef](t)(s.UnarmedPolls(c, now.Add(-10*time.Minute), now, 1)); len(refs) != 1 {
+	if refs := must[[]store.PollRef](t)(s.UnarmedPolls(c, 1)); len(refs) != 1 {
 		t.Fatalf("limit 1 gave %d", len(refs))
 	}
 }
