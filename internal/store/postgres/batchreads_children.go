@@ -80,19 +80,15 @@ func (s *Store) RejectedOfPipelines(ctx context.Context, teamID uuid.UUID, pipel
 	if len(pipelineIDs) == 0 {
 		return out, nil
 	}
-	rows, err := s.readQuery(ctx, perPipeline("pipeline_id, id, run_id, version, received_at, raw, reason", "rejected_records", nil, "id DESC", "x.id DESC", 3),
-		teamID, pipelineIDs, store.ClampLimit(n))
-	if err != nil {
-		return nil, fmt.Errorf("list rejected records of pipelines: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (core.Rejected, error) {
+	list, err := readRows(ctx, s, func(r pgx.CollectableRow) (core.Rejected, error) {
 		var rej core.Rejected
 		var raw []byte
 		err := r.Scan(&rej.PipelineID, &rej.ID, &rej.RunID, &rej.Version, &rej.ReceivedAt, &raw, &rej.Reason)
 		rej.ReceivedAt = rej.ReceivedAt.UTC()
 		rej.Raw = raw
 		return rej, err
-	})
+	}, perPipeline("pipeline_id, id, run_id, version, received_at, raw, reason", "rejected_records", nil, "id DESC", "x.id DESC", 3),
+		teamID, pipelineIDs, store.ClampLimit(n))
 	if err != nil {
 		return nil, fmt.Errorf("list rejected records of pipelines: %w", err)
 	}

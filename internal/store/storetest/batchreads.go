@@ -114,7 +114,7 @@ func testBatchChildren(t *testing.T, s store.Store, br store.BatchReads) {
 		newUpload(t, s, team.ID, p.ID)
 		newUpload(t, s, team.ID, p.ID)
 		due := dueAt(time.Duration(i+1) * time.Minute)
-		if err := s.ArmPoll(c, team.ID, p.ID, due, pollJob(p, due)); err != nil {
+		if err := s.ArmPoll(c, team.ID, p.ID, due, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,7 +123,7 @@ func testBatchChildren(t *testing.T, s store.Store, br store.BatchReads) {
 	enqueueDeliveries(t, s, theirs, newDeliveryArgs(theirs, "hook", 1))
 	newUpload(t, s, other.ID, theirs.ID)
 	due := dueAt(time.Minute)
-	if err := s.ArmPoll(c, other.ID, theirs.ID, due, pollJob(theirs, due)); err != nil {
+	if err := s.ArmPoll(c, other.ID, theirs.ID, due, false); err != nil {
 		t.Fatal(err)
 	}
 	asked := []uuid.UUID{theirs.ID, uuid.New()}
