@@ -387,9 +387,9 @@ func TestThreeNodesPolling(t *testing.T) {
 	mu.Unlock()
 	// Every pipeline is polled at least twice more after the kill: no
 	// gap is left by the dead node.
-	// A poll the dead node was running is taken up once River rescues its
-	// job, or at the latest once its lease (the poll's run timeout, 2
-	// minutes, plus 30 s) ends and the periodic check re-arms it.
+	// A poll the dead node was running is taken up by another node once
+	// the dead node's heartbeat expires (30 s), before its lease (the
+	// poll's run timeout, 2 minutes, plus 30 s) would end.
 	deadline := time.Now().Add(4*time.Minute + time.Duration(pipelines/50)*interval)
 	var resumed time.Time
 	for {

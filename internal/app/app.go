@@ -272,7 +272,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	polling, err := poll.New(poll.Config{
 		Workers: cfg.PollWorkers, HostRate: hostRate, UserAgent: "Tributary/" + Version,
-		Owner: nodeID, Node: slot, Registerer: registry, Logger: log.With("component", "polling"),
+		Owner: nodeID, Node: slot, OwnerExpiry: cluster.DefaultExpireAfter, Registerer: registry, Logger: log.With("component", "polling"),
 	}, st, eng, vault.New(st, secrets.NewBox(key)), guard)
 	if err != nil {
 		return err
@@ -423,6 +423,20 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err := jobClient.Start(runCtx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	// The node is listed before it claims polls: other nodes take over
+	// the leases of a node whose heartbeat stopped, so a node claims only
+	// while its row is there (and leaves the cluster after its polls
+	// stopped, below).
+	if err := members.Start(runCtx); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := members.Stop(ctx); err != nil {
+			log.Warn("leaving the cluster", "err", err)
+		}
+	}()
 	// Polls are claimed from their schedules by the node itself, not
 	// through River (see poll's package documentation).
 	if err := polling.Start(runCtx); err != nil {
@@ -436,16 +450,6 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err := jobsUI.Start(runCtx); err != nil {
 		return fmt.Errorf("start job dashboard: %w", err)
 	}
-	if err := members.Start(runCtx); err != nil {
-		return err
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := members.Stop(ctx); err != nil {
-			log.Warn("leaving the cluster", "err", err)
-		}
-	}()
 
 	if cfg.DebugAddr != "" {
 		stopDebug, err := serveDebug(cfg.DebugAddr, httpapi.MetricsHandler(registry), log)

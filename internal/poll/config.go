@@ -47,6 +47,12 @@ type Config struct {
 	// Owner names this node in the leases of its polls (its River client
 	// ID). Default: a random name.
 	Owner string
+	// OwnerExpiry, when set, is how long after its last heartbeat in the
+	// cluster listing (cluster.Membership) a node counts as dead: its
+	// leases are free from then on, so its polls go on within about this
+	// time instead of when their leases end. Set it only when every node
+	// is listed before it claims polls. Zero: leases end at their time.
+	OwnerExpiry time.Duration
 	// Node, when set, is the name of this node's slot in the data
 	// directory (jobs.Identity.Node): Start frees the leases of the
 	// slot's earlier processes (owners named Node@…), which are dead,

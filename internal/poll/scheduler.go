@@ -80,7 +80,11 @@ func (s *Service) loop(ctx, pollCtx context.Context) {
 		if free := s.free(); free > 0 {
 			limit := min(free, s.cfg.ClaimBatch)
 			now := s.cfg.Now().UTC()
-			due, err := s.store.ClaimDuePolls(ctx, store.PollBatchClaim{Owner: s.cfg.Owner, Now: now, LeaseUntil: now.Add(s.leaseFor()), Limit: limit})
+			claim := store.PollBatchClaim{Owner: s.cfg.Owner, Now: now, LeaseUntil: now.Add(s.leaseFor()), Limit: limit}
+			if s.cfg.OwnerExpiry > 0 {
+				claim.DeadBefore = now.Add(-s.cfg.OwnerExpiry)
+			}
+			due, err := s.store.ClaimDuePolls(ctx, claim)
 			if err != nil && ctx.Err() == nil {
 				s.log.WarnContext(ctx, "polling: claim due polls", "err", err)
 			}

@@ -84,6 +84,11 @@ type PollBatchClaim struct {
 	LeaseUntil time.Time
 	// Limit bounds the polls claimed.
 	Limit int
+	// DeadBefore, when set, frees the leases of owners that no node of
+	// the cluster listing (store.Nodes) has renewed since: their node
+	// died, so its polls go on once its heartbeat expires instead of
+	// when their leases end. Zero leaves every lease to its end.
+	DeadBefore time.Time
 }
 
 // DuePoll is a claimed poll: the pipeline with its state, the due time

@@ -32,14 +32,17 @@ func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due t
 	return nil
 }
 
-// claimDuePolls leases the earliest due schedules whose lease is free or
-// ended ($1 now, $2 lease end, $3 owner, $4 limit) and returns them with
+// claimDuePolls leases the earliest due schedules whose lease is free,
+// ended, or held by a node not listed with a heartbeat since $5 (when not
+// null) ($1 now, $2 lease end, $3 owner, $4 limit) and returns them with
 // their pipelines. SKIP LOCKED lets concurrent claims (other nodes) pass
 // the rows one of them is taking instead of waiting for it; the lease
 // itself keeps a row from being claimed again once that claim commits.
 const claimDuePolls = `WITH due AS (
 		SELECT pipeline_id FROM poll_schedules
-		WHERE next_due <= $1 AND (lease_until IS NULL OR lease_until < $1)
+		WHERE next_due <= $1 AND (lease_until IS NULL OR lease_until < $1
+			OR $5::timestamptz IS NOT NULL AND NOT EXISTS (
+				SELECT 1 FROM nodes WHERE nodes.id = poll_schedules.lease_owner AND nodes.heartbeat_at >= $5))
 		ORDER BY next_due LIMIT $4
 		FOR UPDATE SKIP LOCKED
 	), claimed AS (
@@ -74,7 +77,11 @@ func (s *Store) ClaimDuePolls(ctx context.Context, c store.PollBatchClaim) ([]st
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
 	var out []store.DuePoll
-	b.Queue(claimDuePolls, c.Now, c.LeaseUntil, c.Owner, c.Limit).Query(func(rows pgx.Rows) error {
+	var deadBefore *time.Time
+	if !c.DeadBefore.IsZero() {
+		deadBefore = &c.DeadBefore
+	}
+	b.Queue(claimDuePolls, c.Now, c.LeaseUntil, c.Owner, c.Limit, deadBefore).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
 				d     store.DuePoll

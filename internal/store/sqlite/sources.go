@@ -49,11 +49,17 @@ func (s *Store) ClaimDuePolls(ctx context.Context, c store.PollBatchClaim) ([]st
 	err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		now := micros(c.Now)
+		var deadBefore any // NULL: leases held by dead nodes wait for their end
+		if !c.DeadBefore.IsZero() {
+			deadBefore = micros(c.DeadBefore)
+		}
 		rows, err := tx.QueryContext(ctx, `UPDATE poll_schedules SET lease_due = next_due, lease_until = ?, lease_owner = ?
 			WHERE pipeline_id IN (SELECT pipeline_id FROM poll_schedules
-				WHERE next_due <= ? AND (lease_until IS NULL OR lease_until < ?)
+				WHERE next_due <= ? AND (lease_until IS NULL OR lease_until < ?
+					OR ? IS NOT NULL AND NOT EXISTS (
+						SELECT 1 FROM nodes WHERE nodes.id = poll_schedules.lease_owner AND nodes.heartbeat_at >= ?))
 				ORDER BY next_due LIMIT ?)
-			RETURNING pipeline_id, next_due, manual`, micros(c.LeaseUntil), c.Owner, now, now, c.Limit)
+			RETURNING pipeline_id, next_due, manual`, micros(c.LeaseUntil), c.Owner, now, now, deadBefore, deadBefore, c.Limit)
 		if err != nil {
 			return err
 		}

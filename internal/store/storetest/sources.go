@@ -196,6 +196,52 @@ func testPollLease(t *testing.T, s store.Store) {
 	if sched := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !sched.NextDue.Equal(d3) || sched.LeaseDue != nil {
 		t.Fatalf("schedule after the stop of a superseded poll = %+v", sched)
 	}
+	testPollLeaseOfDeadNode(t, s)
+}
+
+// testPollLeaseOfDeadNode: with DeadBefore, a lease is free as soon as
+// its owner is not listed with a heartbeat since then (its node died),
+// and stays taken while its node keeps beating.
+func testPollLeaseOfDeadNode(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	alive, dead := newPolling(t, s, team.ID, "alive-owner"), newPolling(t, s, team.ID, "dead-owner")
+	now := core.Now()
+	for _, n := range []store.Node{
+		{ID: "lease-alive", Version: "v1", Address: "a", StartedAt: now, HeartbeatAt: now},
+		{ID: "lease-dead", Version: "v1", Address: "b", StartedAt: now, HeartbeatAt: now.Add(-time.Minute)},
+	} {
+		if err := s.BeatNode(c, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := dueAt(-time.Second)
+	for _, x := range []struct {
+		p     core.Pipeline
+		owner string
+	}{{alive, "lease-alive"}, {dead, "lease-dead"}} {
+		if err := s.ArmPoll(c, team.ID, x.p.ID, due, false); err != nil {
+			t.Fatal(err)
+		}
+		got := must[[]store.DuePoll](t)(s.ClaimDuePolls(c, store.PollBatchClaim{Owner: x.owner, Now: now, LeaseUntil: now.Add(time.Hour), Limit: 1}))
+		if len(got) != 1 || got[0].Pipeline.ID != x.p.ID {
+			t.Fatalf("claim by %s = %+v", x.owner, got)
+		}
+	}
+	claim := store.PollBatchClaim{Owner: "lease-other", Now: now.Add(time.Second), LeaseUntil: now.Add(time.Hour), Limit: 10}
+	if got := must[[]store.DuePoll](t)(s.ClaimDuePolls(c, claim)); len(got) != 0 {
+		t.Fatalf("claim without DeadBefore took leases that hold: %+v", got)
+	}
+	claim.DeadBefore = now.Add(-30 * time.Second)
+	got := must[[]store.DuePoll](t)(s.ClaimDuePolls(c, claim))
+	if len(got) != 1 || got[0].Pipeline.ID != dead.ID {
+		t.Fatalf("claim with DeadBefore = %+v, want only the dead node's poll", got)
+	}
+	for _, id := range []string{"lease-alive", "lease-dead"} {
+		if err := s.DeleteNode(c, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // testPollClaimsOnce claims from several goroutines at once (nodes):
