@@ -20,6 +20,11 @@ import (
 // itself wherever the store inserts jobs (WriteBatch, RetryDelivery,
 // AdvanceReplay), so the engine and the jobs it enqueues know nothing of
 // the table.
+//
+// A running delivery job may carry other deliveries of its sink
+// (ClaimDeliveries): their own jobs are deleted, their rows' job_id points
+// at the carrying job, and their payload keeps their own job's arguments
+// while they are carried (and after, if they die).
 
 // NewDelivery is a delivery row as it is created, pending.
 type NewDelivery struct {
