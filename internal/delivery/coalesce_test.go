@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/store"
@@ -80,6 +81,14 @@ func queue(t *testing.T, b *bundle, p core.Pipeline, l *laggard, n int) {
 	}
 }
 
+// holding sets one worker, and an attempt timeout long enough for the
+// first request to be held while the batches behind it commit, however
+// loaded the machine (the sinks' request timeout is 5m as well).
+func holding(o *options) {
+	o.cfg.Workers = 1
+	o.cfg.AttemptTimeout = 10 * time.Minute
+}
+
 // keysInCommitOrder returns the idempotency ids of the deliveries, oldest
 // first (ids are time-ordered: the order the batches committed in).
 func keysInCommitOrder(ds []core.Delivery) []string {
@@ -95,9 +104,9 @@ func keysInCommitOrder(ds []core.Delivery) []string {
 func TestLaggingSinkIsDrainedByOneJobInOrder(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, func(o *options) { o.cfg.Workers = 1 })
+		b := setup(t, st, holding)
 		l := newLaggard(t, func(int, int) int { return 0 })
-		p := b.pipeline(t, spec("lagging", httpSink("slow", l.URL)))
+		p := b.pipeline(t, spec("lagging", httpSink("slow", l.URL, `"timeout":"5m"`)))
 		const behind = 30
 		queue(t, b, p, l, behind)
 		l.open()
@@ -128,7 +137,7 @@ func TestLaggingSinkIsDrainedByOneJobInOrder(t *testing.T) {
 func TestCarriedDeliveriesFailOneByOne(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, func(o *options) { o.cfg.Workers = 1 })
+		b := setup(t, st, holding)
 		var refuse sync.Map // batch 3 is refused until it is retried by hand
 		refuse.Store(3, true)
 		l := newLaggard(t, func(n, try int) int {
@@ -142,7 +151,7 @@ func TestCarriedDeliveriesFailOneByOne(t *testing.T) {
 			}
 			return 0
 		})
-		p := b.pipeline(t, spec("failing", httpSink("picky", l.URL)))
+		p := b.pipeline(t, spec("failing", httpSink("picky", l.URL, `"timeout":"5m"`)))
 		const behind = 10
 		queue(t, b, p, l, behind)
 		l.open()

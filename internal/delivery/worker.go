@@ -298,12 +298,7 @@ func parts(records []core.Record, limit int) [][]core.Record {
 // load fills the items' records: inline, or read back by id, those of all
 // the items in one read.
 func (s *Service) load(ctx context.Context, items []*item) error {
-	type span struct {
-		first, last int64
-		it          *item
-	}
 	var (
-		spans    []span
 		ranges   []store.RecordIDRange
 		from, to time.Time
 	)
@@ -317,7 +312,6 @@ func (s *Service) load(ctx context.Context, items []*item) error {
 			continue
 		}
 		for _, r := range a.IDs {
-			spans = append(spans, span{r[0], r[1], it})
 			ranges = append(ranges, store.RecordIDRange{First: r[0], Last: r[1]})
 		}
 		if len(a.IDs) > 0 {
@@ -337,14 +331,19 @@ func (s *Service) load(ctx context.Context, items []*item) error {
 	if err != nil {
 		return fmt.Errorf("read the records: %w", err)
 	}
-	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(x.first, y.first) })
+	// Two carried deliveries may hold the same records (a batch and its
+	// replay): each gets every record of its ranges, in id order.
+	byID := make(map[int64]core.Record, len(recs))
 	for _, r := range recs {
-		i, _ := slices.BinarySearchFunc(spans, r.ID, func(sp span, id int64) int { return cmp.Compare(sp.first, id) })
-		if i == len(spans) || spans[i].first != r.ID {
-			i--
-		}
-		if i >= 0 && r.ID <= spans[i].last {
-			spans[i].it.records = append(spans[i].it.records, r)
+		byID[r.ID] = r
+	}
+	for _, it := range items {
+		for _, rg := range it.a.IDs {
+			for id := rg[0]; id <= rg[1]; id++ {
+				if r, ok := byID[id]; ok {
+					it.records = append(it.records, r)
+				}
+			}
 		}
 	}
 	return nil
