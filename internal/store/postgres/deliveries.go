@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -236,6 +237,15 @@ func (s *Store) RecordDeliveries(ctx context.Context, os []store.DeliveryOutcome
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("record deliveries: %w", err)
+		}
+		if !slices.Contains(applied, true) {
+			// Nothing changed (delivered already, or gone): the state as it is.
+			st, err = scanSinkState(tx.QueryRow(ctx, `SELECT `+sinkStateColumns+` FROM sink_states WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3`,
+				first.TeamID, first.PipelineID, first.Sink))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
 		}
 		h, err := lockSinkHealth(ctx, tx, first.TeamID, first.PipelineID, first.Sink, os[n-1].At)
 		if err != nil {
