@@ -72,39 +72,37 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 	} else {
 		s.log.Debug("delivery: done already", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery, "status", d.Status)
 	}
-	carried, err := s.carry(ctx, job)
-	if err != nil {
-		return s.failAll(ctx, job, started, items, false, err)
+	// Failures before sending hold for what the job carried before too
+	// (a run after a crash or a failure), never for more.
+	carriedOnly := func() []*item {
+		c, err := s.carry(ctx, job, false)
+		if err != nil {
+			s.log.Error("delivery: read the deliveries the job carries", "pipeline", a.PipelineID, "sink", a.Sink, "err", err)
+		}
+		return append(items, c...)
 	}
-	items = append(items, carried...)
-	if len(items) == 0 {
-		return nil
-	}
-	slices.SortFunc(items, func(x, y *item) int { return bytes.Compare(x.a.Delivery[:], y.a.Delivery[:]) })
-
 	p, err := s.st.Pipeline(ctx, a.TeamID, a.PipelineID)
 	if errors.Is(err, core.ErrNotFound) {
 		return nil // the pipeline was deleted, and its deliveries with it
 	}
 	if err != nil {
-		return s.failAll(ctx, job, started, items, false, fmt.Errorf("load the pipeline: %w", err))
+		return s.failAll(ctx, job, started, carriedOnly(), false, fmt.Errorf("load the pipeline: %w", err))
 	}
 	in := s.info(p)
 	spec, _, ok := Find(in.sinks, a.Sink)
 	if !ok {
-		return s.failAll(ctx, job, started, items, false, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
+		return s.failAll(ctx, job, started, carriedOnly(), false, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
 	}
 	if !spec.Enabled {
-		return s.failAll(ctx, job, started, items, false, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
+		return s.failAll(ctx, job, started, carriedOnly(), false, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
 	}
 	kind, ok := s.reg.Kind(spec.Kind)
 	if !ok {
-		return s.failAll(ctx, job, started, items, false, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
-	}
-	if err := s.load(ctx, items); err != nil {
-		return s.failAll(ctx, job, started, items, false, err)
+		return s.failAll(ctx, job, started, carriedOnly(), false, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
 	}
 
+	// The sink first, then the claim: a job put back because its sink is
+	// busy takes nothing from the jobs that will carry the backlog.
 	key := poolKey{pipeline: a.PipelineID, sink: spec.Name}
 	inst, err := s.pool.acquire(ctx, key, kind, spec.Settings, s.cfg.BusyWait, func(ctx context.Context) (sink.Sink, error) {
 		return kind.Open(ctx, a.TeamID, spec.Settings, s.deps)
@@ -119,6 +117,21 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		}
 		// Nothing was sent: the attempt does not count in the
 		// deliveries' attempts (River's attempt is used up all the same).
+		return s.failAll(ctx, job, started, carriedOnly(), false, err)
+	}
+	carried, err := s.carry(ctx, job, true)
+	if err != nil {
+		s.pool.release(inst, nil)
+		return s.failAll(ctx, job, started, items, false, err)
+	}
+	items = append(items, carried...)
+	if len(items) == 0 {
+		s.pool.release(inst, nil)
+		return nil
+	}
+	slices.SortFunc(items, func(x, y *item) int { return bytes.Compare(x.a.Delivery[:], y.a.Delivery[:]) })
+	if err := s.load(ctx, items); err != nil {
+		s.pool.release(inst, nil)
 		return s.failAll(ctx, job, started, items, false, err)
 	}
 	limit := kind.MaxBatch
@@ -223,10 +236,10 @@ func allDead(os []store.DeliveryOutcome) bool {
 // up to Config.CarryMax deliveries and Config.CarryRecords records. The
 // claim is what coalesces deliveries when a sink lags: one job takes the
 // backlog, the claimed jobs are gone, and the batches go out in order.
-func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs]) ([]*item, error) {
+func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs], more bool) ([]*item, error) {
 	a := job.Args
 	limit := 0
-	if job.Attempt == 1 {
+	if more && job.Attempt == 1 {
 		// Only a job that has not failed takes on more: a claimed batch
 		// must not inherit a used-up retry schedule.
 		limit = max(s.cfg.CarryMax, 0)
@@ -239,7 +252,11 @@ func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs]) ([]*it
 		return nil, fmt.Errorf("claim the sink's pending deliveries: %w", err)
 	}
 	out := make([]*item, 0, len(cs))
+	claimed := 0
 	for _, c := range cs {
+		if c.Claimed {
+			claimed++
+		}
 		var ca DeliverArgs
 		if err := json.Unmarshal(c.Args, &ca); err != nil || ca.Delivery != c.ID {
 			// Not a job of ours: leave it to the reconciler, which kills
@@ -249,8 +266,8 @@ func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs]) ([]*it
 		}
 		out = append(out, &item{a: ca, attempts: c.Attempts, payload: c.Args})
 	}
-	if n := len(cs); n > 0 {
-		s.m.carried.WithLabelValues(a.PipelineID.String(), a.Sink).Add(float64(n))
+	if claimed > 0 {
+		s.m.carried.WithLabelValues(a.PipelineID.String(), a.Sink).Add(float64(claimed))
 	}
 	return out, nil
 }

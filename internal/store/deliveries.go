@@ -237,6 +237,9 @@ type CarriedDelivery struct {
 	// Args are the arguments of the delivery's own job, which the claim
 	// deleted; the row keeps them (its payload) while it is carried.
 	Args json.RawMessage
+	// Claimed says the delivery was claimed by this call (false: the
+	// carrier carried it already).
+	Claimed bool
 }
 
 // DeliveryCleanup says which finished deliveries to delete.

@@ -308,11 +308,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]s
 			UPDATE deliveries SET payload = (SELECT args FROM river_job WHERE id = $4)
 			WHERE team_id = $1 AND id = $5 AND payload IS NULL AND status IN ('pending', 'retrying') AND EXISTS (SELECT 1 FROM claimed)
 		)
-		SELECT id, status, attempts, payload FROM (
-			SELECT id, status, attempts, payload FROM deliveries
+		SELECT id, status, attempts, payload, claimed FROM (
+			SELECT id, status, attempts, payload, false AS claimed FROM deliveries
 			WHERE job_id = $4 AND status IN ('pending', 'retrying') AND payload IS NOT NULL AND team_id = $1 AND id <> $5
 			UNION ALL
-			SELECT id, status, attempts, payload FROM claimed
+			SELECT id, status, attempts, payload, true FROM claimed
 		) x ORDER BY id`,
 		c.TeamID, c.PipelineID, c.Sink, c.Carrier, c.Own, max(c.Limit, 0), max(c.MaxRecords, 1), core.Now())
 	if err != nil {
@@ -321,7 +321,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]s
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.CarriedDelivery, error) {
 		var d store.CarriedDelivery
 		var args []byte
-		err := r.Scan(&d.ID, &d.Status, &d.Attempts, &args)
+		err := r.Scan(&d.ID, &d.Status, &d.Attempts, &args, &d.Claimed)
 		d.Args = args
 		return d, err
 	})

@@ -354,7 +354,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]s
 				c.Carrier, args, now, k.id).Scan(&d.ID, &d.Status, &d.Attempts); err != nil {
 				return err
 			}
-			d.Args = json.RawMessage(args)
+			d.Args, d.Claimed = json.RawMessage(args), true
 			out = append(out, d)
 			claimed++
 		}
