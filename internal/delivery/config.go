@@ -34,8 +34,8 @@ const (
 	DefaultKeepDelivered   = 7 * 24 * time.Hour
 	DefaultKeepDead        = 30 * 24 * time.Hour
 	DefaultReplayStepPages = 10
-	DefaultCarryMax        = 500
-	DefaultCarryRecords    = 5000
+	DefaultCarryMax        = 200
+	DefaultCarryRecords    = 1000
 	DefaultCarryFor        = 30 * time.Second
 )
 
@@ -80,8 +80,11 @@ type Config struct {
 	// CarryMax is how many of its sink's pending deliveries one delivery
 	// job takes on (claims) when it starts, besides its own, so that a
 	// sink that lags drains its backlog with few jobs, in commit order;
-	// CarryRecords bounds their records. Defaults 500 and 5000; a
-	// negative CarryMax turns coalescing off.
+	// CarryRecords bounds their records, its own included (a job sends
+	// what it carries one delivery after the other, so a small bound
+	// leaves a backlog of big batches to several jobs at once, up to the
+	// sink's concurrency). Defaults 200 and 1000; a negative CarryMax
+	// turns coalescing off.
 	CarryMax     int
 	CarryRecords int
 	// CarryFor is how long one run of a delivery job goes on starting

@@ -239,7 +239,7 @@ func allDead(os []store.DeliveryOutcome) bool {
 func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs], more bool) ([]*item, error) {
 	a := job.Args
 	limit := 0
-	if more && job.Attempt == 1 {
+	if more && job.Attempt == 1 && a.Count < s.cfg.CarryRecords {
 		// Only a job that has not failed takes on more: a claimed batch
 		// must not inherit a used-up retry schedule.
 		limit = max(s.cfg.CarryMax, 0)
