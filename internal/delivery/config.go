@@ -34,8 +34,8 @@ const (
 	DefaultKeepDelivered   = 7 * 24 * time.Hour
 	DefaultKeepDead        = 30 * 24 * time.Hour
 	DefaultReplayStepPages = 10
-	DefaultCarryMax        = 200
-	DefaultCarryRecords    = 1000
+	DefaultCarryMax        = 32
+	DefaultCarryRecords    = 500
 	DefaultCarryFor        = 30 * time.Second
 )
 
@@ -83,7 +83,7 @@ type Config struct {
 	// CarryRecords bounds their records, its own included (a job sends
 	// what it carries one delivery after the other, so a small bound
 	// leaves a backlog of big batches to several jobs at once, up to the
-	// sink's concurrency). Defaults 200 and 1000; a negative CarryMax
+	// sink's concurrency). Defaults 32 and 500; a negative CarryMax
 	// turns coalescing off.
 	CarryMax     int
 	CarryRecords int
