@@ -232,14 +232,18 @@ func allDead(os []store.DeliveryOutcome) bool {
 
 // carry returns the deliveries the job carries besides its own: those it
 // carried before (a run after a crash, a failure or a pause) and, on a
-// first attempt, the sink's pending deliveries whose jobs have not started,
+// first attempt of a small delivery (at most a tenth of CarryRecords),
+// the sink's pending deliveries whose jobs have not started,
 // up to Config.CarryMax deliveries and Config.CarryRecords records. The
 // claim is what coalesces deliveries when a sink lags: one job takes the
 // backlog, the claimed jobs are gone, and the batches go out in order.
 func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs], more bool) ([]*item, error) {
 	a := job.Args
 	limit := 0
-	if more && job.Attempt == 1 && a.Count < s.cfg.CarryRecords {
+	// Small batches only: their jobs cost more than sending them. Big
+	// ones go out faster one job each, in parallel up to the sink's
+	// concurrency, than one after the other in one job.
+	if more && job.Attempt == 1 && a.Count*10 <= s.cfg.CarryRecords {
 		// Only a job that has not failed takes on more: a claimed batch
 		// must not inherit a used-up retry schedule.
 		limit = max(s.cfg.CarryMax, 0)
