@@ -11,6 +11,10 @@
 //     record (records/s, deliveries/s = River jobs/s of the delivery
 //     queue), for several batch sizes;
 //
+//     With -sinks N the pipeline has N sinks to the same receiver and the
+//     figures are per sink. "carried" counts deliveries that another
+//     delivery's job took on (coalesced) rather than a job of their own;
+//
 //  3. the ingest cost of sinks: the same batches committed through the
 //     engine with 0, 1, 2 and 4 enabled sinks (deliveries enqueued, not
 //     worked), batches/s and the added time per batch and sink.
@@ -37,6 +41,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/tributary-dev/tributary/internal/core"
@@ -61,6 +66,7 @@ type options struct {
 	ingestN     int
 	cpuProfile  string
 	only        string
+	sinks       int
 }
 
 func main() {
@@ -74,6 +80,7 @@ func main() {
 	flag.IntVar(&o.ingestN, "ingest-batches", 2000, "batches per sink count in the ingest-cost phase")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.StringVar(&o.only, "only", "", "run only this phase: river, deliver or ingest")
+	flag.IntVar(&o.sinks, "sinks", 1, "sinks of the pipeline in the delivery phase (figures per sink)")
 	flag.Parse()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -163,7 +170,8 @@ func run(ctx context.Context, o options) error {
 	defer guard.CloseIdleConnections()
 	sinks := sink.NewRegistry(sink.HTTPKind)
 	compiler := pipeline.NewCompiler(source.Builtin(), sinks)
-	svc, err := delivery.New(delivery.Config{Workers: o.workers, Compiler: compiler}, sinks,
+	reg := prometheus.NewRegistry()
+	svc, err := delivery.New(delivery.Config{Workers: o.workers, Compiler: compiler, Registerer: reg}, sinks,
 		sink.Deps{HTTPClient: guard.Client(), Dial: guard.DialContext, CheckURL: guard.CheckURL,
 			Secret: func(context.Context, uuid.UUID, string) ([]byte, error) { return nil, core.ErrNotFound }}, st)
 	if err != nil {
@@ -204,15 +212,15 @@ func run(ctx context.Context, o options) error {
 	if o.only != "" && o.only != "deliver" {
 		sizes = nil
 	} else {
-		fmt.Println("delivery to an HTTP receiver on loopback (deliveries queued first, then worked):")
-		fmt.Printf("  %-8s %10s %12s %14s %12s\n", "batch", "records", "seconds", "records/s", "deliveries/s")
+		fmt.Printf("delivery to an HTTP receiver on loopback, %d sink(s) (deliveries queued first, then worked; per sink):\n", o.sinks)
+		fmt.Printf("  %-8s %10s %12s %14s %12s %10s\n", "batch", "records", "seconds", "records/s", "deliveries/s", "carried")
 	}
 	for _, f := range sizes {
 		size, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || size < 1 {
 			return fmt.Errorf("batch size %q", f)
 		}
-		p, c, err := newPipeline("deliver-"+strconv.Itoa(size), 1)
+		p, c, err := newPipeline("deliver-"+strconv.Itoa(size), o.sinks)
 		if err != nil {
 			return err
 		}
@@ -222,8 +230,9 @@ func run(ctx context.Context, o options) error {
 				return err
 			}
 		}
-		total := int64(batches * size)
+		total := int64(batches * size * o.sinks)
 		received.Store(0)
+		carriedBefore := counter(reg, "tributary_sink_deliveries_carried_total")
 		rcfg := &river.Config{FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond}
 		svc.Register(rcfg)
 		client, err := st.NewJobClient(rcfg)
@@ -262,7 +271,9 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %-8d %10d %12.2f %14.0f %12.0f\n", size, total, d.Seconds(), float64(total)/d.Seconds(), float64(batches)/d.Seconds())
+		perSink := float64(total) / float64(o.sinks)
+		fmt.Printf("  %-8d %10.0f %12.2f %14.0f %12.0f %10.0f\n", size, perSink, d.Seconds(), perSink/d.Seconds(), float64(batches)/d.Seconds(),
+			(counter(reg, "tributary_sink_deliveries_carried_total")-carriedBefore)/float64(o.sinks))
 	}
 
 	// 3. Ingest cost per sink.
@@ -299,6 +310,20 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("  %-6d %12.0f %12.0f %16.0f%s\n", sinks, float64(o.ingestN)/d.Seconds(), float64(o.ingestN*o.ingestBatch)/d.Seconds(), per, extra)
 	}
 	return nil
+}
+
+// counter sums a counter's series in reg.
+func counter(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // riverBaseline measures River alone: no-op jobs inserted in bulk, then

@@ -75,15 +75,6 @@ func (a DeliverArgs) DeliveryRow() store.NewDelivery {
 
 var _ store.DeliveryJob = DeliverArgs{}
 
-// ranges returns the args' id ranges as the store takes them.
-func (a DeliverArgs) ranges() []store.RecordIDRange {
-	out := make([]store.RecordIDRange, len(a.IDs))
-	for i, r := range a.IDs {
-		out[i] = store.RecordIDRange{First: r[0], Last: r[1]}
-	}
-	return out
-}
-
 // ReplayArgs is the job that walks a replay's range and hands its records
 // to deliveries, a step at a time.
 type ReplayArgs struct {

@@ -34,6 +34,9 @@ const (
 	DefaultKeepDelivered   = 7 * 24 * time.Hour
 	DefaultKeepDead        = 30 * 24 * time.Hour
 	DefaultReplayStepPages = 10
+	DefaultCarryMax        = 32
+	DefaultCarryRecords    = 500
+	DefaultCarryFor        = 30 * time.Second
 )
 
 // Config configures a Service. The zero value of a field means its
@@ -74,6 +77,22 @@ type Config struct {
 	// ReplayStepPages is how many pages of 1000 records one run of a
 	// replay job hands to deliveries before it yields. Default 10.
 	ReplayStepPages int
+	// CarryMax is how many of its sink's pending deliveries one delivery
+	// job takes on (claims) when it starts, besides its own, so that a
+	// sink that lags drains its backlog with few jobs, in commit order;
+	// CarryRecords bounds their records, its own included (a job sends
+	// what it carries one delivery after the other, so a small bound
+	// leaves a backlog of big batches to several jobs at once, up to the
+	// sink's concurrency). Defaults 32 and 500; a negative CarryMax
+	// turns coalescing off.
+	CarryMax     int
+	CarryRecords int
+	// CarryFor is how long one run of a delivery job goes on starting
+	// deliveries it carries; then it puts itself back (without using up
+	// an attempt) and goes on at its next run, so that one run stays well
+	// within AttemptTimeout whatever the destination's pace. Default 30s,
+	// at most AttemptTimeout/4.
+	CarryFor time.Duration
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger; nil discards.
@@ -101,13 +120,14 @@ func (c Config) Validate() error {
 	for name, v := range map[string]time.Duration{
 		"MaxRetryAfter": c.MaxRetryAfter, "AttemptTimeout": c.AttemptTimeout, "IdleClose": c.IdleClose,
 		"BusyWait": c.BusyWait, "BusySnooze": c.BusySnooze, "KeepDelivered": c.KeepDelivered, "KeepDead": c.KeepDead,
+		"CarryFor": c.CarryFor,
 	} {
 		if v < 0 {
 			bad("%s %s is negative", name, v)
 		}
 	}
-	if c.Workers < 0 || c.FailingAfter < 0 || c.ReplayStepPages < 0 {
-		bad("Workers, FailingAfter and ReplayStepPages must not be negative")
+	if c.Workers < 0 || c.FailingAfter < 0 || c.ReplayStepPages < 0 || c.CarryRecords < 0 {
+		bad("Workers, FailingAfter, ReplayStepPages and CarryRecords must not be negative")
 	}
 	return errors.Join(errs...)
 }
@@ -143,6 +163,14 @@ func (c Config) withDefaults() Config {
 	if c.ReplayStepPages == 0 {
 		c.ReplayStepPages = DefaultReplayStepPages
 	}
+	if c.CarryMax == 0 {
+		c.CarryMax = DefaultCarryMax
+	}
+	if c.CarryRecords == 0 {
+		c.CarryRecords = DefaultCarryRecords
+	}
+	def(&c.CarryFor, DefaultCarryFor)
+	c.CarryFor = min(c.CarryFor, c.AttemptTimeout/4)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

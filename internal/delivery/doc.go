@@ -20,10 +20,23 @@
 //     (Batch.DeliveryID, webhook-id for HTTP) is a function of the pipeline,
 //     the sink and the record ids, so every retry and replay of the same
 //     records carries the same id; a split part adds ".n".
-//  3. Account. Each attempt's outcome is written to the delivery's row and
-//     its sink's state in one transaction: delivered (with the latency
-//     from commit to acknowledgement), retrying (with the next attempt's
-//     time), or dead (with the error, and the job's arguments so that a
+//     When the sink lags, one job carries many deliveries: on its first
+//     attempt a delivery job claims the sink's later pending deliveries
+//     whose jobs have not started (store.ClaimDeliveries, up to
+//     Config.CarryMax deliveries and CarryRecords records; their jobs are
+//     deleted and their rows point at the carrier), reads all their
+//     records at once, and sends them in commit order, each delivery as
+//     its own Sink.Deliver call with its own idempotency id, so a
+//     receiver dedupes exactly as before. A permanent failure kills that
+//     delivery and the job goes on; any other failure stops the job, which
+//     retries the failed delivery and those after it (dying with them
+//     after its last attempt). A job that has failed takes on no more,
+//     and one that has worked Config.CarryFor pauses (a snooze) and goes
+//     on at its next run.
+//  3. Account. The outcomes of a job's deliveries are written to their
+//     rows and their sink's state in one transaction (per 50 deliveries):
+//     delivered (with the latency from commit to acknowledgement),
+//     retrying (with the next attempt's time), or dead (with the error, and the job's arguments so that a
 //     user can retry it by hand). FailingAfter failed attempts in a row
 //     mark the sink failing; a success makes it active again.
 //
@@ -53,6 +66,13 @@
 // between the row's update and River's completion) is not delivered again;
 // others are (at least once: the destination may see a batch twice, with
 // the same idempotency id).
+//
+// A rescued job finds the deliveries it carried by their rows (job_id),
+// and delivers those not recorded delivered again. A carrying job that
+// completes has recorded every delivery it carried; the reconciler kills
+// a carried delivery left without outcome with its own job's arguments
+// (kept in its row while it is carried), so that it can be retried by
+// hand.
 //
 // A process killed during a delivery's last attempt leaves its row
 // retrying while River discards the job: the reconciler

@@ -14,6 +14,7 @@ type metrics struct {
 	records   *prometheus.CounterVec   // records acknowledged
 	latency   *prometheus.HistogramVec // commit to acknowledgement
 	duration  *prometheus.HistogramVec // one attempt
+	carried   *prometheus.CounterVec   // deliveries carried by another delivery's job, per run
 	snoozed   prometheus.Counter       // deliveries put back because their sink was busy
 	disabled  prometheus.Counter       // sinks disabled by a 410
 	fanoutErr prometheus.Counter
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tributary_sink_attempt_seconds", Help: "How long one delivery attempt took.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, labels),
+		carried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_sink_deliveries_carried_total",
+			Help: "Deliveries carried by another delivery's job of the same sink (coalesced), counted at each run of the carrying job.",
+		}, labels),
 		snoozed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tributary_sink_busy_snoozes_total", Help: "Deliveries put back for a moment because their sink carried as many as it may.",
 		}),
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.enqueued, m.attempts, m.records, m.latency, m.duration, m.snoozed, m.disabled, m.fanoutErr} {
+	for _, c := range []prometheus.Collector{m.enqueued, m.attempts, m.records, m.latency, m.duration, m.carried, m.snoozed, m.disabled, m.fanoutErr} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("delivery: register metrics: %w", err)
 		}

@@ -1,9 +1,13 @@
 package delivery
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,52 +42,67 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 // Timeout implements river.Worker.
 func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.s.cfg.AttemptTimeout }
 
-// deliver makes one attempt of a delivery and records its outcome.
+// item is one delivery a job carries: the one it was enqueued for, or one
+// it claimed (see carry).
+type item struct {
+	a        DeliverArgs
+	attempts int             // attempts of the delivery that sent its records so far
+	payload  json.RawMessage // a claimed delivery's own job's arguments; nil for the job's own
+	records  []core.Record
+}
+
+// deliver makes one attempt of the deliveries a job carries, in the order
+// their batches committed, and records their outcomes.
 func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
 	started := time.Now()
 	// A job rescued after a crash may have delivered already: its row
 	// says so when the crash came between the row's update and River's
-	// completion of the job.
+	// completion of the job. It may still carry others.
 	d, err := s.st.Delivery(ctx, a.TeamID, a.Delivery)
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		return nil // deleted with its pipeline
+		return nil // deleted with its pipeline, and the deliveries it carried with it
 	case err != nil:
-		return s.failed(ctx, job, started, 0, fmt.Errorf("load the delivery: %w", err))
-	case d.Status == core.DeliveryDelivered:
-		s.log.Debug("delivery: delivered already", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
-		return nil
+		return s.failAll(ctx, job, started, []*item{{a: a}}, false, fmt.Errorf("load the delivery: %w", err))
+	}
+	var items []*item
+	if d.Status == core.DeliveryPending || d.Status == core.DeliveryRetrying {
+		items = append(items, &item{a: a, attempts: d.Attempts})
+	} else {
+		s.log.Debug("delivery: done already", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery, "status", d.Status)
+	}
+	// Failures before sending hold for what the job carried before too
+	// (a run after a crash or a failure), never for more.
+	carriedOnly := func() []*item {
+		c, err := s.carry(ctx, job, false)
+		if err != nil {
+			s.log.Error("delivery: read the deliveries the job carries", "pipeline", a.PipelineID, "sink", a.Sink, "err", err)
+		}
+		return append(items, c...)
 	}
 	p, err := s.st.Pipeline(ctx, a.TeamID, a.PipelineID)
 	if errors.Is(err, core.ErrNotFound) {
 		return nil // the pipeline was deleted, and its deliveries with it
 	}
 	if err != nil {
-		return s.failed(ctx, job, started, d.Attempts, fmt.Errorf("load the pipeline: %w", err))
+		return s.failAll(ctx, job, started, carriedOnly(), false, fmt.Errorf("load the pipeline: %w", err))
 	}
 	in := s.info(p)
 	spec, _, ok := Find(in.sinks, a.Sink)
 	if !ok {
-		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
+		return s.failAll(ctx, job, started, carriedOnly(), false, sink.Permanent(fmt.Errorf("the pipeline has no sink named %q any more", a.Sink)))
 	}
 	if !spec.Enabled {
-		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
+		return s.failAll(ctx, job, started, carriedOnly(), false, sink.Permanent(errors.New("the sink is disabled; enable it, then retry the delivery")))
 	}
 	kind, ok := s.reg.Kind(spec.Kind)
 	if !ok {
-		return s.failed(ctx, job, started, d.Attempts, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
-	}
-	records, err := s.load(ctx, a)
-	if err != nil {
-		return s.failed(ctx, job, started, d.Attempts, err)
-	}
-	if len(records) == 0 {
-		// Retention removed the records before they could be delivered.
-		s.log.Warn("delivery: the records are gone from the store; nothing to deliver", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
-		return s.succeeded(ctx, job, started, d.Attempts, 0)
+		return s.failAll(ctx, job, started, carriedOnly(), false, sink.Permanent(fmt.Errorf("this server has no sink kind %q", spec.Kind)))
 	}
 
+	// The sink first, then the claim: a job put back because its sink is
+	// busy takes nothing from the jobs that will carry the backlog.
 	key := poolKey{pipeline: a.PipelineID, sink: spec.Name}
 	inst, err := s.pool.acquire(ctx, key, kind, spec.Settings, s.cfg.BusyWait, func(ctx context.Context) (sink.Sink, error) {
 		return kind.Open(ctx, a.TeamID, spec.Settings, s.deps)
@@ -96,37 +115,193 @@ func (s *Service) deliver(ctx context.Context, job *river.Job[DeliverArgs]) erro
 		if !errors.Is(err, errProbing) {
 			err = fmt.Errorf("open the sink: %w", err)
 		}
-		// Nothing was sent: the attempt does not count in the delivery's
-		// attempts (River's attempt is used up all the same).
-		return s.failed(ctx, job, started, d.Attempts, err)
+		// Nothing was sent: the attempt does not count in the
+		// deliveries' attempts (River's attempt is used up all the same).
+		return s.failAll(ctx, job, started, carriedOnly(), false, err)
+	}
+	carried, err := s.carry(ctx, job, true)
+	if err != nil {
+		s.pool.release(inst, nil)
+		return s.failAll(ctx, job, started, items, false, err)
+	}
+	items = append(items, carried...)
+	if len(items) == 0 {
+		s.pool.release(inst, nil)
+		return nil
+	}
+	slices.SortFunc(items, func(x, y *item) int { return bytes.Compare(x.a.Delivery[:], y.a.Delivery[:]) })
+	if err := s.load(ctx, items); err != nil {
+		s.pool.release(inst, nil)
+		return s.failAll(ctx, job, started, items, false, err)
 	}
 	limit := kind.MaxBatch
 	if bl, ok := inst.sink.(sink.BatchLimiter); ok && bl.MaxBatch() > 0 && (limit == 0 || bl.MaxBatch() < limit) {
 		limit = bl.MaxBatch()
 	}
-	parts := parts(records, limit)
-	var derr error
-	for i, part := range parts {
-		b := sink.Batch{
-			TeamID: a.TeamID, PipelineID: a.PipelineID, Pipeline: p.Name, Sink: spec.Name,
-			DeliveryID: a.Key, Records: part, Fields: in.fields,
+
+	var (
+		out      []store.DeliveryOutcome // not yet recorded
+		lastErr  error                   // of the last Deliver call
+		stopErr  error                   // a failure that stops the run: the job is retried
+		gone     error                   // the destination is gone: the sink is disabled
+		killed   error                   // the first permanent failure
+		finished = 0                     // items with an outcome
+		deadline = started.Add(s.cfg.CarryFor)
+	)
+	for i, it := range items {
+		if i > 0 && time.Now().After(deadline) {
+			break // the rest go on at the job's next run
 		}
-		if len(parts) > 1 {
-			b.DeliveryID = a.Key + "." + strconv.Itoa(i)
+		t0 := time.Now()
+		derr := s.send(ctx, inst.sink, p.Name, in.fields, it, limit)
+		lastErr = derr
+		if derr != nil && ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) &&
+			!errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely) {
+			break // the process is stopping: the rest go on at the next start
 		}
-		if derr = inst.sink.Deliver(ctx, b); derr != nil {
-			if len(parts) > 1 {
-				derr = fmt.Errorf("part %d of %d: %w", i+1, len(parts), derr)
+		finished++
+		if derr == nil {
+			out = append(out, s.deliveredOutcome(job, it, t0))
+		} else {
+			o := s.failedOutcome(job, it, t0, it.attempts+1, derr)
+			out = append(out, o)
+			var g *sink.GoneError
+			switch {
+			case errors.As(derr, &g):
+				gone = derr
+			case o.Status == core.DeliveryDead && sink.IsPermanent(derr):
+				killed = cmp.Or(killed, derr)
+			default:
+				stopErr = derr
 			}
+		}
+		if gone != nil || stopErr != nil {
 			break
 		}
+		if len(out) >= recordEvery {
+			s.record(ctx, out)
+			out = out[:0]
+		}
 	}
-	s.pool.release(inst, derr)
-	// The records were sent: the attempt counts.
-	if derr != nil {
-		return s.failed(ctx, job, started, d.Attempts+1, derr)
+	s.pool.release(inst, lastErr)
+	rest := items[finished:]
+	switch {
+	case gone != nil:
+		s.disable(ctx, a, gone)
+		for _, it := range rest {
+			out = append(out, s.failedOutcome(job, it, started, it.attempts,
+				sink.Permanent(fmt.Errorf("not attempted: the destination is gone and the sink was disabled: %w", gone))))
+		}
+		s.record(ctx, out)
+		return river.JobCancel(gone)
+	case stopErr != nil:
+		if job.Attempt >= job.MaxAttempts {
+			for _, it := range rest {
+				out = append(out, s.failedOutcome(job, it, started, it.attempts,
+					fmt.Errorf("not attempted: an earlier delivery of the sink carried by the same job failed: %w", stopErr)))
+			}
+		}
+		s.record(ctx, out)
+		s.logFailure(job, stopErr, len(rest))
+		return stopErr
 	}
-	return s.succeeded(ctx, job, started, d.Attempts+1, len(records))
+	s.record(ctx, out)
+	if len(rest) > 0 {
+		// Out of time or stopping: the job runs again, without using up an
+		// attempt, and goes on with the deliveries it still carries.
+		return river.JobSnooze(0)
+	}
+	if killed != nil && finished == len(items) && allDead(out) {
+		return river.JobCancel(killed)
+	}
+	return nil
+}
+
+// recordEvery is how many outcomes a job records at once, at most: a crash
+// delivers again at most that many deliveries that had succeeded.
+const recordEvery = 50
+
+func allDead(os []store.DeliveryOutcome) bool {
+	for _, o := range os {
+		if o.Status != core.DeliveryDead {
+			return false
+		}
+	}
+	return true
+}
+
+// carry returns the deliveries the job carries besides its own: those it
+// carried before (a run after a crash, a failure or a pause) and, on a
+// first attempt of a small delivery (at most a tenth of CarryRecords),
+// the sink's pending deliveries whose jobs have not started,
+// up to Config.CarryMax deliveries and Config.CarryRecords records. The
+// claim is what coalesces deliveries when a sink lags: one job takes the
+// backlog, the claimed jobs are gone, and the batches go out in order.
+func (s *Service) carry(ctx context.Context, job *river.Job[DeliverArgs], more bool) ([]*item, error) {
+	a := job.Args
+	limit := 0
+	// Small batches only: their jobs cost more than sending them. Big
+	// ones go out faster one job each, in parallel up to the sink's
+	// concurrency, than one after the other in one job.
+	if more && job.Attempt == 1 && a.Count*10 <= s.cfg.CarryRecords {
+		// Only a job that has not failed takes on more: a claimed batch
+		// must not inherit a used-up retry schedule.
+		limit = max(s.cfg.CarryMax, 0)
+	}
+	cs, err := s.st.ClaimDeliveries(ctx, store.DeliveryClaim{
+		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, Carrier: job.ID, Own: a.Delivery,
+		Limit: limit, MaxRecords: s.cfg.CarryRecords - a.Count,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim the sink's pending deliveries: %w", err)
+	}
+	out := make([]*item, 0, len(cs))
+	claimed := 0
+	for _, c := range cs {
+		if c.Claimed {
+			claimed++
+		}
+		var ca DeliverArgs
+		if err := json.Unmarshal(c.Args, &ca); err != nil || ca.Delivery != c.ID {
+			// Not a job of ours: leave it to the reconciler, which kills
+			// it with its arguments kept.
+			s.log.Error("delivery: a carried delivery's arguments do not decode", "delivery", c.ID, "err", err)
+			continue
+		}
+		out = append(out, &item{a: ca, attempts: c.Attempts, payload: c.Args})
+	}
+	if claimed > 0 {
+		s.m.carried.WithLabelValues(a.PipelineID.String(), a.Sink).Add(float64(claimed))
+	}
+	return out, nil
+}
+
+// send delivers one item's records, split to the sink's limit; a split
+// part's idempotency id adds ".n".
+func (s *Service) send(ctx context.Context, sk sink.Sink, pipelineName string, fields []sink.Field, it *item, limit int) error {
+	a := it.a
+	if len(it.records) == 0 {
+		// Retention removed the records before they could be delivered.
+		s.log.Warn("delivery: the records are gone from the store; nothing to deliver", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery)
+		return nil
+	}
+	ps := parts(it.records, limit)
+	for i, part := range ps {
+		b := sink.Batch{
+			TeamID: a.TeamID, PipelineID: a.PipelineID, Pipeline: pipelineName, Sink: a.Sink,
+			DeliveryID: a.Key, Records: part, Fields: fields,
+		}
+		if len(ps) > 1 {
+			b.DeliveryID = a.Key + "." + strconv.Itoa(i)
+		}
+		if err := sk.Deliver(ctx, b); err != nil {
+			if len(ps) > 1 {
+				err = fmt.Errorf("part %d of %d: %w", i+1, len(ps), err)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // parts cuts records into pieces of at most limit (0: no limit).
@@ -141,79 +316,101 @@ func parts(records []core.Record, limit int) [][]core.Record {
 	return out
 }
 
-// load returns a delivery's records: inline, or read back by id.
-func (s *Service) load(ctx context.Context, a DeliverArgs) ([]core.Record, error) {
-	if a.Records != nil {
-		out := make([]core.Record, len(a.Records))
-		for i, r := range a.Records {
-			out[i] = core.Record{PipelineID: a.PipelineID, TS: r.TS, Data: r.Data}
+// load fills the items' records: inline, or read back by id, those of all
+// the items in one read.
+func (s *Service) load(ctx context.Context, items []*item) error {
+	var (
+		ranges   []store.RecordIDRange
+		from, to time.Time
+	)
+	for _, it := range items {
+		a := it.a
+		if a.Records != nil {
+			it.records = make([]core.Record, len(a.Records))
+			for i, r := range a.Records {
+				it.records[i] = core.Record{PipelineID: a.PipelineID, TS: r.TS, Data: r.Data}
+			}
+			continue
 		}
-		return out, nil
+		for _, r := range a.IDs {
+			ranges = append(ranges, store.RecordIDRange{First: r[0], Last: r[1]})
+		}
+		if len(a.IDs) > 0 {
+			if from.IsZero() || a.From.Before(from) {
+				from = a.From
+			}
+			if a.To.After(to) {
+				to = a.To
+			}
+		}
 	}
-	if len(a.IDs) == 0 {
-		return nil, nil
+	if len(ranges) == 0 {
+		return nil
 	}
-	recs, err := s.st.RecordsByID(ctx, a.TeamID, a.PipelineID, a.ranges(), a.From, a.To)
+	a := items[0].a
+	recs, err := s.st.RecordsByID(ctx, a.TeamID, a.PipelineID, ranges, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("read the records: %w", err)
+		return fmt.Errorf("read the records: %w", err)
 	}
-	return recs, nil
-}
-
-// succeeded records a delivered delivery; sent is the number of attempts
-// that sent the records to the destination, this one included.
-func (s *Service) succeeded(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, sent, n int) error {
-	a := job.Args
-	now := core.Now()
-	pl, sk := a.PipelineID.String(), a.Sink
-	s.m.attempts.WithLabelValues(pl, sk, "delivered").Inc()
-	s.m.records.WithLabelValues(pl, sk).Add(float64(n))
-	s.m.duration.WithLabelValues(pl, sk).Observe(time.Since(started).Seconds())
-	s.m.latency.WithLabelValues(pl, sk).Observe(now.Sub(job.CreatedAt).Seconds())
-	_, err := s.st.RecordDelivery(context.WithoutCancel(ctx), store.DeliveryOutcome{
-		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
-		Status: core.DeliveryDelivered, Attempt: sent, At: now, Duration: time.Since(started), Records: n,
-		FailingAfter: s.cfg.FailingAfter,
-	})
-	if err != nil && !errors.Is(err, core.ErrNotFound) {
-		// The records were delivered; failing the job would deliver them
-		// again. The row stays behind until a retry by hand, if any.
-		s.log.Error("delivery: record a delivered delivery", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery, "err", err)
+	// Two carried deliveries may hold the same records (a batch and its
+	// replay): each gets every record of its ranges, in id order.
+	byID := make(map[int64]core.Record, len(recs))
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	for _, it := range items {
+		for _, rg := range it.a.IDs {
+			for id := rg[0]; id <= rg[1]; id++ {
+				if r, ok := byID[id]; ok {
+					it.records = append(it.records, r)
+				}
+			}
+		}
 	}
 	return nil
 }
 
-// failed records a failed attempt and returns what River should do with
-// the job: retry it when the schedule (or the destination's Retry-After)
-// says, or stop, the delivery dead. sent is the number of attempts that
-// sent the records to the destination, this one included if it did: the
-// delivery's attempts count those only.
-func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, sent int, cause error) error {
-	a := job.Args
-	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) &&
-		!errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely) {
-		// The process is stopping: try again at the next start, without
-		// using up an attempt.
-		return river.JobSnooze(0)
+// deliveredOutcome is the outcome of an item delivered by an attempt
+// that started at t0.
+func (s *Service) deliveredOutcome(job *river.Job[DeliverArgs], it *item, t0 time.Time) store.DeliveryOutcome {
+	a := it.a
+	now := core.Now()
+	pl, sk := a.PipelineID.String(), a.Sink
+	s.m.attempts.WithLabelValues(pl, sk, "delivered").Inc()
+	s.m.records.WithLabelValues(pl, sk).Add(float64(len(it.records)))
+	s.m.duration.WithLabelValues(pl, sk).Observe(time.Since(t0).Seconds())
+	created := job.CreatedAt
+	if it.payload != nil {
+		if sec, nsec := a.Delivery.Time().UnixTime(); sec > 0 {
+			created = time.Unix(sec, nsec)
+		}
 	}
+	s.m.latency.WithLabelValues(pl, sk).Observe(now.Sub(created).Seconds())
+	return store.DeliveryOutcome{
+		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
+		Status: core.DeliveryDelivered, Attempt: it.attempts + 1, At: now, Duration: time.Since(t0), Records: len(it.records),
+		FailingAfter: s.cfg.FailingAfter,
+	}
+}
+
+// failedOutcome is the outcome of a failed attempt of an item: retrying
+// when the schedule (or the destination's Retry-After) says, or dead.
+// sent is the number of attempts that sent the records to the destination,
+// this one included if it did: the delivery's attempts count those only.
+func (s *Service) failedOutcome(job *river.Job[DeliverArgs], it *item, t0 time.Time, sent int, cause error) store.DeliveryOutcome {
+	a := it.a
 	o := store.DeliveryOutcome{
 		TeamID: a.TeamID, PipelineID: a.PipelineID, Sink: a.Sink, ID: a.Delivery,
-		Attempt: sent, At: core.Now(), Duration: time.Since(started), Error: truncate(cause.Error()),
+		Attempt: sent, At: core.Now(), Duration: time.Since(t0), Error: truncate(cause.Error()),
 		FailingAfter: s.cfg.FailingAfter,
 	}
 	var (
 		gone *sink.GoneError
 		ra   *sink.RetryAfterError
-		ret  = cause
 	)
 	switch {
-	case errors.As(cause, &gone):
+	case errors.As(cause, &gone), sink.IsPermanent(cause):
 		o.Status = core.DeliveryDead
-		s.disable(ctx, a, cause)
-		ret = river.JobCancel(cause)
-	case sink.IsPermanent(cause):
-		o.Status = core.DeliveryDead
-		ret = river.JobCancel(cause)
 	case job.Attempt >= job.MaxAttempts:
 		o.Status = core.DeliveryDead
 		o.Error = truncate(fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, cause))
@@ -227,31 +424,80 @@ func (s *Service) failed(ctx context.Context, job *river.Job[DeliverArgs], start
 		o.Status, o.NextAttemptAt = core.DeliveryRetrying, &next
 	}
 	if o.Status == core.DeliveryDead {
-		o.Payload = job.EncodedArgs
+		// What a retry by hand enqueues again: the delivery's own job.
+		o.Payload = it.payload
+		if o.Payload == nil {
+			o.Payload = job.EncodedArgs
+		}
 	}
-	pl := a.PipelineID.String()
 	outcome := "failed"
 	if o.Status == core.DeliveryDead {
 		outcome = "dead"
 	}
-	s.m.attempts.WithLabelValues(pl, a.Sink, outcome).Inc()
-	s.m.duration.WithLabelValues(pl, a.Sink).Observe(time.Since(started).Seconds())
-	st, err := s.st.RecordDelivery(context.WithoutCancel(ctx), o)
+	s.m.attempts.WithLabelValues(a.PipelineID.String(), a.Sink, outcome).Inc()
+	s.m.duration.WithLabelValues(a.PipelineID.String(), a.Sink).Observe(time.Since(t0).Seconds())
+	return o
+}
+
+// failAll records that every item's attempt failed with cause, before or
+// after sending, and returns what River should do with the job.
+func (s *Service) failAll(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, items []*item, sent bool, cause error) error {
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) &&
+		!errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely) {
+		// The process is stopping: try again at the next start, without
+		// using up an attempt.
+		return river.JobSnooze(0)
+	}
+	out := make([]store.DeliveryOutcome, 0, len(items))
+	for _, it := range items {
+		n := it.attempts
+		if sent {
+			n++
+		}
+		out = append(out, s.failedOutcome(job, it, started, n, cause))
+	}
+	s.record(ctx, out)
+	s.logFailure(job, cause, len(items))
+	var gone *sink.GoneError
+	switch {
+	case errors.As(cause, &gone):
+		s.disable(ctx, job.Args, cause)
+		return river.JobCancel(cause)
+	case sink.IsPermanent(cause):
+		return river.JobCancel(cause)
+	}
+	return cause
+}
+
+// record writes outcomes, in one transaction. A failure to write them is
+// logged, not returned: the records of the delivered ones were delivered,
+// and failing the job would deliver them again; their rows stay behind
+// until the reconciler settles them (delivered, once the job completed).
+func (s *Service) record(ctx context.Context, out []store.DeliveryOutcome) {
+	if len(out) == 0 {
+		return
+	}
+	st, err := s.st.RecordDeliveries(context.WithoutCancel(ctx), out)
+	o := out[len(out)-1]
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		return nil // deleted with its pipeline meanwhile
+		// deleted with its pipeline meanwhile
 	case err != nil:
-		s.log.Error("delivery: record a failed attempt", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery, "err", err)
-	case st.Status == core.SinkFailing && st.ConsecutiveFailures == s.cfg.FailingAfter:
-		s.log.Warn("delivery: sink failing", "pipeline", a.PipelineID, "sink", a.Sink, "failures", st.ConsecutiveFailures, "err", cause)
+		s.log.Error("delivery: record outcomes", "pipeline", o.PipelineID, "sink", o.Sink, "deliveries", len(out), "err", err)
+	case o.Status != core.DeliveryDelivered && st.Status == core.SinkFailing && st.ConsecutiveFailures >= s.cfg.FailingAfter &&
+		st.ConsecutiveFailures-len(out) < s.cfg.FailingAfter:
+		s.log.Warn("delivery: sink failing", "pipeline", o.PipelineID, "sink", o.Sink, "failures", st.ConsecutiveFailures, "err", o.Error)
 	}
+}
+
+func (s *Service) logFailure(job *river.Job[DeliverArgs], cause error, n int) {
+	a := job.Args
 	level := "retry"
-	if o.Status == core.DeliveryDead {
+	if job.Attempt >= job.MaxAttempts || sink.IsPermanent(cause) {
 		level = "dead"
 	}
 	s.log.Info("delivery: attempt failed", "pipeline", a.PipelineID, "sink", a.Sink, "delivery", a.Delivery,
-		"attempt", job.Attempt, "outcome", level, "err", cause)
-	return ret
+		"attempt", job.Attempt, "deliveries", n, "outcome", level, "err", cause)
 }
 
 // replayWorker works ReplayArgs jobs.

@@ -20,6 +20,11 @@ import (
 // itself wherever the store inserts jobs (WriteBatch, RetryDelivery,
 // AdvanceReplay), so the engine and the jobs it enqueues know nothing of
 // the table.
+//
+// A running delivery job may carry other deliveries of its sink
+// (ClaimDeliveries): their own jobs are deleted, their rows' job_id points
+// at the carrying job, and their payload keeps their own job's arguments
+// while they are carried (and after, if they die).
 
 // NewDelivery is a delivery row as it is created, pending.
 type NewDelivery struct {
@@ -150,6 +155,22 @@ func (o DeliveryOutcome) Counts(latencyUS int64) SinkCounts {
 	return c
 }
 
+// Add returns the sum of c and d; the later times win.
+func (c SinkCounts) Add(d SinkCounts) SinkCounts {
+	c.Delivered += d.Delivered
+	c.Records += d.Records
+	c.LatencyUS += d.LatencyUS
+	c.Failed += d.Failed
+	c.Dead += d.Dead
+	if d.LastSuccessAt != nil {
+		c.LastSuccessAt = d.LastSuccessAt
+	}
+	if d.LastFailureAt != nil {
+		c.LastFailureAt = d.LastFailureAt
+	}
+	return c
+}
+
 // DeliveryQuery selects deliveries of one pipeline, newest first.
 type DeliveryQuery struct {
 	Sink     string              // "" for every sink
@@ -191,6 +212,36 @@ type ReplayCursor struct {
 	ID int64
 }
 
+// DeliveryClaim asks ClaimDeliveries for the deliveries one running
+// delivery job carries.
+type DeliveryClaim struct {
+	TeamID     uuid.UUID
+	PipelineID uuid.UUID
+	Sink       string
+	// Carrier is the River job that carries the deliveries, Own the
+	// delivery it was enqueued for (never claimed).
+	Carrier int64
+	Own     uuid.UUID
+	// Limit bounds how many deliveries are newly claimed (0: none, only
+	// those carried already are returned), MaxRecords their records (the
+	// first is claimed whatever its size).
+	Limit      int
+	MaxRecords int
+}
+
+// CarriedDelivery is a delivery that another delivery's job carries.
+type CarriedDelivery struct {
+	ID       uuid.UUID
+	Status   core.DeliveryStatus // pending or retrying
+	Attempts int
+	// Args are the arguments of the delivery's own job, which the claim
+	// deleted; the row keeps them (its payload) while it is carried.
+	Args json.RawMessage
+	// Claimed says the delivery was claimed by this call (false: the
+	// carrier carried it already).
+	Claimed bool
+}
+
 // DeliveryCleanup says which finished deliveries to delete.
 type DeliveryCleanup struct {
 	DeliveredBefore time.Time
@@ -205,6 +256,19 @@ type Deliveries interface {
 	// sink's state after it. An attempt of a delivery already delivered
 	// (a rescued job that had succeeded) does not count twice.
 	RecordDelivery(ctx context.Context, o DeliveryOutcome) (core.SinkState, error)
+	// RecordDeliveries is RecordDelivery for outcomes of one sink, in
+	// order, in one transaction. Outcomes of deliveries that are gone
+	// (deleted with their pipeline) are skipped.
+	RecordDeliveries(ctx context.Context, os []DeliveryOutcome) (core.SinkState, error)
+	// ClaimDeliveries returns the deliveries job c.Carrier carries: those
+	// it carried already (a job run again after a crash or a failed
+	// attempt) and, up to c.Limit, the sink's pending deliveries, oldest
+	// first, whose own job is waiting to start (available). It claims
+	// those in one transaction: their jobs are deleted, their rows point
+	// at the carrier and keep their jobs' arguments, so a claim is never
+	// lost and never taken twice. Other deliveries of the sink (running,
+	// scheduled for a retry, carried by another job) are left alone.
+	ClaimDeliveries(ctx context.Context, c DeliveryClaim) ([]CarriedDelivery, error)
 	// Delivery returns one delivery of the team.
 	Delivery(ctx context.Context, teamID, id uuid.UUID) (core.Delivery, error)
 	// Deliveries lists a pipeline's deliveries, newest first.

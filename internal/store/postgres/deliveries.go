@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +118,7 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 	var st core.SinkState
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var payload []byte
-		if o.Status == core.DeliveryDead {
+		if o.Status == core.DeliveryDead && o.Payload != nil {
 			payload = o.Payload
 		}
 		errText := o.Error
@@ -131,7 +132,7 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		err := tx.QueryRow(ctx, `UPDATE deliveries SET status = $3, attempts = greatest(attempts, $4), last_error = $5, last_attempt_at = $6,
 				next_attempt_at = $7, delivered_at = CASE WHEN $3 = 'delivered' THEN $6::timestamptz END, duration_us = $8,
 				latency_us = CASE WHEN $3 = 'delivered' THEN (extract(epoch FROM $6::timestamptz - created_at) * 1000000)::bigint ELSE 0 END,
-				payload = $9, updated_at = $6
+				payload = CASE WHEN $3 = 'delivered' THEN NULL ELSE coalesce($9, payload) END, updated_at = $6
 			WHERE team_id = $1 AND id = $2 AND status <> 'delivered'
 			RETURNING latency_us`,
 			o.TeamID, o.ID, string(o.Status), o.Attempt, errText, o.At, o.NextAttemptAt, o.Duration.Microseconds(), payload).Scan(&latency)
@@ -170,6 +171,164 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		return nil
 	})
 	return st, err
+}
+
+// RecordDeliveries implements store.Deliveries.
+func (s *Store) RecordDeliveries(ctx context.Context, os []store.DeliveryOutcome) (core.SinkState, error) {
+	var st core.SinkState
+	if len(os) == 0 {
+		return st, nil
+	}
+	first := os[0]
+	n := len(os)
+	var (
+		ids            = make([][16]byte, n)
+		statuses, errs = make([]string, n), make([]string, n)
+		attempts       = make([]int32, n)
+		ats            = make([]time.Time, n)
+		nexts          = make([]*time.Time, n)
+		durations      = make([]int64, n)
+		payloads       = make([]*string, n)
+		byID           = make(map[uuid.UUID]int, n)
+	)
+	for i, o := range os {
+		if o.TeamID != first.TeamID || o.PipelineID != first.PipelineID || o.Sink != first.Sink {
+			return st, errors.New("record deliveries: outcomes of more than one sink")
+		}
+		ids[i], statuses[i], attempts[i], ats[i], nexts[i], durations[i] = [16]byte(o.ID), string(o.Status), int32(o.Attempt), o.At, o.NextAttemptAt, o.Duration.Microseconds()
+		if o.Status != core.DeliveryDelivered {
+			errs[i] = o.Error
+		}
+		if o.Status == core.DeliveryDead && o.Payload != nil {
+			p := string(o.Payload)
+			payloads[i] = &p
+		}
+		byID[o.ID] = i
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Deliveries delivered already are left alone and count once, as
+		// in RecordDelivery.
+		rows, err := tx.Query(ctx, `UPDATE deliveries d SET status = u.status, attempts = greatest(d.attempts, u.attempt), last_error = u.err,
+				last_attempt_at = u.at, next_attempt_at = u.next, delivered_at = CASE WHEN u.status = 'delivered' THEN u.at END, duration_us = u.dur,
+				latency_us = CASE WHEN u.status = 'delivered' THEN (extract(epoch FROM u.at - d.created_at) * 1000000)::bigint ELSE 0 END,
+				payload = CASE WHEN u.status = 'delivered' THEN NULL ELSE coalesce(u.payload::jsonb, d.payload) END, updated_at = u.at
+			FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[])
+				AS u(id, status, attempt, err, at, next, dur, payload)
+			WHERE d.team_id = $1 AND d.pipeline_id = $2 AND d.id = u.id AND d.status <> 'delivered'
+			RETURNING d.id, d.latency_us`,
+			first.TeamID, first.PipelineID, ids, statuses, attempts, errs, ats, nexts, durations, payloads)
+		if err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		latency := make([]int64, n)
+		applied := make([]bool, n)
+		for rows.Next() {
+			var (
+				id uuid.UUID
+				l  int64
+			)
+			if err := rows.Scan(&id, &l); err != nil {
+				rows.Close()
+				return fmt.Errorf("record deliveries: %w", err)
+			}
+			i := byID[id]
+			latency[i], applied[i] = l, true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		if !slices.Contains(applied, true) {
+			// Nothing changed (delivered already, or gone): the state as it is.
+			st, err = scanSinkState(tx.QueryRow(ctx, `SELECT `+sinkStateColumns+` FROM sink_states WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3`,
+				first.TeamID, first.PipelineID, first.Sink))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
+		h, err := lockSinkHealth(ctx, tx, first.TeamID, first.PipelineID, first.Sink, os[n-1].At)
+		if err != nil {
+			return fmt.Errorf("update sink state: %w", err)
+		}
+		var c store.SinkCounts
+		for i, o := range os {
+			if !applied[i] {
+				continue
+			}
+			if o.Status == core.DeliveryDelivered {
+				h = h.Delivered()
+			} else {
+				h = h.Failed(o.Error, o.FailingAfter)
+			}
+			c = c.Add(o.Counts(latency[i]))
+		}
+		st, err = scanSinkState(tx.QueryRow(ctx, `UPDATE sink_states SET status = $4, reason = $5, consecutive_failures = $6,
+				delivered = delivered + $7, records = records + $8, latency_total_us = latency_total_us + $9,
+				failed = failed + $10, dead = dead + $11,
+				last_success_at = coalesce($12, last_success_at), last_failure_at = coalesce($13, last_failure_at), updated_at = $14
+			WHERE team_id = $1 AND pipeline_id = $2 AND sink = $3
+			RETURNING `+sinkStateColumns,
+			first.TeamID, first.PipelineID, first.Sink, h.Status, h.Reason, h.ConsecutiveFailures,
+			c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead, c.LastSuccessAt, c.LastFailureAt, os[n-1].At))
+		if err != nil {
+			return fmt.Errorf("update sink state: %w", err)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// ClaimDeliveries implements store.Deliveries. One statement: the claim
+// locks the candidates' jobs (skipping those River or another claim
+// holds), deletes them and points the rows at the carrier; the rows the
+// carrier carried before come from the statement's snapshot, so none is
+// returned twice.
+func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]store.CarriedDelivery, error) {
+	rows, err := s.pool.Query(ctx, `WITH cand AS (
+			SELECT d.id, d.job_id, d.records FROM deliveries d JOIN river_job j ON j.id = d.job_id
+			WHERE d.pipeline_id = $2 AND d.sink = $3 AND d.status = 'pending' AND d.payload IS NULL AND d.team_id = $1
+				AND d.id <> $5 AND j.state = 'available'
+			ORDER BY d.id LIMIT $6
+			FOR UPDATE OF j SKIP LOCKED
+		), capped AS (
+			SELECT id, job_id FROM (SELECT id, job_id, sum(records) OVER (ORDER BY id) AS total, row_number() OVER (ORDER BY id) AS n FROM cand) c
+			WHERE c.total <= $7 OR c.n = 1
+		), gone AS (
+			DELETE FROM river_job j USING capped c WHERE j.id = c.job_id RETURNING j.id, j.args
+		), claimed AS (
+			UPDATE deliveries d SET job_id = $4, payload = g.args, updated_at = $8
+			FROM capped c JOIN gone g ON g.id = c.job_id
+			WHERE d.id = c.id
+			RETURNING d.id, d.status, d.attempts, d.payload
+		), own AS (
+			-- The carrier's own delivery is carried too from now on: no
+			-- other job may claim it (and so delete the carrier) while
+			-- the carrier waits for its next run.
+			UPDATE deliveries SET payload = (SELECT args FROM river_job WHERE id = $4)
+			WHERE team_id = $1 AND id = $5 AND payload IS NULL AND status IN ('pending', 'retrying') AND EXISTS (SELECT 1 FROM claimed)
+		)
+		SELECT id, status, attempts, payload, claimed FROM (
+			SELECT id, status, attempts, payload, false AS claimed FROM deliveries
+			WHERE job_id = $4 AND status IN ('pending', 'retrying') AND payload IS NOT NULL AND team_id = $1 AND id <> $5
+			UNION ALL
+			SELECT id, status, attempts, payload, true FROM claimed
+		) x ORDER BY id`,
+		c.TeamID, c.PipelineID, c.Sink, c.Carrier, c.Own, max(c.Limit, 0), max(c.MaxRecords, 1), core.Now())
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.CarriedDelivery, error) {
+		var d store.CarriedDelivery
+		var args []byte
+		err := r.Scan(&d.ID, &d.Status, &d.Attempts, &args, &d.Claimed)
+		d.Args = args
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return out, nil
 }
 
 // lockSinkHealth returns the health of a sink, its row locked until tx
@@ -481,7 +640,7 @@ func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (
 
 // StuckDeliveries implements store.Deliveries.
 func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]store.StuckDelivery, error) {
-	rows, err := s.pool.Query(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state::text, ''), j.args
+	rows, err := s.pool.Query(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state::text, ''), coalesce(d.payload, j.args)
 		FROM deliveries d LEFT JOIN river_job j ON j.id = d.job_id
 		WHERE d.status IN ('pending', 'retrying') AND d.updated_at < $1
 			AND (j.id IS NULL OR j.state IN ('completed', 'discarded', 'cancelled'))

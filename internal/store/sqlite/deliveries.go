@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,7 +126,8 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		var latency int64
 		err := tx.QueryRowContext(ctx, `UPDATE deliveries SET status = ?1, attempts = max(attempts, ?2), last_error = ?3, last_attempt_at = ?4,
 				next_attempt_at = ?5, delivered_at = CASE WHEN ?1 = 'delivered' THEN ?4 END, duration_us = ?6,
-				latency_us = CASE WHEN ?1 = 'delivered' THEN ?4 - created_at ELSE 0 END, payload = ?7, updated_at = ?4
+				latency_us = CASE WHEN ?1 = 'delivered' THEN ?4 - created_at ELSE 0 END,
+				payload = CASE WHEN ?1 = 'delivered' THEN NULL ELSE coalesce(?7, payload) END, updated_at = ?4
 			WHERE team_id = ?8 AND id = ?9 AND status <> 'delivered'
 			RETURNING latency_us`,
 			o.Status, o.Attempt, errText, at, nullMicros(o.NextAttemptAt), o.Duration.Microseconds(), payload,
@@ -164,6 +167,213 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		return nil
 	})
 	return st, err
+}
+
+// RecordDeliveries implements store.Deliveries.
+func (s *Store) RecordDeliveries(ctx context.Context, os []store.DeliveryOutcome) (core.SinkState, error) {
+	var st core.SinkState
+	if len(os) == 0 {
+		return st, nil
+	}
+	first := os[0]
+	for _, o := range os {
+		if o.TeamID != first.TeamID || o.PipelineID != first.PipelineID || o.Sink != first.Sink {
+			return st, errors.New("record deliveries: outcomes of more than one sink")
+		}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		upd, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?1, attempts = max(attempts, ?2), last_error = ?3, last_attempt_at = ?4,
+				next_attempt_at = ?5, delivered_at = CASE WHEN ?1 = 'delivered' THEN ?4 END, duration_us = ?6,
+				latency_us = CASE WHEN ?1 = 'delivered' THEN ?4 - created_at ELSE 0 END,
+				payload = CASE WHEN ?1 = 'delivered' THEN NULL ELSE coalesce(?7, payload) END, updated_at = ?4
+			WHERE team_id = ?8 AND pipeline_id = ?9 AND id = ?10 AND status <> 'delivered'
+			RETURNING latency_us`)
+		if err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		defer upd.Close()
+		var (
+			c       store.SinkCounts
+			h       core.SinkHealth
+			locked  bool
+			applied int
+		)
+		for _, o := range os {
+			var payload any
+			if o.Status == core.DeliveryDead && o.Payload != nil {
+				payload = string(o.Payload)
+			}
+			errText := o.Error
+			if o.Status == core.DeliveryDelivered {
+				errText = ""
+			}
+			var latency int64
+			err := upd.QueryRowContext(ctx, o.Status, o.Attempt, errText, micros(o.At), nullMicros(o.NextAttemptAt), o.Duration.Microseconds(),
+				payload, o.TeamID, o.PipelineID, o.ID).Scan(&latency)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // delivered already, or gone
+			}
+			if err != nil {
+				return fmt.Errorf("record delivery %s: %w", o.ID, err)
+			}
+			if !locked {
+				if h, err = lockSinkHealth(ctx, tx, o.TeamID, o.PipelineID, o.Sink, o.At); err != nil {
+					return fmt.Errorf("update sink state: %w", err)
+				}
+				locked = true
+			}
+			if o.Status == core.DeliveryDelivered {
+				h = h.Delivered()
+			} else {
+				h = h.Failed(o.Error, o.FailingAfter)
+			}
+			c = c.Add(o.Counts(latency))
+			applied++
+		}
+		if applied == 0 {
+			st, err = scanSinkState(tx.QueryRowContext(ctx, `SELECT `+sinkStateColumns+` FROM sink_states WHERE team_id = ? AND pipeline_id = ? AND sink = ?`,
+				first.TeamID, first.PipelineID, first.Sink))
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return mapErr(err)
+		}
+		at := micros(os[len(os)-1].At)
+		st, err = scanSinkState(tx.QueryRowContext(ctx, `UPDATE sink_states SET status = ?, reason = ?, consecutive_failures = ?,
+				delivered = delivered + ?, records = records + ?, latency_total_us = latency_total_us + ?,
+				failed = failed + ?, dead = dead + ?,
+				last_success_at = coalesce(?, last_success_at), last_failure_at = coalesce(?, last_failure_at), updated_at = ?
+			WHERE team_id = ? AND pipeline_id = ? AND sink = ?
+			RETURNING `+sinkStateColumns,
+			h.Status, h.Reason, h.ConsecutiveFailures, c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead,
+			nullMicros(c.LastSuccessAt), nullMicros(c.LastFailureAt), at, first.TeamID, first.PipelineID, first.Sink))
+		if err != nil {
+			return fmt.Errorf("update sink state: %w", err)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// ClaimDeliveries implements store.Deliveries. SQLite has one writer, so
+// the candidates read in the write transaction cannot be taken by River
+// or another claim meanwhile; without candidates (no backlog, the common
+// case) no write transaction is opened.
+func (s *Store) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]store.CarriedDelivery, error) {
+	const carriedQ = `SELECT id, status, attempts, payload FROM deliveries
+		WHERE job_id = ? AND status IN ('pending', 'retrying') AND payload IS NOT NULL AND team_id = ? AND id <> ? ORDER BY id`
+	const candQ = `SELECT d.id, d.job_id, d.records FROM deliveries d JOIN river_job j ON j.id = d.job_id
+		WHERE d.pipeline_id = ? AND d.sink = ? AND d.status = 'pending' AND d.payload IS NULL AND d.team_id = ?
+			AND d.id <> ? AND j.state = 'available'
+		ORDER BY d.id LIMIT ?`
+	type cand struct {
+		id      uuid.UUID
+		job     int64
+		records int
+	}
+	readCarried := func(q interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}) ([]store.CarriedDelivery, error) {
+		rows, err := q.QueryContext(ctx, carriedQ, c.Carrier, c.TeamID, c.Own)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []store.CarriedDelivery
+		for rows.Next() {
+			var d store.CarriedDelivery
+			var args string
+			if err := rows.Scan(&d.ID, &d.Status, &d.Attempts, &args); err != nil {
+				return nil, err
+			}
+			d.Args = json.RawMessage(args)
+			out = append(out, d)
+		}
+		return out, rows.Err()
+	}
+	readCands := func(q interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}) ([]cand, error) {
+		if c.Limit <= 0 {
+			return nil, nil
+		}
+		rows, err := q.QueryContext(ctx, candQ, c.PipelineID, c.Sink, c.TeamID, c.Own, c.Limit)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []cand
+		total := 0
+		for rows.Next() {
+			var k cand
+			if err := rows.Scan(&k.id, &k.job, &k.records); err != nil {
+				return nil, err
+			}
+			if len(out) > 0 && total+k.records > c.MaxRecords {
+				break
+			}
+			total += k.records
+			out = append(out, k)
+		}
+		return out, rows.Err()
+	}
+	cands, err := readCands(s.read)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if len(cands) == 0 {
+		out, err := readCarried(s.read)
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		return out, nil
+	}
+	var out []store.CarriedDelivery
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if out, err = readCarried(tx); err != nil {
+			return err
+		}
+		// Read again under the write lock: River may have started some.
+		if cands, err = readCands(tx); err != nil {
+			return err
+		}
+		now := micros(core.Now())
+		claimed := 0
+		for _, k := range cands {
+			var args string
+			err := tx.QueryRowContext(ctx, `DELETE FROM river_job WHERE id = ? AND state = 'available' RETURNING json(args)`, k.job).Scan(&args)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var d store.CarriedDelivery
+			if err := tx.QueryRowContext(ctx, `UPDATE deliveries SET job_id = ?, payload = ?, updated_at = ? WHERE id = ? RETURNING id, status, attempts`,
+				c.Carrier, args, now, k.id).Scan(&d.ID, &d.Status, &d.Attempts); err != nil {
+				return err
+			}
+			d.Args, d.Claimed = json.RawMessage(args), true
+			out = append(out, d)
+			claimed++
+		}
+		if claimed > 0 {
+			// The carrier's own delivery is carried too from now on: no
+			// other job may claim it (and so delete the carrier) while the
+			// carrier waits for its next run.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET payload = (SELECT json(args) FROM river_job WHERE id = ?)
+				WHERE team_id = ? AND id = ? AND payload IS NULL AND status IN ('pending', 'retrying')`, c.Carrier, c.TeamID, c.Own); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.CarriedDelivery) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	return out, nil
 }
 
 // lockSinkHealth returns the health of a sink inside tx (the only writer:
@@ -498,7 +708,7 @@ func (s *Store) DeleteDeliveries(ctx context.Context, c store.DeliveryCleanup) (
 
 // StuckDeliveries implements store.Deliveries.
 func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int) ([]store.StuckDelivery, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state, ''), json(j.args)
+	rows, err := s.read.QueryContext(ctx, `SELECT d.team_id, d.pipeline_id, d.sink, d.id, d.status, d.records, coalesce(j.state, ''), coalesce(d.payload, json(j.args))
 		FROM deliveries d LEFT JOIN river_job j ON j.id = d.job_id
 		WHERE d.status IN ('pending', 'retrying') AND d.updated_at < ?
 			AND (j.id IS NULL OR j.state IN ('completed', 'discarded', 'cancelled'))

@@ -24,6 +24,7 @@ func init() {
 	extra["SinkHealthUnderConcurrency"] = testSinkHealthConcurrent
 	extra["Replays"] = testReplays
 	extra["DeliveryCleanup"] = testDeliveryCleanup
+	extra["DeliveryClaim"] = testDeliveryClaim
 }
 
 // deliveryArgs is a delivery job as the store sees it: any args with a
@@ -485,5 +486,90 @@ func testDeliveryCleanup(t *testing.T, s store.Store) {
 	}
 	if ds := must[[]core.Delivery](t)(s.Deliveries(c, team.ID, p.ID, store.DeliveryQuery{})); len(ds) != 1 || ds[0].ID != ids[2] {
 		t.Fatalf("deliveries left = %+v", ds)
+	}
+}
+
+func testDeliveryClaim(t *testing.T, s store.Store) {
+	c := ctx(t)
+	team, _ := newTeam(t, s)
+	other, _ := newTeam(t, s)
+	p := newPipeline(t, s, team.ID, "claims")
+	var args []deliveryArgs
+	var ids []uuid.UUID
+	for range 5 {
+		a := newDeliveryArgs(p, "hook", 1)
+		args = append(args, a)
+		ids = append(ids, enqueueDeliveries(t, s, p, a)[0])
+	}
+	elsewhere := enqueueDeliveries(t, s, p, newDeliveryArgs(p, "other", 1))[0]
+	const carrier, second = int64(1) << 50, int64(1)<<50 + 1 // no such jobs: the store does not need them
+	claim := func(teamID uuid.UUID, job int64, limit, records int) []store.CarriedDelivery {
+		t.Helper()
+		return must[[]store.CarriedDelivery](t)(s.ClaimDeliveries(c, store.DeliveryClaim{
+			TeamID: teamID, PipelineID: p.ID, Sink: "hook", Carrier: job, Own: ids[0], Limit: limit, MaxRecords: records}))
+	}
+	idsOf := func(cs []store.CarriedDelivery) []uuid.UUID {
+		var out []uuid.UUID
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	if got := claim(other.ID, carrier, 10, 100); len(got) != 0 {
+		t.Fatalf("another team claimed %v", idsOf(got))
+	}
+	got := claim(team.ID, carrier, 2, 100)
+	if len(got) != 2 || got[0].ID != ids[1] || got[1].ID != ids[2] || got[0].Status != core.DeliveryPending {
+		t.Fatalf("claimed %v, want %v (oldest first, never the carrier's own)", idsOf(got), ids[1:3])
+	}
+	var a deliveryArgs
+	if err := json.Unmarshal(got[0].Args, &a); err != nil || a.Row.ID != ids[1] || a.Row.Key != args[1].Row.Key {
+		t.Fatalf("carried args %s: %v", got[0].Args, err)
+	}
+	// Run again, the carrier finds what it carries and takes no more.
+	if again := claim(team.ID, carrier, 0, 100); len(again) != 2 || again[0].ID != ids[1] || again[1].ID != ids[2] {
+		t.Fatalf("carried again %v, want %v", idsOf(again), ids[1:3])
+	}
+	// Another job takes the next, at least one whatever the record cap;
+	// what the first carries is not taken twice.
+	if next := claim(team.ID, second, 10, 1); len(next) != 1 || next[0].ID != ids[3] {
+		t.Fatalf("second carrier claimed %v, want [%v]", idsOf(next), ids[3])
+	}
+	if d := must[core.Delivery](t)(s.Delivery(c, team.ID, elsewhere)); d.Status != core.DeliveryPending {
+		t.Fatalf("the other sink's delivery = %+v", d)
+	}
+
+	// Outcomes of carried deliveries, in one transaction: a dead one keeps
+	// its own job's arguments, so that it can be retried by hand.
+	now := core.Now()
+	st := must[core.SinkState](t)(s.RecordDeliveries(c, []store.DeliveryOutcome{
+		{TeamID: team.ID, PipelineID: p.ID, Sink: "hook", ID: ids[1], Status: core.DeliveryDelivered, Attempt: 1, At: now, Records: 1},
+		{TeamID: team.ID, PipelineID: p.ID, Sink: "hook", ID: ids[2], Status: core.DeliveryDead, Attempt: 1, At: now, Error: "400"},
+		{TeamID: team.ID, PipelineID: p.ID, Sink: "hook", ID: ids[1], Status: core.DeliveryDelivered, Attempt: 1, At: now, Records: 1},
+	}))
+	if st.Delivered != 1 || st.Records != 1 || st.Dead != 1 || st.Failed != 1 {
+		t.Fatalf("sink state after outcomes = %+v (a delivery delivered twice counts once)", st)
+	}
+	if _, err := s.RecordDeliveries(c, []store.DeliveryOutcome{
+		{TeamID: team.ID, PipelineID: p.ID, Sink: "hook", ID: ids[3], Status: core.DeliveryDelivered, At: now},
+		{TeamID: team.ID, PipelineID: p.ID, Sink: "other", ID: elsewhere, Status: core.DeliveryDelivered, At: now},
+	}); err == nil {
+		t.Fatal("outcomes of two sinks were recorded together")
+	}
+	d := must[core.Delivery](t)(s.RetryDelivery(c, team.ID, ids[2], func(payload json.RawMessage) (river.InsertManyParams, error) {
+		var a deliveryArgs
+		if err := json.Unmarshal(payload, &a); err != nil {
+			return river.InsertManyParams{}, err
+		}
+		return river.InsertManyParams{Args: a}, nil
+	}))
+	if d.Status != core.DeliveryPending || d.Key != args[2].Row.Key {
+		t.Fatalf("retried carried delivery = %+v", d)
+	}
+	// Outcomes recorded through another team change nothing.
+	must[core.SinkState](t)(s.RecordDeliveries(c, []store.DeliveryOutcome{
+		{TeamID: other.ID, PipelineID: p.ID, Sink: "hook", ID: ids[3], Status: core.DeliveryDelivered, At: now}}))
+	if d := must[core.Delivery](t)(s.Delivery(c, team.ID, ids[3])); d.Status != core.DeliveryPending {
+		t.Fatalf("a delivery recorded through another team = %+v", d)
 	}
 }
