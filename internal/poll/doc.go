@@ -27,7 +27,9 @@
 //
 // A node that dies leaves its leases behind: they end after RunTimeout
 // and 30 seconds (a poll never runs longer), and any node claims the
-// polls then. A node restarted on the same data directory slot frees its
+// polls then; with Config.OwnerExpiry (set by the server to the cluster
+// listing's expiry, 30 s) a lease is free as soon as its owner's
+// heartbeat has expired. A node restarted on the same data directory slot frees its
 // dead process's leases at once (Config.Node), and a node stopping frees
 // those of the polls it cancelled. A poll whose commit failed keeps its
 // lease for RetryAfter and is claimed again. The periodic CheckArgs job
