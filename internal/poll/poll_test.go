@@ -228,6 +228,25 @@ func (e *pollEnv) waitFor(within time.Duration, what string, cond func() bool) {
 	}
 }
 
+// settledRuns returns p's runs once there is one for each request a
+// answered (and, with everyRequest, a answered every request it got):
+// compared between polls, since a request answered a moment ago may not
+// have committed its run yet. A count that never settles (a period polled
+// twice, a run lost) fails the test.
+func (e *pollEnv) settledRuns(p core.Pipeline, a *growingAPI, everyRequest bool) []core.Run {
+	e.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		runs := e.runs(p)
+		requests, answered := a.counts()
+		if len(runs) == answered && (!everyRequest || requests == answered) {
+			return runs
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d runs, %d requests, %d answered: a period was polled twice or a run lost", len(runs), requests, answered)
+		}
+	}
+}
+
 // growingAPI is an API whose data grows by three items with every
 // request; it answers the items at or after ?since= (inclusive, so
 // consecutive polls overlap by one item, which dedup removes).
@@ -525,11 +544,7 @@ func TestPollingRestart(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		e.start()
 		e.waitFor(15*time.Second, "polls on the second node", func() bool { return len(e.runs(p)) >= first+3 })
-		runs := e.runs(p)
-		requests, answered := a.counts()
-		if len(runs) != answered || requests != answered {
-			t.Fatalf("%d runs, %d requests, %d answered: a period was polled twice", len(runs), requests, answered)
-		}
+		e.settledRuns(p, a, true)
 		checkUnique(t, e.records(p))
 	})
 }
@@ -554,11 +569,7 @@ func TestPollingKilledMidPoll(t *testing.T) {
 		a.mu.Unlock()
 		e.start()
 		e.waitFor(30*time.Second, "polls on the next node", func() bool { return len(e.runs(p)) >= before+2 })
-		runs := e.runs(p)
-		_, answered := a.counts()
-		if len(runs) != answered {
-			t.Fatalf("%d runs for %d answered requests", len(runs), answered)
-		}
+		runs := e.settledRuns(p, a, false)
 		for _, r := range runs {
 			if r.Error != "" {
 				t.Fatalf("run %+v", r)
@@ -610,10 +621,7 @@ func TestPollingRestartedNodeFreesItsLeases(t *testing.T) {
 		}
 		e.startNode(poll.Config{Owner: "slot-1@restarted", Node: "slot-1"})
 		e.waitFor(15*time.Second, "polls after the restart", func() bool { return len(e.runs(p)) >= 2 })
-		runs := e.runs(p)
-		if _, answered := a.counts(); len(runs) != answered {
-			t.Fatalf("%d runs for %d answered requests", len(runs), answered)
-		}
+		e.settledRuns(p, a, false)
 		checkUnique(t, e.records(p))
 	})
 }
