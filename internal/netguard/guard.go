@@ -43,10 +43,10 @@ func New(cfg Config) *Guard {
 		// No proxy, whatever HTTP_PROXY, HTTPS_PROXY and NO_PROXY say: a
 		// proxy would make the connection for us, to an address we never
 		// see, so the dial-time check would check the proxy instead.
-		Proxy:                  nil,
-		DialContext:            g.DialContext,
-		TLSClientConfig:        cfg.TLSConfig,
-		ForceAttemptHTTP2:      true,
+		Proxy:             nil,
+		DialContext:       g.DialContext,
+		TLSClientConfig:   cfg.TLSConfig,
+		ForceAttemptHTTP2: true,
 		// Many pipelines often poll one API (a vendor's, or an internal
 		// service): with a few idle connections per host, most of their
 		// polls dialled anew (9% of a node's CPU polling 10,000 pipelines
