@@ -303,7 +303,11 @@ func TestThreeNodesPolling(t *testing.T) {
 		hits     = map[int][]time.Time{}
 		inFlight atomic.Int64
 		cut      atomic.Int64 // polls whose node went away before the answer
+		holding  atomic.Bool  // the API holds its answers until release
+		release  = make(chan struct{})
+		released sync.Once
 	)
+	unhold := func() { released.Do(func() { close(release) }) }
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/"))
 		mu.Lock()
@@ -311,18 +315,29 @@ func TestThreeNodesPolling(t *testing.T) {
 		mu.Unlock()
 		inFlight.Add(1)
 		defer inFlight.Add(-1)
-		// A slow API, so that the node killed below has polls in flight.
+		// A slow API; while held, it answers nothing, so that the node
+		// killed below has polls in flight.
 		select {
 		case <-time.After(300 * time.Millisecond):
 		case <-r.Context().Done():
 			cut.Add(1)
 			return
 		}
+		if holding.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				cut.Add(1)
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `[{"p":%d}]`, n)
 	}))
 	t.Cleanup(upstream.Close)
-	c := startCluster3(t, "TRIBUTARY_JOB_RESCUE_AFTER=10s", "TRIBUTARY_POLL_WORKERS=50")
+	t.Cleanup(unhold) // before upstream.Close, which waits for the handlers
+	const workers = 50
+	c := startCluster3(t, "TRIBUTARY_JOB_RESCUE_AFTER=10s", fmt.Sprintf("TRIBUTARY_POLL_WORKERS=%d", workers))
 	// Created over all three nodes, eight at a time.
 	var created sync.WaitGroup
 	errs := make(chan error, pipelines)
@@ -371,14 +386,20 @@ func TestThreeNodesPolling(t *testing.T) {
 		}
 	}
 	waitPolls(2)
-	for deadline := time.Now().Add(time.Minute); inFlight.Load() < 10; time.Sleep(5 * time.Millisecond) {
+	// Hold the answers until more polls are in flight than two nodes'
+	// workers can run: then every node, the one killed among them, has
+	// some in flight.
+	holding.Store(true)
+	for deadline := time.Now().Add(time.Minute); inFlight.Load() < 2*workers+10; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("never 10 polls in flight at once")
+			t.Fatalf("never %d polls in flight at once (%d)", 2*workers+10, inFlight.Load())
 		}
 	}
 	_ = c.nodes[1].cmd.Process.Kill()
 	_ = c.nodes[1].cmd.Wait()
 	killed := time.Now()
+	holding.Store(false)
+	unhold()
 	mu.Lock()
 	before := map[int]int{}
 	for i := range pipelines {
