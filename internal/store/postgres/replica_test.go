@@ -190,7 +190,16 @@ func TestReplicaSpread(t *testing.T) {
 	down := portURL(e.url, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	ln.Close() // nothing listens there now
 	base := core.Now().Add(-time.Hour).Truncate(time.Second)
-	e.write(nil, pipe, base)
+	written := e.write(nil, pipe, base)
+	// The first check (the only one: CheckInterval is an hour) must find
+	// the write replayed, else the replica's lag is unknown and it serves
+	// nothing.
+	direct, err := pgx.Connect(t.Context(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	waitReplicated(t, direct, pipe, len(written))
 
 	if err := e.st.UseReplicas(t.Context(), []string{good, down, good}, postgres.ReplicaConfig{MaxLag: time.Minute, CheckInterval: time.Hour}); err != nil {
 		t.Fatal(err)
