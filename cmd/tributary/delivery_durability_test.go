@@ -272,8 +272,12 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 			t.Fatalf("acknowledged record %s is not stored", k)
 		}
 	}
-	if atKill >= len(committed) {
-		t.Fatalf("every record was delivered before the kill (%d of %d): the test killed nothing in flight", atKill, len(committed))
+	// Something was in flight at the kill: deliveries held unanswered at
+	// the receiver (the server cannot know they arrived), or records not
+	// yet delivered. Coalesced deliveries often catch up with every
+	// committed record before the kill; the held ones are still unanswered.
+	if held == 0 && atKill >= len(committed) {
+		t.Fatalf("every record was delivered and answered before the kill (%d of %d): the test killed nothing in flight", atKill, len(committed))
 	}
 
 	// Every committed record reaches the sink, once the jobs that were
