@@ -153,14 +153,7 @@ func (s *Store) RecordDelivery(ctx context.Context, o store.DeliveryOutcome) (co
 		} else {
 			h = h.Failed(o.Error, o.FailingAfter)
 		}
-		st, err = scanSinkState(tx.QueryRowContext(ctx, `UPDATE sink_states SET status = ?, reason = ?, consecutive_failures = ?,
-				delivered = delivered + ?, records = records + ?, latency_total_us = latency_total_us + ?,
-				failed = failed + ?, dead = dead + ?,
-				last_success_at = coalesce(?, last_success_at), last_failure_at = coalesce(?, last_failure_at), updated_at = ?
-			WHERE team_id = ? AND pipeline_id = ? AND sink = ?
-			RETURNING `+sinkStateColumns,
-			h.Status, h.Reason, h.ConsecutiveFailures, c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead,
-			nullMicros(c.LastSuccessAt), nullMicros(c.LastFailureAt), at, o.TeamID, o.PipelineID, o.Sink))
+		st, err = updateSinkState(ctx, tx, h, c, at, o.TeamID, o.PipelineID, o.Sink)
 		if err != nil {
 			return fmt.Errorf("update sink state: %w", err)
 		}
@@ -239,14 +232,7 @@ func (s *Store) RecordDeliveries(ctx context.Context, os []store.DeliveryOutcome
 			return mapErr(err)
 		}
 		at := micros(os[len(os)-1].At)
-		st, err = scanSinkState(tx.QueryRowContext(ctx, `UPDATE sink_states SET status = ?, reason = ?, consecutive_failures = ?,
-				delivered = delivered + ?, records = records + ?, latency_total_us = latency_total_us + ?,
-				failed = failed + ?, dead = dead + ?,
-				last_success_at = coalesce(?, last_success_at), last_failure_at = coalesce(?, last_failure_at), updated_at = ?
-			WHERE team_id = ? AND pipeline_id = ? AND sink = ?
-			RETURNING `+sinkStateColumns,
-			h.Status, h.Reason, h.ConsecutiveFailures, c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead,
-			nullMicros(c.LastSuccessAt), nullMicros(c.LastFailureAt), at, first.TeamID, first.PipelineID, first.Sink))
+		st, err = updateSinkState(ctx, tx, h, c, at, first.TeamID, first.PipelineID, first.Sink)
 		if err != nil {
 			return fmt.Errorf("update sink state: %w", err)
 		}
@@ -733,4 +719,17 @@ func (s *Store) StuckDeliveries(ctx context.Context, before time.Time, limit int
 		return nil, fmt.Errorf("find stuck deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// updateSinkState writes a sink's health h and adds the counts c of
+// deliveries recorded at at to its row, returning the row.
+func updateSinkState(ctx context.Context, tx *sql.Tx, h core.SinkHealth, c store.SinkCounts, at int64, teamID, pipelineID uuid.UUID, sink string) (core.SinkState, error) {
+	return scanSinkState(tx.QueryRowContext(ctx, `UPDATE sink_states SET status = ?, reason = ?, consecutive_failures = ?,
+			delivered = delivered + ?, records = records + ?, latency_total_us = latency_total_us + ?,
+			failed = failed + ?, dead = dead + ?,
+			last_success_at = coalesce(?, last_success_at), last_failure_at = coalesce(?, last_failure_at), updated_at = ?
+		WHERE team_id = ? AND pipeline_id = ? AND sink = ?
+		RETURNING `+sinkStateColumns,
+		h.Status, h.Reason, h.ConsecutiveFailures, c.Delivered, c.Records, c.LatencyUS, c.Failed, c.Dead,
+		nullMicros(c.LastSuccessAt), nullMicros(c.LastFailureAt), at, teamID, pipelineID, sink))
 }
