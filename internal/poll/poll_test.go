@@ -650,3 +650,41 @@ func TestPollOncePerDueAcrossNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestPollingLateRestartsSchedule: a poll taken up late (its lease was
+// held by a process that died) is the catch-up itself: the next poll is
+// one interval after it, not at once, so a stall does not make two polls
+// of the API in a row.
+func TestPollingLateRestartsSchedule(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		ctx := context.Background()
+		a := newGrowingAPI(t)
+		p := e.create("late", a.spec("late", "4s"))
+		now := time.Now().Add(time.Second)
+		if got, err := e.store.ClaimDuePolls(ctx, store.PollBatchClaim{Owner: "slot-1@dead", Now: now, LeaseUntil: now.Add(time.Hour), Limit: 10}); err != nil || len(got) != 1 {
+			t.Fatalf("claim by the dead process: %+v, %v", got, err)
+		}
+		sched, err := e.store.PollSchedule(ctx, e.team.ID, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due := sched.NextDue
+		time.Sleep(time.Until(due.Add(2 * time.Second))) // half an interval late
+		e.startNode(poll.Config{Owner: "slot-1@restarted", Node: "slot-1"})
+		e.waitFor(15*time.Second, "the late poll", func() bool { return len(e.runs(p)) >= 1 })
+		started := e.runs(p)[0].StartedAt
+		if late := started.Sub(due); late < 2*time.Second {
+			t.Fatalf("the first poll started %v after its due time; the test needs it late", late)
+		}
+		var next time.Time
+		e.waitFor(5*time.Second, "the next due time", func() bool {
+			s, err := e.store.PollSchedule(ctx, e.team.ID, p.ID)
+			next = s.NextDue
+			return err == nil && next.After(due)
+		})
+		// One interval after the late poll, less the jitter (interval/20).
+		if earliest := started.Add(4*time.Second - 200*time.Millisecond); next.Before(earliest) {
+			t.Fatalf("after a poll %v late the next is due %v after it, want about one interval (4s)", started.Sub(due), next.Sub(started))
+		}
+	})
+}

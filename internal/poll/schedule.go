@@ -37,17 +37,23 @@ func (s *Service) NextPoll(ctx context.Context, teamID, pipelineID uuid.UUID) (s
 	return s.store.PollSchedule(ctx, teamID, pipelineID)
 }
 
-// nextDue computes the due time of the poll after the one due at due. A
-// successful poll is followed one interval after its due time (so the
-// schedule does not drift with the poll's duration), a failed one after a
+// nextDue computes the due time of the poll after the one due at due and
+// started at start. A successful poll is followed one interval after its
+// due time (so the schedule does not drift with the poll's duration) —
+// unless it started more than a quarter of an interval late (its node died
+// or was overloaded): then it was the catch-up, and the next one follows
+// one interval after it started, not at once. A failed one follows after a
 // backoff from now that doubles with each consecutive failure, bounded by
 // MaxBackoff but never below the interval, and never before the API's
 // Retry-After. A next poll that would be due already is due now. The
 // result carries a small random jitter.
-func (s *Service) nextDue(due time.Time, interval time.Duration, st pollState, now time.Time) time.Time {
+func (s *Service) nextDue(due, start time.Time, interval time.Duration, st pollState, now time.Time) time.Time {
 	var next time.Time
 	if st.Failures == 0 {
 		next = due.Add(interval)
+		if start.Sub(due) > interval/4 {
+			next = start.Add(interval)
+		}
 	} else {
 		backoff := interval
 		for i := 1; i < st.Failures && backoff < s.cfg.MaxBackoff; i++ {

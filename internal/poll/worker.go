@@ -72,17 +72,17 @@ func (s *Service) work(ctx context.Context, d store.DuePoll, start time.Time) er
 	if c, err := s.engine.Compiled(pl); err == nil {
 		interval = c.Interval
 	}
-	_, err := s.store.FinishPoll(ctx, s.finish(pl, d.Due, interval, st))
+	_, err := s.store.FinishPoll(ctx, s.finish(pl, d.Due, start, interval, st))
 	return err
 }
 
-// finish is the end of the poll of pl due at due that committed st: the
-// next poll, and the pipeline's status after it.
-func (s *Service) finish(pl core.Pipeline, due time.Time, interval time.Duration, st pollState) store.PollFinish {
+// finish is the end of the poll of pl due at due, started at start, that
+// committed st: the next poll, and the pipeline's status after it.
+func (s *Service) finish(pl core.Pipeline, due, start time.Time, interval time.Duration, st pollState) store.PollFinish {
 	if interval <= 0 {
 		interval = time.Minute // a spec that does not compile is retried at the default
 	}
-	next := s.nextDue(due, interval, st, s.cfg.Now().UTC())
+	next := s.nextDue(due, start, interval, st, s.cfg.Now().UTC())
 	var status core.PipelineStatus
 	switch {
 	case st.Failures >= s.cfg.FailingAfter && pl.Status != core.StatusFailing:
@@ -106,7 +106,7 @@ func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, p
 	var interval time.Duration
 	failed := func(msg string, retryAfter time.Duration) error {
 		st := pollState{Values: prev.Values, Due: &due, Failures: prev.Failures + 1, RetryAfterMS: retryAfter.Milliseconds()}
-		if err := s.writeFailure(ctx, pl, trigger, start, msg, st, s.finish(pl, due, interval, st)); err != nil {
+		if err := s.writeFailure(ctx, pl, trigger, start, msg, st, s.finish(pl, due, start, interval, st)); err != nil {
 			return err
 		}
 		s.metrics.outcome("failed")
@@ -157,7 +157,7 @@ func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, p
 	}
 	// The records, their dedup keys, the state and the next poll commit
 	// together: a crash leaves either all of them or none.
-	finish := s.finish(pl, due, interval, st)
+	finish := s.finish(pl, due, start, interval, st)
 	// Deduplicated records were fetched: they count in the run's fetched.
 	x := engine.PollCommit{State: state, Finish: &finish, Deduplicated: len(res.Records) - len(records)}
 	if dedup && len(keys) > 0 {
