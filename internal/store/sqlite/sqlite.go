@@ -64,7 +64,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn("_txlock=immediate"))
+	write, err := openDB(dsn("_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -75,7 +75,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	pragmas = append(pragmas, "query_only(1)")
-	read, err := sql.Open("sqlite", dsn())
+	read, err := openDB(dsn())
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -94,6 +94,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("job inserter: %w", err)
 	}
 	return &Store{write: write, read: read, migrations: ms, inserter: inserter, writer: newBatchWriter()}, nil
+}
+
+// openDB opens a pool of connections to dsn that keep their prepared
+// statements (stmtcache.go).
+func openDB(dsn string) (*sql.DB, error) {
+	c, err := sqlite3.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(cachingConnector{c}), nil
 }
 
 // Backend implements store.Store.
