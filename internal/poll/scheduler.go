@@ -91,7 +91,7 @@ func (s *Service) loop(ctx, pollCtx context.Context) {
 			for _, d := range due {
 				s.running.Add(1)
 				s.polls.Add(1)
-				go s.run(pollCtx, d, now)
+				go s.run(pollCtx, d, claim.LeaseUntil)
 			}
 			// A full claim may have left due polls behind: claim again at
 			// once while enough workers are free, else when they are.
@@ -142,7 +142,7 @@ func (s *Service) nudge() {
 // run runs one claimed poll and frees its worker. A poll that failed
 // without committing keeps its lease for RetryAfter and is then claimed
 // again; one stopped with its node (pollCtx) is freed by Stop.
-func (s *Service) run(ctx context.Context, d store.DuePoll, claimed time.Time) {
+func (s *Service) run(ctx context.Context, d store.DuePoll, leaseUntil time.Time) {
 	defer func() {
 		s.running.Add(-1)
 		s.polls.Done()
@@ -150,12 +150,15 @@ func (s *Service) run(ctx context.Context, d store.DuePoll, claimed time.Time) {
 			s.nudge()
 		}
 	}()
-	s.metrics.lag.Observe(max(claimed.Sub(d.Due), 0).Seconds())
+	// The lag is until the poll runs, which on a loaded node can be well
+	// after the claim began.
+	started := s.cfg.Now().UTC()
+	s.metrics.lag.Observe(max(started.Sub(d.Due), 0).Seconds())
 	// The poll ends before its lease does, so that no other node can
 	// claim it while it may still commit.
-	ctx, cancel := context.WithTimeout(ctx, s.leaseFor()-10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, leaseUntil.Add(-10*time.Second).Sub(started))
 	defer cancel()
-	err := s.work(ctx, d, claimed)
+	err := s.work(ctx, d, started)
 	if err == nil || ctx.Err() != nil {
 		return
 	}

@@ -125,6 +125,10 @@ func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, p
 
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.RunTimeout)
 	defer cancel()
+	// The poll starts when its requests do: on a loaded node that can be
+	// seconds after the claim, and a poll that late sets the schedule
+	// from itself (nextDue).
+	start = s.cfg.Now().UTC()
 	env := s.env
 	env.Secrets = func(ctx context.Context, name string) ([]byte, error) { return s.secrets.Open(ctx, pl.TeamID, name) }
 	res, err := c.Source.Poll(pctx, &env, prev.Values)
