@@ -123,8 +123,49 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 	return &cachedRows{Rows: rows, cs: cs}, nil
 }
 
+// PrepareContext hands out the kept statement for query until the
+// caller closes it (a *sql.Stmt of a transaction is closed with it);
+// meanwhile other uses of the text get statements of their own.
 func (c *cachingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	cs, err := c.cached(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil {
+		return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	}
+	cs.busy = true
+	return &heldStmt{cs: cs}, nil
+}
+
+// heldStmt is a kept statement handed out by PrepareContext: closing it
+// gives it back instead of finalizing it.
+type heldStmt struct {
+	cs     *cachedStmt
+	closed bool
+}
+
+func (h *heldStmt) Close() error {
+	if !h.closed {
+		h.closed = true
+		h.cs.busy = false
+	}
+	return nil
+}
+
+func (h *heldStmt) NumInput() int { return h.cs.stmt.NumInput() }
+
+// Exec and Query complete driver.Stmt; database/sql calls the Context
+// forms.
+func (h *heldStmt) Exec(args []driver.Value) (driver.Result, error) { return h.cs.stmt.Exec(args) }
+func (h *heldStmt) Query(args []driver.Value) (driver.Rows, error)  { return h.cs.stmt.Query(args) }
+
+func (h *heldStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return h.cs.stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (h *heldStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return h.cs.stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
 
 func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {

@@ -16,6 +16,12 @@ func cachedCount(t *testing.T, db *sql.DB) int {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	return connCount(t, conn)
+}
+
+// connCount is how many statements conn keeps.
+func connCount(t *testing.T, conn *sql.Conn) int {
+	t.Helper()
 	var n int
 	if err := conn.Raw(func(dc any) error {
 		n = len(dc.(*cachingConn).stmts)
@@ -27,8 +33,9 @@ func cachedCount(t *testing.T, db *sql.DB) int {
 }
 
 // TestStmtCache: statements run again are kept; a query run again while
-// its own rows are open gets a statement of its own and both read the
-// right rows; the cache stays within its bound; errors of a kept
+// its own rows are open, or a text prepared again before the first is
+// closed, gets a statement of its own and each reads and writes the right
+// rows; the cache stays within its bound; errors of a kept
 // statement leave it usable.
 func TestStmtCache(t *testing.T) {
 	ctx := context.Background()
@@ -105,6 +112,51 @@ func TestStmtCache(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+
+	// Statements prepared on one connection: the kept one is handed out
+	// until closed; a second at once is a statement of its own.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := connCount(t, conn)
+	p1, err := conn.PrepareContext(ctx, `UPDATE t SET y = ? WHERE x = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := conn.PrepareContext(ctx, `UPDATE t SET y = ? WHERE x = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := p1.ExecContext(ctx, "p1", i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p2.ExecContext(ctx, "p2", i+50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1.Close()
+	p2.Close()
+	if n := connCount(t, conn); n != kept+1 {
+		t.Fatalf("%d statements kept after preparing one text twice, want %d", n, kept+1)
+	}
+	p3, err := conn.PrepareContext(ctx, `UPDATE t SET y = ? WHERE x = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p3.ExecContext(ctx, "p3", 4); err != nil {
+		t.Fatal(err)
+	}
+	p3.Close()
+	var y1, y2 string
+	if err := conn.QueryRowContext(ctx, `SELECT (SELECT y FROM t WHERE x = 4), (SELECT y FROM t WHERE x = 54)`).Scan(&y1, &y2); err != nil {
+		t.Fatal(err)
+	}
+	if y1 != "p3" || y2 != "p2" {
+		t.Fatalf("prepared updates wrote %q, %q", y1, y2)
+	}
+	conn.Close()
 
 	// Statements whose text varies: the cache keeps at most its bound.
 	for i := range stmtCacheSize + 50 {
