@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,6 +62,8 @@ func scenarios(fuzztime string) []scenario {
 			run: "^TestUploadsSurviveKill9$", env: []string{"TRIBUTARY_PROOF_KILLS=20", "TRIBUTARY_PROOF_UPLOAD_ROWS=100000"}},
 		{promise: "dependency faults: PostgreSQL connections cut and delayed through a TCP proxy", pkgs: []string{"./cmd/tributary"},
 			run: "^TestDependencyFaults$", env: []string{"TRIBUTARY_PROOF_FAULT_CYCLES=20"}},
+		{promise: "dependency faults: PostgreSQL stopped (fast and immediate) and restarted mid-ingest", pkgs: []string{"./cmd/tributary"},
+			run: "^TestPostgresRestart$", env: []string{"TRIBUTARY_PROOF_PG_RESTARTS=10"}},
 		{promise: "abuse: webhook amplification (gzip and array bombs, record caps) with bounded memory", pkgs: []string{"./internal/ingest", "./internal/httpapi"},
 			run: "^(TestAccept.*Bomb.*|TestHookAmplification)$", figures: regexp.MustCompile(`MiB|records`)},
 		{promise: "abuse: expression cost refused at save, deterministic per-evaluation budget", pkgs: []string{"./internal/mapping"},
@@ -97,8 +100,26 @@ func scenarios(fuzztime string) []scenario {
 	return s
 }
 
-// fuzzLine is the last progress line of `go test -fuzz`.
+// fuzzLine is the last progress line of `go test -fuzz`. Its "(n/sec)"
+// is the rate over the last few seconds only, often 0 at the end: the
+// report divides the executions by the time elapsed instead.
 var fuzzLine = regexp.MustCompile(`elapsed: (\S+), execs: (\d+) .*new interesting: (\d+)`)
+
+// fuzzFigures rewrites the last progress line of `go test -fuzz` into the
+// row's figures, with the executions per second over the whole run.
+func fuzzFigures(line string) string {
+	m := fuzzLine.FindStringSubmatch(line)
+	if m == nil {
+		return line
+	}
+	out := "elapsed " + m[1] + ", " + m[2] + " executions"
+	elapsed, err1 := time.ParseDuration(m[1])
+	execs, err2 := strconv.ParseInt(m[2], 10, 64)
+	if err1 == nil && err2 == nil && elapsed >= time.Second {
+		out += fmt.Sprintf(" (%d/sec)", int64(float64(execs)/elapsed.Seconds()))
+	}
+	return out + ", " + m[3] + " new interesting inputs"
+}
 
 // event is one line of `go test -json`.
 type event struct {
@@ -175,11 +196,7 @@ func runScenario(sc scenario, fuzztime string) []*row {
 			base.failures = 1
 		}
 		if n := len(base.text); n > 0 {
-			last := base.text[n-1]
-			if m := fuzzLine.FindStringSubmatch(last); m != nil {
-				last = "elapsed " + m[1] + ", " + m[2] + " executions, " + m[3] + " new interesting inputs"
-			}
-			base.text = []string{last}
+			base.text = []string{fuzzFigures(base.text[n-1])}
 		}
 	} else if failedPkg && base.failures == 0 {
 		base.failures = 1 // a build failure or a crash outside any test
@@ -429,6 +446,15 @@ const outro = `
   database being reachable again to the first acknowledged request started
   after that, without a restart; goroutines are the server's
   ` + "`go_goroutines`" + ` before the faults and after they ended.
+- PostgreSQL restart row: PostgreSQL itself is stopped (` + "`pg_ctl stop`" + `,
+  fast and immediate shutdown in turn; *runs* counts the stops) for 3 s
+  under webhook writers and started again on its port. *Requests while
+  down* started after the stop completed and before the start; each
+  must be answered 503 with Retry-After, none 2xx; *recovery max ms* is
+  the longest time from PostgreSQL accepting connections to the first
+  202, without restarting the server.
+- Fuzz rows: executions per second are the executions divided by the
+  time elapsed (go test's own figure covers only its last seconds).
 - Polling rows: *records* is the last number the API handed out; *gaps*
   counts numbers never stored, *duplicates* numbers stored twice. A poll
   job that was running when the process died is requeued by the restarted

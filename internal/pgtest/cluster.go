@@ -236,9 +236,14 @@ func (c *cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.startOn(ctx, port)
+}
+
+// startOn starts the server on port and records the port.
+func (c *cluster) startOn(ctx context.Context, port string) error {
 	log := c.path("log")
 	_ = os.Remove(log) // so that an error shows this attempt's log only
-	err = c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.path("data"), "-l", log, "-o", "-p "+port)
+	err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.path("data"), "-l", log, "-o", "-p "+port)
 	if err != nil {
 		out, _ := os.ReadFile(log)
 		return fmt.Errorf("%w; server log:\n%s", err, out)

@@ -26,6 +26,10 @@
 //	readURL := replica.URL(db) // the same database, on the replica
 //	replica.PauseReplay(t)     // it now falls behind while the primary writes
 //
+// Tests of PostgreSQL going away stop their own server and start it again
+// on the same port: primary.Stop(t, "fast") (or "immediate", a crash),
+// then primary.Start(t).
+//
 // # Where the server comes from
 //
 // In order of preference:

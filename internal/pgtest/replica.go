@@ -22,6 +22,7 @@ import (
 type Primary struct {
 	// URL is its superuser URL, over TCP, to database "postgres".
 	URL string
+	c   *cluster
 }
 
 // StartPrimary starts a PostgreSQL server of the test's own (initdb, then
@@ -64,7 +65,34 @@ func StartPrimary(t testing.TB) *Primary {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	return &Primary{URL: u}
+	return &Primary{URL: u, c: c}
+}
+
+// Stop stops the server with pg_ctl's shutdown mode ("smart", "fast" or
+// "immediate") and waits until it is gone: with "fast" its sessions are
+// ended and open transactions rolled back; with "immediate" every process
+// quits at once, as in a crash, and the next start recovers from the WAL.
+// [Primary.Start] starts it again on the same port.
+func (p *Primary) Stop(t testing.TB, mode string) {
+	t.Helper()
+	if err := p.c.run(context.Background(), "pg_ctl", "stop", "-D", p.c.path("data"), "-m", mode, "-w", "-t", "60"); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+}
+
+// Start starts a stopped server again on the port it had, so that its
+// clients' URLs still reach it, and returns once it accepts connections.
+func (p *Primary) Start(t testing.TB) {
+	t.Helper()
+	port, err := os.ReadFile(p.c.path("port"))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.c.startOn(ctx, strings.TrimSpace(string(port))); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
 }
 
 // DatabaseURL creates database name on the primary and returns its

@@ -19,6 +19,12 @@ func StartPrimary(t testing.TB) *Primary {
 // DatabaseURL is unreachable: StartPrimary skips.
 func (p *Primary) DatabaseURL(t testing.TB, name string) string { return "" }
 
+// Stop is unreachable: StartPrimary skips.
+func (p *Primary) Stop(t testing.TB, mode string) {}
+
+// Start is unreachable: StartPrimary skips.
+func (p *Primary) Start(t testing.TB) {}
+
 // Replica is a streaming replica; unix-only.
 type Replica struct{}
 
