@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tributary_polls_total",
-			Help: "Polls by outcome: ok, failed, stale (pipeline deleted), paused, retry (not committed, claimed again later).",
+			Help: "Polls by outcome: ok, empty (nothing new, nothing changed: no run written), failed, stale (pipeline deleted), paused, retry (not committed, claimed again later).",
 		}, []string{"outcome"}),
 	}
 	if reg != nil {

@@ -688,3 +688,53 @@ func TestPollingLateRestartsSchedule(t *testing.T) {
 		}
 	})
 }
+
+// TestPollingEmptyPollsWriteNoRun: a poll that finds nothing new and
+// changes no state moves the schedule and the pipeline's last run, and
+// writes no run; the first poll (its state is new), a poll that brings a
+// record and a "run now" each write one.
+func TestPollingEmptyPollsWriteNoRun(t *testing.T) {
+	eachPollBackend(t, func(t *testing.T, e *pollEnv) {
+		var requests, items atomic.Int64
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			if n := items.Load(); n > 0 {
+				fmt.Fprintf(w, `{"items":[{"id":%d,"ts":"2030-01-01T00:00:0%dZ","temp":1.5}]}`, n, n)
+				return
+			}
+			fmt.Fprint(w, `{"items":[]}`)
+		}))
+		t.Cleanup(api.Close)
+		p := e.create("empty", (&growingAPI{Server: api}).spec("empty", "1s"))
+		e.start()
+		e.waitFor(20*time.Second, "five empty polls", func() bool { return requests.Load() >= 5 })
+		polled := time.Now()
+		e.waitFor(10*time.Second, "a poll after that", func() bool { return requests.Load() >= 6 })
+		if runs := e.runs(p); len(runs) != 1 || runs[0].Fetched != 0 {
+			t.Fatalf("after %d empty polls: runs %+v, want only the first poll's", requests.Load(), runs)
+		}
+		if last := e.pipeline(p).Stats.LastRunAt; last == nil || last.Before(polled.Add(-2*time.Second)) {
+			t.Fatalf("last run %v, want an empty poll's time (about %v)", last, polled)
+		}
+		items.Store(1)
+		e.waitFor(15*time.Second, "the poll that brings a record", func() bool { return len(e.runs(p)) == 2 })
+		if r := e.runs(p)[0]; r.Stored != 1 {
+			t.Fatalf("the poll with a record: %+v", r)
+		}
+		// The record is seen: later polls are empty again (dedup) and
+		// write nothing; "run now" writes its run even so.
+		before := requests.Load()
+		e.waitFor(15*time.Second, "more polls", func() bool { return requests.Load() >= before+2 })
+		if n := len(e.runs(p)); n != 2 {
+			t.Fatalf("%d runs after polls that found only a seen record, want 2", n)
+		}
+		if _, err := e.polling.Schedule(context.Background(), p, time.Now(), true); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(15*time.Second, "the run of run now", func() bool { return len(e.runs(p)) == 3 })
+		if r := e.runs(p)[0]; r.Trigger != core.TriggerManual {
+			t.Fatalf("run now wrote %+v", r)
+		}
+	})
+}

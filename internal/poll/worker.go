@@ -76,6 +76,14 @@ func (s *Service) work(ctx context.Context, d store.DuePoll, start time.Time) er
 	return err
 }
 
+// sameValues reports whether a poll left the source's variables as they
+// were (compared as JSON; a difference in form only counts as a change).
+func sameValues(before, after source.Values) bool {
+	a, err1 := json.Marshal(before)
+	b, err2 := json.Marshal(after)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+}
+
 // finish is the end of the poll of pl due at due, started at start, that
 // committed st: the next poll, and the pipeline's status after it.
 func (s *Service) finish(pl core.Pipeline, due, start time.Time, interval time.Duration, st pollState) store.PollFinish {
@@ -153,6 +161,20 @@ func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, p
 			return err
 		}
 		records, keys = dropSeen(records, keys, seen)
+	}
+	if len(records) == 0 && !d.Manual && prev.Failures == 0 && pl.Status != core.StatusFailing && sameValues(prev.Values, res.State) {
+		// Nothing new and nothing changed: only the schedule moves (and
+		// the pipeline's last run), without a run row or a durable
+		// commit; the runs list shows the polls that brought something
+		// or failed. Lost in a crash, this period is polled again.
+		finish := s.finish(pl, due, start, interval, pollState{Values: prev.Values, Due: &due})
+		finish.Empty, finish.PolledAt = true, start
+		if _, err := s.store.FinishPoll(ctx, finish); err != nil {
+			return fmt.Errorf("poll of pipeline %s: %w", pl.ID, err)
+		}
+		s.metrics.outcome("empty")
+		s.metrics.duration.Observe(time.Since(start).Seconds())
+		return nil
 	}
 	st := pollState{Values: res.State, Due: &due}
 	state, err := json.Marshal(st)

@@ -111,6 +111,13 @@ type PollFinish struct {
 	// Status, when not empty, becomes the pipeline's status unless it is
 	// paused.
 	Status core.PipelineStatus
+	// Empty marks the end of a poll that found nothing new and changed
+	// no state (FinishPoll only; a batch's finish ignores it): the
+	// pipeline's last run becomes PolledAt, no run is written, and the
+	// transaction commits without waiting for the disk, as a claim does —
+	// lost in a crash, the period is only polled again.
+	Empty    bool
+	PolledAt time.Time
 }
 
 // PollSchedule is a pipeline's poll schedule.

@@ -140,9 +140,23 @@ func (s *Store) RetryPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due
 	return nil
 }
 
-// FinishPoll implements store.Polls.
+// FinishPoll implements store.Polls. The finish of an empty poll is one
+// round trip that does not wait for the WAL flush (see ClaimDuePolls).
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
+	if f.Empty {
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
+		b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+		queueFinish(b, f, &moved)
+		b.Queue(`UPDATE pipelines SET last_run_at = $3
+			WHERE team_id = $1 AND id = $2 AND (last_run_at IS NULL OR last_run_at < $3)`, f.TeamID, f.PipelineID, f.PolledAt)
+		b.Queue(`COMMIT`)
+		if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+			return false, fmt.Errorf("finish poll of pipeline %s: %w", f.PipelineID, err)
+		}
+		return moved, nil
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		queueFinish(b, f, &moved)

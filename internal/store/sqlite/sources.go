@@ -149,12 +149,21 @@ func (s *Store) RetryPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due
 	return nil
 }
 
-// FinishPoll implements store.Polls.
+// FinishPoll implements store.Polls. The finish of an empty poll does not
+// wait for the fsync (see inLazyTx).
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	inTx := s.inTx
+	if f.Empty {
+		inTx = s.inLazyTx
+	}
+	err := inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		moved, err = finishPoll(ctx, tx, f)
+		if moved, err = finishPoll(ctx, tx, f); err != nil || !f.Empty {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE pipelines SET last_run_at = ?
+			WHERE team_id = ? AND id = ? AND coalesce(last_run_at, 0) < ?`, micros(f.PolledAt), f.TeamID, f.PipelineID, micros(f.PolledAt))
 		return err
 	})
 	if err != nil {
