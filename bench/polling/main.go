@@ -6,7 +6,8 @@
 // over it). After each step has settled it measures, over a window:
 //
 //   - the polls started and committed per second against the rate the
-//     schedule asks for (the node's tributary_polls_total{outcome="ok"});
+//     schedule asks for (the node's tributary_polls_total{outcome="ok"},
+//     and "empty");
 //   - how late polls start (the node's tributary_poll_lag_seconds: start
 //     of the poll minus its due time), p50/p99 interpolated in the
 //     histogram's buckets, and the exact share of polls late by more than
@@ -72,6 +73,7 @@ type options struct {
 	target      time.Duration
 	keepRunning bool
 	persist     bool
+	empty       bool
 	cpuprofile  string
 	summary     string
 }
@@ -90,6 +92,7 @@ func main() {
 	flag.DurationVar(&o.target, "target", time.Second, "the p99 lag a count must meet")
 	flag.BoolVar(&o.keepRunning, "all", false, "measure every count, even past the first that misses the target")
 	flag.BoolVar(&o.persist, "persist", true, "store the polled records (false: runs and state only, to tell the cost of storing)")
+	flag.BoolVar(&o.empty, "empty", false, "the API answers no records (a quiet API: every poll after the first is empty)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the node during the last window to this file")
 	flag.StringVar(&o.summary, "summary", "", "append a markdown table row per count to this file")
 	flag.Parse()
@@ -121,14 +124,14 @@ func main() {
 	}
 }
 
-// fakeAPI answers every poll with one new record.
+// fakeAPI answers every poll with one new record, or with none (empty).
 type fakeAPI struct {
 	srv      *http.Server
 	url      string
 	requests atomic.Int64
 }
 
-func startAPI() (*fakeAPI, error) {
+func startAPI(empty bool) (*fakeAPI, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -137,6 +140,10 @@ func startAPI() (*fakeAPI, error) {
 	a.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := a.requests.Add(1)
 		w.Header().Set("Content-Type", "application/json")
+		if empty {
+			fmt.Fprint(w, `{"items":[]}`)
+			return
+		}
 		fmt.Fprintf(w, `{"items":[{"id":%d,"ts":%q,"temp_k":%.2f,"station":"st-%d"}]}`,
 			n, time.Now().UTC().Format(time.RFC3339Nano), 270+rand.Float64()*30, n%100)
 	}), ReadHeaderTimeout: 5 * time.Second}
@@ -247,8 +254,8 @@ func (s *server) metrics() (promSample, error) {
 			out.lagBuckets = append(out.lagBuckets, bucket{f, v})
 		case name == "tributary_poll_lag_seconds_count":
 			out.lagCount = v
-		case name == `tributary_polls_total{outcome="ok"}`:
-			out.ok = v
+		case name == `tributary_polls_total{outcome="ok"}`, name == `tributary_polls_total{outcome="empty"}`:
+			out.ok += v // an empty poll commits too: its schedule moves
 		case name == `tributary_polls_total{outcome="failed"}`:
 			out.failed = v
 		}
@@ -586,7 +593,7 @@ func openStore(ctx context.Context, o options, dataDir string) (store.Store, err
 }
 
 func run(ctx context.Context, o options) error {
-	api, err := startAPI()
+	api, err := startAPI(o.empty)
 	if err != nil {
 		return err
 	}
@@ -635,8 +642,8 @@ func run(ctx context.Context, o options) error {
 	if o.workers > 0 {
 		workers = strconv.Itoa(o.workers)
 	}
-	fmt.Printf("polling benchmark on %s: interval %s, %s poll workers, persist %v, settle %s, window %s, target p99 <= %s, %d cores\n\n",
-		o.backend, o.interval, workers, o.persist, o.settle, o.measure, o.target, numCPU())
+	fmt.Printf("polling benchmark on %s: interval %s, %s poll workers, persist %v, empty API %v, settle %s, window %s, target p99 <= %s, %d cores\n\n",
+		o.backend, o.interval, workers, o.persist, o.empty, o.settle, o.measure, o.target, numCPU())
 	fmt.Printf("%9s %7s %7s %7s %7s %8s %8s %7s %6s %6s %6s %6s %7s %7s %6s %6s %8s\n", "pipelines", "want/s", "start/s", "ok/s", "fail/s",
 		"lag p50", "lag p99", "late", "node", "pg", "api", "other", "rss MB", "peak", "stmt/p", "xact/p", "WAL B/p")
 	best := 0
