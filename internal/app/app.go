@@ -343,6 +343,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	accounts := account.New(st, cfg.SessionTTL)
+	registry.MustRegister(accounts.Collectors()...)
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version, BaseURL: cfg.BaseURL},
 		accounts, log.With("component", "web"))
 	// The API and webhook limits per team: cluster-wide through Redis,
