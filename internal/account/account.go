@@ -97,7 +97,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (core.User,
 // account and per address is checked at a time; another waits briefly
 // for it, or is refused the same way.
 func (s *Service) LoginFrom(ctx context.Context, email, password, addr string) (core.User, string, error) {
-	keys := []string{accountKey(email)}
+	keys := []key{accountKey(email)}
 	if addr != "" {
 		keys = append(keys, clientKey(addr))
 	}
@@ -130,9 +130,8 @@ func (s *Service) LoginFrom(ctx context.Context, email, password, addr string) (
 	defer s.throttle.release(keys)
 	now := s.now()
 	fail := func() (core.User, string, error) {
-		s.throttle.fail(keys[0], accountFree, now)
-		if len(keys) > 1 {
-			s.throttle.fail(keys[1], clientFree, now)
+		for _, k := range keys {
+			s.throttle.fail(k.name, k.free, now)
 		}
 		s.metrics.attempts.WithLabelValues(wrongPassword).Inc()
 		return core.User{}, "", ErrUnauthenticated
@@ -141,9 +140,9 @@ func (s *Service) LoginFrom(ctx context.Context, email, password, addr string) (
 	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return core.User{}, "", fmt.Errorf("look up user: %w", err)
 	}
-	// Only attempts whose account and address did not fail recently may
-	// take the reserved hashing slot; the others wait for a shared one at
-	// most until the timeout.
+	// Suspect attempts (recent failures of the account or the address)
+	// may take only some of the hashing slots, and wait for one at most
+	// until the timeout.
 	var slotTimeout <-chan time.Time
 	if suspect {
 		slotTimeout = timeout.C
@@ -166,7 +165,7 @@ func (s *Service) LoginFrom(ctx context.Context, email, password, addr string) (
 	if err != nil || !ok {
 		return fail()
 	}
-	s.throttle.forget(keys[0])
+	s.throttle.forget(keys[0].name)
 	s.metrics.attempts.WithLabelValues(signedIn).Inc()
 	sid, err := s.startSession(ctx, user.ID)
 	return user, sid, err

@@ -12,21 +12,31 @@ import (
 // here instead of exhausting memory or starving ingest.
 const hashSlots = 4
 
+// suspectSlots is how many of the hashing slots suspect attempts may hold
+// at once: those of an account that failed recently or from an address
+// that failed several times. One: however many addresses a flood of wrong
+// passwords comes from, it hashes on at most one core, and the other
+// slots stay for the users signing in (on a 2-core node, two slots of
+// four made a user's sign-in 4-5 times slower during a flood, one slot
+// about 2 times).
+const suspectSlots = 1
+
 // hashing is the process's gate of password hashes, shared by every
 // Service like the memory it protects.
-var hashing = newGate(hashSlots)
+var hashing = newGate(hashSlots, suspectSlots)
 
-// gate hands out n hashing slots, one of them reserved for attempts that
-// are not suspect (no recent failure of their account or address), so
-// that wrong passwords from however many addresses never take every slot
-// from a user signing in.
+// gate hands out n hashing slots, of which suspect attempts may take only
+// some, so that wrong passwords from however many addresses never take
+// every slot from a user signing in.
 type gate struct {
-	shared   chan struct{} // n-1 slots for any attempt
-	reserved chan struct{} // 1 slot for attempts that are not suspect
+	shared   chan struct{} // slots for any attempt
+	reserved chan struct{} // slots for attempts that are not suspect
 }
 
-func newGate(n int) *gate {
-	return &gate{shared: make(chan struct{}, n-1), reserved: make(chan struct{}, 1)}
+// newGate returns a gate of n slots, suspect of them open to suspect
+// attempts; 0 < suspect < n.
+func newGate(n, suspect int) *gate {
+	return &gate{shared: make(chan struct{}, suspect), reserved: make(chan struct{}, n-suspect)}
 }
 
 // acquire takes a slot, waiting until ctx ends or, when timeout is not

@@ -42,8 +42,12 @@ func (e *ThrottledError) Unwrap() error { return ErrThrottled }
 // costs little hashing and holds at most one hashing slot per account and
 // per address.
 const (
-	accountFree   = 5
-	clientFree    = 50
+	accountFree = 5
+	clientFree  = 50
+	// clientSuspect is the failures from an address from which its
+	// attempts are suspect (one failure makes an account's suspect): a
+	// typo behind a shared address does not slow down its neighbours.
+	clientSuspect = accountFree
 	maxLockout    = 5 * time.Minute
 	failureMemory = time.Hour
 	// queueWait bounds the wait of an attempt behind another of the same
@@ -79,20 +83,20 @@ type failures struct {
 // progress it returns a channel closed when that ends, to claim again
 // then; else it takes the keys, to be released with release, and reports
 // whether any of them failed recently (suspect).
-func (t *throttle) claim(keys []string, now time.Time) (wait time.Duration, busy <-chan struct{}, suspect bool) {
+func (t *throttle) claim(keys []key, now time.Time) (wait time.Duration, busy <-chan struct{}, suspect bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
-		if f := t.entries[k]; f != nil && now.Sub(f.last) <= failureMemory {
+		if f := t.entries[k.name]; f != nil && now.Sub(f.last) <= failureMemory {
 			wait = max(wait, f.until.Sub(now))
-			suspect = true
+			suspect = suspect || f.count >= k.suspect
 		}
 	}
 	if wait > 0 {
 		return wait, nil, false
 	}
 	for _, k := range keys {
-		if ch, ok := t.busy[k]; ok {
+		if ch, ok := t.busy[k.name]; ok {
 			return 0, ch, false
 		}
 	}
@@ -100,19 +104,19 @@ func (t *throttle) claim(keys []string, now time.Time) (wait time.Duration, busy
 		t.busy = make(map[string]chan struct{})
 	}
 	for _, k := range keys {
-		t.busy[k] = make(chan struct{})
+		t.busy[k.name] = make(chan struct{})
 	}
 	return 0, nil, suspect
 }
 
 // release ends the attempt that claimed keys; record its failure first.
-func (t *throttle) release(keys []string) {
+func (t *throttle) release(keys []key) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
-		if ch, ok := t.busy[k]; ok {
+		if ch, ok := t.busy[k.name]; ok {
 			close(ch)
-			delete(t.busy, k)
+			delete(t.busy, k.name)
 		}
 	}
 }
@@ -173,5 +177,18 @@ func (t *throttle) prune(now time.Time) {
 	}
 }
 
-func accountKey(email string) string { return "account:" + strings.ToLower(strings.TrimSpace(email)) }
-func clientKey(addr string) string   { return "client:" + addr }
+// key is what the throttle counts the failures of: an account or a client
+// address.
+type key struct {
+	name    string // "account:…" or "client:…"
+	free    int    // failures before each one locks the key out
+	suspect int    // failures from which its attempts are suspect
+}
+
+func accountKey(email string) key {
+	return key{name: "account:" + strings.ToLower(strings.TrimSpace(email)), free: accountFree, suspect: 1}
+}
+
+func clientKey(addr string) key {
+	return key{name: "client:" + addr, free: clientFree, suspect: clientSuspect}
+}

@@ -51,7 +51,7 @@ func TestThrottleClaim(t *testing.T) {
 	t.Parallel()
 	var th throttle
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	a, c := []string{"account:a", "client:1"}, []string{"account:b", "client:1"}
+	a, c := []key{accountKey("a@example.com"), clientKey("192.0.2.1")}, []key{accountKey("b@example.com"), clientKey("192.0.2.1")}
 	if wait, busy, suspect := th.claim(a, now); wait != 0 || busy != nil || suspect {
 		t.Fatalf("first claim: wait %v, busy %v, suspect %v", wait, busy != nil, suspect)
 	}
@@ -60,16 +60,25 @@ func TestThrottleClaim(t *testing.T) {
 	if busy == nil {
 		t.Fatal("a second attempt from the address was not told to wait")
 	}
-	th.fail("account:a", accountFree, now)
+	th.fail(a[0].name, accountFree, now)
+	th.fail(a[1].name, clientFree, now)
 	th.release(a)
 	select {
 	case <-busy:
 	default:
 		t.Fatal("release did not wake the waiting attempt")
 	}
+	// One failure from an address does not make its attempts suspect.
 	wait, busy, suspect := th.claim(c, now)
 	if wait != 0 || busy != nil || suspect {
 		t.Fatalf("claim after release: wait %v, busy %v, suspect %v", wait, busy != nil, suspect)
+	}
+	th.release(c)
+	for range clientSuspect - 1 {
+		th.fail(c[1].name, clientFree, now)
+	}
+	if _, _, suspect := th.claim(c, now); !suspect {
+		t.Errorf("an address that failed %d times is not suspect", clientSuspect)
 	}
 	th.release(c)
 	if _, _, suspect := th.claim(a, now); !suspect {
@@ -77,7 +86,7 @@ func TestThrottleClaim(t *testing.T) {
 	}
 	th.release(a)
 	for range accountFree {
-		th.fail("account:a", accountFree, now)
+		th.fail(a[0].name, accountFree, now)
 	}
 	if wait, busy, _ := th.claim(a, now); wait <= 0 || busy != nil {
 		t.Fatalf("throttled account: wait %v, busy %v", wait, busy != nil)
@@ -92,7 +101,7 @@ func TestThrottleClaim(t *testing.T) {
 // hashing slot, which stays for attempts that are not suspect.
 func TestGateReservesASlot(t *testing.T) {
 	t.Parallel()
-	g := newGate(3)
+	g := newGate(3, 2)
 	var dones []func()
 	for range 2 {
 		done, ok := g.acquire(t.Context(), true, nil)
