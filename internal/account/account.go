@@ -40,22 +40,18 @@ var (
 	ErrForbidden = errors.New("your role does not allow this")
 )
 
-// hashing bounds concurrent password hashes: each takes about 19 MiB and
-// 40 ms of a core, so a burst of sign-in attempts queues here instead of
-// exhausting memory or starving ingest.
-var hashing = make(chan struct{}, 4)
-
 // Service implements the account rules.
 type Service struct {
 	store      Store
 	sessionTTL time.Duration
 	now        func() time.Time
 	throttle   throttle
+	metrics    *metrics
 }
 
 // New returns a Service. sessionTTL is how long a sign-in lasts.
 func New(s Store, sessionTTL time.Duration) *Service {
-	return &Service{store: s, sessionTTL: sessionTTL, now: core.Now}
+	return &Service{store: s, sessionTTL: sessionTTL, now: core.Now, metrics: newMetrics()}
 }
 
 // NeedsSetup reports whether no user exists yet, so the first-run page is
@@ -71,7 +67,7 @@ func (s *Service) NeedsSetup(ctx context.Context) (bool, error) {
 // Setup creates the first account (an instance admin) and its team and
 // signs it in. It fails with core.ErrAlreadySetUp once any user exists.
 func (s *Service) Setup(ctx context.Context, email, password, teamName string) (core.User, core.Team, string, error) {
-	nu, err := newUser(email, password)
+	nu, err := s.newUser(email, password)
 	if err != nil {
 		return core.User{}, core.Team{}, "", err
 	}
@@ -97,42 +93,80 @@ func (s *Service) Login(ctx context.Context, email, password string) (core.User,
 // unknown). After repeated failures for the account or from the address,
 // attempts are refused with a *ThrottledError (ErrThrottled) before the
 // password is checked, for a time that doubles with each failure up to
-// five minutes; a success clears the account's failures.
+// five minutes; a success clears the account's failures. One attempt per
+// account and per address is checked at a time; another waits briefly
+// for it, or is refused the same way.
 func (s *Service) LoginFrom(ctx context.Context, email, password, addr string) (core.User, string, error) {
-	now := s.now()
-	akey, ckey := accountKey(email), ""
-	wait := s.throttle.wait(akey, now)
+	keys := []key{accountKey(email)}
 	if addr != "" {
-		ckey = clientKey(addr)
-		wait = max(wait, s.throttle.wait(ckey, now))
+		keys = append(keys, clientKey(addr))
 	}
-	if wait > 0 {
+	timeout := time.NewTimer(queueWait)
+	defer timeout.Stop()
+	refuse := func(outcome string, wait time.Duration) (core.User, string, error) {
+		s.metrics.attempts.WithLabelValues(outcome).Inc()
 		return core.User{}, "", &ThrottledError{RetryAfter: wait}
 	}
-	fail := func() (core.User, string, error) {
-		s.throttle.fail(akey, accountFree, now)
-		if ckey != "" {
-			s.throttle.fail(ckey, clientFree, now)
+	var suspect bool
+	for {
+		wait, inProgress, sus := s.throttle.claim(keys, s.now())
+		if wait > 0 {
+			return refuse(throttled, wait)
 		}
+		if inProgress == nil {
+			suspect = sus
+			break
+		}
+		select {
+		case <-inProgress:
+		case <-timeout.C:
+			return refuse(busy, busyRetryAfter)
+		case <-ctx.Done():
+			return core.User{}, "", ctx.Err()
+		}
+	}
+	// The failure is recorded before the keys are released, so that an
+	// attempt waiting for them sees it.
+	defer s.throttle.release(keys)
+	now := s.now()
+	fail := func() (core.User, string, error) {
+		for _, k := range keys {
+			s.throttle.fail(k.name, k.free, now)
+		}
+		s.metrics.attempts.WithLabelValues(wrongPassword).Inc()
 		return core.User{}, "", ErrUnauthenticated
 	}
 	user, hash, err := s.store.UserByEmail(ctx, strings.TrimSpace(email))
-	if errors.Is(err, core.ErrNotFound) {
-		hashing <- struct{}{}
-		auth.VerifyDummy(password) // same cost as a real check: no user enumeration by timing
-		<-hashing
-		return fail()
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return core.User{}, "", fmt.Errorf("look up user: %w", err)
 	}
-	hashing <- struct{}{}
-	ok, err := auth.VerifyPassword(password, hash)
-	<-hashing
+	// Suspect attempts (recent failures of the account or the address)
+	// may take only some of the hashing slots, and wait for one at most
+	// until the timeout.
+	var slotTimeout <-chan time.Time
+	if suspect {
+		slotTimeout = timeout.C
+	}
+	done, ok := hashing.acquire(ctx, suspect, slotTimeout)
+	if !ok {
+		if ctx.Err() != nil {
+			return core.User{}, "", ctx.Err()
+		}
+		return refuse(busy, busyRetryAfter)
+	}
+	s.metrics.hashes.WithLabelValues(hashSignIn).Inc()
+	if errors.Is(err, core.ErrNotFound) {
+		auth.VerifyDummy(password) // same cost as a real check: no user enumeration by timing
+		done()
+		return fail()
+	}
+	ok, err = auth.VerifyPassword(password, hash)
+	done()
 	if err != nil || !ok {
 		return fail()
 	}
-	s.throttle.forget(akey)
+	s.throttle.forget(keys[0].name)
+	s.metrics.attempts.WithLabelValues(signedIn).Inc()
 	sid, err := s.startSession(ctx, user.ID)
 	return user, sid, err
 }
@@ -156,7 +190,7 @@ func (s *Service) Logout(ctx context.Context, sessionID string) error {
 // the command line's `user create`. The first user ever is an instance
 // admin.
 func (s *Service) CreateUser(ctx context.Context, email, password, teamName string, role auth.Role) (core.User, core.Team, error) {
-	nu, err := newUser(email, password)
+	nu, err := s.newUser(email, password)
 	if err != nil {
 		return core.User{}, core.Team{}, err
 	}
@@ -234,7 +268,7 @@ func (s *Service) ResolveTeam(ctx context.Context, ref string) (core.Team, error
 	return s.store.TeamBySlug(ctx, Slugify(ref))
 }
 
-func newUser(email, password string) (store.NewUser, error) {
+func (s *Service) newUser(email, password string) (store.NewUser, error) {
 	email = strings.TrimSpace(email)
 	if err := ValidateEmail(email); err != nil {
 		return store.NewUser{}, err
@@ -242,9 +276,10 @@ func newUser(email, password string) (store.NewUser, error) {
 	if err := auth.ValidatePassword(password); err != nil {
 		return store.NewUser{}, fmt.Errorf("%w: %w", core.ErrInvalid, err)
 	}
-	hashing <- struct{}{}
+	done, _ := hashing.acquire(context.Background(), false, nil)
+	s.metrics.hashes.WithLabelValues(hashNewPassword).Inc()
 	hash, err := auth.HashPassword(password)
-	<-hashing
+	done()
 	if err != nil {
 		return store.NewUser{}, fmt.Errorf("hash password: %w", err)
 	}

@@ -343,6 +343,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 
 	accounts := account.New(st, cfg.SessionTTL)
+	registry.MustRegister(accounts.Collectors()...)
 	pages := web.New(web.Config{SessionTTL: cfg.SessionTTL, SecureCookies: cfg.SecureCookies(), Version: Version, BaseURL: cfg.BaseURL},
 		accounts, log.With("component", "web"))
 	// The API and webhook limits per team: cluster-wide through Redis,
@@ -372,7 +373,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		hookDeps.Limiter = ratelimit.New(ratelimit.Config{Rate: cfg.HookRate, Burst: 2 * cfg.HookRate, Name: "hooks",
 			Nodes: members.Live, Logger: log.With("component", "ratelimit")}, sharedRDB)
 	}
-	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate}, hookDeps)
+	// The in-flight bound is per node: ingest reads 0 as its default and
+	// a negative value as none, the setting 0 as none.
+	maxInFlight := cfg.TeamMaxInFlight
+	if maxInFlight == 0 {
+		maxInFlight = -1
+	}
+	hooks := ingest.New(ingest.Config{Rate: float64(cfg.HookRate), Burst: 2 * cfg.HookRate, MaxInFlight: maxInFlight}, hookDeps)
 	api.RegisterHooks(hooks)
 	api.RegisterCluster(members)
 	// The pipeline service runs the lifecycle of pipelines, sinks and

@@ -75,6 +75,11 @@ type Config struct {
 	// HookRate limits webhook requests per team and second; 0 is no limit
 	// (TRIBUTARY_HOOK_RATE).
 	HookRate int
+	// TeamMaxInFlight bounds the webhook requests of one team a node works
+	// on at once; beyond it a webhook is answered 429 with Retry-After: 1,
+	// so that a flooding team's backlog stays bounded and its own. 0 is no
+	// bound (TRIBUTARY_TEAM_MAX_IN_FLIGHT).
+	TeamMaxInFlight int
 	// APIRate limits API requests (/api/, /graphql) per team and second —
 	// per user for a browser session; 0 is no limit (TRIBUTARY_API_RATE).
 	APIRate int
@@ -149,6 +154,7 @@ func Default() Config {
 		Migrate:            true,
 		JobWorkers:         20,
 		HookRate:           10000,
+		TeamMaxInFlight:    64,
 		MaxUploadBytes:     1 << 30,
 		PollWorkers:        100,
 		PollHostRate:       50,
@@ -188,6 +194,7 @@ func (c *Config) bindings(storageOnly bool) []binding {
 		binding{"migrate", "TRIBUTARY_MIGRATE", "apply database migrations at start", &c.Migrate},
 		binding{"job-workers", "TRIBUTARY_JOB_WORKERS", "background job workers", &c.JobWorkers},
 		binding{"hook-rate", "TRIBUTARY_HOOK_RATE", "webhook requests per team and second (429 beyond); 0: no limit", &c.HookRate},
+		binding{"team-max-in-flight", "TRIBUTARY_TEAM_MAX_IN_FLIGHT", "webhook requests of one team a node works on at once (429 with Retry-After beyond); 0: no limit", &c.TeamMaxInFlight},
 		binding{"api-rate", "TRIBUTARY_API_RATE", "API requests per team (token) or user (session) and second (429 beyond); 0: no limit", &c.APIRate},
 		binding{"debug-addr", "TRIBUTARY_DEBUG_ADDR", "serve pprof profiles and /metrics on this address (e.g. 127.0.0.1:6060); empty: off", &c.DebugAddr},
 		binding{"metrics-token", "TRIBUTARY_METRICS_TOKEN", "bearer token that opens /metrics on the public address; empty: /metrics only on the debug address", &c.MetricsToken},
@@ -344,6 +351,9 @@ func (c *Config) Validate(storageOnly bool) error {
 		}
 		if c.HookRate < 0 {
 			bad("hook rate", "must not be negative (0 turns the limit off)")
+		}
+		if c.TeamMaxInFlight < 0 || c.TeamMaxInFlight > 1_000_000 {
+			bad("team max in flight", "%d is not between 0 and 1000000 (0 turns the bound off)", c.TeamMaxInFlight)
 		}
 		if c.APIRate < 0 {
 			bad("API rate", "must not be negative (0 turns the limit off)")

@@ -39,7 +39,7 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		if errors.As(err, &te) {
 			retry = max(int(math.Ceil(te.RetryAfter.Seconds())), 1)
 		}
-		return huma.ErrorWithHeaders(huma.Error429TooManyRequests("Too many failed sign-in attempts; retry after the time in Retry-After."),
+		return huma.ErrorWithHeaders(huma.Error429TooManyRequests("Too many sign-in attempts for this account or from your address; retry after the time in Retry-After."),
 			http.Header{"Retry-After": {strconv.Itoa(retry)}})
 	case errors.Is(err, core.ErrNotFound):
 		return huma.Error404NotFound(err.Error())

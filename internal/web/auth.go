@@ -2,9 +2,13 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -110,8 +114,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if errors.Is(err, account.ErrThrottled) {
+		wait := time.Second
+		if te := (*account.ThrottledError)(nil); errors.As(err, &te) {
+			wait = max(te.RetryAfter, wait)
+		}
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		h.render(w, r, http.StatusTooManyRequests, loginPage(h.shell(w, r, "Sign in", ""),
-			formState{Email: email, Next: next, Error: "Too many failed attempts; wait a few minutes and try again."}))
+			formState{Email: email, Next: next, Error: fmt.Sprintf("Too many sign-in attempts; wait %s and try again.", seconds(secs))}))
 		return
 	}
 	if err != nil {
@@ -167,4 +177,15 @@ func (h *Handler) switchTeam(w http.ResponseWriter, r *http.Request) {
 		back = "/pipelines" // a pipeline of the old team is not in the new one
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// seconds says n seconds in words.
+func seconds(n int) string {
+	if n == 1 {
+		return "a second"
+	}
+	if n >= 120 {
+		return fmt.Sprintf("%d minutes", (n+59)/60)
+	}
+	return fmt.Sprintf("%d seconds", n)
 }
