@@ -157,8 +157,21 @@ func (h *heldStmt) NumInput() int { return h.cs.stmt.NumInput() }
 
 // Exec and Query complete driver.Stmt; database/sql calls the Context
 // forms.
-func (h *heldStmt) Exec(args []driver.Value) (driver.Result, error) { return h.cs.stmt.Exec(args) }
-func (h *heldStmt) Query(args []driver.Value) (driver.Rows, error)  { return h.cs.stmt.Query(args) }
+func (h *heldStmt) Exec(args []driver.Value) (driver.Result, error) {
+	return h.ExecContext(context.Background(), named(args))
+}
+
+func (h *heldStmt) Query(args []driver.Value) (driver.Rows, error) {
+	return h.QueryContext(context.Background(), named(args))
+}
+
+func named(args []driver.Value) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return out
+}
 
 func (h *heldStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	return h.cs.stmt.(driver.StmtExecContext).ExecContext(ctx, args)
