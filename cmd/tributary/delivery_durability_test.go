@@ -10,16 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
-
-	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/config"
-	"github.com/tributary-dev/tributary/internal/pgtest"
-	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // TestDeliveriesSurviveKill9 shows the sink guarantee the hard way:
@@ -31,24 +23,13 @@ func TestDeliveriesSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
 	}
-	bin := buildBinary(t)
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			env := []string{
-				"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=warn",
-				"TRIBUTARY_ALLOW_NETWORKS=127.0.0.1/32",
-				// Retries stay quick, and jobs that were running when the
-				// process died are taken up again after seconds, not an hour.
-				"TRIBUTARY_SINK_RETRY_SCHEDULE=100ms,200ms,500ms,1s,1s,2s,2s,5s,5s,5s",
-				"TRIBUTARY_JOB_RESCUE_AFTER=5s", "TRIBUTARY_SINK_ATTEMPT_TIMEOUT=5s",
-			}
-			if backend == "postgres" {
-				env = append(env, "TRIBUTARY_DATABASE_URL="+pgtest.DatabaseURL(t))
-			}
-			testDeliveryKill9(t, bin, env)
-		})
-	}
+	k9OnBackends(t, []string{
+		"TRIBUTARY_ALLOW_NETWORKS=127.0.0.1/32",
+		// Retries stay quick, and jobs that were running when the process
+		// died are taken up again after seconds, not an hour.
+		"TRIBUTARY_SINK_RETRY_SCHEDULE=100ms,200ms,500ms,1s,1s,2s,2s,5s,5s,5s",
+		"TRIBUTARY_JOB_RESCUE_AFTER=5s", "TRIBUTARY_SINK_ATTEMPT_TIMEOUT=5s",
+	}, testDeliveryKill9)
 }
 
 // dkReceiver is the sink's receiver: it counts every record it gets by
@@ -112,23 +93,9 @@ func (rc *dkReceiver) distinct() int {
 
 func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	rc := newDKReceiver(t)
-	k9CLI(t, bin, env, "user", "create", "--email", "sink@example.com", "--password", "kill-9-password", "--team", "sinks")
-	token := k9CLI(t, bin, env, "token", "create", "--team", "sinks", "--role", "editor", "--name", "writer")
-	p := k9Start(t, bin, env)
-
-	var me struct {
-		Teams []struct {
-			ID uuid.UUID `json:"id"`
-		} `json:"teams"`
-	}
-	k9API(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
-	var pipe struct {
-		ID        uuid.UUID `json:"id"`
-		IngestURL string    `json:"ingest_url"`
-	}
-	k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token,
-		`{"name":"delivered","kind":"webhook","sinks":[{"name":"receiver","http":{"url":"`+rc.URL+`/in"}}]}`, &pipe)
-	hookPath := pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
+	f := k9Setup(t, bin, env, k9Account{email: "sink@example.com", password: "kill-9-password", team: "sinks", tokenName: "writer"},
+		`{"name":"delivered","kind":"webhook","sinks":[{"name":"receiver","http":{"url":"`+rc.URL+`/in"}}]}`)
+	p := f.p
 
 	// Writers post until the server dies, remembering what was
 	// acknowledged. The server is killed TRIBUTARY_PROOF_KILLS times (1 by
@@ -165,7 +132,7 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 						keys[j] = fmt.Sprintf("%d-%d-%d-%d", round, w, i, j)
 						recs[j] = fmt.Sprintf(`{"key":%q}`, keys[j])
 					}
-					resp, err := client.Post(p.base+hookPath, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
+					resp, err := client.Post(p.base+f.hookPath, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
 					if err != nil {
 						continue
 					}
@@ -210,11 +177,7 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 				t.Fatal("no delivery reached the receiver to be held")
 			}
 		}
-		peakRSS = max(peakRSS, procPeakRSS(p.cmd.Process.Pid))
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = p.cmd.Wait()
+		peakRSS = max(peakRSS, p.kill9(t))
 		close(stop)
 		wg.Wait()
 		rc.mu.Lock()
@@ -228,47 +191,12 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	// Restart on the same data; read what was committed behind its back.
 	restarted := time.Now()
 	p2 := k9Start(t, bin, env)
-	cfg := config.Default()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "TRIBUTARY_DATA_DIR":
-			cfg.DataDir = v
-		case "TRIBUTARY_DATABASE_URL":
-			cfg.DatabaseURL = v
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	committed := map[string]bool{}
-	q := store.RecordQuery{Limit: store.MaxLimit}
-	for {
-		page, err := st.Records(ctx, me.Teams[0].ID, pipe.ID, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, r := range page {
-			var rec struct {
-				Key string `json:"key"`
-			}
-			if err := json.Unmarshal(r.Data, &rec); err != nil {
-				t.Fatal(err)
-			}
-			committed[rec.Key] = true
-		}
-		last := page[len(page)-1]
-		q.BeforeTS, q.BeforeID = last.TS, last.ID
-	}
+	st := k9OpenStore(t, ctx, env)
+	committed := storedKeys(t, ctx, st, f.team, f.pipeline)
 	for k := range acked {
-		if !committed[k] {
+		if committed[k] == 0 {
 			t.Fatalf("acknowledged record %s is not stored", k)
 		}
 	}
@@ -311,7 +239,7 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	var dead struct {
 		Deliveries []json.RawMessage `json:"deliveries"`
 	}
-	k9API(t, http.MethodGet, p2.base+"/api/v1/pipelines/"+pipe.ID.String()+"/sinks/receiver/deliveries?status=dead", token, "", &dead)
+	k9API(t, http.MethodGet, p2.base+"/api/v1/pipelines/"+f.pipeline.String()+"/sinks/receiver/deliveries?status=dead", f.token, "", &dead)
 	if len(dead.Deliveries) > 0 {
 		t.Errorf("%d dead deliveries", len(dead.Deliveries))
 	}
@@ -319,7 +247,7 @@ func testDeliveryKill9(t *testing.T, bin string, env []string) {
 	dups, extra := 0, 0
 	for k, n := range rc.got {
 		dups += n - 1
-		if !committed[k] {
+		if committed[k] == 0 {
 			extra++
 		}
 	}

@@ -33,15 +33,22 @@ func TestAcknowledgedRecordsSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
 	}
+	k9OnBackends(t, nil, testKill9)
+}
+
+// k9OnBackends runs test on SQLite and on PostgreSQL, in parallel, with
+// the environment of a server process: a data directory of its own, the
+// log level warn, then extraEnv, then the database URL on PostgreSQL.
+func k9OnBackends(t *testing.T, extraEnv []string, test func(t *testing.T, bin string, env []string)) {
 	bin := buildBinary(t)
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=warn"}
+			env := append([]string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=warn"}, extraEnv...)
 			if backend == "postgres" {
 				env = append(env, "TRIBUTARY_DATABASE_URL="+pgtest.DatabaseURL(t))
 			}
-			testKill9(t, bin, env)
+			test(t, bin, env)
 		})
 	}
 }
@@ -113,6 +120,18 @@ func k9Start(t *testing.T, bin string, env []string) *k9Proc {
 	return nil
 }
 
+// kill9 kills the process with SIGKILL and waits for it to be gone. It
+// returns the peak resident set the process reached, in bytes.
+func (p *k9Proc) kill9(t *testing.T) int64 {
+	t.Helper()
+	peak := procPeakRSS(p.cmd.Process.Pid)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	return peak
+}
+
 func k9CLI(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -143,11 +162,30 @@ func k9API(t *testing.T, method, url, token, body string, out any) {
 	}
 }
 
-func testKill9(t *testing.T, bin string, env []string) {
-	k9CLI(t, bin, env, "user", "create", "--email", "kill@example.com", "--password", "kill-9-password", "--team", "durable")
-	token := k9CLI(t, bin, env, "token", "create", "--team", "durable", "--role", "editor", "--name", "writer")
-	p := k9Start(t, bin, env)
+// k9Account is the user, team and API token a process test creates with
+// the CLI before it starts the server.
+type k9Account struct {
+	email, password, team, tokenName string
+}
 
+// k9Fixture is a server process with an account and one pipeline.
+type k9Fixture struct {
+	p        *k9Proc
+	token    string // an editor's
+	team     uuid.UUID
+	pipeline uuid.UUID
+	// hookPath is the path of the pipeline's webhook, "/hooks/…"; empty
+	// if it has none.
+	hookPath string
+}
+
+// k9Setup creates acct with the CLI, starts the server and creates the
+// pipeline that pipelineJSON describes.
+func k9Setup(t *testing.T, bin string, env []string, acct k9Account, pipelineJSON string) k9Fixture {
+	t.Helper()
+	k9CLI(t, bin, env, "user", "create", "--email", acct.email, "--password", acct.password, "--team", acct.team)
+	token := k9CLI(t, bin, env, "token", "create", "--team", acct.team, "--role", "editor", "--name", acct.tokenName)
+	p := k9Start(t, bin, env)
 	var me struct {
 		Teams []struct {
 			ID uuid.UUID `json:"id"`
@@ -158,8 +196,100 @@ func testKill9(t *testing.T, bin string, env []string) {
 		ID        uuid.UUID `json:"id"`
 		IngestURL string    `json:"ingest_url"`
 	}
-	k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token, `{"name": "durable", "kind": "webhook", "persist": true}`, &pipe)
-	hookPath := pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
+	k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token, pipelineJSON, &pipe)
+	f := k9Fixture{p: p, token: token, team: me.Teams[0].ID, pipeline: pipe.ID}
+	if i := strings.Index(pipe.IngestURL, "/hooks/"); i >= 0 {
+		f.hookPath = pipe.IngestURL[i:]
+	}
+	return f
+}
+
+// k9OpenStore opens the store of the server process that runs with env,
+// for the test to read what it committed. The store is closed when the
+// test ends.
+func k9OpenStore(t *testing.T, ctx context.Context, env []string) store.Store {
+	t.Helper()
+	cfg := config.Default()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "TRIBUTARY_DATA_DIR":
+			cfg.DataDir = v
+		case "TRIBUTARY_DATABASE_URL":
+			cfg.DatabaseURL = v
+		}
+	}
+	return openStore(t, ctx, cfg)
+}
+
+// openStore opens the store cfg names; it is closed when the test ends.
+func openStore(t *testing.T, ctx context.Context, cfg config.Config) store.Store {
+	t.Helper()
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// storedRecords calls fn with the data of every stored record of a
+// pipeline, page by page.
+func storedRecords(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID, fn func(data json.RawMessage)) {
+	t.Helper()
+	q := store.RecordQuery{Limit: store.MaxLimit}
+	for {
+		page, err := st.Records(ctx, team, pipeline, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return
+		}
+		for _, r := range page {
+			fn(r.Data)
+		}
+		last := page[len(page)-1]
+		q.BeforeTS, q.BeforeID = last.TS, last.ID
+	}
+}
+
+// storedKeys counts the stored records of a pipeline by their "key".
+func storedKeys(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[string]int {
+	t.Helper()
+	stored := map[string]int{}
+	storedRecords(t, ctx, st, team, pipeline, func(data json.RawMessage) {
+		var rec struct {
+			Key string `json:"key"`
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		stored[rec.Key]++
+	})
+	return stored
+}
+
+// storedIDs counts the stored records of a pipeline by their "id".
+func storedIDs(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[int]int {
+	t.Helper()
+	stored := map[int]int{}
+	storedRecords(t, ctx, st, team, pipeline, func(data json.RawMessage) {
+		var rec struct {
+			ID int `json:"id"`
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		stored[rec.ID]++
+	})
+	return stored
+}
+
+func testKill9(t *testing.T, bin string, env []string) {
+	f := k9Setup(t, bin, env, k9Account{email: "kill@example.com", password: "kill-9-password", team: "durable", tokenName: "writer"},
+		`{"name": "durable", "kind": "webhook", "persist": true}`)
+	p := f.p
 
 	// Writers post single records and small arrays until the server dies,
 	// remembering every key that was acknowledged. The server is killed
@@ -202,7 +332,7 @@ func testKill9(t *testing.T, bin string, env []string) {
 					if n > 1 {
 						body = "[" + strings.Join(recs, ",") + "]"
 					}
-					resp, err := client.Post(p.base+hookPath, "application/json", strings.NewReader(body))
+					resp, err := client.Post(p.base+f.hookPath, "application/json", strings.NewReader(body))
 					if err != nil {
 						continue // the server is gone or going; not acknowledged
 					}
@@ -233,56 +363,16 @@ func testKill9(t *testing.T, bin string, env []string) {
 				t.Fatalf("round %d: only %d records acknowledged in 60s", round, n)
 			}
 		}
-		peakRSS = max(peakRSS, procPeakRSS(p.cmd.Process.Pid))
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = p.cmd.Wait()
+		peakRSS = max(peakRSS, p.kill9(t))
 		close(stop)
 		wg.Wait()
 	}
 
 	// Restart: the server must come up on the same data, then read back.
 	k9Start(t, bin, env)
-	cfg := config.Default()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "TRIBUTARY_DATA_DIR":
-			cfg.DataDir = v
-		case "TRIBUTARY_DATABASE_URL":
-			cfg.DatabaseURL = v
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	stored := map[string]int{}
-	q := store.RecordQuery{Limit: store.MaxLimit}
-	for {
-		page, err := st.Records(ctx, me.Teams[0].ID, pipe.ID, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, r := range page {
-			var rec struct {
-				Key string `json:"key"`
-			}
-			if err := json.Unmarshal(r.Data, &rec); err != nil {
-				t.Fatal(err)
-			}
-			stored[rec.Key]++
-		}
-		last := page[len(page)-1]
-		q.BeforeTS, q.BeforeID = last.TS, last.ID
-	}
+	stored := storedKeys(t, ctx, k9OpenStore(t, ctx, env), f.team, f.pipeline)
 	lost, dups := 0, 0
 	for k := range acked {
 		if stored[k] == 0 {

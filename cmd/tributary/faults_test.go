@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,12 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/tributary-dev/tributary/internal/app"
 	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/pgtest"
-	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // faultProxy is a TCP proxy between the server and PostgreSQL that can
@@ -138,12 +133,164 @@ func (p *faultProxy) close() {
 	p.cut()
 }
 
-// hookResult is one webhook request of the fault test.
+// faultMetricsToken is the metrics token of a faultTarget.
+const faultMetricsToken = "proof-metrics-token-0123456789"
+
+// faultTarget is what the dependency fault tests run faults under: a
+// server process on PostgreSQL, with a metrics token and a persisted
+// webhook pipeline.
+type faultTarget struct {
+	k9Fixture
+	hookURL string
+}
+
+// startFaultTarget starts a server process on the database at
+// databaseURL, with a team, user, pipeline and editor token named name.
+func startFaultTarget(t *testing.T, name, databaseURL string) *faultTarget {
+	t.Helper()
+	bin := buildBinary(t)
+	env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=error",
+		"TRIBUTARY_DATABASE_URL=" + databaseURL, "TRIBUTARY_METRICS_TOKEN=" + faultMetricsToken}
+	f := k9Setup(t, bin, env, k9Account{email: name + "@example.com", password: name + "-password-1", team: name, tokenName: "writer"},
+		`{"name": "`+name+`", "kind": "webhook", "persist": true}`)
+	return &faultTarget{k9Fixture: f, hookURL: f.p.base + f.hookPath}
+}
+
+// goroutines reads go_goroutines from the server's metrics.
+func (ft *faultTarget) goroutines(t *testing.T) int {
+	t.Helper()
+	return goroutines(t, ft.p.base, faultMetricsToken)
+}
+
+// goroutinesBackTo waits for the server's goroutines to come back to
+// (within 5 of) baseline and returns their number.
+func (ft *faultTarget) goroutinesBackTo(t *testing.T, baseline int) int {
+	t.Helper()
+	var n int
+	ft.waitFor(t, "goroutines back to baseline", func() bool {
+		n = ft.goroutines(t)
+		return n <= baseline+5
+	}, 60*time.Second)
+	return n
+}
+
+// waitFor polls cond until it holds and returns how long that took; after
+// limit it fails the test with the server's logs.
+func (ft *faultTarget) waitFor(t *testing.T, what string, cond func() bool, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %s; server logs:\n%s", what, limit, ft.p.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// storedKeys counts the stored records of the target's pipeline by their
+// "key", read from the database at databaseURL directly.
+func (ft *faultTarget) storedKeys(t *testing.T, databaseURL string) map[string]int {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DatabaseURL = databaseURL
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return storedKeys(t, ctx, openStore(t, ctx, cfg), ft.team, ft.pipeline)
+}
+
+// hookResult is one webhook request of a fault test.
 type hookResult struct {
 	start, end time.Time
 	status     int
 	retryAfter string
 	keys       []string
+}
+
+// hookWriters post numbered records to a webhook, five a request, each
+// writer in a loop, and record every answer until stopped.
+type hookWriters struct {
+	client  *http.Client
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	results []hookResult
+}
+
+// startHookWriters starts n writers posting to url. After an answer other
+// than 202 a writer pauses for pause, if that is not zero.
+func startHookWriters(url string, n int, pause time.Duration) *hookWriters {
+	h := &hookWriters{client: &http.Client{Timeout: 30 * time.Second}, quit: make(chan struct{})}
+	for w := range n {
+		h.wg.Go(func() { h.write(url, w, pause) })
+	}
+	return h
+}
+
+// write is writer w: its keys are "w-i-j", record j of its request i.
+func (h *hookWriters) write(url string, w int, pause time.Duration) {
+	for i := 0; ; i++ {
+		select {
+		case <-h.quit:
+			return
+		default:
+		}
+		r := hookResult{start: time.Now()}
+		var recs []string
+		for j := range 5 {
+			k := fmt.Sprintf("%d-%d-%d", w, i, j)
+			r.keys = append(r.keys, k)
+			recs = append(recs, fmt.Sprintf(`{"key":%q}`, k))
+		}
+		resp, err := h.client.Post(url, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
+		r.end = time.Now()
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			r.status, r.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+		}
+		h.mu.Lock()
+		h.results = append(h.results, r)
+		h.mu.Unlock()
+		if pause > 0 && r.status != http.StatusAccepted {
+			time.Sleep(pause)
+		}
+	}
+}
+
+// stop stops the writers, waits for them and returns every result.
+func (h *hookWriters) stop() []hookResult {
+	close(h.quit)
+	h.wg.Wait()
+	h.client.CloseIdleConnections()
+	return h.results
+}
+
+// answered reports whether a request started after from was answered
+// with status.
+func (h *hookWriters) answered(status int, from time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range slices.Backward(h.results) {
+		if r.status == status && r.start.After(from) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstAck is the end of the first 202 to a request started at or after
+// from, zero if none yet.
+func (h *hookWriters) firstAck(from time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var first time.Time
+	for _, r := range h.results {
+		if r.status == http.StatusAccepted && !r.start.Before(from) && (first.IsZero() || r.end.Before(first)) {
+			first = r.end
+		}
+	}
+	return first
 }
 
 // TestDependencyFaults runs a server process on PostgreSQL through a TCP
@@ -166,7 +313,6 @@ func TestDependencyFaults(t *testing.T) {
 		t.Skip("set TRIBUTARY_PROOF_FAULT_CYCLES to run (make proof does)")
 	}
 	t.Run("postgres", func(t *testing.T) {
-		bin := buildBinary(t)
 		direct := pgtest.DatabaseURL(t)
 		u, err := url.Parse(direct)
 		if err != nil {
@@ -174,88 +320,18 @@ func TestDependencyFaults(t *testing.T) {
 		}
 		proxy := newFaultProxy(t, u.Host)
 		u.Host = proxy.ln.Addr().String()
-		const metricsToken = "proof-metrics-token-0123456789"
-		env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=error",
-			"TRIBUTARY_DATABASE_URL=" + u.String(), "TRIBUTARY_METRICS_TOKEN=" + metricsToken}
-		k9CLI(t, bin, env, "user", "create", "--email", "faults@example.com", "--password", "faults-password-1", "--team", "faults")
-		token := k9CLI(t, bin, env, "token", "create", "--team", "faults", "--role", "editor", "--name", "writer")
-		p := k9Start(t, bin, env)
-		var me struct {
-			Teams []struct {
-				ID uuid.UUID `json:"id"`
-			} `json:"teams"`
-		}
-		k9API(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
-		var pipe struct {
-			ID        uuid.UUID `json:"id"`
-			IngestURL string    `json:"ingest_url"`
-		}
-		k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token, `{"name": "faults", "kind": "webhook", "persist": true}`, &pipe)
-		hookURL := p.base + pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
+		ft := startFaultTarget(t, "faults", u.String())
 
-		var (
-			mu      sync.Mutex
-			results []hookResult
-			wg      sync.WaitGroup
-		)
-		stop := make(chan struct{})
-		client := &http.Client{Timeout: 30 * time.Second}
-		for w := range 8 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					r := hookResult{start: time.Now()}
-					var recs []string
-					for j := range 5 {
-						k := fmt.Sprintf("%d-%d-%d", w, i, j)
-						r.keys = append(r.keys, k)
-						recs = append(recs, fmt.Sprintf(`{"key":%q}`, k))
-					}
-					resp, err := client.Post(hookURL, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
-					r.end = time.Now()
-					if err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						r.status, r.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
-					}
-					mu.Lock()
-					results = append(results, r)
-					mu.Unlock()
-				}
-			})
-		}
-		acked := func(after time.Time) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, r := range slices.Backward(results) {
-				if r.status == http.StatusAccepted && r.start.After(after) {
-					return true
-				}
-			}
-			return false
-		}
-		waitFor := func(what string, cond func() bool, limit time.Duration) time.Duration {
-			start := time.Now()
-			for !cond() {
-				if time.Since(start) > limit {
-					t.Fatalf("%s: not within %s", what, limit)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			return time.Since(start)
-		}
+		writers := startHookWriters(ft.hookURL, 8, 0)
+		acked := func(after time.Time) bool { return writers.answered(http.StatusAccepted, after) }
 		now := time.Now()
-		waitFor("first acknowledgement", func() bool { return acked(now) }, 30*time.Second)
-		baseline := goroutines(t, p.base, metricsToken)
+		ft.waitFor(t, "first acknowledgement", func() bool { return acked(now) }, 30*time.Second)
+		baseline := ft.goroutines(t)
 
 		// Delay every packet by 50 ms: slower, still stored.
 		proxy.setDelay(50 * time.Millisecond)
 		delayStart := time.Now()
-		waitFor("an acknowledgement with delayed connections", func() bool { return acked(delayStart.Add(time.Second)) }, 60*time.Second)
+		ft.waitFor(t, "an acknowledgement with delayed connections", func() bool { return acked(delayStart.Add(time.Second)) }, 60*time.Second)
 		proxy.setDelay(0)
 		delayEnd := time.Now()
 
@@ -264,40 +340,16 @@ func TestDependencyFaults(t *testing.T) {
 			proxy.cut()
 			cutAt := time.Now()
 			// Down long enough that requests arrive while it is.
-			waitFor("a 503 while the database is down", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, r := range slices.Backward(results) {
-					if r.start.After(cutAt) && r.status == http.StatusServiceUnavailable {
-						return true
-					}
-				}
-				return false
-			}, 60*time.Second)
+			ft.waitFor(t, "a 503 while the database is down", func() bool { return writers.answered(http.StatusServiceUnavailable, cutAt) }, 60*time.Second)
 			proxy.restore()
 			restored := time.Now()
-			recoveries = append(recoveries, waitFor("recovery", func() bool { return acked(restored) }, 120*time.Second))
+			recoveries = append(recoveries, ft.waitFor(t, "recovery", func() bool { return acked(restored) }, 120*time.Second))
 		}
-		close(stop)
-		wg.Wait()
-		client.CloseIdleConnections()
-		var after int
-		waitFor("goroutines back to baseline", func() bool {
-			after = goroutines(t, p.base, metricsToken)
-			return after <= baseline+5
-		}, 60*time.Second)
+		results := writers.stop()
+		after := ft.goroutinesBackTo(t, baseline)
 
 		// What the store holds, read directly.
-		cfg := config.Default()
-		cfg.DatabaseURL = direct
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		st, err := app.OpenStore(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		stored := storedKeys(t, ctx, st, me.Teams[0].ID, pipe.ID)
+		stored := ft.storedKeys(t, direct)
 		var lost, ackedN, down503, badStatus, noRetryAfter int
 		var delayed []time.Duration
 		for _, r := range results {
@@ -363,31 +415,4 @@ func goroutines(t *testing.T, base, token string) int {
 	}
 	t.Fatalf("no go_goroutines in the metrics (status %d)", resp.StatusCode)
 	return 0
-}
-
-// storedKeys counts the stored records of a pipeline by their "key".
-func storedKeys(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[string]int {
-	t.Helper()
-	stored := map[string]int{}
-	q := store.RecordQuery{Limit: store.MaxLimit}
-	for {
-		page, err := st.Records(ctx, team, pipeline, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			return stored
-		}
-		for _, r := range page {
-			var rec struct {
-				Key string `json:"key"`
-			}
-			if err := json.Unmarshal(r.Data, &rec); err != nil {
-				t.Fatal(err)
-			}
-			stored[rec.Key]++
-		}
-		last := page[len(page)-1]
-		q.BeforeTS, q.BeforeID = last.TS, last.ID
-	}
 }

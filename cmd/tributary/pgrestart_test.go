@@ -3,20 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/config"
 	"github.com/tributary-dev/tributary/internal/pgtest"
 )
 
@@ -47,89 +41,13 @@ func TestPostgresRestart(t *testing.T) {
 		setSyncCommit(t, primary.URL)
 		db := primary.DatabaseURL(t, "tributary")
 
-		bin := buildBinary(t)
-		const metricsToken = "proof-metrics-token-0123456789"
-		env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=error",
-			"TRIBUTARY_DATABASE_URL=" + db, "TRIBUTARY_METRICS_TOKEN=" + metricsToken}
-		k9CLI(t, bin, env, "user", "create", "--email", "restart@example.com", "--password", "restart-password-1", "--team", "restart")
-		token := k9CLI(t, bin, env, "token", "create", "--team", "restart", "--role", "editor", "--name", "writer")
-		p := k9Start(t, bin, env)
-		var me struct {
-			Teams []struct {
-				ID uuid.UUID `json:"id"`
-			} `json:"teams"`
-		}
-		k9API(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
-		var pipe struct {
-			ID        uuid.UUID `json:"id"`
-			IngestURL string    `json:"ingest_url"`
-		}
-		k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token, `{"name": "restart", "kind": "webhook", "persist": true}`, &pipe)
-		hookURL := p.base + pipe.IngestURL[strings.Index(pipe.IngestURL, "/hooks/"):]
-
-		var (
-			mu      sync.Mutex
-			results []hookResult
-			wg      sync.WaitGroup
-		)
-		stop := make(chan struct{})
-		client := &http.Client{Timeout: 30 * time.Second}
-		for w := range 4 {
-			wg.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					r := hookResult{start: time.Now()}
-					var recs []string
-					for j := range 5 {
-						k := fmt.Sprintf("%d-%d-%d", w, i, j)
-						r.keys = append(r.keys, k)
-						recs = append(recs, fmt.Sprintf(`{"key":%q}`, k))
-					}
-					resp, err := client.Post(hookURL, "application/json", strings.NewReader("["+strings.Join(recs, ",")+"]"))
-					r.end = time.Now()
-					if err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						r.status, r.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
-					}
-					mu.Lock()
-					results = append(results, r)
-					mu.Unlock()
-					if r.status != http.StatusAccepted {
-						// What a well-behaved sender does; also keeps the
-						// writers from spinning on refusals.
-						time.Sleep(20 * time.Millisecond)
-					}
-				}
-			})
-		}
-		// firstAck is the end of the first 202 to a request started after
-		// from, zero if none yet.
-		firstAck := func(from time.Time) time.Time {
-			mu.Lock()
-			defer mu.Unlock()
-			var first time.Time
-			for _, r := range results {
-				if r.status == http.StatusAccepted && !r.start.Before(from) && (first.IsZero() || r.end.Before(first)) {
-					first = r.end
-				}
-			}
-			return first
-		}
-		waitFor := func(what string, cond func() bool, limit time.Duration) {
-			for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
-				if time.Since(start) > limit {
-					t.Fatalf("%s: not within %s; server logs:\n%s", what, limit, p.logs.String())
-				}
-			}
-		}
+		ft := startFaultTarget(t, "restart", db)
+		// A well-behaved sender pauses after a refusal; it also keeps the
+		// writers from spinning on refusals.
+		writers := startHookWriters(ft.hookURL, 4, 20*time.Millisecond)
 		now := time.Now()
-		waitFor("first acknowledgement", func() bool { return !firstAck(now).IsZero() }, 30*time.Second)
-		baseline := goroutines(t, p.base, metricsToken)
+		ft.waitFor(t, "first acknowledgement", func() bool { return !writers.firstAck(now).IsZero() }, 30*time.Second)
+		baseline := ft.goroutines(t)
 
 		// down is a span during which PostgreSQL was stopped: from pg_ctl
 		// stop returning to pg_ctl start being called.
@@ -143,7 +61,7 @@ func TestPostgresRestart(t *testing.T) {
 			// Some records stored since the last restart, so that the stop
 			// comes mid-ingest.
 			since := time.Now()
-			waitFor("an acknowledgement before the stop", func() bool { return !firstAck(since).IsZero() }, 60*time.Second)
+			ft.waitFor(t, "an acknowledgement before the stop", func() bool { return !writers.firstAck(since).IsZero() }, 60*time.Second)
 			primary.Stop(t, mode)
 			d := span{from: time.Now()}
 			time.Sleep(downFor) // requests arrive while it is down
@@ -152,31 +70,16 @@ func TestPostgresRestart(t *testing.T) {
 			primary.Start(t)
 			up := time.Now()
 			var ack time.Time
-			waitFor("recovery after a "+mode+" stop", func() bool { ack = firstAck(up); return !ack.IsZero() }, 120*time.Second)
+			ft.waitFor(t, "recovery after a "+mode+" stop", func() bool { ack = writers.firstAck(up); return !ack.IsZero() }, 120*time.Second)
 			recoveries[mode] = append(recoveries[mode], ack.Sub(up))
 			t.Logf("%s stop: PostgreSQL accepting connections to the first 202: %s", mode, ack.Sub(up).Round(time.Millisecond))
 		}
 		// Some more records after the last recovery.
 		time.Sleep(time.Second)
-		close(stop)
-		wg.Wait()
-		client.CloseIdleConnections()
-		var after int
-		waitFor("goroutines back to baseline", func() bool {
-			after = goroutines(t, p.base, metricsToken)
-			return after <= baseline+5
-		}, 60*time.Second)
+		results := writers.stop()
+		after := ft.goroutinesBackTo(t, baseline)
 
-		cfg := config.Default()
-		cfg.DatabaseURL = db
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		st, err := app.OpenStore(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		stored := storedKeys(t, ctx, st, me.Teams[0].ID, pipe.ID)
+		stored := ft.storedKeys(t, db)
 
 		var lost, dups, ackedN, whileDown, down503, downAcked, noRetryAfter, noAnswer, badStatus int
 		var longestDown time.Duration

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,16 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
-
-	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/config"
-	"github.com/tributary-dev/tributary/internal/pgtest"
-	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // numberedAPI is a local API whose records are numbered 1, 2, 3, …: a
@@ -97,37 +88,16 @@ func TestPollingSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
 	}
-	bin := buildBinary(t)
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=warn", "TRIBUTARY_ALLOW_NETWORKS=127.0.0.1/32",
-				"TRIBUTARY_JOB_RESCUE_AFTER=5s"}
-			if backend == "postgres" {
-				env = append(env, "TRIBUTARY_DATABASE_URL="+pgtest.DatabaseURL(t))
-			}
-			testPollingKill9(t, bin, env)
-		})
-	}
+	k9OnBackends(t, []string{"TRIBUTARY_ALLOW_NETWORKS=127.0.0.1/32", "TRIBUTARY_JOB_RESCUE_AFTER=5s"}, testPollingKill9)
 }
 
 func testPollingKill9(t *testing.T, bin string, env []string) {
 	api := newNumberedAPI(t, 400)
-	k9CLI(t, bin, env, "user", "create", "--email", "poll@example.com", "--password", "kill-9-password", "--team", "polls")
-	token := k9CLI(t, bin, env, "token", "create", "--team", "polls", "--role", "editor", "--name", "poller")
-	p := k9Start(t, bin, env)
-	var me struct {
-		Teams []struct {
-			ID uuid.UUID `json:"id"`
-		} `json:"teams"`
-	}
-	k9API(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
-	var pipe struct {
-		ID uuid.UUID `json:"id"`
-	}
-	k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token, `{"name":"numbered","kind":"polling","source":{"interval":"1s",
+	f := k9Setup(t, bin, env, k9Account{email: "poll@example.com", password: "kill-9-password", team: "polls", tokenName: "poller"},
+		`{"name":"numbered","kind":"polling","source":{"interval":"1s",
 		"state":{"after":{"from":"id","initial":0}},
-		"http":{"url":"`+api.URL+`/items","query":{"after":"{{ state.after }}"},"records":"items"}}}`, &pipe)
+		"http":{"url":"`+api.URL+`/items","query":{"after":"{{ state.after }}"},"records":"items"}}}`)
+	p := f.p
 
 	kills := proofInt(t, "TRIBUTARY_PROOF_KILLS", 1)
 	var (
@@ -180,40 +150,22 @@ func testPollingKill9(t *testing.T, bin string, env []string) {
 				t.Fatalf("round %d: no poll in 4 minutes; logs:\n%s", round, p.logs)
 			}
 		}
-		peakRSS = max(peakRSS, procPeakRSS(p.cmd.Process.Pid))
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = p.cmd.Wait()
+		peakRSS = max(peakRSS, p.kill9(t))
 	}
 
 	// Restart, stop the API growing, and wait until everything is stored.
 	final := k9Start(t, bin, env)
 	last := api.freeze()
-	cfg := config.Default()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "TRIBUTARY_DATA_DIR":
-			cfg.DataDir = v
-		case "TRIBUTARY_DATABASE_URL":
-			cfg.DatabaseURL = v
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := k9OpenStore(t, ctx, env)
 	// The catch-up may take long after many kills (a thousand records a
 	// poll): wait as long as records keep coming, and fail after 3 minutes
 	// without any.
 	var counts map[int]int
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		n := len(counts)
-		counts = storedIDs(t, ctx, st, me.Teams[0].ID, pipe.ID)
+		counts = storedIDs(t, ctx, st, f.team, f.pipeline)
 		if counts[last] > 0 {
 			break
 		}
@@ -241,32 +193,5 @@ func testPollingKill9(t *testing.T, bin string, env []string) {
 			"longest wait for the first poll after a restart": maxResume.Round(time.Millisecond).String()}})
 	if gaps > 0 || dups > 0 {
 		t.Fatalf("%d gaps and %d duplicates in %d numbered records", gaps, dups, last)
-	}
-}
-
-// storedIDs counts the stored records of a pipeline by their "id".
-func storedIDs(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[int]int {
-	t.Helper()
-	out := map[int]int{}
-	q := store.RecordQuery{Limit: store.MaxLimit}
-	for {
-		page, err := st.Records(ctx, team, pipeline, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 {
-			return out
-		}
-		for _, r := range page {
-			var rec struct {
-				ID int `json:"id"`
-			}
-			if err := json.Unmarshal(r.Data, &rec); err != nil {
-				t.Fatal(err)
-			}
-			out[rec.ID]++
-		}
-		last := page[len(page)-1]
-		q.BeforeTS, q.BeforeID = last.TS, last.ID
 	}
 }

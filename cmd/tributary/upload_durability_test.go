@@ -7,15 +7,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/tributary-dev/tributary/internal/app"
-	"github.com/tributary-dev/tributary/internal/config"
-	"github.com/tributary-dev/tributary/internal/pgtest"
 )
 
 // TestUploadsSurviveKill9 uploads NDJSON files of numbered records and
@@ -28,17 +23,7 @@ func TestUploadsSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
 	}
-	bin := buildBinary(t)
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			env := []string{"TRIBUTARY_DATA_DIR=" + t.TempDir(), "TRIBUTARY_LOG_LEVEL=warn"}
-			if backend == "postgres" {
-				env = append(env, "TRIBUTARY_DATABASE_URL="+pgtest.DatabaseURL(t))
-			}
-			testUploadKill9(t, bin, env)
-		})
-	}
+	k9OnBackends(t, nil, testUploadKill9)
 }
 
 // uploadState is what the test reads of an upload.
@@ -55,20 +40,10 @@ type uploadState struct {
 func testUploadKill9(t *testing.T, bin string, env []string) {
 	rows := proofInt(t, "TRIBUTARY_PROOF_UPLOAD_ROWS", 20000)
 	kills := proofInt(t, "TRIBUTARY_PROOF_KILLS", 1)
-	k9CLI(t, bin, env, "user", "create", "--email", "up@example.com", "--password", "kill-9-password", "--team", "uploads")
-	token := k9CLI(t, bin, env, "token", "create", "--team", "uploads", "--role", "editor", "--name", "uploader")
-	p := k9Start(t, bin, env)
-	var me struct {
-		Teams []struct {
-			ID uuid.UUID `json:"id"`
-		} `json:"teams"`
-	}
-	k9API(t, http.MethodGet, p.base+"/api/v1/me", token, "", &me)
-	var pipe struct {
-		ID uuid.UUID `json:"id"`
-	}
-	k9API(t, http.MethodPost, p.base+"/api/v1/pipelines", token, `{"name": "uploads", "kind": "webhook", "persist": true}`, &pipe)
-	uploads := p.base + "/api/v1/pipelines/" + pipe.ID.String() + "/uploads"
+	f := k9Setup(t, bin, env, k9Account{email: "up@example.com", password: "kill-9-password", team: "uploads", tokenName: "uploader"},
+		`{"name": "uploads", "kind": "webhook", "persist": true}`)
+	p, token := f.p, f.token
+	uploads := p.base + "/api/v1/pipelines/" + f.pipeline.String() + "/uploads"
 
 	// upload sends the next file: the numbers after total.
 	var (
@@ -114,7 +89,7 @@ func testUploadKill9(t *testing.T, bin string, env []string) {
 	for round := range kills {
 		if round > 0 {
 			p = k9Start(t, bin, env)
-			uploads = p.base + "/api/v1/pipelines/" + pipe.ID.String() + "/uploads"
+			uploads = p.base + "/api/v1/pipelines/" + f.pipeline.String() + "/uploads"
 		}
 		// Kill while the last upload is being committed: once its rows
 		// advance in this process, after a random moment more. A finished
@@ -144,16 +119,12 @@ func testUploadKill9(t *testing.T, bin string, env []string) {
 			}
 		}
 		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
-		peakRSS = max(peakRSS, procPeakRSS(p.cmd.Process.Pid))
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = p.cmd.Wait()
+		peakRSS = max(peakRSS, p.kill9(t))
 	}
 
 	// Restart and wait for every upload to be done.
 	final := k9Start(t, bin, env)
-	uploads = final.base + "/api/v1/pipelines/" + pipe.ID.String() + "/uploads"
+	uploads = final.base + "/api/v1/pipelines/" + f.pipeline.String() + "/uploads"
 	for _, id := range ids {
 		var done int64 = -1
 		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
@@ -176,24 +147,10 @@ func testUploadKill9(t *testing.T, bin string, env []string) {
 		}
 	}
 
-	cfg := config.Default()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "TRIBUTARY_DATA_DIR":
-			cfg.DataDir = v
-		case "TRIBUTARY_DATABASE_URL":
-			cfg.DatabaseURL = v
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	counts := storedIDs(t, ctx, st, me.Teams[0].ID, pipe.ID)
+	st := k9OpenStore(t, ctx, env)
+	counts := storedIDs(t, ctx, st, f.team, f.pipeline)
 	gaps, dups := 0, 0
 	for id := 1; id <= total; id++ {
 		if counts[id] == 0 {

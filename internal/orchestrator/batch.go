@@ -21,29 +21,13 @@ import (
 // RunsOfPipelines returns the newest runs (at most perPipeline) of each
 // of the caller's team's pipelines in ids (viewer).
 func (s *Service) RunsOfPipelines(ctx context.Context, who Caller, ids []uuid.UUID, perPipeline int) (map[uuid.UUID][]core.Run, error) {
-	team, _, err := s.access(who, auth.Viewer)
-	if err != nil {
-		return nil, err
-	}
-	if br, ok := s.st.(store.BatchReads); ok {
-		runs, err := br.RunsOfPipelines(ctx, team, ids, perPipeline)
-		if err != nil {
-			return nil, fmt.Errorf("list runs of pipelines: %w", err)
-		}
-		return runs, nil
-	}
-	out := make(map[uuid.UUID][]core.Run, len(ids))
-	for _, id := range ids {
-		runs, err := s.Runs(ctx, who, id, store.RunQuery{Limit: perPipeline})
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[id] = runs
-	}
-	return out, nil
+	return batchOr(s, who, ids, "list runs",
+		func(br store.BatchReads, team uuid.UUID) (map[uuid.UUID][]core.Run, error) {
+			return br.RunsOfPipelines(ctx, team, ids, perPipeline)
+		},
+		func(id uuid.UUID) ([]core.Run, error) {
+			return s.Runs(ctx, who, id, store.RunQuery{Limit: perPipeline})
+		})
 }
 
 // SinksOfPipelines returns the sinks of each of the caller's team's

@@ -17,7 +17,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/source"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/kinds.md from the registries")
+var update = flag.Bool("update", false, "rewrite docs/kinds.md and docs/pipelines.md from the code")
 
 // docs/kinds.md lists every source and sink kind with its settings; it is
 // written from the registries (go test ./internal/pipeline -run
@@ -25,8 +25,14 @@ var update = flag.Bool("update", false, "rewrite docs/kinds.md from the registri
 func TestKindsDoc(t *testing.T) {
 	t.Parallel()
 	c := pipeline.NewCompiler(source.Builtin(), sink.Builtin(sink.BlobConfig{}))
-	got := kindsDoc(c)
-	path := filepath.Join("..", "..", "docs", "kinds.md")
+	checkDoc(t, "kinds.md", kindsDoc(c))
+}
+
+// checkDoc fails the test when docs/name is not got, the document the test
+// writes; with -update it rewrites the file first.
+func checkDoc(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "..", "docs", name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -37,7 +43,7 @@ func TestKindsDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s is stale: run go test ./internal/pipeline -run TestKindsDoc -update", path)
+		t.Errorf("%s is stale: run go test ./internal/pipeline -run %s -update", path, t.Name())
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -27,20 +25,7 @@ import (
 // stale, so the reference cannot drift from the code.
 func TestSpecDoc(t *testing.T) {
 	t.Parallel()
-	got := specDoc(t)
-	path := filepath.Join("..", "..", "docs", "pipelines.md")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is stale: run go test ./internal/pipeline -run TestSpecDoc -update", path)
-	}
+	checkDoc(t, "pipelines.md", specDoc(t))
 }
 
 func specDoc(t *testing.T) []byte {
