@@ -60,6 +60,7 @@ func kindsDoc(c *pipeline.Compiler) []byte {
 		example(&b, k.Name, k.Example)
 	}
 	b.WriteString("## Sinks\n\nEach entry of a pipeline's `sinks` is `{\"name\": …, \"enabled\": true, \"<kind>\": {settings}}`.\n\n")
+	b.WriteString(sinkPromises)
 	for _, k := range c.Sinks().Kinds() {
 		fmt.Fprintf(&b, "### `%s`\n\n%s.\n\n%s\n\n", k.Name, capitalize(k.Summary), k.Description)
 		if k.MaxBatch > 0 {
@@ -148,3 +149,22 @@ func capitalize(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// sinkPromises is what every sink kind promises, written before the kinds.
+const sinkPromises = `What every sink kind promises:
+
+- **At least once.** Each committed batch becomes one delivery per enabled
+  sink, retried with backoff until it succeeds or is dead (then you can
+  retry or replay it). A delivery may arrive twice (a retry after an
+  answer that was lost, a node killed mid-send): an HTTP delivery carries
+  a stable ` + "`webhook-id`" + ` to drop repeats by, a ` + "`postgres`" + ` sink with
+  ` + "`upsert.key`" + ` overwrites instead of adding a row, and for files and
+  Kafka messages dedupe on a key of your records.
+- **Usually in commit order, not strictly.** Deliveries of a sink are sent
+  in the order their batches committed, but a delivery waiting to be
+  retried does not hold back the ones after it, and a cluster may send
+  two batches of one sink at once from different nodes. A receiver that
+  needs order should sort by the records' timestamps or ids, not by
+  arrival.
+
+`
