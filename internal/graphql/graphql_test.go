@@ -300,6 +300,17 @@ func TestRefusals(t *testing.T) {
 	if c := r.code(t); c != "COMPLEXITY_LIMIT_EXCEEDED" {
 		t.Fatalf("complex query: %q %+v", c, r.Errors)
 	}
+	// A list costs its page size times what each element selects: few
+	// fields, but pages that could hold 100,000 runs, are over the limit;
+	// the same shape with small pages is not.
+	r = post(t, s.URL, s.Token, `{ pipelines(first: 1000) { nodes { runs(first: 100) { edges { node { id } } } } } }`, nil)
+	if c := r.code(t); c != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("pages of 1000 pipelines × 100 runs: %q %+v", c, r.Errors)
+	}
+	r = post(t, s.URL, s.Token, `{ pipelines(first: 10) { nodes { runs(first: 5) { edges { node { id } } } } } }`, nil)
+	if len(r.Errors) > 0 {
+		t.Fatalf("pages of 10 pipelines × 5 runs: %+v", r.Errors)
+	}
 
 	// Over the size limit.
 	big := "{ pipelines { nodes { id } } }" + strings.Repeat(" ", graphql.DefaultMaxQueryBytes)

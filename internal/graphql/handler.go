@@ -22,8 +22,9 @@ import (
 
 // Options limit the queries the handler runs.
 type Options struct {
-	// MaxComplexity is the highest complexity of a query (every field
-	// counts 1). Zero means DefaultMaxComplexity.
+	// MaxComplexity is the highest complexity of a query: every field
+	// counts 1, and a list field counts its page size times what each of
+	// its elements selects (pageCosts). Zero means DefaultMaxComplexity.
 	MaxComplexity int
 	// MaxQueryBytes is the longest query document. Zero means
 	// DefaultMaxQueryBytes.
@@ -59,7 +60,7 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultMaxComplexity = 250
+	DefaultMaxComplexity = 50000
 	DefaultMaxQueryBytes = 16 << 10
 	DefaultMaxDepth      = 8
 	DefaultMaxAliases    = 15
@@ -103,7 +104,9 @@ func NewHandler(cfg Options, deps Deps) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	r := &Resolver{svc: deps.Service, acc: deps.Accounts, deps: deps, opts: cfg}
-	h := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	schema := Config{Resolvers: r}
+	pageCosts(&schema.Complexity)
+	h := handler.New(NewExecutableSchema(schema))
 	h.AddTransport(transport.Websocket{
 		// Any origin may connect: a token is no ambient credential, and
 		// a session is checked against the origin in init.
