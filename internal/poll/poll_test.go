@@ -101,7 +101,9 @@ func newPollEnv(t *testing.T, backend string, cfg poll.Config) *pollEnv {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = time.Second
 	}
-	cfg.HostRate = -1
+	if cfg.HostRate == 0 {
+		cfg.HostRate = -1 // no per-host limit unless the test sets one
+	}
 	cfg.Logger = log
 	polling, err := poll.New(cfg, st, eng, v, guard)
 	if err != nil {
@@ -737,4 +739,61 @@ func TestPollingEmptyPollsWriteNoRun(t *testing.T) {
 			t.Fatalf("run now wrote %+v", r)
 		}
 	})
+}
+
+// TestPollingScheduleFollowsRateLimitedRequests: polls of pipelines that
+// share an API host wait for the per-host rate limit; one whose request
+// went out late sets its next poll from when it went out, so the API
+// never sees a pipeline polled twice within an interval.
+func TestPollingScheduleFollowsRateLimitedRequests(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			// One request every 1.5 s to the host, no burst: the third
+			// pipeline's first poll goes out 3 s after it was due.
+			e := newPollEnv(t, b, poll.Config{HostRate: 1 / 1.5, HostBurst: 1})
+			var mu sync.Mutex
+			hits := map[string][]time.Time{}
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				hits[r.URL.Path] = append(hits[r.URL.Path], time.Now())
+				mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprint(w, `{"items":[]}`)
+			}))
+			t.Cleanup(api.Close)
+			const interval = 4 * time.Second
+			var pipes []core.Pipeline
+			for i := range 3 {
+				name := fmt.Sprintf("shared-%d", i)
+				spec := fmt.Sprintf(`{"name":%q,"kind":"polling","source":{"http":{"url":"%s/%s","records":"items"},"interval":"4s"}}`, name, api.URL, name)
+				pipes = append(pipes, e.create(name, spec))
+			}
+			e.start()
+			e.waitFor(20*time.Second, "every pipeline's first poll", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(hits) == 3
+			})
+			time.Sleep(500 * time.Millisecond) // the last poll commits
+			for _, p := range pipes {
+				mu.Lock()
+				first := hits["/"+p.Name][0]
+				mu.Unlock()
+				var next time.Time
+				e.waitFor(5*time.Second, "the next due time of "+p.Name, func() bool {
+					s, err := e.store.PollSchedule(context.Background(), e.team.ID, p.ID)
+					next = s.NextDue
+					return err == nil && next.After(first.Add(-interval))
+				})
+				// One interval after the request, less the jitter and
+				// the clock's rounding.
+				if gap := next.Sub(first); gap < interval-300*time.Millisecond {
+					t.Errorf("%s: request sent at %v, next poll due %v after it; want about %v", p.Name,
+						first.Format(time.StampMilli), gap.Round(time.Millisecond), interval)
+				}
+			}
+		})
+	}
 }

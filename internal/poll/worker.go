@@ -137,6 +137,7 @@ func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, p
 	// seconds after the claim, and a poll that late sets the schedule
 	// from itself (nextDue).
 	start = s.cfg.Now().UTC()
+	began := time.Now()
 	env := s.env
 	env.Secrets = func(ctx context.Context, name string) ([]byte, error) { return s.secrets.Open(ctx, pl.TeamID, name) }
 	res, err := c.Source.Poll(pctx, &env, prev.Values)
@@ -153,6 +154,12 @@ func (s *Service) poll(ctx context.Context, d store.DuePoll, pl core.Pipeline, p
 		return failed(err.Error(), 0)
 	}
 
+	// A request that waited for the per-host rate limit (many pipelines
+	// polling one API) went out later still: that is when the API was
+	// polled.
+	if res.Sent.After(began) {
+		start = start.Add(res.Sent.Sub(began))
+	}
 	records, keys := res.Records, res.Keys
 	window, dedup := c.Source.DedupWindow()
 	if dedup {

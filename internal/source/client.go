@@ -174,6 +174,9 @@ func (r *Run) sendOnce(ctx context.Context, req *request) (*response, error) {
 	}
 	r.res.Requests++
 	start := time.Now()
+	if r.res.Sent.IsZero() {
+		r.res.Sent = start
+	}
 	hresp, err := r.env.Client.hc.Do(hreq)
 	if err != nil {
 		return nil, requestError(where, timeout, err)

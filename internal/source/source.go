@@ -122,6 +122,9 @@ type Result struct {
 	Requests int
 	Pages    int
 	Bytes    int64
+	// Sent is when the poll's first request went out, after any wait for
+	// the per-host rate limit (zero if none did).
+	Sent time.Time
 	// More is true when the poll stopped at its page or record bound while
 	// the API had more.
 	More bool
