@@ -2,7 +2,6 @@ package poll
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -105,10 +104,15 @@ func (s *Service) check(ctx context.Context) error {
 		}
 		for _, r := range refs {
 			due := now.Add(time.Duration(rand.Int64N(int64(5 * time.Second)))).Truncate(time.Millisecond)
-			if err := s.store.ArmPoll(ctx, r.TeamID, r.PipelineID, due, false); err != nil && !errors.Is(err, core.ErrNotFound) {
+			// Only if still unarmed: the pipeline may have been armed,
+			// and polled, since it was read.
+			ok, err := s.store.ArmNewPoll(ctx, r.TeamID, r.PipelineID, due)
+			if err != nil {
 				return err
 			}
-			armed++
+			if ok {
+				armed++
+			}
 		}
 		if len(refs) < 1000 {
 			break

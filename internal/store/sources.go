@@ -29,6 +29,12 @@ type Polls interface {
 	// "run now". A pipeline the team does not have gives
 	// core.ErrNotFound.
 	ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time, manual bool) error
+	// ArmNewPoll sets the pipeline's first poll to due unless it has a
+	// schedule already (which it leaves as it is, lease included); armed
+	// is false then, and when the team has no such pipeline. The
+	// periodic check arms with it: a pipeline it read as unarmed may have
+	// been armed, and even polled, since.
+	ArmNewPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time) (armed bool, err error)
 	// ClaimDuePolls leases up to c.Limit schedules due at c.Now whose
 	// lease is free or ended before c.Now, to c.Owner until c.LeaseUntil,
 	// and returns them (earliest due first) with their pipelines and

@@ -32,6 +32,17 @@ func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due t
 	return nil
 }
 
+// ArmNewPoll implements store.Polls.
+func (s *Store) ArmNewPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO poll_schedules (pipeline_id, team_id, next_due, manual, updated_at)
+		SELECT id, team_id, $3, false, $4 FROM pipelines WHERE team_id = $1 AND id = $2
+		ON CONFLICT (pipeline_id) DO NOTHING`, teamID, pipelineID, due, core.Now())
+	if err != nil {
+		return false, fmt.Errorf("arm first poll of pipeline %s: %w", pipelineID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 // claimDuePolls leases the earliest due schedules whose lease is free,
 // ended, or held by a node not listed with a heartbeat since $5 (when not
 // null) ($1 now, $2 lease end, $3 owner, $4 limit) and returns them with

@@ -33,6 +33,18 @@ func (s *Store) ArmPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due t
 	return nil
 }
 
+// ArmNewPoll implements store.Polls.
+func (s *Store) ArmNewPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due time.Time) (bool, error) {
+	res, err := s.write.ExecContext(ctx, `INSERT INTO poll_schedules (pipeline_id, team_id, next_due, manual, updated_at)
+		SELECT id, team_id, ?, 0, ? FROM pipelines WHERE team_id = ? AND id = ?
+		ON CONFLICT (pipeline_id) DO NOTHING`, micros(due), micros(core.Now()), teamID, pipelineID)
+	if err != nil {
+		return false, fmt.Errorf("arm first poll of pipeline %s: %w", pipelineID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
 // ClaimDuePolls implements store.Polls: one UPDATE leases the due
 // schedules and returns them, one SELECT reads their pipelines, in one
 // transaction of the one writer, so no two claims overlap.

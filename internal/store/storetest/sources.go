@@ -63,6 +63,25 @@ func testPollSchedule(t *testing.T, s store.Store) {
 	if sched.PipelineID != p.ID || sched.TeamID != team.ID || !sched.NextDue.Equal(due) || sched.LeaseDue != nil || !sched.Manual {
 		t.Fatalf("schedule = %+v, want next %s, manual", sched, due)
 	}
+	// ArmNewPoll leaves an existing schedule alone, arms a missing one,
+	// and arms nothing of another team.
+	if armed := must[bool](t)(s.ArmNewPoll(c, team.ID, p.ID, dueAt(time.Hour))); armed {
+		t.Fatal("ArmNewPoll armed a pipeline that had a schedule")
+	}
+	if again := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, p.ID)); !again.NextDue.Equal(due) || !again.Manual {
+		t.Fatalf("ArmNewPoll changed the schedule: %+v, was %+v", again, sched)
+	}
+	fresh := newPolling(t, s, team.ID, "fresh")
+	if armed := must[bool](t)(s.ArmNewPoll(c, other.ID, fresh.ID, dueAt(0))); armed {
+		t.Fatal("ArmNewPoll armed another team's pipeline")
+	}
+	first := dueAt(2 * time.Second)
+	if !must[bool](t)(s.ArmNewPoll(c, team.ID, fresh.ID, first)) {
+		t.Fatal("ArmNewPoll did not arm a pipeline without a schedule")
+	}
+	if fs := must[store.PollSchedule](t)(s.PollSchedule(c, team.ID, fresh.ID)); !fs.NextDue.Equal(first) || fs.Manual {
+		t.Fatalf("first schedule = %+v", fs)
+	}
 	if _, err := s.PollSchedule(c, other.ID, p.ID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("another team's schedule: err = %v", err)
 	}
