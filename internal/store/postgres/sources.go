@@ -84,9 +84,7 @@ func (s *Store) ClaimDuePolls(ctx context.Context, c store.PollBatchClaim) ([]st
 	if c.Limit <= 0 {
 		return nil, nil
 	}
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+	b := lazyBatch()
 	var out []store.DuePoll
 	var deadBefore *time.Time
 	if !c.DeadBefore.IsZero() {
@@ -115,6 +113,15 @@ func (s *Store) ClaimDuePolls(ctx context.Context, c store.PollBatchClaim) ([]st
 		return nil, fmt.Errorf("claim due polls: %w", err)
 	}
 	return out, nil
+}
+
+// lazyBatch begins a pgx batch that is one transaction committing without
+// waiting for the WAL flush; the caller queues its statements and COMMIT.
+func lazyBatch() *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+	return b
 }
 
 // rowWithPrefix scans columns before and one after those scanPipeline
@@ -156,9 +163,7 @@ func (s *Store) RetryPoll(ctx context.Context, teamID, pipelineID uuid.UUID, due
 func (s *Store) FinishPoll(ctx context.Context, f store.PollFinish) (bool, error) {
 	var moved bool
 	if f.Empty {
-		b := &pgx.Batch{}
-		b.Queue(`BEGIN`)
-		b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+		b := lazyBatch()
 		queueFinish(b, f, &moved)
 		b.Queue(`UPDATE pipelines SET last_run_at = $3
 			WHERE team_id = $1 AND id = $2 AND (last_run_at IS NULL OR last_run_at < $3)`, f.TeamID, f.PipelineID, f.PolledAt)

@@ -20,14 +20,7 @@ import (
 func TestConcurrentBatchesFailAlone(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.Open(t, storetest.SQLite)
-	owner, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := st.CreateTeam(ctx, store.NewTeam{Name: "Team", Slug: "team-" + uuid.NewString()[:8]}, owner.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	team := newTeam(t, st)
 	p, err := st.CreatePipeline(ctx, team.ID, store.NewPipeline{Name: "p", Kind: core.KindWebhook,
 		Spec: []byte(`{"name":"p","kind":"webhook"}`), HookToken: uuid.NewString()})
 	if err != nil {
@@ -104,4 +97,19 @@ func errString(err error) string {
 		return "nil"
 	}
 	return err.Error()
+}
+
+// newTeam stores an owner and a team of theirs.
+func newTeam(t *testing.T, st store.Store) core.Team {
+	t.Helper()
+	ctx := context.Background()
+	owner, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := st.CreateTeam(ctx, store.NewTeam{Name: "Team", Slug: "team-" + uuid.NewString()[:8]}, owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return team
 }

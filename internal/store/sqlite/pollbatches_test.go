@@ -23,14 +23,7 @@ import (
 func TestConcurrentPollBatchesMoveTheirSchedules(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.Open(t, storetest.SQLite)
-	owner, err := st.CreateUser(ctx, store.NewUser{Email: uuid.NewString() + "@example.com", PasswordHash: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	team, err := st.CreateTeam(ctx, store.NewTeam{Name: "Team", Slug: "team-" + uuid.NewString()[:8]}, owner.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	team := newTeam(t, st)
 	due := core.Now().Add(time.Hour).Truncate(time.Millisecond)
 	next := due.Add(10 * time.Second)
 	const n = 24
