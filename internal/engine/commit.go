@@ -189,7 +189,7 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 	}
 	e.metrics.batchRecords.Observe(float64(len(b.Records) + len(b.Rejected)))
 	if e.broker != nil && len(b.Records)+len(b.Rejected) > 0 {
-		msg := pubsub.Message{Kind: pubsub.KindRecords, Payload: batchPayload(b), Team: b.TeamID}
+		msg := pubsub.Message{Kind: pubsub.KindRecords, Payload: batchPayload(b), Team: b.TeamID, Pointer: batchPointer(b)}
 		// Publish never waits for subscribers; it fails only when the
 		// broker is closed, which must not fail a committed batch.
 		if err := e.broker.Publish(context.Background(), pubsub.PipelineTopic(b.PipelineID), msg); err != nil {
@@ -224,6 +224,16 @@ func batchPayload(b *store.Batch) []byte {
 		buf = AppendRecord(buf, r.ID, r.TS, r.Data)
 	}
 	return append(buf, "]}"...)
+}
+
+// batchPointer builds the pubsub.Pointer of a committed batch from its
+// records, for a cluster broker that cannot send its payload.
+func batchPointer(b *store.Batch) func() (pubsub.Pointer, error) {
+	return func() (pubsub.Pointer, error) {
+		return pubsub.PointerOf(b.TeamID, b.PipelineID, int64(b.Version), len(b.Rejected), len(b.Records), func(i int) (int64, time.Time) {
+			return b.Records[i].ID, b.Records[i].TS
+		})
+	}
 }
 
 // AppendRecord appends the JSON form of one record as live streams carry

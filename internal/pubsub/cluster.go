@@ -51,6 +51,13 @@ type ClusterConfig struct {
 	Observe func(msg Message)
 	// Reset is called after the link to the other nodes was down.
 	Reset func()
+	// Linger is how long the sender gathers messages after the first one
+	// before it hands them to the transport together: over PostgreSQL a
+	// send is a transaction, which costs the database as much as a
+	// small batch of records, so one per committed batch would nearly
+	// double the transactions of a busy node. Zero means DefaultLinger;
+	// negative sends at once.
+	Linger time.Duration
 	// Logger receives transport errors. Nil discards them.
 	Logger *slog.Logger
 	// ConnectWait bounds how long NewCluster waits for the first
@@ -60,6 +67,10 @@ type ClusterConfig struct {
 	// subscription). Zero means wait until NewCluster's ctx ends.
 	ConnectWait time.Duration
 }
+
+// DefaultLinger is ClusterConfig.Linger's default: a few milliseconds
+// on a live stream that other nodes receive in tens of them.
+const DefaultLinger = 5 * time.Millisecond
 
 // Cluster is the Broker of a node in a cluster. It delivers a node's own
 // messages to local subscribers at once (through a Memory) and sends them
@@ -98,8 +109,9 @@ type Cluster struct {
 var _ Broker = (*Cluster)(nil)
 
 type outgoing struct {
-	topic string
-	env   envelope
+	topic   string
+	env     envelope
+	pointer func() (Pointer, error) // Message.Pointer
 }
 
 // NewCluster returns a Cluster broker over tr and starts it; it returns
@@ -112,6 +124,9 @@ func NewCluster(ctx context.Context, cfg ClusterConfig, tr Transport) (*Cluster,
 	}
 	if cfg.Queue == 0 {
 		cfg.Queue = 4096
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
 	}
 	local, err := NewMemory(Config{Buffer: cfg.Buffer})
 	if err != nil {
@@ -183,7 +198,7 @@ func (c *Cluster) Publish(ctx context.Context, topic string, msg Message) error 
 	seq := c.seq[topic] + 1
 	c.seq[topic] = seq
 	select {
-	case c.out <- outgoing{topic: topic, env: envelope{origin: c.cfg.Node, seq: seq, code: code, team: msg.Team, topic: topic, payload: msg.Payload}}:
+	case c.out <- outgoing{topic: topic, env: envelope{origin: c.cfg.Node, seq: seq, code: code, team: msg.Team, topic: topic, payload: msg.Payload}, pointer: msg.Pointer}:
 	default:
 		c.gaps[topic] = true // receivers learn of it from the next gap envelope
 	}
@@ -215,6 +230,8 @@ func (c *Cluster) send(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	group := make([]outgoing, 0, maxGroup)
 	envs := make([][]byte, 0, maxGroup)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		group, envs = group[:0], envs[:0]
 		select {
@@ -223,14 +240,34 @@ func (c *Cluster) send(ctx context.Context) {
 		case o := <-c.out:
 			group = append(group, o)
 		}
+		var lingered <-chan time.Time
+		if c.cfg.Linger > 0 {
+			linger.Reset(c.cfg.Linger)
+			lingered = linger.C
+		}
 	fill:
 		for len(group) < maxGroup {
 			select {
 			case o := <-c.out:
 				group = append(group, o)
+				continue
 			default:
-				break fill
 			}
+			if lingered == nil {
+				break
+			}
+			select {
+			case o := <-c.out:
+				group = append(group, o)
+			case <-lingered:
+				lingered = nil
+				break fill
+			case <-ctx.Done():
+				return
+			}
+		}
+		if lingered != nil {
+			linger.Stop()
 		}
 		for _, o := range group {
 			if b, ok := c.wire(o); ok {
@@ -273,7 +310,11 @@ func (c *Cluster) wire(o outgoing) ([]byte, bool) {
 		return b, true
 	}
 	if o.env.code == codeRecords {
-		if p, err := pointerFor(o.env.team, o.env.payload); err == nil {
+		pointer := o.pointer
+		if pointer == nil {
+			pointer = func() (Pointer, error) { return pointerFor(o.env.team, o.env.payload) }
+		}
+		if p, err := pointer(); err == nil {
 			if pb, err := jsonMarshal(p); err == nil {
 				e := o.env
 				e.code, e.payload = codePointer, pb

@@ -347,3 +347,69 @@ func TestClusterStartsDegraded(t *testing.T) {
 		}
 	}
 }
+
+// countingTransport records how many envelopes each Send carried; it
+// connects at once and receives nothing.
+type countingTransport struct {
+	mu    sync.Mutex
+	sends []int
+}
+
+func (c *countingTransport) Send(_ context.Context, envs [][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sends = append(c.sends, len(envs))
+	return nil
+}
+
+func (c *countingTransport) Listen(ctx context.Context, _ func([]byte), connected func(bool)) {
+	connected(true)
+	<-ctx.Done()
+}
+
+func (c *countingTransport) MaxEnvelope() int { return 0 }
+func (c *countingTransport) Close() error     { return nil }
+
+func (c *countingTransport) sent() (sends, envs int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.sends {
+		envs += n
+	}
+	return len(c.sends), envs
+}
+
+// TestClusterLingerGathersSends: messages published a few milliseconds
+// apart go to the transport together, in one or two sends rather than one
+// each (over PostgreSQL a send is a transaction); with the linger off,
+// they all go too.
+func TestClusterLingerGathersSends(t *testing.T) {
+	for _, tc := range []struct {
+		linger   time.Duration
+		maxSends int
+	}{{500 * time.Millisecond, 2}, {-1, 20}} {
+		tr := &countingTransport{}
+		c, err := pubsub.NewCluster(context.Background(), pubsub.ClusterConfig{Linger: tc.linger}, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipeline := uuid.New()
+		for i := range 20 {
+			time.Sleep(2 * time.Millisecond)
+			msg := pubsub.Message{Kind: pubsub.KindRecords, Payload: batch(pipeline, int64(1+i), 1, 10)}
+			if err := c.Publish(context.Background(), pubsub.PipelineTopic(pipeline), msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		sends, envs := tr.sent()
+		for envs < 20 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			sends, envs = tr.sent()
+		}
+		_ = c.Close()
+		if envs != 20 || sends > tc.maxSends {
+			t.Errorf("linger %v: %d envelopes in %d sends, want 20 in at most %d", tc.linger, envs, sends, tc.maxSends)
+		}
+	}
+}

@@ -127,7 +127,6 @@ func pointerFor(team uuid.UUID, payload []byte) (Pointer, error) {
 	var b struct {
 		Pipeline uuid.UUID `json:"pipeline"`
 		Version  int64     `json:"version"`
-		Count    int       `json:"count"`
 		Rejected int       `json:"rejected"`
 		Records  []struct {
 			ID int64     `json:"id"`
@@ -137,24 +136,34 @@ func pointerFor(team uuid.UUID, payload []byte) (Pointer, error) {
 	if err := json.Unmarshal(payload, &b); err != nil {
 		return Pointer{}, fmt.Errorf("pubsub: decode batch for a pointer: %w", err)
 	}
-	p := Pointer{Team: team, Pipeline: b.Pipeline, Version: b.Version, Count: len(b.Records), Rejected: b.Rejected}
-	ids := make([]int64, 0, len(b.Records))
-	for i, r := range b.Records {
-		if r.ID == 0 {
+	return PointerOf(team, b.Pipeline, b.Version, b.Rejected, len(b.Records), func(i int) (int64, time.Time) {
+		return b.Records[i].ID, b.Records[i].TS
+	})
+}
+
+// PointerOf builds the Pointer of a committed batch of n records, whose
+// i-th record's id and event time record returns, without its payload.
+// It fails with a record that was not persisted (id 0).
+func PointerOf(team, pipeline uuid.UUID, version int64, rejected, n int, record func(i int) (id int64, ts time.Time)) (Pointer, error) {
+	p := Pointer{Team: team, Pipeline: pipeline, Version: version, Count: n, Rejected: rejected}
+	ids := make([]int64, 0, n)
+	for i := range n {
+		id, ts := record(i)
+		if id == 0 {
 			return Pointer{}, errNoPointer
 		}
-		ids = append(ids, r.ID)
-		if i == 0 || r.TS.Before(p.From) {
-			p.From = r.TS
+		ids = append(ids, id)
+		if i == 0 || ts.Before(p.From) {
+			p.From = ts
 		}
-		if i == 0 || r.TS.After(p.To) {
-			p.To = r.TS
+		if i == 0 || ts.After(p.To) {
+			p.To = ts
 		}
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		if n := len(p.IDs); n > 0 && p.IDs[n-1][1]+1 >= id {
-			p.IDs[n-1][1] = id
+		if k := len(p.IDs); k > 0 && p.IDs[k-1][1]+1 >= id {
+			p.IDs[k-1][1] = id
 			continue
 		}
 		p.IDs = append(p.IDs, [2]int64{id, id})

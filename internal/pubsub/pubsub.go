@@ -61,6 +61,11 @@ type Message struct {
 	// cluster broker carries it, so that a node can read a batch sent by
 	// Pointer from the store.
 	Team uuid.UUID
+	// Pointer, when set on a KindRecords message, builds the Pointer that
+	// stands for the payload when the transport cannot carry it (see
+	// PointerOf). Without it a cluster broker decodes the payload, which
+	// costs as much as the records' JSON is long.
+	Pointer func() (Pointer, error)
 }
 
 // Batch is the payload of a KindRecords message: what one committed batch
