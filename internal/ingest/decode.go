@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"sync"
 )
 
 // This file turns a payload into the engine's inputs. It is the one place
@@ -46,6 +47,22 @@ var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of o
 // wins over malformed JSON: the rest of a malformed body is read (not
 // kept) to find it, so that a body over its limit is refused as such.
 func decodeBody(r io.Reader, ndjson bool, maxRecords int) ([]any, error) {
+	if !ndjson {
+		bp := heads.Get().(*[]byte)
+		defer heads.Put(bp)
+		head, whole, err := readHead(r, *bp)
+		if err != nil {
+			return nil, err
+		}
+		if whole {
+			if m, ok := loneObject(head); ok {
+				return []any{m}, nil
+			}
+			r = bytes.NewReader(head)
+		} else {
+			r = io.MultiReader(bytes.NewReader(head), r)
+		}
+	}
 	t := &trap{r: r}
 	out, err := decodeFrom(t, ndjson, maxRecords)
 	if err == nil {
@@ -61,6 +78,51 @@ func decodeBody(r io.Reader, ndjson bool, maxRecords int) ([]any, error) {
 		return nil, t.err
 	}
 	return nil, err
+}
+
+// headSize is how much of a JSON body is read before it is decoded. Most
+// webhook requests carry one small object: read whole, it is decoded once
+// (loneObject) rather than checked as a value and then decoded.
+const headSize = 16 << 10
+
+var heads = sync.Pool{New: func() any { b := make([]byte, headSize); return &b }}
+
+// readHead reads the start of r into buf and reports whether that is all
+// of it. An error of r is returned as is.
+func readHead(r io.Reader, buf []byte) (head []byte, whole bool, err error) {
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == nil:
+		return buf[:n], false, nil
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return buf[:n], true, nil
+	default:
+		return nil, false, err
+	}
+}
+
+// loneObject decodes b when it is one JSON object and white space, as
+// decodeFrom would; ok is false for anything else, which decodeFrom then
+// decodes or explains.
+func loneObject(b []byte) (m map[string]any, ok bool) {
+	lead := 0
+	for lead < len(b) && isSpace(b[lead]) {
+		lead++
+	}
+	if lead == len(b) || b[lead] != '{' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b[lead:]))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, false
+	}
+	for _, c := range b[lead+int(dec.InputOffset()):] {
+		if !isSpace(c) {
+			return nil, false
+		}
+	}
+	return m, true
 }
 
 // trap counts the bytes read from r and keeps its first error other than

@@ -3,7 +3,9 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 )
 
@@ -34,6 +36,15 @@ func FuzzDecodeBody(f *testing.F) {
 		out, err := decodeBody(r, ndjson, maxRecords)
 		if err == nil && len(out) > maxRecords {
 			t.Fatalf("%d records decoded, limit %d", len(out), maxRecords)
+		}
+		if gz {
+			return
+		}
+		// A body read whole first (decodeBody's lone-object path) decodes
+		// as the streaming decoder does, to the error message.
+		streamed, serr := decodeFrom(&trap{r: bytes.NewReader(body)}, ndjson, maxRecords)
+		if fmt.Sprint(err) != fmt.Sprint(serr) || !reflect.DeepEqual(out, streamed) {
+			t.Fatalf("decodeBody = %v, %v; streaming = %v, %v", out, err, streamed, serr)
 		}
 	})
 }
