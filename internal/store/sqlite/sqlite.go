@@ -52,7 +52,7 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
-	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(FULL)"}
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(FULL)", "temp_store(MEMORY)"}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
 		for _, p := range pragmas {
