@@ -163,12 +163,12 @@ func run(ctx context.Context, o options) error {
 		one: one.rps(), hundred: hundred.rps() * 100, halfP99: half.pct(99), halfP99Hundred: halfHundred.pct(99), rss: rss,
 		cpu1: perRecord(one, 1), cpu100: perRecord(hundred, 100)}
 	if o.dbURL != "" {
-		copyRate, err := rawCopy(ctx, o, srv.pipelineID, srv.teamID)
+		copyRate, copyCPU, err := rawCopy(ctx, o, srv.pipelineID, srv.teamID)
 		if err != nil {
 			return err
 		}
-		sum.copy = copyRate
-		fmt.Printf("raw pgx COPY of the same rows: %.0f rows/s\n", copyRate)
+		sum.copy, sum.copyCPU = copyRate, copyCPU
+		fmt.Printf("raw pgx COPY of the same rows: %.0f rows/s, %.1f µs of PostgreSQL CPU per row\n", copyRate, float64(copyCPU.Nanoseconds())/1000)
 		fmt.Printf("ratio 100-record rows/s vs raw COPY: %.2f (issue asks >= 0.8)\n", hundred.rps()*100/copyRate)
 		if o.telegraf != "" {
 			t1, t100, err := runTelegraf(ctx, o)
@@ -563,27 +563,27 @@ func (s *server) peakRSS() int64 {
 // rawCopy measures pgx COPY of the same kind of rows (encoded records of
 // the benchmark's shape) into the records table: 1000-row COPYs from two
 // connections, the best configuration measured on these machines.
-func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (float64, error) {
+func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (rate float64, dbPerRow time.Duration, err error) {
 	pool, err := pgxpool.New(ctx, o.dbURL)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer pool.Close()
 	var spec mapping.Spec
 	_ = json.Unmarshal([]byte(mappingSpec), &spec)
 	m, err := mapping.Compile(spec)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var in any
 	dec := json.NewDecoder(bytes.NewReader(body(1000)))
 	dec.UseNumber()
 	if err := dec.Decode(&in); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	results, err := m.Apply(in, time.Now())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	rows := make([][]any, len(results))
 	pid, tid := uuid.MustParse(pipelineID), uuid.MustParse(teamID)
@@ -594,7 +594,7 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (float64
 	var total atomic.Int64
 	deadline := time.Now().Add(o.duration)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTimes(o, 0)
 	for range 2 {
 		wg.Add(1)
 		go func() {
@@ -621,7 +621,11 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (float64
 		}()
 	}
 	wg.Wait()
-	return float64(total.Load()) / time.Since(start).Seconds(), nil
+	n := total.Load()
+	if n == 0 {
+		return 0, 0, errors.New("raw copy: no rows copied")
+	}
+	return float64(n) / time.Since(start).Seconds(), (cpuTimes(o, 0).db - cpu0.db) / time.Duration(n), nil
 }
 
 func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
@@ -635,10 +639,11 @@ func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
 // summary is one run's figures, for the table of docs/benchmarks.md.
 type summary struct {
 	backend                 string
-	base1, base100          float64 // net/http baseline: req/s, records/s
-	one, hundred            float64 // tributary: req/s, records/s
-	tel1, tel100            float64 // Telegraf, when run
-	copy                    float64 // raw COPY rows/s, PostgreSQL only
+	base1, base100          float64       // net/http baseline: req/s, records/s
+	one, hundred            float64       // tributary: req/s, records/s
+	tel1, tel100            float64       // Telegraf, when run
+	copy                    float64       // raw COPY rows/s, PostgreSQL only
+	copyCPU                 time.Duration // PostgreSQL's CPU time per row of raw COPY
 	halfP99, halfP99Hundred time.Duration
 	rss                     int64
 	// CPU time per record, server and PostgreSQL: Tributary's and
@@ -692,6 +697,9 @@ func (s summary) markdown() string {
 			what, us(s.cpu1), us(s.cpu100))
 		if s.telCPU1[0] > 0 {
 			fmt.Fprintf(&b, "; Telegraf %s, %s", us(s.telCPU1), us(s.telCPU100))
+		}
+		if s.copyCPU > 0 {
+			fmt.Fprintf(&b, "; raw COPY %.0f µs in PostgreSQL", float64(s.copyCPU.Nanoseconds())/1000)
 		}
 		b.WriteString(".\n")
 	}
