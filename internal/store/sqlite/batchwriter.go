@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/google/uuid"
 
@@ -268,6 +269,12 @@ func (s *Store) writeLoop() {
 			if s.writeSlice(slice) {
 				waiting.pop(slice)
 			}
+			// A slice commits without an fsync, so the writer would go on
+			// computing the next one at once, holding its processor until
+			// the Go scheduler takes it back (10 ms): let the goroutines
+			// that wait for one run (another team's request on its way
+			// here).
+			runtime.Gosched()
 			continue
 		}
 		bigTurn = true
