@@ -100,6 +100,10 @@ func TestTeamMaxInFlight(t *testing.T) {
 					}
 				})
 
+				// The held requests reach the server's handler before the
+				// busy team sends more: one that came after would be the
+				// one refused, and its answer would wait for its body.
+				time.Sleep(500 * time.Millisecond)
 				if tt.limit > 0 {
 					// The busy team's next request is refused at once, until
 					// one of its requests is done.
