@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,8 +86,8 @@ func TestFairShareLatency(t *testing.T) {
 				quiet, flood = append(quiet, ms(r.quiet)), append(flood, ms(r.flood))
 				ratios = append(ratios, math.Round(float64(r.flood)/float64(max(r.quiet, time.Microsecond))*10)/10)
 				sent, refused = sent+r.sent, refused+r.refused
-				t.Logf("%s, %s, run %d: team B p99 quiet %s, under the flood %s; the flood sent %d requests, %d refused with 429",
-					backend, f.name, run+1, r.quiet, r.flood, r.sent, r.refused)
+				t.Logf("%s, %s, run %d: team B p99 quiet %s, under the flood %s; the flood sent %d requests, %d refused with 429; goroutines waited to run %s",
+					backend, f.name, run+1, r.quiet, r.flood, r.sent, r.refused, r.sched)
 			}
 			ratio := median(ratios)
 			figures := map[string]any{
@@ -139,6 +141,12 @@ type fairEnv struct {
 	client               *http.Client
 	costly, cheap, quiet core.Pipeline
 }
+
+// fairActive counts the requests the test's servers are handling, so
+// that a run measures quiet only once the floods' requests are done, on
+// every server of the test (a canceled request's mapping may go on for a
+// while, without the CPU share for all of it).
+var fairActive atomic.Int64
 
 // onlyTeam limits one team's webhooks with the production limiter (a
 // node's share without Redis) and lets the other teams through, so that
@@ -216,7 +224,12 @@ func newFairEnv(t *testing.T, backend string, slots int) *fairEnv {
 		Compiler: compiler, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
 	})
 	api.RegisterHooks(svc)
-	e.srv = httptest.NewServer(api.Handler())
+	h := api.Handler()
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fairActive.Add(1)
+		defer fairActive.Add(-1)
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(e.srv.Close)
 	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	t.Cleanup(e.client.CloseIdleConnections)
@@ -243,12 +256,18 @@ func (e *fairEnv) post(ctx context.Context, p core.Pipeline, body string) (int, 
 type fairRun struct {
 	quiet, flood  time.Duration
 	sent, refused int64
+	// sched is how long the process's goroutines waited to run while team
+	// B measured under the flood (a shared machine's load shows there).
+	sched string
 }
 
 // run measures team B's p99 alone, then under f.
 func (e *fairEnv) run(t *testing.T, f flood) fairRun {
 	t.Helper()
 	var r fairRun
+	// Quiet means quiet: whatever an earlier flood left running ends
+	// first.
+	e.settle(t)
 	r.quiet = e.quietP99(t)
 
 	target := e.cheap
@@ -285,11 +304,28 @@ func (e *fairEnv) run(t *testing.T, f flood) fairRun {
 		})
 	}
 	time.Sleep(300 * time.Millisecond) // the flood under way
+	before := schedLatencies()
 	r.flood = e.quietP99(t)
+	r.sched = schedQuantiles(before, schedLatencies())
 	cancel()
 	wg.Wait()
 	r.sent, r.refused = sent.Load(), refused.Load()
 	return r
+}
+
+// settle waits until the server handles no request, and then a little,
+// for what those requests left to the garbage collector.
+func (e *fairEnv) settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for fairActive.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still in progress a minute after the flood", fairActive.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.GC()
+	time.Sleep(100 * time.Millisecond)
 }
 
 // quietP99 sends team B's 200 small requests one after another (fewer
@@ -312,6 +348,36 @@ func (e *fairEnv) quietP99(t *testing.T) time.Duration {
 	}
 	slices.Sort(lat)
 	return lat[len(lat)*99/100]
+}
+
+// schedLatencies reads the runtime's histogram of the time goroutines
+// waited to run.
+func schedLatencies() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64Histogram()
+}
+
+// schedQuantiles describes the waits between two readings: their p99 and
+// p99.9 (upper bounds of the histogram's buckets).
+func schedQuantiles(a, b *metrics.Float64Histogram) string {
+	var total uint64
+	counts := make([]uint64, len(b.Counts))
+	for i := range b.Counts {
+		counts[i] = b.Counts[i] - a.Counts[i]
+		total += counts[i]
+	}
+	out := ""
+	for _, q := range []float64{0.99, 0.999} {
+		var c uint64
+		for i := range counts {
+			if c += counts[i]; float64(c) >= q*float64(total) {
+				out += fmt.Sprintf(" p%g %.2f ms", q*100, b.Buckets[i+1]*1000)
+				break
+			}
+		}
+	}
+	return strings.TrimSpace(out)
 }
 
 func median(xs []float64) float64 {

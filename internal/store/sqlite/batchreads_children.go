@@ -38,7 +38,7 @@ func (s *Store) RecordsOfPipelines(ctx context.Context, teamID uuid.UUID, pipeli
 	if len(pipelineIDs) == 0 {
 		return out, nil
 	}
-	var where []string
+	where := []string{"z.id < " + publishedBelow("j.value")}
 	args := []any{idList(pipelineIDs), teamID}
 	if !q.From.IsZero() {
 		where, args = append(where, "z.ts >= ?"), append(args, micros(q.From))

@@ -2,30 +2,64 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+
+	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-// maxSharedBatches bounds how many batches one write transaction carries.
-const maxSharedBatches = 64
+// Group commit in the store, fair between teams. SQLite has one writer
+// and pays an fsync per commit (synchronous=FULL), so batches that arrive
+// while a transaction is being written wait together and then commit
+// together, each in a savepoint of its own. What a batch waits for is the
+// writer's transactions before its own, so each is kept to about one
+// slice of work (sliceRecords records, sliceBytes of data):
+//
+//   - Batches wait in one queue per team and are written in each team's
+//     order: a pipeline's batches commit in the order they were handed
+//     over.
+//   - Small batches (a slice at most) of the teams that wait share a
+//     transaction, taken in turn from each team's queue, so a team with a
+//     deep queue fills no more of it than another.
+//   - A big batch is written in slices, one transaction each, taking
+//     turns with the small batches' transactions: another team's small
+//     batch waits for at most one slice, not for ten thousand records.
+//     Until the transaction of its last slice commits, the batch's
+//     records are hidden from every read (table staged_batches: a
+//     pipeline shows only its records below first_id); that transaction
+//     writes the rest of the batch (rejected records, counters, run,
+//     rollups, jobs, webhook ids) and publishes it. So the batch commits
+//     all or nothing, and is answered after that commit, exactly as if
+//     one transaction had written it. The slices before the last commit
+//     without an fsync (the last one's makes them durable; WAL commits are
+//     ordered); a batch that fails or is withdrawn between slices has its
+//     hidden records deleted, and a process that died while writing one
+//     deletes them when its writer starts (recoverStaged).
 
-// Group commit in the store. SQLite has one writer and pays an fsync per
-// commit (synchronous=FULL), so batches that arrive while a transaction
-// is being written wait together and then commit together: the batches of
-// all pipelines, and the flushes in flight of one pipeline, share
-// transactions whose size grows with the load. A batch is answered only
-// after the commit of its transaction. Big batches (bigBatch records or
-// more) are written one per transaction, taking turns with the small
-// ones that waited meanwhile, so that a team sending huge requests does
-// not make every other team's batch wait for its transactions.
+const (
+	// sliceRecords and sliceBytes bound the records of one transaction:
+	// a batch over either is big and written in slices of them. About
+	// 1–2 ms of the writer on a 2026 server core.
+	sliceRecords = 256
+	sliceBytes   = 256 << 10
+	// maxSharedBatches bounds how many small batches one transaction
+	// carries.
+	maxSharedBatches = 64
+)
 
 // writeReq is a batch waiting for the writer.
 type writeReq struct {
 	ctx  context.Context
 	b    *store.Batch
 	done chan error // buffered: the writer never waits
+	// big: written in slices (see big).
+	big bool
+	// staged counts the records of a big batch written (hidden) so far.
+	staged int
 }
 
 // batchWriter is the goroutine that writes batches, started by the first
@@ -34,6 +68,18 @@ type batchWriter struct {
 	reqs   chan *writeReq
 	quit   chan struct{} // closed by Close
 	exited chan struct{} // closed when the loop has returned
+	// unstaged are hidden records to delete before anything else is
+	// written: those of big batches that failed, or that a process left
+	// when it stopped (loaded when the writer starts). Only the writer's
+	// goroutine uses it.
+	unstaged []stagedBatch
+}
+
+// stagedBatch names a pipeline's hidden records: its records from first
+// on.
+type stagedBatch struct {
+	pipeline string
+	first    int64
 }
 
 func newBatchWriter() *batchWriter {
@@ -45,7 +91,7 @@ func newBatchWriter() *batchWriter {
 func (s *Store) queueBatch(ctx context.Context, b *store.Batch) error {
 	w := s.writer
 	s.writerOnce.Do(func() { go s.writeLoop() })
-	req := &writeReq{ctx: ctx, b: b, done: make(chan error, 1)}
+	req := &writeReq{ctx: ctx, b: b, done: make(chan error, 1), big: big(b)}
 	select {
 	case w.reqs <- req:
 	case <-ctx.Done():
@@ -73,83 +119,316 @@ func (s *Store) stopWriter() {
 	<-s.writer.exited
 }
 
-// bigBatch is the size (records and rejected records) from which a batch
-// is written in a transaction of its own, taking turns with the small
-// batches waiting with it: one team's huge requests then delay another
-// team's small one by at most one huge batch, not by a transaction of
-// many.
-const bigBatch = 1000
+// teamQueues are the batches waiting for the writer, one queue per team,
+// and whose turn it is.
+type teamQueues struct {
+	q    map[uuid.UUID][]*writeReq
+	ring []uuid.UUID // teams with batches waiting, in turn
+	next int         // index in ring of the team that goes first
+	n    int
+}
+
+func (t *teamQueues) push(r *writeReq) {
+	if t.q == nil {
+		t.q = make(map[uuid.UUID][]*writeReq)
+	}
+	if _, ok := t.q[r.b.TeamID]; !ok {
+		t.ring = append(t.ring, r.b.TeamID)
+	}
+	t.q[r.b.TeamID] = append(t.q[r.b.TeamID], r)
+	t.n++
+}
+
+// pop removes the batch at the head of its team's queue.
+func (t *teamQueues) pop(r *writeReq) {
+	team := r.b.TeamID
+	q := t.q[team]
+	if len(q) == 0 || q[0] != r {
+		panic("sqlite writer: a batch written out of its team's order")
+	}
+	q[0] = nil
+	t.n--
+	if len(q) > 1 {
+		t.q[team] = q[1:]
+		return
+	}
+	delete(t.q, team)
+	for i, k := range t.ring {
+		if k == team {
+			t.ring = append(t.ring[:i], t.ring[i+1:]...)
+			if i < t.next {
+				t.next--
+			}
+			break
+		}
+	}
+}
+
+// big reports whether b is written in slices: its records are more than
+// a slice.
+func big(b *store.Batch) bool {
+	if !b.Persist || len(b.Records) <= 1 {
+		return false
+	}
+	if len(b.Records) > sliceRecords {
+		return true
+	}
+	n := 0
+	for i := range b.Records {
+		if n += len(b.Records[i].Data); n > sliceBytes {
+			return true
+		}
+	}
+	return false
+}
+
+func batchSize(r *writeReq) int { return len(r.b.Records) + len(r.b.Rejected) }
+
+// nextWork picks the next transaction's work, starting with the team
+// whose turn it is: the small batches at the heads of the teams' queues,
+// one from each team in turn, up to about a slice of records; or, on a
+// big turn or when no small batch waits, the first big batch at the head
+// of a team's queue (a slice of it). It moves the turn on by one team.
+func (t *teamQueues) nextWork(bigTurn bool) (small []*writeReq, slice *writeReq) {
+	if len(t.ring) == 0 {
+		return nil, nil
+	}
+	t.next %= len(t.ring)
+	order := append(t.ring[t.next:len(t.ring):len(t.ring)], t.ring[:t.next]...)
+	t.next++
+	taken := make(map[uuid.UUID]int, len(order))
+	records := 0
+	for more := true; more; {
+		more = false
+		for _, team := range order {
+			q := t.q[team]
+			i := taken[team]
+			if i >= len(q) {
+				continue
+			}
+			if q[i].big {
+				if i == 0 && slice == nil {
+					slice = q[0]
+				}
+				taken[team] = len(q) // its later batches wait for it
+				continue
+			}
+			if len(small) > 0 && (len(small) >= maxSharedBatches || records+batchSize(q[i]) > sliceRecords) {
+				continue
+			}
+			small = append(small, q[i])
+			records += batchSize(q[i])
+			taken[team] = i + 1
+			more = true
+		}
+	}
+	if slice != nil && (bigTurn || len(small) == 0) {
+		return nil, slice
+	}
+	return small, nil
+}
 
 func (s *Store) writeLoop() {
 	w := s.writer
 	defer close(w.exited)
-	var pending []*writeReq // arrived, not written yet, in arrival order
-	bigTurn := false        // the next transaction is a big batch's, when one waits
+	var waiting teamQueues
+	bigTurn := false // the next transaction is a big batch's, when one waits
+	// What a process that stopped left hidden, deleted before anything
+	// else is written, so that no later batch of its pipeline is taken
+	// for one of them.
+	if err := s.loadStaged(context.Background()); err != nil {
+		w.unstaged = append(w.unstaged, stagedBatch{}) // read again below
+	}
 	for {
-		if len(pending) == 0 {
+		if waiting.n == 0 {
 			select {
 			case r := <-w.reqs:
-				pending = append(pending, r)
+				waiting.push(r)
 			case <-w.quit:
 				return
 			}
 		}
 	gather:
-		for len(pending) < cap(w.reqs) {
+		for {
 			select {
 			case r := <-w.reqs:
-				pending = append(pending, r)
+				waiting.push(r)
 			default:
 				break gather
 			}
 		}
-		var group []*writeReq
-		group, pending = nextGroup(pending, bigTurn)
-		bigTurn = batchSize(group[0]) < bigBatch
-		s.writeShared(group)
-	}
-}
-
-// nextGroup picks the batches of the next transaction from pending and
-// returns them and the rest, in arrival order: the small batches (up to
-// maxSharedBatches), or the oldest big one when it is its turn or no
-// small batch waits.
-func nextGroup(pending []*writeReq, bigTurn bool) (group, rest []*writeReq) {
-	big := -1
-	small := 0
-	for i, r := range pending {
-		if batchSize(r) >= bigBatch {
-			if big < 0 {
-				big = i
+		if err := s.deleteUnstaged(); err != nil {
+			// Writing a batch of their pipeline now could lose it with
+			// them: nothing is written until they are gone.
+			s.failAll(&waiting, fmt.Errorf("write batch: delete the records of a batch that failed: %w", err))
+			continue
+		}
+		small, slice := waiting.nextWork(bigTurn)
+		if slice != nil {
+			bigTurn = false
+			if s.writeSlice(slice) {
+				waiting.pop(slice)
 			}
-		} else {
-			small++
+			// A slice commits without an fsync, so the writer would go on
+			// computing the next one at once, holding its processor until
+			// the Go scheduler takes it back (10 ms): let the goroutines
+			// that wait for one run (another team's request on its way
+			// here).
+			runtime.Gosched()
+			continue
 		}
-	}
-	if big >= 0 && (bigTurn || small == 0) {
-		return []*writeReq{pending[big]}, append(pending[:big:big], pending[big+1:]...)
-	}
-	rest = pending[:0:0]
-	for _, r := range pending {
-		if len(group) < maxSharedBatches && batchSize(r) < bigBatch {
-			group = append(group, r)
-		} else {
-			rest = append(rest, r)
+		bigTurn = true
+		for _, r := range small {
+			waiting.pop(r)
 		}
+		s.writeShared(small)
 	}
-	return group, rest
 }
 
-func batchSize(r *writeReq) int { return len(r.b.Records) + len(r.b.Rejected) }
+// failAll answers every waiting batch with err.
+func (s *Store) failAll(waiting *teamQueues, err error) {
+	for _, q := range waiting.q {
+		for _, r := range q {
+			s.dropStaged(r)
+			r.done <- err
+		}
+	}
+	*waiting = teamQueues{}
+}
+
+// writeSlice writes the next slice of a big batch, or its last with the
+// rest of the batch, and reports whether the batch is done (answered).
+func (s *Store) writeSlice(r *writeReq) bool {
+	b := r.b
+	if err := r.ctx.Err(); err != nil {
+		s.dropStaged(r)
+		r.done <- fmt.Errorf("write batch: %w", err)
+		return true
+	}
+	end, size := r.staged, 0
+	for end < len(b.Records) && end-r.staged < sliceRecords && size < sliceBytes {
+		size += len(b.Records[end].Data)
+		end++
+	}
+	if end == len(b.Records) {
+		// The last slice: the whole batch commits, or none of it.
+		s.writeShared([]*writeReq{r})
+		return true
+	}
+	err := s.inLazyTx(context.WithoutCancel(r.ctx), func(tx *sql.Tx) error {
+		if err := insertRecords(r.ctx, tx, b, r.staged, end); err != nil {
+			return fmt.Errorf("insert records: %w", err)
+		}
+		if r.staged > 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(r.ctx, `INSERT INTO staged_batches (pipeline_id, first_id) VALUES (?, ?)`, b.PipelineID, b.Records[0].ID)
+		return err
+	})
+	if err != nil {
+		s.dropStaged(r)
+		r.done <- fmt.Errorf("write batch: slice: %w", err)
+		return true
+	}
+	r.staged = end
+	return false
+}
+
+// dropStaged deletes the hidden records of a big batch that will not be
+// published; until they are gone the writer writes nothing else
+// (deleteUnstaged).
+func (s *Store) dropStaged(r *writeReq) {
+	if r.staged == 0 {
+		return
+	}
+	s.writer.unstaged = append(s.writer.unstaged, stagedBatch{pipeline: r.b.PipelineID.String(), first: r.b.Records[0].ID})
+	r.staged = 0
+	_ = s.deleteUnstaged() // or before the next transaction
+}
+
+// loadStaged adds what staged_batches holds to the hidden records to
+// delete: the batches that were being written in slices when the process
+// stopped.
+func (s *Store) loadStaged(ctx context.Context) error {
+	rows, err := s.write.QueryContext(ctx, `SELECT pipeline_id, first_id FROM staged_batches`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st stagedBatch
+		if err := rows.Scan(&st.pipeline, &st.first); err != nil {
+			return err
+		}
+		s.writer.unstaged = append(s.writer.unstaged, st)
+	}
+	return rows.Err()
+}
+
+// deleteUnstaged deletes the hidden records the writer has to, in one
+// transaction.
+func (s *Store) deleteUnstaged() error {
+	w := s.writer
+	if len(w.unstaged) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	if w.unstaged[0] == (stagedBatch{}) {
+		// staged_batches could not be read when the writer started.
+		if err := s.loadStaged(ctx); err != nil {
+			return err
+		}
+		w.unstaged = w.unstaged[1:]
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, st := range w.unstaged {
+			if err := deleteStaged(ctx, tx, st.pipeline, st.first); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.unstaged = nil
+	return nil
+}
+
+// deleteStaged deletes a pipeline's hidden records, from id first on, and
+// their staged_batches row. The pipeline's batches after them wait for
+// them, so every record of the pipeline from first on is one of them.
+func deleteStaged(ctx context.Context, tx *sql.Tx, pipeline string, first int64) error {
+	// NOT INDEXED: through the rowid (id) range, not the pipeline's index.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM records NOT INDEXED WHERE id >= ? AND pipeline_id = ?`, first, pipeline); err != nil {
+		return fmt.Errorf("delete staged records: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM staged_batches WHERE pipeline_id = ?`, pipeline); err != nil {
+		return fmt.Errorf("delete staged records: %w", err)
+	}
+	return nil
+}
+
+// publishedBelow is the SQL of the id below which a pipeline's records
+// are published: all of them but those of a big batch being written in
+// slices. pipeline is the SQL of the pipeline's id (a parameter, or a
+// column of an outer query).
+func publishedBelow(pipeline string) string {
+	return `coalesce((SELECT first_id FROM staged_batches WHERE pipeline_id = ` + pipeline + `), 9223372036854775807)`
+}
 
 // writeShared writes the batches of group in one transaction, each in a
-// savepoint when there are several, and answers each.
+// savepoint when there are several, and answers each. A big batch in
+// group is alone: its last slice.
 func (s *Store) writeShared(group []*writeReq) {
 	errs := make([]error, len(group))
 	answer := func(commitErr error) {
 		for i, r := range group {
 			if errs[i] == nil {
 				errs[i] = commitErr
+			}
+			if errs[i] != nil {
+				s.dropStaged(r)
 			}
 			r.done <- errs[i]
 		}
@@ -162,7 +441,7 @@ func (s *Store) writeShared(group []*writeReq) {
 		return
 	}
 	if len(group) == 1 {
-		if errs[0] = s.writeBatchTx(group[0].ctx, tx, group[0].b); errs[0] != nil {
+		if errs[0] = s.writeBatchTx(group[0].ctx, tx, group[0].b, group[0].staged); errs[0] != nil {
 			_ = tx.Rollback()
 			answer(nil)
 			return
@@ -180,7 +459,7 @@ func (s *Store) writeShared(group []*writeReq) {
 			errs[i] = fmt.Errorf("write batch: savepoint: %w", err)
 			continue
 		}
-		if errs[i] = s.writeBatchTx(r.ctx, tx, r.b); errs[i] != nil {
+		if errs[i] = s.writeBatchTx(r.ctx, tx, r.b, r.staged); errs[i] != nil {
 			if _, err := tx.ExecContext(context.WithoutCancel(r.ctx), `ROLLBACK TO batch`); err != nil {
 				// SQLite rolled back the whole transaction (some errors
 				// do): nothing of the group is kept.

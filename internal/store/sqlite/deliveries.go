@@ -533,8 +533,8 @@ func (s *Store) CreateReplay(ctx context.Context, nr store.NewReplay, job river.
 			return fmt.Errorf("pipeline %s: %w", nr.PipelineID, core.ErrNotFound)
 		}
 		var total int64
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE team_id = ? AND pipeline_id = ? AND ts >= ? AND ts < ?`,
-			nr.TeamID, nr.PipelineID, micros(nr.From), micros(nr.To)).Scan(&total); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE team_id = ? AND pipeline_id = ? AND ts >= ? AND ts < ? AND id < `+publishedBelow("?"),
+			nr.TeamID, nr.PipelineID, micros(nr.From), micros(nr.To), nr.PipelineID).Scan(&total); err != nil {
 			return fmt.Errorf("count records: %w", err)
 		}
 		now := micros(core.Now())

@@ -58,11 +58,18 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 	return err
 }
 
-// writeBatchTx writes b in tx.
-func (s *Store) writeBatchTx(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
-	if b.Persist && len(b.Records) > 0 {
-		if err := insertRecords(ctx, tx, b); err != nil {
+// writeBatchTx writes b in tx, but for its first staged records, which
+// earlier transactions wrote hidden (a big batch's slices, see
+// batchwriter.go): tx then publishes them with the rest of the batch.
+func (s *Store) writeBatchTx(ctx context.Context, tx *sql.Tx, b *store.Batch, staged int) error {
+	if b.Persist && len(b.Records) > staged {
+		if err := insertRecords(ctx, tx, b, staged, len(b.Records)); err != nil {
 			return fmt.Errorf("insert records: %w", err)
+		}
+	}
+	if staged > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM staged_batches WHERE pipeline_id = ?`, b.PipelineID); err != nil {
+			return fmt.Errorf("publish staged records: %w", err)
 		}
 	}
 	if len(b.Rejected) > 0 {
@@ -151,19 +158,20 @@ func (s *Store) writeBatchTx(ctx context.Context, tx *sql.Tx, b *store.Batch) er
 	return nil
 }
 
-// insertRecords numbers b's records after the largest id in the table
-// (the transaction holds SQLite's one write lock, so nobody else numbers
-// records meanwhile) and inserts them in multi-row statements.
-func insertRecords(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
+// insertRecords numbers b's records from to to after the largest id in
+// the table (the transaction holds SQLite's one write lock, so nobody
+// else numbers records meanwhile) and inserts them in multi-row
+// statements.
+func insertRecords(ctx context.Context, tx *sql.Tx, b *store.Batch, from, to int) error {
 	var last int64
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM records`).Scan(&last); err != nil {
 		return err
 	}
 	team, pipe := b.TeamID.String(), b.PipelineID.String()
 	var full *sql.Stmt
-	args := make([]any, 0, 6*min(len(b.Records), recordRows))
-	for start := 0; start < len(b.Records); start += recordRows {
-		chunk := b.Records[start:min(start+recordRows, len(b.Records))]
+	args := make([]any, 0, 6*min(to-from, recordRows))
+	for start := from; start < to; start += recordRows {
+		chunk := b.Records[start:min(start+recordRows, to)]
 		args = args[:0]
 		for i := range chunk {
 			r := &chunk[i]

@@ -15,8 +15,8 @@ import (
 
 // Records implements store.Records.
 func (s *Store) Records(ctx context.Context, teamID, pipelineID uuid.UUID, q store.RecordQuery) ([]core.Record, error) {
-	where := []string{"team_id = ?", "pipeline_id = ?"}
-	args := []any{teamID, pipelineID}
+	where := []string{"team_id = ?", "pipeline_id = ?", "id < " + publishedBelow("?")}
+	args := []any{teamID, pipelineID, pipelineID}
 	if !q.From.IsZero() {
 		where, args = append(where, "ts >= ?"), append(args, micros(q.From))
 	}
@@ -123,8 +123,8 @@ func (s *Store) RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, i
 	rows, err := s.read.QueryContext(ctx, `SELECT r.id, r.ts, r.version, r.data FROM records r
 		JOIN (SELECT json_extract(value, '$[0]') AS first, json_extract(value, '$[1]') AS last FROM json_each(?)) AS g
 		  ON r.id BETWEEN g.first AND g.last
-		WHERE r.team_id = ? AND r.pipeline_id = ? AND r.ts >= ? AND r.ts <= ?
-		ORDER BY r.id`, string(param), teamID, pipelineID, micros(from), micros(to))
+		WHERE r.team_id = ? AND r.pipeline_id = ? AND r.ts >= ? AND r.ts <= ? AND r.id < `+publishedBelow("?")+`
+		ORDER BY r.id`, string(param), teamID, pipelineID, micros(from), micros(to), pipelineID)
 	if err != nil {
 		return nil, fmt.Errorf("read records by id: %w", err)
 	}

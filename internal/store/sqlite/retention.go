@@ -90,7 +90,7 @@ func (s *Store) deleteRecordsBefore(ctx context.Context, pipeline uuid.UUID, cut
 		var got int64
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			rows, err := tx.QueryContext(ctx, `DELETE FROM records WHERE id IN (
-					SELECT id FROM records WHERE pipeline_id = ? AND ts < ? ORDER BY ts LIMIT ?)
+					SELECT id FROM records WHERE pipeline_id = ?1 AND ts < ?2 AND id < `+publishedBelow("?1")+` ORDER BY ts LIMIT ?3)
 				RETURNING ts, length(CAST(data AS BLOB))`, pipeline, micros(cutoff), n)
 			if err != nil {
 				return err
@@ -135,7 +135,7 @@ func (s *Store) deleteRecordsBefore(ctx context.Context, pipeline uuid.UUID, cut
 					return err
 				}
 				if _, err := tx.ExecContext(ctx, `UPDATE record_days SET oldest = coalesce(
-						(SELECT min(ts) FROM records WHERE pipeline_id = ?1 AND ts >= ?2 AND ts < ?3), oldest)
+						(SELECT min(ts) FROM records WHERE pipeline_id = ?1 AND ts >= ?2 AND ts < ?3 AND id < `+publishedBelow("?1")+`), oldest)
 					WHERE pipeline_id = ?1 AND day = ?2`, pipeline, k, k+micros(time.Unix(0, 0).Add(rollup.Day))); err != nil {
 					return err
 				}

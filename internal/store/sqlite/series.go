@@ -166,7 +166,7 @@ func (s *Store) seriesRaw(ctx context.Context, teamID, pipelineID uuid.UUID, q s
 	}
 	path := `$."` + q.Field + `"`
 	rows, err := s.read.QueryContext(ctx, `SELECT ts, json_extract(data, ?1) FROM records
-		WHERE team_id = ?2 AND pipeline_id = ?3 AND ts >= ?4 AND ts < ?5 AND json_type(data, ?1) IN ('integer', 'real')
+		WHERE team_id = ?2 AND pipeline_id = ?3 AND ts >= ?4 AND ts < ?5 AND id < `+publishedBelow("?3")+` AND json_type(data, ?1) IN ('integer', 'real')
 		ORDER BY ts, id LIMIT ?6`, path, teamID, pipelineID, micros(q.From), micros(q.To), limit+1)
 	if err != nil {
 		return err

@@ -45,7 +45,10 @@ type Store struct {
 	// writer writes batches, many to a transaction (batchwriter.go).
 	writer     *batchWriter
 	writerOnce sync.Once
-	closeOnce  sync.Once
+	// checkpoints copies the write-ahead log into the database file, off
+	// the writer (checkpoint.go).
+	checkpoints *checkpointer
+	closeOnce   sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -64,7 +67,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := openDB(dsn("_txlock=immediate"))
+	write, err := openDB(dsn("_txlock=immediate", "_pragma=wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -74,10 +77,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	ckpt, err := openDB(dsn())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	pragmas = append(pragmas, "query_only(1)")
 	read, err := openDB(dsn())
 	if err != nil {
 		write.Close()
+		ckpt.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(4)
@@ -85,15 +94,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		write.Close()
 		read.Close()
+		ckpt.Close()
 		return nil, err
 	}
 	inserter, err := river.NewClient(riversqlite.New(write), &river.Config{})
 	if err != nil {
 		write.Close()
 		read.Close()
+		ckpt.Close()
 		return nil, fmt.Errorf("job inserter: %w", err)
 	}
-	return &Store{write: write, read: read, migrations: ms, inserter: inserter, writer: newBatchWriter()}, nil
+	c := newCheckpointer(ckpt)
+	go c.run()
+	return &Store{write: write, read: read, migrations: ms, inserter: inserter, writer: newBatchWriter(), checkpoints: c}, nil
 }
 
 // openDB opens a pool of connections to dsn that keep their prepared
@@ -112,7 +125,7 @@ func (s *Store) Backend() string { return "sqlite" }
 // Close implements store.Store.
 func (s *Store) Close() error {
 	s.stopWriter()
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.checkpoints.stop(), s.read.Close(), s.write.Close())
 }
 
 // Migrate implements store.Store.

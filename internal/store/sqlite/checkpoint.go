@@ -1,0 +1,61 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+)
+
+// Checkpoints off the writer. SQLite copies the write-ahead log back into
+// the database file in checkpoints, by default in the commit that takes
+// the log over 1,000 pages: a commit that then also copies megabytes and
+// syncs the database file, for tens or hundreds of milliseconds, while
+// every batch waits behind it. The write connection therefore runs no
+// checkpoint (wal_autocheckpoint 0); a connection of its own does, every
+// checkpointEvery, in PASSIVE mode, which runs beside the writer without
+// holding its lock. The log restarts from its beginning at the first
+// commit after a checkpoint that copied all of it.
+const checkpointEvery = 200 * time.Millisecond
+
+// checkpointer runs the checkpoints until quit is closed.
+type checkpointer struct {
+	db     *sql.DB
+	quit   chan struct{}
+	exited chan struct{}
+	once   sync.Once
+	err    error
+}
+
+func newCheckpointer(db *sql.DB) *checkpointer {
+	db.SetMaxOpenConns(1)
+	return &checkpointer{db: db, quit: make(chan struct{}), exited: make(chan struct{})}
+}
+
+func (c *checkpointer) run() {
+	defer close(c.exited)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-tick.C:
+		}
+		// A failure (the database busy, the disk full) waits for the next
+		// tick; the log grows meanwhile.
+		_, _ = c.db.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+	}
+}
+
+// stop ends the checkpoints, runs a last one and closes its connection.
+// Later calls return what the first did.
+func (c *checkpointer) stop() error {
+	c.once.Do(func() {
+		close(c.quit)
+		<-c.exited
+		_, _ = c.db.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
+		c.err = c.db.Close()
+	})
+	return c.err
+}
