@@ -67,7 +67,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := openDB(dsn("_txlock=immediate", "_pragma=wal_autocheckpoint(0)"))
+	write, err := openDB(dsn("_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
