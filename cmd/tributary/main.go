@@ -20,10 +20,12 @@ import (
 
 // gcPercent is the garbage collector's target (GOGC) unless the GOGC
 // environment variable sets one. Go's default, 100, had the collector take
-// 15% of the server's CPU on webhook ingest; at 300 the server used 20–30%
-// less CPU per record for a peak resident set of 143 MB instead of 98 MB
-// (docs/benchmarks.md). GOMEMLIMIT caps memory as usual.
-const gcPercent = 300
+// 15% of the server's CPU on webhook ingest. At 200 the server used about
+// 15–25% less CPU per record, for a peak resident set of 123 MB instead of
+// 98 MB; at 300, 20–30% less, but a node polling 10,000 pipelines then
+// peaked at 393 MB instead of 217 MB (docs/benchmarks.md). GOMEMLIMIT
+// caps memory as usual.
+const gcPercent = 200
 
 func main() {
 	if os.Getenv("GOGC") == "" {
