@@ -243,42 +243,44 @@ func report(name string, r result, perReq int) {
 	fmt.Println()
 }
 
-// cpu is CPU time used so far by the process under test and by the
-// PostgreSQL cluster.
-type cpu struct{ app, db time.Duration }
-
-// cpuTimes reads the CPU time of process app (0: none) and of the
-// postmaster named by o.pgPidFile and its children, from /proc. CPU time
-// is what a loaded, shared machine does not distort: figures per record
-// compare across runs where rates do not.
-func cpuTimes(o options, app int) cpu {
-	var c cpu
-	if app > 0 {
-		c.app = procCPU(app)
-	}
+// dbCPU returns the CPU time, read from /proc, of the postmaster named by o.pgPidFile and of
+// each of its children, by process id; nil without a pid file.
+func dbCPU(o options) map[int]time.Duration {
 	if o.pgPidFile == "" {
-		return c
+		return nil
 	}
 	b, err := os.ReadFile(o.pgPidFile)
 	if err != nil {
-		return c
+		return nil
 	}
 	pm, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
 	if err != nil {
-		return c
+		return nil
 	}
-	c.db = procCPU(pm)
+	m := map[int]time.Duration{pm: procCPU(pm)}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if parent, _ := procStat(pid); parent == pm {
-			c.db += procCPU(pid)
+		if parent, d := procStat(pid); parent == pm {
+			m[pid] = d
 		}
 	}
-	return c
+	return m
+}
+
+// dbCPUSince is the CPU time PostgreSQL's processes used since before was
+// taken: that of the processes still running, new ones in full. The
+// backends of connections closed meanwhile (a stopped server's) take
+// their time with them, which a difference of sums would subtract.
+func dbCPUSince(o options, before map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, now := range dbCPU(o) {
+		d += now - before[pid]
+	}
+	return d
 }
 
 // procStat returns a process's parent and its user+system CPU time.
@@ -344,7 +346,9 @@ func load(o options, url string, n int, rate float64, app int) result {
 				}
 			}()
 		}
-		cpu0 := cpuTimes(o, app)
+		// CPU time is what a loaded, shared machine distorts least:
+		// figures per record compare across runs where rates do not.
+		app0, db0 := procCPU(app), dbCPU(o)
 		start := time.Now()
 		for w := range o.conns {
 			wg.Add(1)
@@ -390,8 +394,7 @@ func load(o options, url string, n int, rate float64, app int) result {
 		}
 		wg.Wait()
 		res.elapsed = time.Since(start)
-		cpu1 := cpuTimes(o, app)
-		res.appCPU, res.dbCPU = cpu1.app-cpu0.app, cpu1.db-cpu0.db
+		res.appCPU, res.dbCPU = procCPU(app)-app0, dbCPUSince(o, db0)
 		sort.Slice(res.latencies, func(i, j int) bool { return res.latencies[i] < res.latencies[j] })
 		return res
 	}
@@ -594,7 +597,7 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (rate fl
 	var total atomic.Int64
 	deadline := time.Now().Add(o.duration)
 	var wg sync.WaitGroup
-	start, cpu0 := time.Now(), cpuTimes(o, 0)
+	start, cpu0 := time.Now(), dbCPU(o)
 	for range 2 {
 		wg.Add(1)
 		go func() {
@@ -625,7 +628,7 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (rate fl
 	if n == 0 {
 		return 0, 0, errors.New("raw copy: no rows copied")
 	}
-	return float64(n) / time.Since(start).Seconds(), (cpuTimes(o, 0).db - cpu0.db) / time.Duration(n), nil
+	return float64(n) / time.Since(start).Seconds(), dbCPUSince(o, cpu0) / time.Duration(n), nil
 }
 
 func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
