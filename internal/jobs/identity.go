@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/filelock"
 )
 
 // Identity names this process among the job runners, so that a node
@@ -40,7 +42,7 @@ func ClaimIdentity(dir string, now time.Time) (*Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("job identity: %w", err)
 		}
-		ok, err := tryLock(f)
+		ok, err := filelock.TryLock(f)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("job identity: %w", err)

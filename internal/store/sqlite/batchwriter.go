@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 
 	"github.com/google/uuid"
 
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/filelock"
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
@@ -70,9 +73,48 @@ type batchWriter struct {
 	exited chan struct{} // closed when the loop has returned
 	// unstaged are hidden records to delete before anything else is
 	// written: those of big batches that failed, or that a process left
-	// when it stopped (loaded when the writer starts). Only the writer's
-	// goroutine uses it.
+	// when it stopped (read from staged_batches once the writer holds the
+	// lock). Only the writer's goroutine uses it.
 	unstaged []stagedBatch
+	// lockPath names the file whose flock the writer holds while it
+	// writes (holdLock), and lock is that file once held.
+	lockPath string
+	lock     *os.File
+}
+
+// ErrOtherWriter is the error of a batch written while another process
+// writes batches to the same database file.
+var ErrOtherWriter = errors.New("another process is writing batches to this SQLite database; Tributary on SQLite runs one server per data directory (several nodes need PostgreSQL)")
+
+// holdLock takes the writer's lock, once: one process at a time writes
+// batches to a database file. Its hidden records tell a batch in progress
+// only to the process writing it; those that staged_batches holds when
+// the lock is taken were left by a process that died (the kernel dropped
+// its lock), so they are deleted before anything else is written. A
+// second server on the same file has its batches refused with
+// ErrOtherWriter until the first stops. Without flock (not unix) the
+// writer goes on as the only one.
+func (w *batchWriter) holdLock() error {
+	if w.lock != nil {
+		return nil
+	}
+	f, err := os.OpenFile(w.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("write batch: writer lock: %w", err)
+	}
+	ok, err := filelock.TryLock(f)
+	switch {
+	case errors.Is(err, filelock.ErrUnsupported):
+	case err != nil:
+		f.Close()
+		return fmt.Errorf("write batch: writer lock: %w", err)
+	case !ok:
+		f.Close()
+		return fmt.Errorf("write batch: %w", ErrOtherWriter)
+	}
+	w.lock = f
+	w.unstaged = append([]stagedBatch{{}}, w.unstaged...) // read staged_batches first
+	return nil
 }
 
 // stagedBatch names a pipeline's hidden records: its records from first
@@ -82,8 +124,8 @@ type stagedBatch struct {
 	first    int64
 }
 
-func newBatchWriter() *batchWriter {
-	return &batchWriter{reqs: make(chan *writeReq, 1024), quit: make(chan struct{}), exited: make(chan struct{})}
+func newBatchWriter(dbPath string) *batchWriter {
+	return &batchWriter{reqs: make(chan *writeReq, 1024), quit: make(chan struct{}), exited: make(chan struct{}), lockPath: dbPath + "-writer.lock"}
 }
 
 // queueBatch hands b to the writer and waits for the outcome of its
@@ -231,14 +273,13 @@ func (t *teamQueues) nextWork(bigTurn bool) (small []*writeReq, slice *writeReq)
 func (s *Store) writeLoop() {
 	w := s.writer
 	defer close(w.exited)
+	defer func() {
+		if w.lock != nil {
+			w.lock.Close()
+		}
+	}()
 	var waiting teamQueues
 	bigTurn := false // the next transaction is a big batch's, when one waits
-	// What a process that stopped left hidden, deleted before anything
-	// else is written, so that no later batch of its pipeline is taken
-	// for one of them.
-	if err := s.loadStaged(context.Background()); err != nil {
-		w.unstaged = append(w.unstaged, stagedBatch{}) // read again below
-	}
 	for {
 		if waiting.n == 0 {
 			select {
@@ -257,6 +298,13 @@ func (s *Store) writeLoop() {
 				break gather
 			}
 		}
+		if err := w.holdLock(); err != nil {
+			s.failAll(&waiting, err)
+			continue
+		}
+		// What a process that died left hidden, and what failed here, is
+		// deleted before anything else is written, so that no later batch
+		// of its pipeline is taken for one of them.
 		if err := s.deleteUnstaged(); err != nil {
 			// Writing a batch of their pipeline now could lose it with
 			// them: nothing is written until they are gone.
@@ -316,6 +364,19 @@ func (s *Store) writeSlice(r *writeReq) bool {
 		return true
 	}
 	err := s.inLazyTx(context.WithoutCancel(r.ctx), func(tx *sql.Tx) error {
+		if r.staged == 0 {
+			// Before anything is hidden: hidden records are a pipeline's
+			// from an id on, and deleted as such when the batch fails, so
+			// a batch naming another team than the pipeline's must not
+			// hide (and then delete) the owner's records written meanwhile.
+			var owned int
+			if err := tx.QueryRowContext(r.ctx, `SELECT count(*) FROM pipelines WHERE team_id = ? AND id = ?`, b.TeamID, b.PipelineID).Scan(&owned); err != nil {
+				return fmt.Errorf("check the pipeline: %w", err)
+			}
+			if owned == 0 {
+				return fmt.Errorf("pipeline %s: %w", b.PipelineID, core.ErrNotFound)
+			}
+		}
 		if err := insertRecords(r.ctx, tx, b, r.staged, end); err != nil {
 			return fmt.Errorf("insert records: %w", err)
 		}
@@ -327,7 +388,11 @@ func (s *Store) writeSlice(r *writeReq) bool {
 	})
 	if err != nil {
 		s.dropStaged(r)
-		r.done <- fmt.Errorf("write batch: slice: %w", err)
+		if errors.Is(err, core.ErrNotFound) {
+			r.done <- fmt.Errorf("write batch: %w", err)
+		} else {
+			r.done <- fmt.Errorf("write batch: slice: %w", err)
+		}
 		return true
 	}
 	r.staged = end
@@ -355,14 +420,21 @@ func (s *Store) loadStaged(ctx context.Context) error {
 		return err
 	}
 	defer rows.Close()
+	// Kept only once all are read: a read that fails midway is repeated
+	// whole (deleteUnstaged), never left half done.
+	var staged []stagedBatch
 	for rows.Next() {
 		var st stagedBatch
 		if err := rows.Scan(&st.pipeline, &st.first); err != nil {
 			return err
 		}
-		s.writer.unstaged = append(s.writer.unstaged, st)
+		staged = append(staged, st)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.writer.unstaged = append(s.writer.unstaged, staged...)
+	return nil
 }
 
 // deleteUnstaged deletes the hidden records the writer has to, in one
@@ -374,7 +446,8 @@ func (s *Store) deleteUnstaged() error {
 	}
 	ctx := context.Background()
 	if w.unstaged[0] == (stagedBatch{}) {
-		// staged_batches could not be read when the writer started.
+		// staged_batches is still to read (the writer just took its
+		// lock, or reading failed before).
 		if err := s.loadStaged(ctx); err != nil {
 			return err
 		}

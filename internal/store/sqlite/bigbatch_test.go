@@ -252,3 +252,79 @@ func rawCount(t *testing.T, path, query string) int {
 	}
 	return n
 }
+
+// waitStaged waits until a big batch has hidden records in the file.
+func waitStaged(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for rawCount(t, path, `SELECT count(*) FROM staged_batches`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no big batch was staged")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBigBatchOfAnotherTeamHidesNothing: a big batch naming a team other
+// than its pipeline's is refused before it hides anything, so the owner's
+// batches written meanwhile are visible once acknowledged and stay. (It
+// was refused only at its last slice: meanwhile its hidden range hid the
+// owner's new records, and its failure deleted them.)
+func TestBigBatchOfAnotherTeamHidesNothing(t *testing.T) {
+	ctx := context.Background()
+	e := setupBigBatch(t)
+	if err := e.st.WriteBatch(ctx, batchOf(e.p, 2)); err != nil {
+		t.Fatal(err)
+	}
+	bad := batchOf(e.p, 60000)
+	bad.TeamID = e.other.ID
+	errc := make(chan error, 1)
+	go func() { errc <- e.st.WriteBatch(ctx, bad) }()
+	for range 20 {
+		if err := e.st.WriteBatch(ctx, batchOf(e.p, 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-errc; !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("another team's batch: err = %v, want ErrNotFound", err)
+	}
+	if n := count(t, e.st, e.p); n != 62 {
+		t.Fatalf("the owner's pipeline shows %d records, want 62", n)
+	}
+	if n := rawCount(t, e.path, `SELECT count(*) FROM records`); n != 62 {
+		t.Fatalf("the file holds %d records, want 62", n)
+	}
+}
+
+// TestSecondWriterIsRefused: a second store on the same file (a second
+// server on one data directory) cannot write batches while the first is
+// writing: its batches fail with ErrOtherWriter instead of deleting, as a
+// dead process's leftovers, the first's big batch in progress. Once the
+// first closes, the second writes.
+func TestSecondWriterIsRefused(t *testing.T) {
+	ctx := context.Background()
+	e := setupBigBatch(t)
+	const n = 60000
+	errc := make(chan error, 1)
+	go func() { errc <- e.st.WriteBatch(ctx, batchOf(e.p, n)) }()
+	waitStaged(t, e.path)
+	second := openFile(t, e.path)
+	if err := second.WriteBatch(ctx, batchOf(e.otherP, 1)); !errors.Is(err, sqlite.ErrOtherWriter) {
+		t.Fatalf("second writer: err = %v, want ErrOtherWriter", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("big batch: %v", err)
+	}
+	if c := count(t, e.st, e.p); c != n {
+		t.Fatalf("big batch acknowledged with %d of %d records", c, n)
+	}
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.WriteBatch(ctx, batchOf(e.otherP, 1)); err != nil {
+		t.Fatalf("second writer after the first closed: %v", err)
+	}
+	if c := count(t, second, e.p); c != n {
+		t.Fatalf("after the first closed, %d of %d records", c, n)
+	}
+}

@@ -106,7 +106,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	c := newCheckpointer(ckpt)
 	go c.run()
-	return &Store{write: write, read: read, migrations: ms, inserter: inserter, writer: newBatchWriter(), checkpoints: c}, nil
+	return &Store{write: write, read: read, migrations: ms, inserter: inserter, writer: newBatchWriter(path), checkpoints: c}, nil
 }
 
 // openDB opens a pool of connections to dsn that keep their prepared
