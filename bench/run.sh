@@ -70,7 +70,7 @@ end='<!-- end of make bench: ingest -->'
   echo "flush (pg_test_fsync: fdatasync 1.3-2.7 ms here) and scheduling on cores shared with the load"
   echo "generator, PostgreSQL and Telegraf. Telegraf answers before it writes, so its rate includes no"
   echo "commit: to match it on single records, a request would have to be committed within"
-  echo "32 ÷ Telegraf's rate, about 1.5 ms, less than one fsync of this disk. On a loaded machine the"
+  echo "32 ÷ Telegraf's rate, about 1 ms or less, under one fsync of this disk. On a loaded machine the"
   echo "scheduling delay dominates; compare the ratios within one run, and the CPU time per record."
   echo
   echo "## Raw output"
