@@ -254,36 +254,37 @@ func storedRecords(t *testing.T, ctx context.Context, st store.Store, team, pipe
 	}
 }
 
-// storedKeys counts the stored records of a pipeline by their "key".
-func storedKeys(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[string]int {
+// storedBy counts the stored records of a pipeline by the value of one
+// field of theirs ("key", "id").
+func storedBy[K comparable](t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID, field string) map[K]int {
 	t.Helper()
-	stored := map[string]int{}
+	stored := map[K]int{}
 	storedRecords(t, ctx, st, team, pipeline, func(data json.RawMessage) {
-		var rec struct {
-			Key string `json:"key"`
-		}
+		var rec map[string]json.RawMessage
+		var k K
 		if err := json.Unmarshal(data, &rec); err != nil {
 			t.Fatal(err)
 		}
-		stored[rec.Key]++
+		if raw, ok := rec[field]; ok {
+			if err := json.Unmarshal(raw, &k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stored[k]++
 	})
 	return stored
+}
+
+// storedKeys counts the stored records of a pipeline by their "key".
+func storedKeys(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[string]int {
+	t.Helper()
+	return storedBy[string](t, ctx, st, team, pipeline, "key")
 }
 
 // storedIDs counts the stored records of a pipeline by their "id".
 func storedIDs(t *testing.T, ctx context.Context, st store.Store, team, pipeline uuid.UUID) map[int]int {
 	t.Helper()
-	stored := map[int]int{}
-	storedRecords(t, ctx, st, team, pipeline, func(data json.RawMessage) {
-		var rec struct {
-			ID int `json:"id"`
-		}
-		if err := json.Unmarshal(data, &rec); err != nil {
-			t.Fatal(err)
-		}
-		stored[rec.ID]++
-	})
-	return stored
+	return storedBy[int](t, ctx, st, team, pipeline, "id")
 }
 
 func testKill9(t *testing.T, bin string, env []string) {
