@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/fairshare"
 	"github.com/tributary-dev/tributary/internal/mapping"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/rollup"
@@ -82,11 +80,11 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 	}
 	arrival = arrival.UTC()
 	accepted = make([]Mapped, 0, len(inputs))
-	if err := e.share.Acquire(ctx, teamID); err != nil {
-		return nil, nil, fmt.Errorf("engine: wait for a CPU slot: %w", err)
+	p := e.Turn(teamID)
+	if err := p.Take(ctx); err != nil {
+		return nil, nil, err
 	}
-	defer e.share.Release(teamID)
-	p := &pacer{share: e.share, team: teamID}
+	defer p.Leave()
 	for i := range inputs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, fmt.Errorf("engine: map records: %w", err)
@@ -97,31 +95,9 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 	return accepted, rejected, nil
 }
 
-// pacer slices the work of one ProcessFor (mapping.Pacer).
-type pacer struct {
-	share *fairshare.Share
-	team  uuid.UUID
-	work  int
-}
-
-// Work counts ops operations and, at the end of a slice, yields: the slot
-// to another team that waits, or else the processor to any goroutine
-// that is ready to run (the Go scheduler would take it back only after
-// 10 ms).
-func (p *pacer) Work(ops int) {
-	p.work += ops
-	if p.work < sliceWork {
-		return
-	}
-	p.work = 0
-	if !p.share.Yield(p.team) {
-		runtime.Gosched()
-	}
-}
-
 // process maps inputs, appending to accepted and rejected, and tells p
 // (when not nil) of the work of the expressions as they run.
-func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []Mapped, rejected []core.Rejected, p *pacer) ([]Mapped, []core.Rejected) {
+func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []Mapped, rejected []core.Rejected, p *Turn) ([]Mapped, []core.Rejected) {
 	var pace mapping.Pacer
 	if p != nil {
 		pace = p

@@ -3,14 +3,16 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/tributary-dev/tributary/internal/engine"
 )
 
 // This file turns a payload into the engine's inputs. It is the one place
@@ -47,7 +49,14 @@ var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of o
 // too many is reached. An error of r (see openBody) is returned as is, and
 // wins over malformed JSON: the rest of a malformed body is read (not
 // kept) to find it, so that a body over its limit is refused as such.
-func decodeBody(r io.Reader, ndjson bool, maxRecords int) ([]any, error) {
+//
+// A body read whole (JSON up to headSize) is decoded at once. Any other is
+// decoded in turn (see engine.Turn): holding a slot of the team's CPU
+// share while it decodes, and none while it waits for the network, so
+// that a team sending huge bodies decodes them in its share of the
+// node's CPU. Waiting for a slot fails only when ctx ends (ErrCanceled).
+func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, turn *engine.Turn) ([]any, error) {
+	pace := engine.Unshared()
 	if !ndjson {
 		bp := heads.Get().(*[]byte)
 		defer heads.Put(bp)
@@ -61,11 +70,19 @@ func decodeBody(r io.Reader, ndjson bool, maxRecords int) ([]any, error) {
 			}
 			r = bytes.NewReader(head)
 		} else {
-			r = io.MultiReader(bytes.NewReader(head), r)
+			pace = turn
+			r = io.MultiReader(bytes.NewReader(head), &turnReader{ctx: ctx, r: r, turn: turn})
 		}
+	} else {
+		pace = turn
+		r = &turnReader{ctx: ctx, r: r, turn: turn}
 	}
+	if err := pace.Take(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	defer pace.Leave()
 	t := &trap{r: r}
-	out, err := decodeFrom(t, ndjson, maxRecords)
+	out, err := decodeFrom(t, pace, ndjson, maxRecords)
 	if err == nil {
 		return out, nil
 	}
@@ -148,10 +165,10 @@ func (t *trap) Read(p []byte) (int, error) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
-func decodeFrom(t *trap, ndjson bool, maxRecords int) ([]any, error) {
+func decodeFrom(t *trap, pace *engine.Turn, ndjson bool, maxRecords int) ([]any, error) {
 	br := bufio.NewReader(t)
 	if ndjson {
-		return decodeNDJSON(br, 0, maxRecords)
+		return decodeNDJSON(br, pace, 0, maxRecords)
 	}
 	// Skip the leading white space, keeping what NDJSON detection needs
 	// of it: its line breaks and the white space of its last line.
@@ -184,7 +201,7 @@ func decodeFrom(t *trap, ndjson bool, maxRecords int) ([]any, error) {
 	dec := json.NewDecoder(br)
 	dec.UseNumber()
 	if first[0] == '[' {
-		out, err := decodeArray(dec, t, lead, maxRecords)
+		out, err := decodeArray(dec, pace, t, lead, maxRecords)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +226,7 @@ func decodeFrom(t *trap, ndjson bool, maxRecords int) ([]any, error) {
 		var bad *BadJSONError
 		if _, isObj := v.(map[string]any); isObj && errors.As(err, &bad) && bytes.IndexByte(between, '\n') >= 0 {
 			replay := append(append(lastLine, raw...), between...)
-			return decodeNDJSON(bufio.NewReader(io.MultiReader(bytes.NewReader(replay), rest)), lines, maxRecords)
+			return decodeNDJSON(bufio.NewReader(io.MultiReader(bytes.NewReader(replay), rest)), pace, lines, maxRecords)
 		}
 		return nil, err
 	}
@@ -219,24 +236,33 @@ func decodeFrom(t *trap, ndjson bool, maxRecords int) ([]any, error) {
 	return nil, badJSON("The body must be a JSON object, a JSON array of objects, or NDJSON; it is a single JSON %s.", jsonKind(v))
 }
 
-// decodeSlice is how many records a request decodes between two chances
-// it gives the other goroutines of its processor to run (about 0.2 ms of
-// small records): the decoding of a huge body is not in the team's CPU
-// share (it waits for the network between reads, and must not hold a
-// slot meanwhile), and the Go scheduler would take the processor back only
-// after 10 ms, which another team's request would wait.
-const decodeSlice = 128
+// decodeWork is what decoding one record counts in its turn's slices of
+// work (engine.Turn.Work): a slice is then about 128 small records, or
+// 0.2 ms. A turn outside the share still gives the other goroutines of
+// its processor a chance to run between slices, which the Go scheduler
+// would otherwise take back only after 10 ms.
+const decodeWork = 32
 
-// paceDecode yields the processor after every decodeSlice records.
-func paceDecode(n int) {
-	if n%decodeSlice == 0 {
-		runtime.Gosched()
+// turnReader reads from r outside its turn: the slot is left while the
+// network is waited for, and taken again before decoding goes on.
+type turnReader struct {
+	ctx  context.Context
+	r    io.Reader
+	turn *engine.Turn
+}
+
+func (t *turnReader) Read(p []byte) (int, error) {
+	t.turn.Leave()
+	n, err := t.r.Read(p)
+	if terr := t.turn.Take(t.ctx); terr != nil {
+		return n, fmt.Errorf("%w: %w", ErrCanceled, terr)
 	}
+	return n, err
 }
 
 // decodeArray decodes the elements of the JSON array dec starts with, one
 // at a time.
-func decodeArray(dec *json.Decoder, t *trap, lead int64, maxRecords int) ([]any, error) {
+func decodeArray(dec *json.Decoder, pace *engine.Turn, t *trap, lead int64, maxRecords int) ([]any, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
 	}
@@ -251,7 +277,7 @@ func decodeArray(dec *json.Decoder, t *trap, lead int64, maxRecords int) ([]any,
 			return nil, elementProblem(err, t, lead, len(out)+1, start)
 		}
 		out = append(out, v)
-		paceDecode(len(out))
+		pace.Work(decodeWork)
 	}
 	start := lead + dec.InputOffset()
 	if _, err := dec.Token(); err != nil {
@@ -299,7 +325,7 @@ func trailing(dec *json.Decoder, br *bufio.Reader, lead int64) ([]byte, *bufio.R
 
 // decodeNDJSON decodes one JSON value per non-blank line, numbering the
 // lines from line+1.
-func decodeNDJSON(br *bufio.Reader, line, maxRecords int) ([]any, error) {
+func decodeNDJSON(br *bufio.Reader, pace *engine.Turn, line, maxRecords int) ([]any, error) {
 	out := []any{}
 	for {
 		text, err := br.ReadBytes('\n')
@@ -325,7 +351,7 @@ func decodeNDJSON(br *bufio.Reader, line, maxRecords int) ([]any, error) {
 				return nil, badJSON("Line %d is not valid JSON: unexpected data after the JSON value at byte %d of the line; NDJSON holds one value per line.", line, off+1)
 			}
 			out = append(out, v)
-			paceDecode(len(out))
+			pace.Work(decodeWork)
 		}
 		if err == io.EOF {
 			break

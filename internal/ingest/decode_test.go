@@ -1,11 +1,21 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/sink"
+	"github.com/tributary-dev/tributary/internal/source"
 )
 
 func TestDecodeBody(t *testing.T) {
@@ -31,7 +41,7 @@ func TestDecodeBody(t *testing.T) {
 		{"big numbers stay exact", `{"a": 12345678901234567890}`, false, []any{obj("a", "12345678901234567890")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeBody(strings.NewReader(tc.body), tc.ndjson, 1_000_000)
+			got, err := decodeBody(context.Background(), strings.NewReader(tc.body), tc.ndjson, 1_000_000, engine.Unshared())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +81,7 @@ func TestDecodeBodyRefuses(t *testing.T) {
 		{"two values on an ndjson line", "{\"a\": 1}\n{\"a\": 2} {\"a\": 3}\n", true, "Line 2 is not valid JSON: unexpected data after the JSON value at byte 9 of the line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeBody(strings.NewReader(tc.body), tc.ndjson, 1_000_000)
+			got, err := decodeBody(context.Background(), strings.NewReader(tc.body), tc.ndjson, 1_000_000, engine.Unshared())
 			var bad *BadJSONError
 			if !errors.As(err, &bad) {
 				t.Fatalf("decoded %#v, err %v; want a BadJSONError", got, err)
@@ -112,10 +122,10 @@ func TestDecodeBodyRecordLimit(t *testing.T) {
 		{"detected ndjson", "{}\n{}\n{}", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, err := decodeBody(strings.NewReader(tc.body), tc.ndjson, 3); err != nil || len(got) != 3 {
+			if got, err := decodeBody(context.Background(), strings.NewReader(tc.body), tc.ndjson, 3, engine.Unshared()); err != nil || len(got) != 3 {
 				t.Fatalf("at the limit: decoded %d, err %v", len(got), err)
 			}
-			got, err := decodeBody(strings.NewReader(tc.body), tc.ndjson, 2)
+			got, err := decodeBody(context.Background(), strings.NewReader(tc.body), tc.ndjson, 2, engine.Unshared())
 			var e *TooManyRecordsError
 			if !errors.As(err, &e) || e.Limit != 2 {
 				t.Fatalf("decoded %#v, err %v; want a TooManyRecordsError of 2", got, err)
@@ -132,9 +142,85 @@ func TestDecodeBodyLimitWinsOverBadJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = decodeBody(r, false, 10)
+	_, err = decodeBody(context.Background(), r, false, 10, engine.Unshared())
 	var e *TooLargeError
 	if !errors.As(err, &e) || e.Limit != 1024 {
 		t.Fatalf("err = %v, want a TooLargeError", err)
+	}
+}
+
+// A body too big to be read whole is decoded in its team's turn of the
+// CPU share, and waits for the network outside it; a small body is
+// decoded at once (issue 11: huge batches of one team raised another's
+// p99).
+func TestDecodeBodyInTurn(t *testing.T) {
+	t.Parallel()
+	eng, err := engine.New(engine.Config{CPUSlots: 2, Compiler: pipeline.NewCompiler(source.Builtin(), sink.NewRegistry())}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	team := uuid.New()
+	big := "[" + strings.TrimSuffix(strings.Repeat(`{"n": 1},`, 3000), ",") + "]"
+
+	held := eng.Turn(team)
+	if err := held.Take(ctx); err != nil { // the team's one slot (perKey = 2-1)
+		t.Fatal(err)
+	}
+	if got, err := decodeBody(ctx, strings.NewReader(`[{"n": 1}, {"n": 2}]`), false, 10, eng.Turn(team)); err != nil || len(got) != 2 {
+		t.Fatalf("small body while the turn is held: %d inputs, err %v", len(got), err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		got, err := decodeBody(ctx, strings.NewReader(big), false, 10_000, eng.Turn(team))
+		if err == nil && len(got) != 3000 {
+			err = fmt.Errorf("%d inputs", len(got))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("big body decoded while its team's slot was held (err %v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	held.Leave()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Waiting for the network holds no slot: while a body's sender is
+	// silent, the team's other work takes the slot.
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := decodeBody(ctx, pr, false, 10_000, eng.Turn(team))
+		done <- err
+	}()
+	if _, err := pw.Write([]byte(big[:20_000])); err != nil { // past the head: decoding began
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	other := eng.Turn(team)
+	if err := other.Take(wctx); err != nil {
+		t.Fatalf("the team's slot stayed held while the body's sender was silent: %v", err)
+	}
+	other.Leave()
+	if _, err := pw.Write([]byte(big[20_000:])); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Canceled while waiting for its turn: ErrCanceled.
+	if err := held.Take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Leave()
+	cctx, ccancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer ccancel()
+	if _, err := decodeBody(cctx, strings.NewReader(big), false, 10_000, eng.Turn(team)); !errors.Is(err, ErrCanceled) {
+		t.Fatalf("canceled while waiting for the turn: err %v, want ErrCanceled", err)
 	}
 }

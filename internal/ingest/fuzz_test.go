@@ -3,10 +3,13 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/tributary-dev/tributary/internal/engine"
 )
 
 // FuzzDecodeBody feeds webhook bodies — JSON, NDJSON, gzip or not —
@@ -33,7 +36,7 @@ func FuzzDecodeBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := decodeBody(r, ndjson, maxRecords)
+		out, err := decodeBody(context.Background(), r, ndjson, maxRecords, engine.Unshared())
 		if err == nil && len(out) > maxRecords {
 			t.Fatalf("%d records decoded, limit %d", len(out), maxRecords)
 		}
@@ -42,7 +45,7 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		// A body read whole first (decodeBody's lone-object path) decodes
 		// as the streaming decoder does, to the error message.
-		streamed, serr := decodeFrom(&trap{r: bytes.NewReader(body)}, ndjson, maxRecords)
+		streamed, serr := decodeFrom(&trap{r: bytes.NewReader(body)}, engine.Unshared(), ndjson, maxRecords)
 		if fmt.Sprint(err) != fmt.Sprint(serr) || !reflect.DeepEqual(out, streamed) {
 			t.Fatalf("decodeBody = %v, %v; streaming = %v, %v", out, err, streamed, serr)
 		}

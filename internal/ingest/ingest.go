@@ -62,6 +62,9 @@ type Engine interface {
 	// ProcessFor maps and validates inputs in the caller's goroutine,
 	// within the team's fair share of CPU; it fails only when ctx ends.
 	ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, inputs []any, arrival time.Time) ([]engine.Mapped, []core.Rejected, error)
+	// Turn is a request's hold on its team's CPU share, in which a big
+	// body is decoded.
+	Turn(teamID uuid.UUID) *engine.Turn
 	// Submit commits processed records and returns once they are durable.
 	Submit(ctx context.Context, p core.Pipeline, c *pipeline.Compiled, accepted []engine.Mapped, rejected []core.Rejected, trigger core.RunTrigger) (engine.Result, error)
 	// SubmitOnce is Submit that stores a signed request's webhook-id in
@@ -248,7 +251,7 @@ func (s *Service) process(ctx context.Context, h *hook, payload io.Reader, ndjso
 	if maxRecords <= 0 {
 		maxRecords = pipeline.DefaultMaxRecords
 	}
-	inputs, err := decodeBody(payload, ndjson, maxRecords)
+	inputs, err := decodeBody(ctx, payload, ndjson, maxRecords, s.engine.Turn(h.p.TeamID))
 	if err != nil {
 		return Result{}, err
 	}

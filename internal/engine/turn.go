@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/fairshare"
+)
+
+// Turn is one request's hold on its team's CPU share (Config.CPUSlots)
+// for work done in slices: mapping (ProcessFor) and the decoding of a
+// body too big to be read whole first (internal/ingest). A request holds
+// a slot while it works and leaves it while it waits for anything else,
+// such as the network, so that a slow sender holds nothing. A Turn is
+// used by one goroutine.
+type Turn struct {
+	share *fairshare.Share // nil: the share is off
+	team  uuid.UUID
+	held  bool
+	work  int
+}
+
+// Turn returns a turn of the team, holding no slot yet.
+func (e *Engine) Turn(teamID uuid.UUID) *Turn {
+	return &Turn{share: e.share, team: teamID}
+}
+
+// Take takes a slot of the team's share, waiting for one in the team's
+// turn, unless the turn holds one. It fails only with ctx's error.
+func (t *Turn) Take(ctx context.Context) error {
+	if t.share == nil || t.held {
+		return nil
+	}
+	if err := t.share.Acquire(ctx, t.team); err != nil {
+		return fmt.Errorf("engine: wait for a CPU slot: %w", err)
+	}
+	t.held = true
+	return nil
+}
+
+// Leave gives the slot back, if the turn holds one.
+func (t *Turn) Leave() {
+	if t.held {
+		t.held = false
+		t.share.Release(t.team)
+	}
+}
+
+// Work counts ops operations and, at the end of a slice (sliceWork),
+// yields: the slot to another team that waits, or else the processor to
+// any goroutine that is ready to run (the Go scheduler would take it back
+// only after 10 ms). It is mapping.Pacer.
+func (t *Turn) Work(ops int) {
+	t.work += ops
+	if t.work < sliceWork {
+		return
+	}
+	t.work = 0
+	if !t.held || !t.share.Yield(t.team) {
+		runtime.Gosched()
+	}
+}
+
+// Unshared returns a turn outside any share: Take and Leave do nothing,
+// and Work only yields the processor between slices.
+func Unshared() *Turn { return &Turn{} }
