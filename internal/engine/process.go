@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/lowpriority"
 	"github.com/tributary-dev/tributary/internal/mapping"
 	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/rollup"
@@ -59,6 +60,9 @@ func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) 
 // of another team's.
 const (
 	sliceWork = 4096
+	// heavyWork is how much of one request's work is done at normal
+	// priority: about 1 ms, more than a request of 100 simple records.
+	heavyWork = 4 * sliceWork
 	// inputWork is what mapping one input counts besides its
 	// expressions' loops: paths, types, validation, encoding (a few
 	// microseconds for ten fields).
@@ -71,7 +75,11 @@ const (
 // every slice of work, even in the middle of a costly expression, so that
 // one team's costly mappings cannot starve another team's. Between slices
 // it also lets the goroutines that hold no slot run (commits, the HTTP
-// server, the garbage collector). It fails only with ctx's error, when
+// server, the garbage collector). A request's work beyond its first
+// millisecond or so runs on a thread of the lowest priority
+// (internal/lowpriority), which the kernel runs after everything else
+// that is ready, such as the database backend committing another team's
+// batch. It fails only with ctx's error, when
 // ctx ends while it waits for a slot or between two inputs.
 func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.Compiled, inputs []any, arrival time.Time) (accepted []Mapped, rejected []core.Rejected, err error) {
 	if e.share == nil {
@@ -85,12 +93,25 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 		return nil, nil, err
 	}
 	defer p.Leave()
-	for i := range inputs {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, fmt.Errorf("engine: map records: %w", err)
+	// The first heavyWork of a request is mapped in its goroutine; the
+	// rest of a costly request on a low-priority thread, so that the
+	// kernel runs the other teams' requests and commits first.
+	i := 0
+	mapUntil := func(light bool) {
+		for ; i < len(inputs) && (!light || p.total < heavyWork); i++ {
+			if err = ctx.Err(); err != nil {
+				return
+			}
+			accepted, rejected = process(c, inputs[i:i+1], arrival, accepted, rejected, p)
+			p.Work(inputWork)
 		}
-		accepted, rejected = process(c, inputs[i:i+1], arrival, accepted, rejected, p)
-		p.Work(inputWork)
+	}
+	mapUntil(true)
+	if i < len(inputs) && err == nil {
+		lowpriority.Run(func() { mapUntil(false) })
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: map records: %w", err)
 	}
 	return accepted, rejected, nil
 }

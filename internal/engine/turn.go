@@ -20,7 +20,8 @@ type Turn struct {
 	share *fairshare.Share // nil: the share is off
 	team  uuid.UUID
 	held  bool
-	work  int
+	work  int // in the current slice
+	total int // since the turn began
 }
 
 // Turn returns a turn of the team, holding no slot yet.
@@ -55,6 +56,7 @@ func (t *Turn) Leave() {
 // only after 10 ms). It is mapping.Pacer.
 func (t *Turn) Work(ops int) {
 	t.work += ops
+	t.total += ops
 	if t.work < sliceWork {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/tributary-dev/tributary/internal/engine"
+	"github.com/tributary-dev/tributary/internal/lowpriority"
 )
 
 // This file turns a payload into the engine's inputs. It is the one place
@@ -54,7 +55,8 @@ var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of o
 // decoded in turn (see engine.Turn): holding a slot of the team's CPU
 // share while it decodes, and none while it waits for the network, so
 // that a team sending huge bodies decodes them in its share of the
-// node's CPU. Waiting for a slot fails only when ctx ends (ErrCanceled).
+// node's CPU, and on a thread of low priority. Waiting for a slot fails
+// only when ctx ends (ErrCanceled).
 func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, turn *engine.Turn) ([]any, error) {
 	pace := engine.Unshared()
 	if !ndjson {
@@ -82,7 +84,17 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 	}
 	defer pace.Leave()
 	t := &trap{r: r}
-	out, err := decodeFrom(t, pace, ndjson, maxRecords)
+	var (
+		out []any
+		err error
+	)
+	if pace == turn {
+		// Streamed: perhaps big, decoded at low priority (see
+		// internal/lowpriority).
+		lowpriority.Run(func() { out, err = decodeFrom(t, pace, ndjson, maxRecords) })
+	} else {
+		out, err = decodeFrom(t, pace, ndjson, maxRecords)
+	}
 	if err == nil {
 		return out, nil
 	}
