@@ -73,7 +73,7 @@ func TestNextWorkTakesTurns(t *testing.T) {
 	bigTurn = false
 	for range 3 {
 		_, slice := q.nextWork(true)
-		slice.staged += sliceRecords
+		slice.staged += bigSliceRecords
 	}
 	for i := range maxSharedBatches {
 		q.push(req(teamA, fmt.Sprint("A-s", i), 1)) // behind A-big
