@@ -14,6 +14,7 @@ import (
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
 	"github.com/tributary-dev/tributary/internal/pipeline"
+	"github.com/tributary-dev/tributary/internal/lowpriority"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/store"
 )
@@ -174,7 +175,15 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 	l.RLock()
 	start := time.Now()
 	b.Run.Duration = start.Sub(b.Run.StartedAt)
-	err := e.st.WriteBatch(ctx, b)
+	var err error
+	if len(b.Records)+len(b.Rejected) > e.cfg.MaxBatchRecords {
+		// Encoding and sending ten thousand records takes the first ten
+		// milliseconds or so of the write: at low priority, they wait for
+		// other teams' requests rather than delaying them.
+		lowpriority.Run(func() { err = e.st.WriteBatch(ctx, b) })
+	} else {
+		err = e.st.WriteBatch(ctx, b)
+	}
 	e.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		l.RUnlock()
