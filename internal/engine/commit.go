@@ -13,8 +13,8 @@ import (
 
 	"github.com/tributary-dev/tributary/internal/cache"
 	"github.com/tributary-dev/tributary/internal/core"
-	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/lowpriority"
+	"github.com/tributary-dev/tributary/internal/pipeline"
 	"github.com/tributary-dev/tributary/internal/pubsub"
 	"github.com/tributary-dev/tributary/internal/store"
 )

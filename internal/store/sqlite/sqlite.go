@@ -67,7 +67,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := openDB(dsn("_txlock=immediate"))
+	write, err := openDB(dsn("_txlock=immediate", fmt.Sprintf("_pragma=wal_autocheckpoint(%d)", writerCheckpointPages)))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
