@@ -40,6 +40,8 @@ type Store struct {
 	replicas atomic.Pointer[replicaSet]
 	// ids hands out record ids in blocks (ids.go).
 	ids recordIDs
+	// gate lets big batches give way to small ones (gate.go).
+	gate writeGate
 	// folds counts batches per pipeline until their stats deltas are
 	// folded (records.go).
 	folds struct {

@@ -35,7 +35,9 @@ const compactEvery = 256
 // one pgx batch, which PostgreSQL runs as one implicit transaction, and
 // its stats are a row inserted into pipeline_stat_deltas rather than an
 // update of the pipeline's row. Records go as INSERTs of arrays, not
-// COPY, which cannot share a round trip. Batches with jobs to enqueue
+// COPY, which cannot share a round trip, but for big batches
+// (copyRecordsMin), which are copied in chunks that give way to small
+// batches (gate.go). Those, and batches with jobs to enqueue
 // (River inserts through a transaction of its own) or an upload to
 // advance send the same pgx batch in an explicit transaction instead.
 func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
@@ -86,21 +88,32 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 			return fmt.Errorf("build batch jobs: %w", err)
 		}
 	}
+	// A big batch's records go by COPY, before the other statements, in
+	// an explicit transaction (see copyRecordsMin).
+	copyRecords := persist && len(b.Records) >= copyRecordsMin
 	var batch pgx.Batch
-	s.queueBatch(&batch, b, persist)
+	s.queueBatch(&batch, b, persist && !copyRecords)
 	// A poll's end (the schedule's move to its next due time, which frees
 	// its lease) rides in the batch's round trip and transaction.
 	var moved bool
 	if b.Finish != nil {
 		queueFinish(&batch, *b.Finish, &moved)
 	}
-	if len(jobs) == 0 && b.Upload == nil {
+	if !copyRecords {
+		defer s.gate.enter()()
+	}
+	if len(jobs) == 0 && b.Upload == nil && !copyRecords {
 		if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
 		return nil
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if copyRecords {
+			if err := s.copyBatchRecords(ctx, tx, b); err != nil {
+				return fmt.Errorf("write batch: copy records: %w", err)
+			}
+		}
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
@@ -116,6 +129,41 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 		}
 		return nil
 	})
+}
+
+// copyRecordsMin is how many records a batch has at least for them to go
+// by COPY rather than INSERTs of arrays. COPY costs an explicit
+// transaction (three more round trips), but PostgreSQL writes its rows
+// several to a heap page and log record, in a ring of buffers of its
+// own: less work, and less contention with the small batches of other
+// pipelines committing meanwhile (the relation's extension lock, the
+// log's insertion locks, the shared buffers).
+const copyRecordsMin = 1000
+
+// recordColumns are the columns a COPY of records fills.
+var recordColumns = []string{"id", "team_id", "pipeline_id", "ts", "version", "size", "data"}
+
+// copyChunkRecords is how many records one COPY of a big batch carries:
+// a millisecond or two of a backend's work, between which the batch gives
+// way to small ones (writeGate).
+const copyChunkRecords = 256
+
+// copyBatchRecords copies b's records into the records table in tx, in
+// chunks, giving way to small batches before each.
+func (s *Store) copyBatchRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
+	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
+	for start := 0; start < len(b.Records); start += copyChunkRecords {
+		chunk := b.Records[start:min(start+copyChunkRecords, len(b.Records))]
+		s.gate.giveWay(ctx)
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, recordColumns, pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
+			r := &chunk[i]
+			return []any{r.ID, team, pipe, r.TS, version, int32(len(r.Data)), []byte(r.Data)}, nil
+		}))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SQL of a batch's own rows.
