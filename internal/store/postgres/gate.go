@@ -4,58 +4,112 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
-// writeGate lets a big batch's write give way to small batches. A big
-// batch keeps a database backend busy for tens of milliseconds; the small
-// batches committing meanwhile, of other pipelines and teams, competed
-// with it for the machine's cores and took two to three times longer
-// (issue 11). So a big batch copies its records in chunks
-// (copyChunkRecords), and before each chunk waits, for at most
-// maxGiveWay, until no small batch is being written. The big batch takes
-// longer when small ones are many; they take about as long as alone.
+// writeGate lets a big batch's write give way to other teams' small
+// batches. A big batch keeps a database backend busy for tens of
+// milliseconds; the small batches of other teams committing meanwhile
+// competed with it for the machine's cores and took two to three times
+// longer (issue 11). So a big batch copies its records in chunks
+// (copyChunkRecords), and before each waits, for at most maxGiveWay,
+// until no other team's small batch is being written. The big batch takes
+// longer when other teams write; they take about as long as alone. Its
+// own team's small batches do not hold it back: they are its own load.
 type writeGate struct {
-	mu    sync.Mutex
-	small int
-	idle  chan struct{} // closed when small drops to 0
+	mu     sync.Mutex
+	small  map[uuid.UUID]int // small batches being written, by team
+	total  int
+	change chan struct{} // closed, and replaced, when a small batch ends
+	// ended is when each team's last small batch ended, within
+	// lateWindow (othersLately).
+	ended map[uuid.UUID]time.Time
 }
+
+// lateWindow is how recent another team's small batch must be for a big
+// batch to copy in short chunks (othersLately).
+const lateWindow = time.Second
 
 // maxGiveWay bounds each wait of a big batch for the small ones, so that
 // a steady stream of them slows a big batch down but cannot stop it.
 const maxGiveWay = 5 * time.Millisecond
 
-// enter counts a small batch's write until the returned func is called.
-func (g *writeGate) enter() (leave func()) {
+// enter counts a small batch of team's being written until the returned
+// func is called.
+func (g *writeGate) enter(team uuid.UUID) (leave func()) {
 	g.mu.Lock()
-	if g.small == 0 {
-		g.idle = make(chan struct{})
+	if g.small == nil {
+		g.small = make(map[uuid.UUID]int)
 	}
-	g.small++
+	g.small[team]++
+	g.total++
 	g.mu.Unlock()
 	return func() {
 		g.mu.Lock()
-		if g.small--; g.small == 0 {
-			close(g.idle)
+		if g.small[team]--; g.small[team] == 0 {
+			delete(g.small, team)
+		}
+		g.total--
+		if g.ended == nil {
+			g.ended = make(map[uuid.UUID]time.Time)
+		}
+		g.ended[team] = time.Now()
+		if g.change != nil {
+			close(g.change)
+			g.change = nil
 		}
 		g.mu.Unlock()
 	}
 }
 
-// giveWay waits until no small batch is being written, for at most
-// maxGiveWay, or until ctx ends.
-func (g *writeGate) giveWay(ctx context.Context) {
-	g.mu.Lock()
-	if g.small == 0 {
+// giveWay waits until no small batch of a team other than team is being
+// written, for at most maxGiveWay, or until ctx ends.
+func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID) {
+	var timeout <-chan time.Time
+	for {
+		g.mu.Lock()
+		if g.total == g.small[team] {
+			g.mu.Unlock()
+			return
+		}
+		if g.change == nil {
+			g.change = make(chan struct{})
+		}
+		change := g.change
 		g.mu.Unlock()
-		return
+		if timeout == nil {
+			t := time.NewTimer(maxGiveWay)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-change:
+		case <-timeout:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
-	idle := g.idle
-	g.mu.Unlock()
-	t := time.NewTimer(maxGiveWay)
-	defer t.Stop()
-	select {
-	case <-idle:
-	case <-t.C:
-	case <-ctx.Done():
+}
+
+// othersLately reports whether a team other than team writes small
+// batches now or did within lateWindow; it forgets older ones.
+func (g *writeGate) othersLately(team uuid.UUID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.total > g.small[team] {
+		return true
 	}
+	since := time.Now().Add(-lateWindow)
+	other := false
+	for k, at := range g.ended {
+		switch {
+		case at.Before(since):
+			delete(g.ended, k)
+		case k != team:
+			other = true
+		}
+	}
+	return other
 }
