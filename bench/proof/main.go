@@ -460,14 +460,15 @@ const outro = `
   job that was running when the process died is requeued by the restarted
   process (see docs/operations.md, Background jobs after a crash); the
   longest wait for the first poll after a restart is reported.
-- Flood rows: the p99 of team B's small webhook requests (one after
-  another, through the HTTP server), alone and then while team A floods
+- Flood rows: the p99 of team B's 1,000 small webhook requests (one
+  after another, through the HTTP server), alone and then while team A floods
   the same node: costly mappings (8 senders), 10× its rate limit (most
   answered 429), or huge batches (10,000 records a request). Each run
   measures both in one process, one after the other, quiet only once
   every request of the earlier floods has ended (a canceled flood's
   requests once went on for seconds and inflated quiet, hence the old
-  rows' quiet p99 of 47–198 ms); the row gives the
+  rows' quiet p99 of 47–198 ms; rows before 2026-12-07 took the p99 of
+  200 requests, their third worst); the row gives the
   median of the runs' flood/quiet ratios, and each run's. Issue 11
   promises at most 2× of quiet: a median above it counts as a failure.
   The mapping row also gives one run with the per-team CPU share off.
