@@ -157,29 +157,27 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 			return e.batchJobs(ctx, p, persist, runID, records)
 		}
 	}
-	if len(b.Records)+len(b.Rejected) > e.cfg.MaxBatchRecords {
+	big := len(b.Records)+len(b.Rejected) > e.cfg.MaxBatchRecords
+	if big && e.share != nil {
 		// A batch this big keeps a database backend busy for tens of
-		// milliseconds, a core's worth of the team's share: its team's
-		// turn holds a CPU slot meanwhile, so that a team sending huge
-		// batches maps or decodes its next ones only in the slots it
-		// would use anyway, and the other teams' small batches find a
-		// core free (issue 11: without it, another team's p99 went up
-		// 9–12× on PostgreSQL).
-		t := e.Turn(b.TeamID)
-		if err := t.Take(ctx); err != nil {
-			return err
-		}
-		defer t.Leave()
+		// milliseconds, a core's worth of the team's share: it counts as
+		// one of the team's slots meanwhile, so that a team sending huge
+		// batches decodes and maps its next ones only in the slots it has
+		// left, and the other teams find a core free (issue 11: without
+		// it, another team's p99 went up 9–12× on PostgreSQL). It holds
+		// none of the node's slots, which other teams' requests may need.
+		e.share.Reserve(b.TeamID)
+		defer e.share.Unreserve(b.TeamID)
 	}
 	l := e.warmLock(b.PipelineID)
 	l.RLock()
 	start := time.Now()
 	b.Run.Duration = start.Sub(b.Run.StartedAt)
 	var err error
-	if len(b.Records)+len(b.Rejected) > e.cfg.MaxBatchRecords {
-		// Encoding and sending ten thousand records takes the first ten
-		// milliseconds or so of the write: at low priority, they wait for
-		// other teams' requests rather than delaying them.
+	if big {
+		// Encoding and sending ten thousand records to PostgreSQL takes
+		// the first ten milliseconds or so of the write: at low priority,
+		// they wait for other teams' requests rather than delaying them.
 		lowpriority.Run(func() { err = e.st.WriteBatch(ctx, b) })
 	} else {
 		err = e.st.WriteBatch(ctx, b)

@@ -104,9 +104,11 @@ type Config struct {
 	// it add up in one run row instead of one row each (see
 	// docs/architecture.md, "Runs for push traffic"). Default 1 minute.
 	PushRunInterval time.Duration
-	// CPUSlots is how many ProcessFor calls map at once, shared fairly
-	// between teams in slices of work (see internal/fairshare); one team
-	// holds at most CPUSlots-1 of them (at least 1). Zero means
+	// CPUSlots is how many requests' turns (Turn: ProcessFor's mapping,
+	// the decoding of big bodies) work at once, shared fairly between
+	// teams in slices of work (see internal/fairshare); one team holds at
+	// most CPUSlots-1 of them (at least 1), a batch of its over
+	// MaxBatchRecords being written counting as one. Zero means
 	// GOMAXPROCS. So a team flooding costly mappings leaves a processor
 	// to everything else (another team's mapping, commits, the HTTP
 	// server, network wake-ups, the garbage collector), and another

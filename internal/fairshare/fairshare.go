@@ -216,3 +216,26 @@ func (s *Share) Waiting() int {
 	}
 	return n
 }
+
+// Reserve counts one of key's slots as taken without taking one of the n:
+// while it lasts, key's own Acquire calls find one slot fewer for key, and
+// the other keys are not affected. It is for work of key's that runs
+// elsewhere (a database backend writing key's huge batch) and should
+// count against key's share without holding a slot that other keys'
+// requests might need. Every Reserve must be followed by one Unreserve.
+func (s *Share) Reserve(key uuid.UUID) {
+	s.mu.Lock()
+	s.held[key]++
+	s.mu.Unlock()
+}
+
+// Unreserve ends a Reserve of key: a free slot goes to the next waiting
+// key in turn that may now take one, key's own waiters included.
+func (s *Share) Unreserve(key uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop(key)
+	if s.free > 0 && s.grantNext(uuid.Nil, false) {
+		s.free--
+	}
+}

@@ -182,3 +182,41 @@ func TestPerKeyReservesSlots(t *testing.T) {
 		t.Fatal("waiters left")
 	}
 }
+
+// A reservation counts against its key's share only: the key's own
+// Acquire waits for it to end, another key's takes a free slot at once,
+// even with a single slot.
+func TestReserve(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 2} {
+		s := fairshare.New(n, n-1)
+		a, b := uuid.New(), uuid.New()
+		s.Reserve(a)
+		if s.Acquire(context.Background(), b) != nil {
+			t.Fatalf("n=%d: another key could not take a slot during a reservation", n)
+		}
+		s.Release(b)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := s.Acquire(ctx, a)
+		cancel()
+		if err == nil {
+			t.Fatalf("n=%d: the reserving key took a slot beyond its share", n)
+		}
+		got := make(chan error, 1)
+		go func() { got <- s.Acquire(context.Background(), a) }()
+		time.Sleep(10 * time.Millisecond)
+		s.Unreserve(a)
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("n=%d: the key's waiter was not granted when its reservation ended", n)
+		}
+		s.Release(a)
+		if s.Waiting() != 0 {
+			t.Fatalf("n=%d: %d still waiting", n, s.Waiting())
+		}
+	}
+}

@@ -59,6 +59,7 @@ var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of o
 // only when ctx ends (ErrCanceled).
 func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, turn *engine.Turn) ([]any, error) {
 	pace := engine.Unshared()
+	var tr *turnReader
 	if !ndjson {
 		bp := heads.Get().(*[]byte)
 		defer heads.Put(bp)
@@ -72,12 +73,12 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 			}
 			r = bytes.NewReader(head)
 		} else {
-			pace = turn
-			r = io.MultiReader(bytes.NewReader(head), &turnReader{ctx: ctx, r: r, turn: turn})
+			pace, tr = turn, &turnReader{ctx: ctx, r: r, turn: turn}
+			r = io.MultiReader(bytes.NewReader(head), tr)
 		}
 	} else {
-		pace = turn
-		r = &turnReader{ctx: ctx, r: r, turn: turn}
+		pace, tr = turn, &turnReader{ctx: ctx, r: r, turn: turn}
+		r = tr
 	}
 	if err := pace.Take(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCanceled, err)
@@ -101,6 +102,12 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 	if t.err == nil {
 		var bad *BadJSONError
 		if errors.As(err, &bad) {
+			// Draining is reading, not decoding: outside the turn, and
+			// deaf to ctx, which would turn the answer into ErrCanceled.
+			pace.Leave()
+			if tr != nil {
+				tr.turn = nil
+			}
 			_, _ = io.Copy(io.Discard, t)
 		}
 	}
@@ -256,7 +263,9 @@ func decodeFrom(t *trap, pace *engine.Turn, ndjson bool, maxRecords int) ([]any,
 const decodeWork = 32
 
 // turnReader reads from r outside its turn: the slot is left while the
-// network is waited for, and taken again before decoding goes on.
+// network is waited for, and taken again before decoding goes on. Taken
+// again, it waits in its team's queue like any request of the team's. A
+// turnReader without a turn reads through.
 type turnReader struct {
 	ctx  context.Context
 	r    io.Reader
@@ -264,6 +273,9 @@ type turnReader struct {
 }
 
 func (t *turnReader) Read(p []byte) (int, error) {
+	if t.turn == nil { // draining
+		return t.r.Read(p)
+	}
 	t.turn.Leave()
 	n, err := t.r.Read(p)
 	if terr := t.turn.Take(t.ctx); terr != nil {

@@ -159,6 +159,7 @@ func TestDecodeBodyInTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
 	ctx := context.Background()
 	team := uuid.New()
 	big := "[" + strings.TrimSuffix(strings.Repeat(`{"n": 1},`, 3000), ",") + "]"
@@ -222,5 +223,51 @@ func TestDecodeBodyInTurn(t *testing.T) {
 	defer ccancel()
 	if _, err := decodeBody(cctx, strings.NewReader(big), false, 10_000, eng.Turn(team)); !errors.Is(err, ErrCanceled) {
 		t.Fatalf("canceled while waiting for the turn: err %v, want ErrCanceled", err)
+	}
+}
+
+// readHook calls hook once, when more than n bytes were read.
+type readHook struct {
+	r    io.Reader
+	n    int
+	hook func()
+}
+
+func (c *readHook) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if c.n -= k; c.n < 0 && c.hook != nil {
+		c.hook()
+		c.hook = nil
+	}
+	return k, err
+}
+
+// A malformed big body is drained outside its turn: the sender's context
+// ending meanwhile does not turn the answer into ErrCanceled.
+func TestDecodeBodyDrainsOutsideTurn(t *testing.T) {
+	t.Parallel()
+	eng, err := engine.New(engine.Config{CPUSlots: 2, Compiler: pipeline.NewCompiler(source.Builtin(), sink.NewRegistry())}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := `[{"a": oops}, ` + strings.Repeat(`{"n": 1}, `, 10_000) + `{}]`
+	team := uuid.New()
+	other := eng.Turn(team)
+	defer other.Leave()
+	// While it drains, the team's other request takes the slot, and the
+	// sender's context ends.
+	r := &readHook{r: strings.NewReader(body), n: headSize + 4096, hook: func() {
+		if err := other.Take(context.Background()); err != nil {
+			t.Error(err)
+		}
+		cancel()
+	}}
+	_, err = decodeBody(ctx, r, false, 100_000, eng.Turn(team))
+	var bad *BadJSONError
+	if !errors.As(err, &bad) {
+		t.Fatalf("err %v, want a BadJSONError", err)
 	}
 }

@@ -10,10 +10,11 @@
 // team's commit at once whenever a core was needed (issue 11: another
 // team's p99 rose 3× under such a flood, 1.3–1.5× with this package).
 //
-// Work runs on a small pool of goroutines, each locked to its thread for
-// life: a lowered priority cannot be raised again without privileges, so
-// such a thread never runs other goroutines, and it ends with its
-// goroutine. Lowering the priority is best effort and done on Linux only
-// (elsewhere a thread's priority is the process's); the work runs either
-// way.
+// Work runs on a pool of at most four goroutines per processor, each
+// locked to its thread for life: a lowered priority cannot be raised
+// again without privileges, so such a thread never runs other goroutines,
+// and it ends with its goroutine. Work beyond the pool, and all work
+// outside Linux (where a thread's priority is its process's), runs in the
+// caller's goroutine at normal priority. Lowering a thread's priority is
+// best effort; the work runs either way.
 package lowpriority

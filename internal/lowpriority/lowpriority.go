@@ -5,63 +5,100 @@ import (
 	"sync"
 )
 
-// pool holds the idle workers.
+// pool holds the idle workers and counts the busy ones.
 var pool struct {
 	mu   sync.Mutex
 	idle []*worker
+	busy int
 }
 
 // worker is a goroutine locked to a thread of low priority.
 type worker struct{ work chan func() }
 
-// maxIdle is how many idle workers are kept: each holds a thread.
-func maxIdle() int { return runtime.GOMAXPROCS(0) }
+// maxWorkers bounds the workers, busy or idle: each holds a thread, and
+// some work waits for the network on its thread (a streamed body). Work
+// beyond it runs in the caller's goroutine, at normal priority.
+func maxWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
 
-// Run runs f on a low-priority thread and returns when f has returned. A
-// panic of f is raised again in the caller's goroutine. f must not
-// assume it runs in the caller's goroutine (runtime.LockOSThread, the
-// goroutine's identity).
+// Run runs f on a low-priority thread and returns when f has returned;
+// where no thread's priority can be lowered (outside Linux), or when
+// maxWorkers are busy, it runs f in the caller's goroutine. A panic of f
+// is raised again in the caller's goroutine, and a runtime.Goexit of f
+// (t.FailNow) ends the caller's goroutine. f must not assume it runs in
+// the caller's goroutine (runtime.LockOSThread, the goroutine's identity).
 func Run(f func()) {
+	if !lowers {
+		f()
+		return
+	}
 	w := take()
-	var panicked any
+	if w == nil {
+		f()
+		return
+	}
+	var (
+		panicked any
+		returned bool
+	)
 	done := make(chan struct{})
 	w.work <- func() {
 		defer close(done)
-		defer func() { panicked = recover() }()
+		defer func() {
+			if !returned {
+				panicked = recover()
+			}
+		}()
 		f()
+		returned = true
 	}
 	<-done
-	put(w)
-	if panicked != nil {
+	switch {
+	case returned:
+		put(w)
+	case panicked != nil:
+		put(w)
 		panic(panicked)
+	default:
+		// f called runtime.Goexit, which ended the worker's goroutine
+		// and its thread: it is not put back, and the caller exits too.
+		drop()
+		runtime.Goexit()
 	}
 }
 
+// take returns an idle worker, or a new one, or nil when maxWorkers are
+// busy.
 func take() *worker {
 	pool.mu.Lock()
+	defer pool.mu.Unlock()
 	if n := len(pool.idle); n > 0 {
 		w := pool.idle[n-1]
 		pool.idle = pool.idle[:n-1]
-		pool.mu.Unlock()
+		pool.busy++
 		return w
 	}
-	pool.mu.Unlock()
+	if pool.busy >= maxWorkers() {
+		return nil
+	}
+	pool.busy++
 	w := &worker{work: make(chan func())}
 	go w.run()
 	return w
 }
 
-// put keeps w for the next Run, or ends it (and its thread) when enough
-// workers are idle.
+// put keeps w for the next Run.
 func put(w *worker) {
 	pool.mu.Lock()
-	if len(pool.idle) < maxIdle() {
-		pool.idle = append(pool.idle, w)
-		pool.mu.Unlock()
-		return
-	}
+	pool.busy--
+	pool.idle = append(pool.idle, w)
 	pool.mu.Unlock()
-	close(w.work)
+}
+
+// drop counts a busy worker as gone.
+func drop() {
+	pool.mu.Lock()
+	pool.busy--
+	pool.mu.Unlock()
 }
 
 func (w *worker) run() {

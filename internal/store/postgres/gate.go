@@ -64,8 +64,11 @@ func (g *writeGate) enter(team uuid.UUID) (leave func()) {
 }
 
 // giveWay waits until no small batch of a team other than team is being
-// written, for at most maxGiveWay, or until ctx ends.
-func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID) {
+// written, for at most maxGiveWay and at most budget, or until ctx ends.
+func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID, budget time.Duration) {
+	if budget <= 0 {
+		return
+	}
 	var timeout <-chan time.Time
 	for {
 		g.mu.Lock()
@@ -79,7 +82,7 @@ func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID) {
 		change := g.change
 		g.mu.Unlock()
 		if timeout == nil {
-			t := time.NewTimer(maxGiveWay)
+			t := time.NewTimer(min(maxGiveWay, budget))
 			defer t.Stop()
 			timeout = t.C
 		}

@@ -18,7 +18,7 @@ func TestWriteGate(t *testing.T) {
 	team, other := uuid.New(), uuid.New()
 	took := func() time.Duration {
 		start := time.Now()
-		g.giveWay(ctx, team)
+		g.giveWay(ctx, team, maxGiveWay)
 		return time.Since(start)
 	}
 	if d := took(); d > maxGiveWay/2 {
@@ -38,7 +38,7 @@ func TestWriteGate(t *testing.T) {
 	leave1, leave2 := g.enter(other), g.enter(other)
 	done := make(chan time.Time)
 	start := time.Now()
-	go func() { g.giveWay(ctx, team); done <- time.Now() }()
+	go func() { g.giveWay(ctx, team, maxGiveWay); done <- time.Now() }()
 	time.Sleep(time.Millisecond)
 	leave1()
 	time.Sleep(time.Millisecond)
@@ -62,5 +62,23 @@ func TestWriteGate(t *testing.T) {
 	defer leave()
 	if d := took(); d < maxGiveWay || d > 20*maxGiveWay {
 		t.Fatalf("gave way for %s to a long small batch, want about %s", d, maxGiveWay)
+	}
+}
+
+// A spent budget gives no way at all.
+func TestWriteGateBudget(t *testing.T) {
+	t.Parallel()
+	var g writeGate
+	leave := g.enter(uuid.New())
+	defer leave()
+	start := time.Now()
+	g.giveWay(context.Background(), uuid.New(), 0)
+	if d := time.Since(start); d > maxGiveWay/2 {
+		t.Fatalf("gave way for %s with no budget left", d)
+	}
+	start = time.Now()
+	g.giveWay(context.Background(), uuid.New(), time.Millisecond)
+	if d := time.Since(start); d >= maxGiveWay {
+		t.Fatalf("gave way for %s with a budget of 1 ms", d)
 	}
 }

@@ -99,11 +99,16 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 	if b.Finish != nil {
 		queueFinish(&batch, *b.Finish, &moved)
 	}
-	if !copyRecords {
-		defer s.gate.enter(b.TeamID)()
-	}
+	// A small batch counts as being written (writeGate) once it holds a
+	// connection, not while it waits for one.
 	if len(jobs) == 0 && b.Upload == nil && !copyRecords {
-		if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("write batch: %w", err)
+		}
+		defer conn.Release()
+		defer s.gate.enter(b.TeamID)()
+		if err := conn.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
 		return nil
@@ -113,6 +118,8 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 			if err := s.copyBatchRecords(ctx, tx, b); err != nil {
 				return fmt.Errorf("write batch: copy records: %w", err)
 			}
+		} else {
+			defer s.gate.enter(b.TeamID)()
 		}
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
@@ -159,8 +166,14 @@ const (
 // chunks, giving way to other teams' small batches before each.
 func (s *Store) copyBatchRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
 	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
+	var copying, waited time.Duration
 	for start := 0; start < len(b.Records); {
-		s.gate.giveWay(ctx, b.TeamID)
+		// It gives way for about as long as it copies at most, so that
+		// small batches in a steady stream slow it by half, not more.
+		began := time.Now()
+		s.gate.giveWay(ctx, b.TeamID, copying+maxGiveWay-waited)
+		waited += time.Since(began)
+		began = time.Now()
 		n := copyAloneRecords
 		if s.gate.othersLately(b.TeamID) {
 			n = copyChunkRecords
@@ -174,6 +187,7 @@ func (s *Store) copyBatchRecords(ctx context.Context, tx pgx.Tx, b *store.Batch)
 		if err != nil {
 			return err
 		}
+		copying += time.Since(began)
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,9 +66,37 @@ func testBigBatchBesideSmallOnes(t *testing.T, s store.Store) {
 	if got := must[core.Pipeline](t)(s.Pipeline(c, other.ID, q.ID)).Stats.RecordCount; got != smalls {
 		t.Fatalf("small pipeline's stats: %d records, want %d", got, smalls)
 	}
+	// A big batch that fails at its end (a webhook-id already stored)
+	// leaves nothing of it.
+	now := core.Now().Truncate(time.Microsecond)
+	id := store.WebhookID{Hash: store.WebhookIDHash("msg_big"), At: now, Expires: now.Add(5 * time.Minute)}
+	small := oneRecordBatch(p)
+	small.WebhookIDs = []store.WebhookID{id}
+	if err := s.WriteBatch(c, small); err != nil {
+		t.Fatal(err)
+	}
+	dup := &store.Batch{TeamID: team.ID, PipelineID: p.ID, Version: 1, Persist: true, WebhookIDs: []store.WebhookID{id},
+		Run: core.Run{ID: core.NewID(), Trigger: core.TriggerWebhook, StartedAt: now, Fetched: n, Stored: n}}
+	for i := range n {
+		dup.Records = append(dup.Records, core.Record{TS: start.Add(-time.Duration(i+1) * time.Millisecond), Data: json.RawMessage(`{"dup":true}`)})
+	}
+	if err := s.WriteBatch(c, dup); !errors.Is(err, core.ErrAlreadyReceived) {
+		t.Fatalf("big batch with a stored webhook-id: err %v, want ErrAlreadyReceived", err)
+	}
+	if got := must[core.Pipeline](t)(s.Pipeline(c, team.ID, p.ID)).Stats.RecordCount; got != n+1 {
+		t.Fatalf("%d records after the refused big batch, want %d", got, n+1)
+	}
+	older := must[[]core.Record](t)(s.Records(c, team.ID, p.ID, store.RecordQuery{Limit: 10, To: start}))
+	for _, r := range older {
+		if strings.Contains(string(r.Data), "dup") {
+			t.Fatalf("a record of the refused big batch was kept: %s", r.Data)
+		}
+	}
+
 	recs := must[[]core.Record](t)(s.Records(c, team.ID, p.ID, store.RecordQuery{Limit: 1000}))
-	if len(recs) != 1000 {
-		t.Fatalf("read %d of the big batch's records, want 1000", len(recs))
+	recs = recs[1:] // the small batch's, newest
+	if len(recs) != 999 {
+		t.Fatalf("read %d of the big batch's records, want 999", len(recs))
 	}
 	for i, r := range recs { // newest first
 		var d struct{ N int }
