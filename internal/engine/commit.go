@@ -158,16 +158,21 @@ func (e *Engine) write(ctx context.Context, p core.Pipeline, b *store.Batch) err
 		}
 	}
 	big := len(b.Records)+len(b.Rejected) > e.cfg.MaxBatchRecords
-	if big && e.share != nil {
+	if big {
 		// A batch this big keeps a database backend busy for tens of
 		// milliseconds, a core's worth of the team's share: it counts as
 		// one of the team's slots meanwhile, so that a team sending huge
 		// batches decodes and maps its next ones only in the slots it has
 		// left, and the other teams find a core free (issue 11: without
-		// it, another team's p99 went up 9–12× on PostgreSQL). It holds
-		// none of the node's slots, which other teams' requests may need.
-		e.share.Reserve(b.TeamID)
-		defer e.share.Unreserve(b.TeamID)
+		// it, another team's p99 went up 9–12× on PostgreSQL). It waits
+		// for the team's turn, like the team's decoding and mapping, but
+		// then holds none of the node's slots, which other teams'
+		// requests may need.
+		end, err := e.Turn(b.TeamID).Reserve(ctx)
+		if err != nil {
+			return err
+		}
+		defer end()
 	}
 	l := e.warmLock(b.PipelineID)
 	l.RLock()

@@ -53,9 +53,10 @@ func TestProcessForMatchesProcess(t *testing.T) {
 	}
 }
 
-// A batch over MaxBatchRecords counts as one of its team's slots while it
-// is written: the team's own work waits for it, another team's does not,
-// and it holds none of the node's slots (issue 11: huge batches of one
+// A batch over MaxBatchRecords is written in its team's turn, and counts
+// as one of its team's slots while it is written: the team's own work
+// waits for it, another team's does not, and it holds none of the node's
+// slots (issue 11: huge batches of one
 // team raised another's p99 9–12× on PostgreSQL).
 func TestHugeBatchCountsAgainstItsTeamsShare(t *testing.T) {
 	t.Parallel()
@@ -69,11 +70,24 @@ func TestHugeBatchCountsAgainstItsTeamsShare(t *testing.T) {
 	for i := range docs {
 		docs[i] = record(i)
 	}
+	// The write waits for the team's turn, like its decoding and mapping.
+	held := b.eng.Turn(b.team)
+	if err := held.Take(ctx); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := b.submit(ctx, t, docs...)
 		done <- err
 	}()
+	select {
+	case <-g.entered:
+		held.Leave()
+		close(g.gate)
+		t.Fatal("a huge batch began to be written while its team held its only slot")
+	case <-time.After(200 * time.Millisecond):
+	}
+	held.Leave()
 	<-g.entered // the huge batch is being written
 	opened := false
 	defer func() {

@@ -69,3 +69,23 @@ func (t *Turn) Work(ops int) {
 // Unshared returns a turn outside any share: Take and Leave do nothing,
 // and Work only yields the processor between slices.
 func Unshared() *Turn { return &Turn{} }
+
+// Reserve waits for the team's turn, as Take, and then counts against the
+// team's share without holding any of the node's slots
+// (fairshare.Share.Reserve) until end is called: for work of the team's
+// that runs elsewhere, a database backend writing a huge batch. The team
+// then does that work, or its decoding and mapping, one at a time within
+// its share, while other teams' requests find every slot the team does
+// not use. The turn itself holds nothing afterwards. It fails only with
+// ctx's error.
+func (t *Turn) Reserve(ctx context.Context) (end func(), err error) {
+	if t.share == nil {
+		return func() {}, nil
+	}
+	if err := t.Take(ctx); err != nil {
+		return nil, err
+	}
+	t.share.Reserve(t.team)
+	t.Leave()
+	return func() { t.share.Unreserve(t.team) }, nil
+}
