@@ -149,17 +149,24 @@ func TestDecodeBodyLimitWinsOverBadJSON(t *testing.T) {
 	}
 }
 
+// sharedEngine is an engine whose CPU share has 2 slots, one per team.
+func sharedEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	eng, err := engine.New(engine.Config{CPUSlots: 2, Compiler: pipeline.NewCompiler(source.Builtin(), sink.NewRegistry())}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	return eng
+}
+
 // A body too big to be read whole is decoded in its team's turn of the
 // CPU share, and waits for the network outside it; a small body is
 // decoded at once (issue 11: huge batches of one team raised another's
 // p99).
 func TestDecodeBodyInTurn(t *testing.T) {
 	t.Parallel()
-	eng, err := engine.New(engine.Config{CPUSlots: 2, Compiler: pipeline.NewCompiler(source.Builtin(), sink.NewRegistry())}, nil, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close(context.Background()) })
+	eng := sharedEngine(t)
 	ctx := context.Background()
 	team := uuid.New()
 	big := "[" + strings.TrimSuffix(strings.Repeat(`{"n": 1},`, 3000), ",") + "]"
@@ -246,11 +253,7 @@ func (c *readHook) Read(p []byte) (int, error) {
 // ending meanwhile does not turn the answer into ErrCanceled.
 func TestDecodeBodyDrainsOutsideTurn(t *testing.T) {
 	t.Parallel()
-	eng, err := engine.New(engine.Config{CPUSlots: 2, Compiler: pipeline.NewCompiler(source.Builtin(), sink.NewRegistry())}, nil, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close(context.Background()) })
+	eng := sharedEngine(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	body := `[{"a": oops}, ` + strings.Repeat(`{"n": 1}, `, 10_000) + `{}]`
@@ -265,7 +268,7 @@ func TestDecodeBodyDrainsOutsideTurn(t *testing.T) {
 		}
 		cancel()
 	}}
-	_, err = decodeBody(ctx, r, false, 100_000, eng.Turn(team))
+	_, err := decodeBody(ctx, r, false, 100_000, eng.Turn(team))
 	var bad *BadJSONError
 	if !errors.As(err, &bad) {
 		t.Fatalf("err %v, want a BadJSONError", err)
