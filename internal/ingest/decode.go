@@ -58,27 +58,28 @@ var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of o
 // node's CPU, and on a thread of low priority. Waiting for a slot fails
 // only when ctx ends (ErrCanceled).
 func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, turn *engine.Turn) ([]any, error) {
-	pace := engine.Unshared()
-	var tr *turnReader
+	var head []byte
+	streamed := true
 	if !ndjson {
 		bp := heads.Get().(*[]byte)
 		defer heads.Put(bp)
-		head, whole, err := readHead(r, *bp)
-		if err != nil {
+		var whole bool
+		var err error
+		if head, whole, err = readHead(r, *bp); err != nil {
 			return nil, err
 		}
 		if whole {
 			if m, ok := loneObject(head); ok {
 				return []any{m}, nil
 			}
-			r = bytes.NewReader(head)
-		} else {
-			pace, tr = turn, &turnReader{ctx: ctx, r: r, turn: turn}
-			r = io.MultiReader(bytes.NewReader(head), tr)
+			r, streamed = bytes.NewReader(head), false
 		}
-	} else {
+	}
+	pace := engine.Unshared()
+	var tr *turnReader
+	if streamed {
 		pace, tr = turn, &turnReader{ctx: ctx, r: r, turn: turn}
-		r = tr
+		r = io.MultiReader(bytes.NewReader(head), tr)
 	}
 	if err := pace.Take(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCanceled, err)
@@ -89,9 +90,8 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 		out []any
 		err error
 	)
-	if pace == turn {
-		// Streamed: perhaps big, decoded at low priority (see
-		// internal/lowpriority).
+	if streamed {
+		// Perhaps big: decoded at low priority (see internal/lowpriority).
 		lowpriority.Run(func() { out, err = decodeFrom(t, pace, ndjson, maxRecords) })
 	} else {
 		out, err = decodeFrom(t, pace, ndjson, maxRecords)

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // BatchSummary is what a batch adds to its pipeline's stats.
 type BatchSummary struct {
@@ -41,4 +45,28 @@ func ClampLimit(n int) int {
 		return MaxLimit
 	}
 	return n
+}
+
+// RecentTeams remembers when each team last wrote small batches, for the
+// backends' fairness between teams: a big batch is written more gently
+// while another team wrote lately (SQLite's durable slices, PostgreSQL's
+// short COPY chunks). It is not safe for concurrent use.
+type RecentTeams map[uuid.UUID]time.Time
+
+// Wrote records that team wrote at at.
+func (m RecentTeams) Wrote(team uuid.UUID, at time.Time) { m[team] = at }
+
+// OtherSince reports whether a team other than team wrote at since or
+// later, and forgets the teams that did not.
+func (m RecentTeams) OtherSince(team uuid.UUID, since time.Time) bool {
+	other := false
+	for k, at := range m {
+		switch {
+		case at.Before(since):
+			delete(m, k)
+		case k != team:
+			other = true
+		}
+	}
+	return other
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // writeGate lets a big batch's write give way to other teams' small
@@ -19,12 +21,11 @@ import (
 // own team's small batches do not hold it back: they are its own load.
 type writeGate struct {
 	mu     sync.Mutex
-	small  map[uuid.UUID]int // small batches being written, by team
-	total  int
-	change chan struct{} // closed, and replaced, when a small batch ends
+	small  map[uuid.UUID]int // small batches being written, by team (none: absent)
+	change chan struct{}     // closed, and replaced, when a small batch ends
 	// ended is when each team's last small batch ended, within
 	// lateWindow (othersLately).
-	ended map[uuid.UUID]time.Time
+	ended store.RecentTeams
 }
 
 // lateWindow is how recent another team's small batch must be for a big
@@ -43,18 +44,16 @@ func (g *writeGate) enter(team uuid.UUID) (leave func()) {
 		g.small = make(map[uuid.UUID]int)
 	}
 	g.small[team]++
-	g.total++
 	g.mu.Unlock()
 	return func() {
 		g.mu.Lock()
 		if g.small[team]--; g.small[team] == 0 {
 			delete(g.small, team)
 		}
-		g.total--
 		if g.ended == nil {
-			g.ended = make(map[uuid.UUID]time.Time)
+			g.ended = store.RecentTeams{}
 		}
-		g.ended[team] = time.Now()
+		g.ended.Wrote(team, time.Now())
 		if g.change != nil {
 			close(g.change)
 			g.change = nil
@@ -72,7 +71,7 @@ func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID, budget time.Dur
 	var timeout <-chan time.Time
 	for {
 		g.mu.Lock()
-		if g.total == g.small[team] {
+		if !g.othersWriting(team) {
 			g.mu.Unlock()
 			return
 		}
@@ -97,22 +96,20 @@ func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID, budget time.Dur
 }
 
 // othersLately reports whether a team other than team writes small
-// batches now or did within lateWindow; it forgets older ones.
+// batches now or did within lateWindow.
 func (g *writeGate) othersLately(team uuid.UUID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.total > g.small[team] {
-		return true
-	}
-	since := time.Now().Add(-lateWindow)
-	other := false
-	for k, at := range g.ended {
-		switch {
-		case at.Before(since):
-			delete(g.ended, k)
-		case k != team:
-			other = true
+	return g.othersWriting(team) || g.ended.OtherSince(team, time.Now().Add(-lateWindow))
+}
+
+// othersWriting reports whether a team other than team has a small batch
+// being written. Called with g.mu held.
+func (g *writeGate) othersWriting(team uuid.UUID) bool {
+	for k := range g.small {
+		if k != team {
+			return true
 		}
 	}
-	return other
+	return false
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -103,32 +102,5 @@ func TestNextWorkTakesTurns(t *testing.T) {
 	}
 	if !big(large) || big(&store.Batch{Persist: true, Records: make([]core.Record, sliceRecords)}) {
 		t.Fatal("big: wrong for large records or a slice of small ones")
-	}
-}
-
-// recentTeams tells a big batch's slices whether another team wrote small
-// batches within the window, and forgets teams older than it.
-func TestRecentTeams(t *testing.T) {
-	t.Parallel()
-	a, b := uuid.New(), uuid.New()
-	now := time.Now()
-	m := recentTeams{}
-	if m.since(a, now.Add(-time.Second)) {
-		t.Fatal("no team wrote, yet another did")
-	}
-	m.wrote([]*writeReq{{b: &store.Batch{TeamID: a}}}, now)
-	if m.since(a, now.Add(-time.Second)) {
-		t.Fatal("only the slice's own team wrote, yet another did")
-	}
-	m.wrote([]*writeReq{{b: &store.Batch{TeamID: b}}}, now.Add(-2*time.Second))
-	if m.since(a, now.Add(-time.Second)) {
-		t.Fatal("another team wrote before the window, yet counted")
-	}
-	if _, ok := m[b]; ok {
-		t.Fatal("a team outside the window was kept")
-	}
-	m.wrote([]*writeReq{{b: &store.Batch{TeamID: b}}}, now)
-	if !m.since(a, now.Add(-time.Second)) {
-		t.Fatal("another team wrote within the window, yet not counted")
 	}
 }

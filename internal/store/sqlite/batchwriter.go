@@ -290,9 +290,9 @@ func (s *Store) writeLoop() {
 		}
 	}()
 	var waiting teamQueues
-	bigTurn := false // the next transaction is a big batch's, when one waits
-	slices := 0      // slices of big batches written
-	others := recentTeams{}
+	bigTurn := false              // the next transaction is a big batch's, when one waits
+	slices := 0                   // slices of big batches written
+	others := store.RecentTeams{} // teams whose small batches were written lately
 	for {
 		if waiting.n == 0 {
 			select {
@@ -327,7 +327,7 @@ func (s *Store) writeLoop() {
 		small, slice := waiting.nextWork(bigTurn)
 		if slice != nil {
 			bigTurn = false
-			if s.writeSlice(slice, others.since(slice.b.TeamID, time.Now().Add(-othersWindow))) {
+			if s.writeSlice(slice, others.OtherSince(slice.b.TeamID, time.Now().Add(-othersWindow))) {
 				waiting.pop(slice)
 			}
 			if slices++; slices%checkpointSlices == 0 {
@@ -345,38 +345,15 @@ func (s *Store) writeLoop() {
 			waiting.pop(r)
 		}
 		s.writeShared(small)
-		others.wrote(small, time.Now())
+		for _, r := range small {
+			others.Wrote(r.b.TeamID, time.Now())
+		}
 	}
 }
 
 // othersWindow is how lately another team's small batches must have been
 // written for a big batch's slices to commit durably (writeSlice).
 const othersWindow = time.Second
-
-// recentTeams holds when each team's small batches were last written,
-// for othersWindow.
-type recentTeams map[uuid.UUID]time.Time
-
-func (m recentTeams) wrote(small []*writeReq, at time.Time) {
-	for _, r := range small {
-		m[r.b.TeamID] = at
-	}
-}
-
-// since reports whether a team other than team wrote after t, and
-// forgets the teams that did not.
-func (m recentTeams) since(team uuid.UUID, t time.Time) bool {
-	other := false
-	for k, at := range m {
-		switch {
-		case at.Before(t):
-			delete(m, k)
-		case k != team:
-			other = true
-		}
-	}
-	return other
-}
 
 // failAll answers every waiting batch with err.
 func (s *Store) failAll(waiting *teamQueues, err error) {
