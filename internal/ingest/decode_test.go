@@ -169,7 +169,8 @@ func TestDecodeBodyInTurn(t *testing.T) {
 	eng := sharedEngine(t)
 	ctx := context.Background()
 	team := uuid.New()
-	big := "[" + strings.TrimSuffix(strings.Repeat(`{"n": 1},`, 3000), ",") + "]"
+	n := 2 * headSize / len(`{"n": 1},`) // bigger than a body read whole
+	big := "[" + strings.TrimSuffix(strings.Repeat(`{"n": 1},`, n), ",") + "]"
 
 	held := eng.Turn(team)
 	if err := held.Take(ctx); err != nil { // the team's one slot (perKey = 2-1)
@@ -181,7 +182,7 @@ func TestDecodeBodyInTurn(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		got, err := decodeBody(ctx, strings.NewReader(big), false, 10_000, eng.Turn(team))
-		if err == nil && len(got) != 3000 {
+		if err == nil && len(got) != n {
 			err = fmt.Errorf("%d inputs", len(got))
 		}
 		done <- err

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/tributary-dev/tributary/internal/jsonvalue"
 	"github.com/tributary-dev/tributary/internal/mapping"
 )
 
@@ -36,8 +37,12 @@ func formatOf(spec, contentType string) string {
 	return FormatJSON
 }
 
-// decodeJSON decodes one JSON document, numbers as json.Number.
+// decodeJSON decodes one JSON document, numbers as json.Number: fast
+// (jsonvalue), or with encoding/json, which explains what is wrong.
 func decodeJSON(body []byte) (any, error) {
+	if v, ok := jsonvalue.Parse(body); ok {
+		return v, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -129,6 +134,10 @@ func decodeNDJSON(body []byte) ([]any, error) {
 		}
 		l = bytes.TrimSpace(l)
 		if len(l) == 0 {
+			continue
+		}
+		if v, ok := jsonvalue.Parse(l); ok {
+			out = append(out, v)
 			continue
 		}
 		dec := json.NewDecoder(bytes.NewReader(l))
