@@ -14,6 +14,7 @@ package jsonvalue
 
 import (
 	"encoding/json"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -28,7 +29,10 @@ const maxDepth = 10000
 // The strings of the result share one copy of b; b may be reused once
 // Parse returns.
 func Parse(b []byte) (v any, ok bool) {
-	p := parser{b: b, s: string(b)}
+	p := parsers.Get().(*parser)
+	defer parsers.Put(p)
+	p.b, p.s, p.i = b, string(b), 0
+	defer func() { p.b, p.s = nil, "" }()
 	v, ok = p.value(0)
 	if !ok {
 		return nil, false
@@ -39,6 +43,9 @@ func Parse(b []byte) (v any, ok bool) {
 	}
 	return v, true
 }
+
+// parsers keep their stacks between documents.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
 
 type parser struct {
 	b []byte

@@ -79,7 +79,10 @@ func TestParseLeavesErrorsToEncodingJSON(t *testing.T) {
 	}
 	ok := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
 	if _, parsed := Parse([]byte(ok)); !parsed {
-		t.Errorf("Parse declines nesting of %d, which encoding/json allows", maxDepth)
+		t.Errorf("Parse declines nesting of %d", maxDepth)
+	}
+	if _, parsed := decodeStd([]byte(ok)); !parsed {
+		t.Errorf("encoding/json declines nesting of %d", maxDepth)
 	}
 }
 
@@ -138,6 +141,28 @@ func BenchmarkDecode(b *testing.B) {
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := decodeStd(body); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
+}
+
+// BenchmarkDecodeOne: a webhook body of one record.
+func BenchmarkDecodeOne(b *testing.B) {
+	body := records(1)
+	body = body[1 : len(body)-1]
+	b.Run("jsonvalue", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := Parse(body); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, ok := decodeStd(body); !ok {
