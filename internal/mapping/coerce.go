@@ -148,8 +148,10 @@ func norm(v any, depth int) (any, bool, error) {
 		}
 		return v, false, nil
 	case json.Number:
-		if n, err := t.Int64(); err == nil {
-			return n, true, nil
+		if integral(t) {
+			if n, err := t.Int64(); err == nil {
+				return n, true, nil
+			}
 		}
 		f, err := t.Float64()
 		if err != nil || math.IsInf(f, 0) {
@@ -331,6 +333,10 @@ func toFloat(v any) (float64, bool) {
 	}
 	return f, true
 }
+
+// integral reports whether a JSON number is written as an integer, so
+// that Int64 may parse it (a failed parse allocates its error).
+func integral(n json.Number) bool { return !strings.ContainsAny(string(n), ".eE") }
 
 // toInt converts integers, integral floats and integral numeric strings to
 // int64; fractional values and values out of range are refused.
