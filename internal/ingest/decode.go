@@ -18,9 +18,11 @@ import (
 )
 
 // This file turns a payload into the engine's inputs. It is the one place
-// that knows the payload formats. It decodes as it reads, one record at a
-// time, and stops at the pipeline's record limit, so that what a request
-// holds in memory is bounded by that limit and the body limit.
+// that knows the payload formats. A small body (headSize) is read whole
+// and decoded from memory; a bigger one is decoded as it is read, one
+// record at a time, and decoding stops at the pipeline's record limit, so
+// that what a request holds in memory is bounded by that limit and the
+// body limit.
 
 // ndjsonTypes are the media types of newline-delimited JSON.
 var ndjsonTypes = map[string]bool{
@@ -73,7 +75,11 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 			if in, ok := parseWhole(head, maxRecords); ok {
 				return in, nil
 			}
-			r, streamed = bytes.NewReader(head), false
+			// Declined (malformed, or too many records): encoding/json
+			// explains it, at once if the body is small, else in turn.
+			if len(head) <= wholeSlow {
+				r, streamed = bytes.NewReader(head), false
+			}
 		}
 	}
 	pace := engine.Unshared()
@@ -127,6 +133,11 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 // (docs/benchmarks.md).
 const headSize = 32 << 10
 
+// wholeSlow is the biggest body that encoding/json decodes at once,
+// outside the turn, when jsonvalue declined it: the bound of before
+// jsonvalue.
+const wholeSlow = 16 << 10
+
 var heads = sync.Pool{New: func() any { b := make([]byte, headSize); return &b }}
 
 // readHead reads the start of r into buf and reports whether that is all
@@ -148,11 +159,15 @@ func readHead(r io.Reader, buf []byte) (head []byte, whole bool, err error) {
 // (jsonvalue). ok is false for anything else, which decodeFrom then
 // decodes or explains.
 func parseWhole(b []byte, maxRecords int) (in []any, ok bool) {
-	switch v, _ := jsonvalue.Parse(b); v := v.(type) {
+	v, ok := jsonvalue.Parse(b)
+	if !ok {
+		return nil, false
+	}
+	switch x := v.(type) {
 	case map[string]any:
-		return []any{v}, true
+		return []any{x}, true
 	case []any:
-		return v, len(v) <= maxRecords
+		return x, len(x) <= maxRecords
 	}
 	return nil, false
 }

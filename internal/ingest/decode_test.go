@@ -149,6 +149,47 @@ func TestDecodeBodyLimitWinsOverBadJSON(t *testing.T) {
 	}
 }
 
+// A body read whole that jsonvalue declines is decoded by encoding/json,
+// which is slower: at once when it is no bigger than before jsonvalue
+// (wholeSlow), else in the team's turn, as a streamed body.
+func TestDeclinedBodyInTurn(t *testing.T) {
+	t.Parallel()
+	eng := sharedEngine(t)
+	ctx := context.Background()
+	team := uuid.New()
+	malformed := func(size int) string {
+		n := size / len(`{"n": 1},`)
+		return "[" + strings.Repeat(`{"n": 1},`, n) + "]" // a trailing comma
+	}
+	small, big := malformed(wholeSlow/2), malformed(wholeSlow+(headSize-wholeSlow)/2)
+	if len(big) >= headSize || len(big) <= wholeSlow {
+		t.Fatalf("the big body (%d bytes) is not between %d and %d", len(big), wholeSlow, headSize)
+	}
+
+	held := eng.Turn(team)
+	if err := held.Take(ctx); err != nil { // the team's one slot
+		t.Fatal(err)
+	}
+	var bad *BadJSONError
+	if _, err := decodeBody(ctx, strings.NewReader(small), false, 10_000, eng.Turn(team)); !errors.As(err, &bad) {
+		t.Fatalf("small malformed body while the turn is held: err %v, want a BadJSONError", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := decodeBody(ctx, strings.NewReader(big), false, 10_000, eng.Turn(team))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("malformed body of %d bytes decoded while its team's slot was held (err %v)", len(big), err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	held.Leave()
+	if err := <-done; !errors.As(err, &bad) {
+		t.Fatalf("err %v, want a BadJSONError", err)
+	}
+}
+
 // sharedEngine is an engine whose CPU share has 2 slots, one per team.
 func sharedEngine(t *testing.T) *engine.Engine {
 	t.Helper()

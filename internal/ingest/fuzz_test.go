@@ -43,7 +43,7 @@ func FuzzDecodeBody(f *testing.F) {
 		if gz {
 			return
 		}
-		// A body read whole first (decodeBody's lone-object path) decodes
+		// A body read whole first (decodeBody's parseWhole) decodes
 		// as the streaming decoder does, to the error message.
 		streamed, serr := decodeFrom(&trap{r: bytes.NewReader(body)}, engine.Unshared(), ndjson, maxRecords)
 		if fmt.Sprint(err) != fmt.Sprint(serr) || !reflect.DeepEqual(out, streamed) {
