@@ -44,6 +44,10 @@ type Store struct {
 	gate writeGate
 	// folds counts batches per pipeline until their stats deltas are
 	// folded (records.go).
+	// insertRecords is the INSERT of a small batch's records, for the
+	// type of records.data (recordData).
+	insertRecords atomic.Pointer[string]
+
 	folds struct {
 		mu sync.Mutex
 		n  map[uuid.UUID]int
@@ -80,7 +84,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("job inserter: %w", err)
 	}
-	return &Store{pool: pool, migrations: ms, inserter: inserter}, nil
+	s := &Store{pool: pool, migrations: ms, inserter: inserter}
+	if err := s.recordData(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Pool exposes the connection pool to the composition root (River UI) and
@@ -152,6 +161,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("migrate tributary schema: %w", err)
+	}
+	if err := s.recordData(ctx); err != nil {
+		return err
 	}
 	migrator, err := rivermigrate.New(riverpgxv5.New(s.pool), nil)
 	if err != nil {

@@ -194,9 +194,10 @@ func (s *Store) copyBatchRecords(ctx context.Context, tx pgx.Tx, b *store.Batch)
 
 // SQL of a batch's own rows.
 const (
-	insertRecords = `INSERT INTO records (id, team_id, pipeline_id, ts, version, size, data)
+	// insertRecordsFormat takes the type of records.data (recordData).
+	insertRecordsFormat = `INSERT INTO records (id, team_id, pipeline_id, ts, version, size, data)
 		SELECT u.id, $1, $2, u.ts, $3, u.size, u.data
-		FROM unnest($4::bigint[], $5::timestamptz[], $6::int[], $7::jsonb[]) AS u(id, ts, size, data)`
+		FROM unnest($4::bigint[], $5::timestamptz[], $6::int[], $7::%s[]) AS u(id, ts, size, data)`
 
 	insertRejected = `INSERT INTO rejected_records (team_id, pipeline_id, run_id, version, received_at, raw, reason)
 		SELECT $1, $2, $3, $4, u.received_at, u.raw, u.reason
@@ -286,7 +287,7 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 			r := &chunk[i]
 			ids[i], ts[i], sizes[i], data[i] = r.ID, r.TS, int32(len(r.Data)), r.Data
 		}
-		batch.Queue(insertRecords, team, pipe, version, ids, ts, sizes, data)
+		batch.Queue(*s.insertRecords.Load(), team, pipe, version, ids, ts, sizes, data)
 	}
 	if n := len(b.Rejected); n > 0 {
 		received, raw, reasons := make([]time.Time, n), make([][]byte, n), make([]string, n)
@@ -446,4 +447,22 @@ func deltaArgs(b *store.Batch, minute, hour []rollup.Delta) []any {
 		}
 	}
 	return []any{b.PipelineID, b.TeamID, widths, fields, buckets, counts, sums, mins, maxs, firstTS, firsts, lastTS, lasts}
+}
+
+// recordData reads the type of records.data, json since migration 0016
+// or jsonb in a database that held records before it, and prepares the
+// INSERT of records for it. Before the schema exists it assumes json.
+func (s *Store) recordData(ctx context.Context) error {
+	typ := "json"
+	err := s.pool.QueryRow(ctx, `SELECT format_type(atttypid, NULL) FROM pg_attribute
+		WHERE attrelid = to_regclass('records') AND attname = 'data'`).Scan(&typ)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read the type of records.data: %w", err)
+	}
+	if typ != "json" && typ != "jsonb" {
+		return fmt.Errorf("records.data is %s, not json or jsonb", typ)
+	}
+	sql := fmt.Sprintf(insertRecordsFormat, typ)
+	s.insertRecords.Store(&sql)
+	return nil
 }

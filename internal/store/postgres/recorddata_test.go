@@ -1,0 +1,111 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// Records' data is json in a new database (migration 0016), stored as
+// written; a database that held records before 0016 keeps jsonb, and both
+// take small batches (INSERT) and big ones (COPY) alike.
+func TestRecordsDataType(t *testing.T) {
+	e := setupStorage(t, 1)
+	ctx, pool, pipe := t.Context(), e.st.Pool(), e.pipes[0]
+	dataType := func() string {
+		t.Helper()
+		var typ string
+		if err := pool.QueryRow(ctx, `SELECT format_type(atttypid, NULL) FROM pg_attribute
+			WHERE attrelid = 'records'::regclass AND attname = 'data'`).Scan(&typ); err != nil {
+			t.Fatal(err)
+		}
+		return typ
+	}
+	// rewind unapplies migration 0016, as if the database predated it,
+	// and drops the connections, whose COPY knows the old type of data
+	// (a type is changed with Tributary stopped, see docs/operations.md).
+	rewind := func() {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `DELETE FROM tributary_migrations WHERE version = 16`); err != nil {
+			t.Fatal(err)
+		}
+		pool.Reset()
+	}
+	// roundTrip writes a small batch and a big one and reads their data
+	// back; exact is whether it must come back byte for byte.
+	roundTrip := func(exact bool) {
+		t.Helper()
+		base := time.Now().UTC().Truncate(time.Second)
+		for _, n := range []int{3, 1200} {
+			times := make([]time.Time, n)
+			for i := range times {
+				times[i] = base.Add(time.Duration(i) * time.Millisecond)
+			}
+			recs := e.write(nil, pipe, times...)
+			ids := make([]int64, n)
+			for i, r := range recs {
+				ids[i] = r.ID
+			}
+			rows, err := pool.Query(ctx, `SELECT id, data::text FROM records WHERE id = ANY($1)`, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[int64]string{}
+			for rows.Next() {
+				var id int64
+				var data string
+				if err := rows.Scan(&id, &data); err != nil {
+					t.Fatal(err)
+				}
+				got[id] = data
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("%s: batch of %d: %d records read back", dataType(), n, len(got))
+			}
+			for _, r := range recs {
+				if exact && got[r.ID] != string(r.Data) {
+					t.Fatalf("%s: record %d reads %s, written %s", dataType(), r.ID, got[r.ID], r.Data)
+				}
+				var want, have any
+				if json.Unmarshal(r.Data, &want) != nil || json.Unmarshal([]byte(got[r.ID]), &have) != nil || !reflect.DeepEqual(want, have) {
+					t.Fatalf("%s: record %d reads %s, written %s", dataType(), r.ID, got[r.ID], r.Data)
+				}
+			}
+		}
+	}
+
+	if typ := dataType(); typ != "json" {
+		t.Fatalf("a new database stores records' data as %s, want json", typ)
+	}
+	roundTrip(true)
+
+	// A database of jsonb records that migrates keeps jsonb.
+	if _, err := pool.Exec(ctx, `ALTER TABLE records ALTER COLUMN data TYPE jsonb`); err != nil {
+		t.Fatal(err)
+	}
+	rewind()
+	if err := e.st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if typ := dataType(); typ != "jsonb" {
+		t.Fatalf("a database holding records: data became %s, want it left jsonb", typ)
+	}
+	roundTrip(false)
+
+	// One without records is converted.
+	if _, err := pool.Exec(ctx, `DELETE FROM records`); err != nil {
+		t.Fatal(err)
+	}
+	rewind()
+	if err := e.st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if typ := dataType(); typ != "json" {
+		t.Fatalf("an empty jsonb records table stayed %s, want json", typ)
+	}
+	roundTrip(true)
+}
