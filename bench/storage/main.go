@@ -450,7 +450,7 @@ func (b *bench) backfillBookkeeping(ctx context.Context) error {
 	_, err := b.pool.Exec(ctx, `INSERT INTO rollup_pending (pipeline_id, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
 		SELECT pipeline_id, key, date_bin('1 hour', ts, 'epoch'::timestamptz), team_id, count(*), sum(v), min(v), max(v),
 			min(ts), (array_agg(v ORDER BY ts))[1], max(ts), (array_agg(v ORDER BY ts DESC))[1]
-		FROM (SELECT pipeline_id, team_id, ts, key, value::float8 AS v FROM records, jsonb_each_text(data)) x
+		FROM (SELECT pipeline_id, team_id, ts, key, value::float8 AS v FROM records, jsonb_each_text(data::jsonb)) x
 		GROUP BY 1, 2, 3, 4`)
 	return err
 }

@@ -168,6 +168,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		} else if why != "" {
 			log.Info("records use native PostgreSQL partitions, not TimescaleDB", "reason", why)
 		}
+		log.Info("records' data is stored as "+pg.RecordDataType(), "see", "docs/operations.md, Records' data type on PostgreSQL")
 	}
 	pgStore, _ := st.(*postgres.Store)
 	if pgStore != nil && cfg.DatabaseReadURL != "" {

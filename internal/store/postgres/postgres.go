@@ -42,12 +42,11 @@ type Store struct {
 	ids recordIDs
 	// gate lets big batches give way to small ones (gate.go).
 	gate writeGate
+	// data is the type of records.data and the INSERT of a small batch's
+	// records for it (recordData).
+	data atomic.Pointer[dataType]
 	// folds counts batches per pipeline until their stats deltas are
 	// folded (records.go).
-	// insertRecords is the INSERT of a small batch's records, for the
-	// type of records.data (recordData).
-	insertRecords atomic.Pointer[string]
-
 	folds struct {
 		mu sync.Mutex
 		n  map[uuid.UUID]int

@@ -287,7 +287,7 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 			r := &chunk[i]
 			ids[i], ts[i], sizes[i], data[i] = r.ID, r.TS, int32(len(r.Data)), r.Data
 		}
-		batch.Queue(*s.insertRecords.Load(), team, pipe, version, ids, ts, sizes, data)
+		batch.Queue(s.data.Load().insert, team, pipe, version, ids, ts, sizes, data)
 	}
 	if n := len(b.Rejected); n > 0 {
 		received, raw, reasons := make([]time.Time, n), make([][]byte, n), make([]string, n)
@@ -462,7 +462,15 @@ func (s *Store) recordData(ctx context.Context) error {
 	if typ != "json" && typ != "jsonb" {
 		return fmt.Errorf("records.data is %s, not json or jsonb", typ)
 	}
-	sql := fmt.Sprintf(insertRecordsFormat, typ)
-	s.insertRecords.Store(&sql)
+	s.data.Store(&dataType{name: typ, insert: fmt.Sprintf(insertRecordsFormat, typ)})
 	return nil
 }
+
+// dataType is the type of records.data, json or jsonb, and the INSERT of
+// records for it.
+type dataType struct{ name, insert string }
+
+// RecordDataType is the type of records.data: json, or jsonb in a
+// database that held records before migration 0016 or on TimescaleDB
+// (docs/operations.md).
+func (s *Store) RecordDataType() string { return s.data.Load().name }

@@ -9,14 +9,21 @@
 --
 -- Changing the type rewrites the table under an exclusive lock, so a
 -- database that already holds records keeps jsonb (the store works with
--- both); docs/operations.md says how to convert one by hand.
+-- both); docs/operations.md says how to convert one by hand. So does one
+-- whose records table is a TimescaleDB hypertable (its compression, on
+-- from 0003, forbids changing a column's type), and one where the lock is
+-- not had within 5 s.
 DO $$
+DECLARE
+    lock_timeout_was text := current_setting('lock_timeout');
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM records LIMIT 1) THEN
         BEGIN
+            PERFORM set_config('lock_timeout', '5s', true);
             ALTER TABLE records ALTER COLUMN data TYPE json USING data::json;
+            PERFORM set_config('lock_timeout', lock_timeout_was, true);
         EXCEPTION WHEN OTHERS THEN
-            -- A TimescaleDB hypertable with compression, for instance.
+            -- The setting is undone with the failed block.
             RAISE NOTICE 'records.data stays jsonb (%)', SQLERRM;
         END;
     END IF;
