@@ -91,7 +91,8 @@ FUZZ := \
 	./internal/source:FuzzDecodeCSV \
 	./internal/source/upload:FuzzReaders \
 	./internal/netguard:FuzzCheckURL \
-	./internal/engine:FuzzEncode
+	./internal/engine:FuzzEncode \
+	./internal/jsonvalue:FuzzParse
 
 fuzz:
 	@set -e; for t in $(FUZZ); do \

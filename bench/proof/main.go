@@ -93,6 +93,7 @@ func scenarios(fuzztime string) []scenario {
 		{"./internal/mapping", "FuzzCompileApply"}, {"./internal/schema", "FuzzCompileValidate"},
 		{"./internal/source", "FuzzDecodeCSV"}, {"./internal/source/upload", "FuzzReaders"},
 		{"./internal/netguard", "FuzzCheckURL"}, {"./internal/engine", "FuzzEncode"},
+		{"./internal/jsonvalue", "FuzzParse"},
 	} {
 		s = append(s, scenario{promise: "fuzzing: " + t.name + " (" + fuzztime + ")", pkgs: []string{t.pkg}, fuzz: t.name,
 			figures: regexp.MustCompile(`execs`)})
