@@ -26,6 +26,8 @@ type writeGate struct {
 	// ended is when each team's last small batch ended, within
 	// lateWindow (othersLately).
 	ended store.RecentTeams
+	// after is time.After, or a test's stand-in.
+	after func(time.Duration) <-chan time.Time
 }
 
 // lateWindow is how recent another team's small batch must be for a big
@@ -81,9 +83,11 @@ func (g *writeGate) giveWay(ctx context.Context, team uuid.UUID, budget time.Dur
 		change := g.change
 		g.mu.Unlock()
 		if timeout == nil {
-			t := time.NewTimer(min(maxGiveWay, budget))
-			defer t.Stop()
-			timeout = t.C
+			after := g.after
+			if after == nil {
+				after = time.After
+			}
+			timeout = after(min(maxGiveWay, budget))
 		}
 		select {
 		case <-change:

@@ -8,22 +8,44 @@ import (
 	"github.com/google/uuid"
 )
 
+// fakeTimers stands in for time.After in a writeGate: it records the waits
+// asked for, and a wait ends only when the test fires it.
+type fakeTimers struct {
+	asked chan time.Duration
+	fire  chan time.Time
+}
+
+func newFakeTimers() *fakeTimers {
+	return &fakeTimers{asked: make(chan time.Duration, 16), fire: make(chan time.Time)}
+}
+
+func (f *fakeTimers) after(d time.Duration) <-chan time.Time {
+	f.asked <- d
+	return f.fire
+}
+
+// noWait fails when giveWay asked for a wait.
+func (f *fakeTimers) noWait(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case d := <-f.asked:
+		t.Fatalf("%s: gave way (a wait of %s)", what, d)
+	default:
+	}
+}
+
 // A big batch gives way while other teams' small ones are written: until
 // the last leaves, for at most maxGiveWay, and not at all when none is or
 // when they are its own team's.
 func TestWriteGate(t *testing.T) {
 	t.Parallel()
-	var g writeGate
+	timers := newFakeTimers()
+	g := writeGate{after: timers.after}
 	ctx := context.Background()
 	team, other := uuid.New(), uuid.New()
-	took := func() time.Duration {
-		start := time.Now()
-		g.giveWay(ctx, team, maxGiveWay)
-		return time.Since(start)
-	}
-	if d := took(); d > maxGiveWay/2 {
-		t.Fatalf("gave way for %s with no small batch", d)
-	}
+
+	g.giveWay(ctx, team, maxGiveWay)
+	timers.noWait(t, "no small batch")
 	if g.othersLately(team) {
 		t.Fatal("others write lately, yet none did")
 	}
@@ -31,22 +53,24 @@ func TestWriteGate(t *testing.T) {
 	if g.othersLately(team) {
 		t.Fatal("the team's own small batch counted as another team's")
 	}
-	if d := took(); d > maxGiveWay/2 {
-		t.Fatalf("gave way for %s to its own team's small batch", d)
-	}
+	g.giveWay(ctx, team, maxGiveWay)
+	timers.noWait(t, "its own team's small batch")
 
+	// Two small batches of another team: it waits until the last leaves.
 	leave1, leave2 := g.enter(other), g.enter(other)
-	done := make(chan time.Time)
-	start := time.Now()
-	go func() { g.giveWay(ctx, team, maxGiveWay); done <- time.Now() }()
-	time.Sleep(time.Millisecond)
-	leave1()
-	time.Sleep(time.Millisecond)
-	left := time.Now()
-	leave2()
-	if end := <-done; end.Before(left) && end.Sub(start) < maxGiveWay {
-		t.Fatal("stopped giving way with another team's small batch still written")
+	done := make(chan struct{})
+	go func() { g.giveWay(ctx, team, time.Hour); close(done) }()
+	if d := <-timers.asked; d != maxGiveWay {
+		t.Fatalf("waits for at most %s, want maxGiveWay (%s)", d, maxGiveWay)
 	}
+	leave1()
+	select {
+	case <-done:
+		t.Fatal("stopped giving way with another team's small batch still written")
+	case <-time.After(20 * time.Millisecond):
+	}
+	leave2()
+	<-done
 	own()
 	if !g.othersLately(team) {
 		t.Fatal("another team wrote just now, yet not lately")
@@ -58,27 +82,39 @@ func TestWriteGate(t *testing.T) {
 		t.Fatal("another team's batch older than lateWindow still counts")
 	}
 
-	leave := g.enter(other) // a small batch that takes long
+	// A small batch that takes long: the wait ends when its time is up.
+	leave := g.enter(other)
 	defer leave()
-	if d := took(); d < maxGiveWay || d > 20*maxGiveWay {
-		t.Fatalf("gave way for %s to a long small batch, want about %s", d, maxGiveWay)
-	}
+	done = make(chan struct{})
+	go func() { g.giveWay(ctx, team, time.Hour); close(done) }()
+	<-timers.asked
+	timers.fire <- time.Now()
+	<-done
+
+	// Or when the big batch's context ends.
+	ctx2, cancel := context.WithCancel(ctx)
+	done = make(chan struct{})
+	go func() { g.giveWay(ctx2, team, time.Hour); close(done) }()
+	<-timers.asked
+	cancel()
+	<-done
 }
 
-// A spent budget gives no way at all.
+// The budget bounds the wait, and a spent one gives no way at all.
 func TestWriteGateBudget(t *testing.T) {
 	t.Parallel()
-	var g writeGate
+	timers := newFakeTimers()
+	g := writeGate{after: timers.after}
 	leave := g.enter(uuid.New())
 	defer leave()
-	start := time.Now()
 	g.giveWay(context.Background(), uuid.New(), 0)
-	if d := time.Since(start); d > maxGiveWay/2 {
-		t.Fatalf("gave way for %s with no budget left", d)
+	timers.noWait(t, "no budget left")
+
+	done := make(chan struct{})
+	go func() { g.giveWay(context.Background(), uuid.New(), time.Millisecond); close(done) }()
+	if d := <-timers.asked; d != time.Millisecond {
+		t.Fatalf("with a budget of 1 ms it waits for at most %s", d)
 	}
-	start = time.Now()
-	g.giveWay(context.Background(), uuid.New(), time.Millisecond)
-	if d := time.Since(start); d >= maxGiveWay {
-		t.Fatalf("gave way for %s with a budget of 1 ms", d)
-	}
+	timers.fire <- time.Now()
+	<-done
 }
