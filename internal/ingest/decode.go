@@ -54,8 +54,10 @@ var errEmpty = badJSON("The body is empty; send a JSON object, a JSON array of o
 // wins over malformed JSON: the rest of a malformed body is read (not
 // kept) to find it, so that a body over its limit is refused as such.
 //
-// A body read whole (JSON up to headSize) is decoded at once. Any other is
-// decoded in turn (see engine.Turn): holding a slot of the team's CPU
+// A body read whole (JSON up to headSize) is decoded at once, by
+// jsonvalue; if jsonvalue declines it, by encoding/json, at once when it
+// is no bigger than wholeSlow. Any other is decoded in turn (see
+// engine.Turn): holding a slot of the team's CPU
 // share while it decodes, and none while it waits for the network, so
 // that a team sending huge bodies decodes them in its share of the
 // node's CPU, and on a thread of low priority. Waiting for a slot fails
