@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/tributary-dev/tributary/internal/mapping"
 )
 
 // Records are encoded once, by appendJSON, from the values mapping
-// produces: nil, bool, string, int64, float64, json.Number, []any and
-// map[string]any. It writes what encoding/json writes for them — object
+// produces: mapping.Fields (a record, its fields in order), nil, bool,
+// string, int64, float64, json.Number, []any and map[string]any. It writes what encoding/json writes for them — object
 // keys sorted, floats formatted alike — except that <, > and & are not
 // escaped (the JSON is stored and streamed, never inlined in HTML), and it
 // skips reflection. Other types fall back to encoding/json.
@@ -104,6 +106,11 @@ func (enc *encoder) appendJSON(b []byte, v any) ([]byte, error) {
 		b, err := enc.appendObject(b, x)
 		enc.depth--
 		return b, err
+	case mapping.Fields:
+		enc.depth++
+		b, err := enc.appendFields(b, x)
+		enc.depth--
+		return b, err
 	case []any:
 		if enc.depth >= MaxDepth {
 			return enc.tooDeep(b)
@@ -182,6 +189,24 @@ func (enc *encoder) appendObject(b []byte, m map[string]any) ([]byte, error) {
 		b = append(b, ':')
 		var err error
 		if b, err = enc.appendJSON(b, vals[o]); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendFields writes a record's fields in their order, which is by
+// name (mapping.Fields).
+func (enc *encoder) appendFields(b []byte, fs mapping.Fields) ([]byte, error) {
+	b = append(b, '{')
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = enc.appendString(b, f.Name)
+		b = append(b, ':')
+		var err error
+		if b, err = enc.appendJSON(b, f.Value); err != nil {
 			return b, err
 		}
 	}

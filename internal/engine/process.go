@@ -138,9 +138,11 @@ func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []M
 				reject(r.Raw, "mapping: "+r.Err.Error())
 				continue
 			}
-			if err := c.Schema.Validate(r.Fields); err != nil {
-				reject(r.Raw, "validation: "+err.Error())
-				continue
+			if c.Schema != nil {
+				if err := c.Schema.Validate(r.Fields.Map()); err != nil {
+					reject(r.Raw, "validation: "+err.Error())
+					continue
+				}
 			}
 			enc := encoder{}
 			data, err := enc.encode(r.Fields)
@@ -157,7 +159,7 @@ func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []M
 				reject(r.Raw, "record: a string holds the character U+0000 (NUL), which cannot be stored")
 				continue
 			}
-			accepted = append(accepted, Mapped{TS: r.TS, Data: data, Numbers: rollup.Numbers(r.Fields)})
+			accepted = append(accepted, Mapped{TS: r.TS, Data: data, Numbers: rollup.Numbers(r.Fields.All())})
 		}
 	}
 	return accepted, rejected

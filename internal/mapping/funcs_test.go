@@ -27,7 +27,7 @@ func evalExpr(t *testing.T, src string, value any, record map[string]any) (any, 
 	if rs[0].Err != nil {
 		return nil, rs[0].Err
 	}
-	return rs[0].Fields["in"], nil
+	return rs[0].Fields.Map()["in"], nil
 }
 
 func TestFunctions(t *testing.T) {

@@ -19,6 +19,7 @@ func FuzzCompileApply(f *testing.F) {
 		{`{"expr":"{'a': 1, 'b': [1,2]}"}`, `[1,2]`},
 		{`{"timestamp":{"path":"ts","format":"unix"},"keep_unmapped":true}`, `{"ts":1e308,"s":"\u0000"}`},
 		{`{"fields":{"d":{"path":"a.b.c","type":"string","default":"x"}}}`, `{"a":{"b":null}}`},
+		{`{"fields":{"b":{"type":"integer"},"a":{"path":"x"}},"keep_unmapped":true}`, `{"c":1,"b":"2","a":3,"x":null}`},
 	} {
 		f.Add(c[0], c[1])
 	}
@@ -49,8 +50,15 @@ func FuzzCompileApply(f *testing.F) {
 			if r.TS.IsZero() {
 				t.Fatalf("a mapped record without a time: %+v", r)
 			}
-			if _, err := json.Marshal(r.Fields); err != nil {
+			got, err := json.Marshal(r.Fields)
+			if err != nil {
 				t.Fatalf("mapped fields do not encode: %v", err)
+			}
+			if r.Fields == nil || !sortedFields(r.Fields) {
+				t.Fatalf("mapped fields are not sorted by name, each once: %+v", r.Fields)
+			}
+			if want, _ := json.Marshal(r.Fields.Map()); string(got) != string(want) {
+				t.Fatalf("fields encode as %s, their map as %s", got, want)
 			}
 		}
 	})

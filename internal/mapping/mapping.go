@@ -56,11 +56,12 @@ type field struct {
 type Result struct {
 	// TS is the event time, in UTC.
 	TS time.Time
-	// Fields is the mapped record. Its values are JSON values: nil, bool,
-	// string, int64, float64, []any and map[string]any; times are RFC 3339
-	// strings in UTC. It may share memory with the input and must not be
-	// modified. Nil when Err is set.
-	Fields map[string]any
+	// Fields is the mapped record, sorted by name. Its values are JSON
+	// values: nil, bool, string, int64, float64, []any and map[string]any;
+	// times are RFC 3339 strings in UTC. It may share memory with the
+	// input and must not be modified. Nil when Err is set; not nil
+	// otherwise, even without fields.
+	Fields Fields
 	// Raw is the input record, as it was extracted from the input.
 	Raw any
 	// Err is why the record was rejected; its message names the field, such
@@ -456,7 +457,7 @@ func (m *Mapping) apply(st *state, rec any, arrival time.Time) Result {
 			errs = append(errs, &RecordError{Where: "record", Reason: "expr: " + err.Error()})
 			break
 		}
-		res.Fields = n.(map[string]any)
+		res.Fields = fieldsOf(n.(map[string]any))
 	case len(m.fields) > 0:
 		res.Fields, errs = m.mapFields(st, rec, recordEnv)
 	default:
@@ -470,7 +471,7 @@ func (m *Mapping) apply(st *state, rec any, arrival time.Time) Result {
 			errs = append(errs, &RecordError{Where: "record", Reason: err.Error()})
 			break
 		}
-		res.Fields = n.(map[string]any)
+		res.Fields = fieldsOf(n.(map[string]any))
 	}
 
 	if err := m.timestamp(st, rec, recordEnv, res.Fields, arrival, &res.TS); err != nil {
@@ -482,21 +483,20 @@ func (m *Mapping) apply(st *state, rec any, arrival time.Time) Result {
 	return res
 }
 
-func (m *Mapping) mapFields(st *state, rec, recordEnv any) (map[string]any, recordErrors) {
-	var errs recordErrors
-	size := len(m.fields)
-	obj, isObj := rec.(map[string]any)
-	if m.keepUnmapped && isObj {
-		size += len(obj)
-	}
-	out := make(map[string]any, size)
-	if m.keepUnmapped && isObj {
+func (m *Mapping) mapFields(st *state, rec, recordEnv any) (Fields, recordErrors) {
+	// With keep_unmapped, the input's fields too, with the mapped ones in
+	// place of those of the same name; a mapped field left out (null, no
+	// default) is left out of the input's too.
+	var input map[string]any
+	if obj, ok := rec.(map[string]any); ok && m.keepUnmapped {
 		n, err := normalize(obj)
 		if err != nil {
 			return nil, recordErrors{{Where: "record", Reason: err.Error()}}
 		}
-		maps.Copy(out, n.(map[string]any))
+		input = n.(map[string]any)
 	}
+	var errs recordErrors
+	out := make(Fields, 0, len(m.fields))
 	for i := range m.fields {
 		f := &m.fields[i]
 		v, found := f.path.Lookup(rec)
@@ -514,15 +514,13 @@ func (m *Mapping) mapFields(st *state, rec, recordEnv any) (map[string]any, reco
 		if v == nil {
 			switch {
 			case f.def != nil:
-				out[f.name] = f.def
+				out = append(out, Field{f.name, f.def})
 			case f.required && f.prog != nil && (found || !f.explicitPath):
 				errs = append(errs, fieldErr(f.name, "required, but the expression returned null"))
 			case f.required && !found:
 				errs = append(errs, fieldErr(f.name, "required, but missing at %s", f.path))
 			case f.required:
 				errs = append(errs, fieldErr(f.name, "required, but null at %s", f.path))
-			default:
-				delete(out, f.name) // not even a kept input field of that name
 			}
 			continue
 		}
@@ -531,17 +529,28 @@ func (m *Mapping) mapFields(st *state, rec, recordEnv any) (map[string]any, reco
 			errs = append(errs, fieldErr(f.name, "%v", err))
 			continue
 		}
-		out[f.name] = cv
+		out = append(out, Field{f.name, cv})
 	}
-	return out, errs
+	if len(errs) > 0 || input == nil {
+		return out, errs // in m.fields' order: by name
+	}
+	all := maps.Clone(input)
+	for i := range m.fields {
+		delete(all, m.fields[i].name)
+	}
+	for _, f := range out {
+		all[f.Name] = f.Value
+	}
+	return fieldsOf(all), nil
 }
 
 // timestamp sets *ts from the spec, or from the mapped record's "ts", or to
 // the arrival time.
-func (m *Mapping) timestamp(st *state, rec, recordEnv any, fields map[string]any, arrival time.Time, ts *time.Time) *RecordError {
+func (m *Mapping) timestamp(st *state, rec, recordEnv any, fields Fields, arrival time.Time, ts *time.Time) *RecordError {
 	if m.ts == nil {
 		*ts = arrival
-		if s, ok := fields["ts"].(string); ok {
+		v, _ := fields.Get("ts")
+		if s, ok := v.(string); ok {
 			if t, err := parseRFC3339(s); err == nil {
 				if t, err = checkRange(t.UTC()); err == nil {
 					*ts = t

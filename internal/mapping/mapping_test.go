@@ -180,10 +180,10 @@ func TestApplyFields(t *testing.T) {
 			if rs[0].Err != nil {
 				t.Fatal(rs[0].Err)
 			}
-			if got := rs[0].Fields["temperature_c"].(float64); got < 26.849 || got > 26.851 {
+			if got := rs[0].Fields.Map()["temperature_c"].(float64); got < 26.849 || got > 26.851 {
 				t.Errorf("temperature_c = %v", got)
 			}
-			if got := rs[0].Fields["station"]; got != "10384" {
+			if got := rs[0].Fields.Map()["station"]; got != "10384" {
 				t.Errorf("station = %#v, want the number as a string", got)
 			}
 			if !rs[0].TS.Equal(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)) {
@@ -210,7 +210,7 @@ func TestApplyFields(t *testing.T) {
 			if rs[2].Err != nil {
 				t.Fatal(rs[2].Err)
 			}
-			if _, ok := rs[2].Fields["station"]; ok || len(rs[2].Fields) != 1 {
+			if _, ok := rs[2].Fields.Map()["station"]; ok || len(rs[2].Fields) != 1 {
 				t.Errorf("Fields = %v, want only temperature_c", rs[2].Fields)
 			}
 		})
@@ -349,7 +349,7 @@ func TestApplyFieldRules(t *testing.T) {
 			if r.Err != nil {
 				t.Fatal(r.Err)
 			}
-			if !reflect.DeepEqual(r.Fields, tt.want) {
+			if !reflect.DeepEqual(r.Fields.Map(), tt.want) {
 				t.Errorf("Fields = %#v, want %#v", r.Fields, tt.want)
 			}
 		})
@@ -391,7 +391,7 @@ func TestApplyRecordExpr(t *testing.T) {
 	}
 	k, c := 300.0, 273.15
 	want := map[string]any{"t": k - c, "station": "10384", "at": "2024-05-01T10:00:00Z"}
-	if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields, want) {
+	if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields.Map(), want) {
 		t.Errorf("record 0 = %#v, %v; want %#v", rs[0].Fields, rs[0].Err, want)
 	}
 	if rs[1].Err == nil || !strings.HasPrefix(rs[1].Err.Error(), "record: expr: invalid operation: string - number") {
@@ -403,7 +403,7 @@ func TestApplyRecordExpr(t *testing.T) {
 
 	m = mustCompile(t, Spec{Expr: "record.x"})
 	rs, _ = m.Apply(decodeNumber(t, `[{"x":{"a":1}},{"x":5}]`), arrival)
-	if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields, map[string]any{"a": int64(1)}) {
+	if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields.Map(), map[string]any{"a": int64(1)}) {
 		t.Errorf("record 0 = %#v, %v", rs[0].Fields, rs[0].Err)
 	}
 	if rs[1].Err == nil || rs[1].Err.Error() != "record: expr must return a map, returned number 5" {
@@ -423,7 +423,7 @@ func TestApplyPassThrough(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := map[string]any{"a": int64(1), "b": map[string]any{"c": "x"}, "ts": "2024-05-01T10:00:00Z"}
-			if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields, want) {
+			if rs[0].Err != nil || !reflect.DeepEqual(rs[0].Fields.Map(), want) {
 				t.Errorf("record 0 = %#v, %v", rs[0].Fields, rs[0].Err)
 			}
 			if !rs[0].TS.Equal(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)) {

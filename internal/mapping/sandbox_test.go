@@ -216,7 +216,7 @@ func TestBoundedFunctionsKeepTheirBehaviour(t *testing.T) {
 			t.Errorf("%s: %v", src, r.Err)
 			continue
 		}
-		if got := r.Fields["v"]; fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := r.Fields.Map()["v"]; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s = %#v, want %#v", src, got, want)
 		}
 	}
@@ -245,7 +245,7 @@ func TestSandboxBudgetIsDeterministic(t *testing.T) {
 		}
 		s := ""
 		for _, r := range rs {
-			s += fmt.Sprintf("%v/%v ", r.Fields["n"], r.Err != nil)
+			s += fmt.Sprintf("%v/%v ", r.Fields.Map()["n"], r.Err != nil)
 		}
 		return s
 	}

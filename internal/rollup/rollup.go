@@ -18,6 +18,7 @@ package rollup
 
 import (
 	"encoding/json"
+	"iter"
 	"math"
 	"sort"
 	"strconv"
@@ -270,12 +271,12 @@ type Value struct {
 // Numbers returns the numeric top-level fields of a record, for
 // Set.AddNumbers. It lets a caller keep a record's numbers, and drop its
 // other fields, until its batch is put together.
-func Numbers(fields map[string]any) []Value {
+func Numbers(fields iter.Seq2[string, any]) []Value {
 	var out []Value
 	for name, v := range fields {
 		if f, ok := Number(v); ok && len(name) <= MaxFieldName {
 			if out == nil {
-				out = make([]Value, 0, len(fields))
+				out = make([]Value, 0, 8)
 			}
 			out = append(out, Value{name, f})
 		}

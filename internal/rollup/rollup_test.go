@@ -3,6 +3,7 @@ package rollup_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -132,7 +133,7 @@ func TestSetMatchesReference(t *testing.T) {
 			hi := min(len(recs), lo+1+r.IntN(50))
 			var part rollup.Set
 			for i := lo; i < hi; i++ {
-				part.AddNumbers(tss[i], rollup.Numbers(recs[i]))
+				part.AddNumbers(tss[i], rollup.Numbers(maps.All(recs[i])))
 			}
 			merged.Merge(&part)
 			lo = hi

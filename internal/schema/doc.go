@@ -8,7 +8,7 @@
 // validation never touches the network or the disk. A bad document gives an
 // error naming the place in the document.
 //
-// Validate checks one mapped record (the Fields of a mapping.Result) and
+// Validate checks one mapped record (mapping.Result.Fields.Map()) and
 // returns nil or an error with a short reason per failing field, such as
 // "temperature_c: must be <= 60 but found 75", bounded in length so that it
 // can be stored with each rejected record. A nil *Schema validates

@@ -21,7 +21,7 @@ func Example() {
 		panic(err) // reported to the user when the pipeline is saved
 	}
 
-	// Mapped records, as mapping.Result.Fields.
+	// Mapped records, as mapping.Result.Fields.Map() gives them.
 	for _, rec := range []map[string]any{
 		{"temperature_c": 21.5, "station": "10384"},
 		{"temperature_c": int64(75)},

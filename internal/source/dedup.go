@@ -123,7 +123,7 @@ func (d *dedup) keys(records []any) ([][]byte, error) {
 			if err != nil || len(res) != 1 || res[0].Err != nil {
 				continue
 			}
-			v = res[0].Fields["key"]
+			v, _ = res[0].Fields.Get("key")
 		}
 		if v == nil {
 			continue
