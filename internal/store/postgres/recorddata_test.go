@@ -5,6 +5,12 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tributary-dev/tributary/internal/core"
+	"github.com/tributary-dev/tributary/internal/store"
 )
 
 // Records' data is json in a new database (migration 0016), stored as
@@ -128,4 +134,64 @@ func TestRecordsDataType(t *testing.T) {
 		t.Fatalf("an empty jsonb records table stayed %s, want json", typ)
 	}
 	roundTrip(true)
+}
+
+// A big batch's records are copied in PostgreSQL's binary format, which
+// the store writes itself (copy.go): every column reads back as a small
+// batch's INSERT stores it, times to the microsecond before 2000 and
+// after, and data byte for byte.
+func TestCopyRecordsColumns(t *testing.T) {
+	e := setupStorage(t, 1)
+	ctx, pool, pipe := t.Context(), e.st.Pool(), e.pipes[0]
+	days := []time.Time{
+		time.Date(1969, 7, 20, 20, 17, 40, 123456789, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Now().UTC(),
+		time.Date(2100, 3, 1, 12, 0, 0, 1000, time.UTC),
+	}
+	datas := []string{`{}`, `{"a":1,"b":[true,null,"x"]}`, `{"s":"é \"q\" \\ \u2028 😀","n":-1.5e-7}`}
+	for _, n := range []int{3, 1200} {
+		b := &store.Batch{TeamID: e.team, PipelineID: pipe, Version: 7, Persist: true,
+			Run: core.Run{ID: core.NewID(), Trigger: core.TriggerWebhook, StartedAt: core.Now()}}
+		for i := range n {
+			ts := days[i%len(days)].Add(time.Duration(i) * 1001 * time.Nanosecond)
+			b.Records = append(b.Records, core.Record{TS: ts, Data: json.RawMessage(datas[i%len(datas)])})
+		}
+		if err := e.st.WriteBatch(ctx, b); err != nil {
+			t.Fatalf("batch of %d: %v", n, err)
+		}
+		want := map[int64]core.Record{}
+		ids := make([]int64, n)
+		for i, r := range b.Records {
+			want[r.ID], ids[i] = r, r.ID
+		}
+		type row struct {
+			ID             int64
+			Team, Pipeline uuid.UUID
+			TS             time.Time
+			Version, Size  int32
+			Data           string
+		}
+		rows, err := pool.Query(ctx, `SELECT id, team_id, pipeline_id, ts, version, size, data::text FROM records WHERE id = ANY($1)`, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range got {
+			w := want[r.ID]
+			if r.Team != e.team || r.Pipeline != pipe || r.Version != 7 || int(r.Size) != len(w.Data) || r.Data != string(w.Data) ||
+				!r.TS.Equal(w.TS.Truncate(time.Microsecond)) {
+				t.Fatalf("batch of %d: record %d reads (%s %s %s v%d size %d %s), written (%s %s %s v7 size %d %s)",
+					n, r.ID, r.Team, r.Pipeline, r.TS.UTC().Format(time.RFC3339Nano), r.Version, r.Size, r.Data,
+					e.team, pipe, w.TS.Format(time.RFC3339Nano), len(w.Data), w.Data)
+			}
+		}
+		if read := len(got); read != n {
+			t.Fatalf("batch of %d: %d records read back", n, read)
+		}
+	}
 }

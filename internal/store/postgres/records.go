@@ -147,9 +147,6 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 // log's insertion locks, the shared buffers).
 const copyRecordsMin = 1000
 
-// recordColumns are the columns a COPY of records fills.
-var recordColumns = []string{"id", "team_id", "pipeline_id", "ts", "version", "size", "data"}
-
 // A big batch copies its records in chunks, and gives way to other
 // teams' small batches before each (writeGate): chunks of
 // copyChunkRecords, about a quarter of a millisecond of a backend's work,
@@ -166,6 +163,7 @@ const (
 // chunks, giving way to other teams' small batches before each.
 func (s *Store) copyBatchRecords(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
 	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
+	jsonb := s.data.Load().name == "jsonb"
 	var copying, waited time.Duration
 	for start := 0; start < len(b.Records); {
 		// It gives way for about as long as it copies at most, so that
@@ -180,11 +178,7 @@ func (s *Store) copyBatchRecords(ctx context.Context, tx pgx.Tx, b *store.Batch)
 		}
 		chunk := b.Records[start:min(start+n, len(b.Records))]
 		start += len(chunk)
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"records"}, recordColumns, pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
-			r := &chunk[i]
-			return []any{r.ID, team, pipe, r.TS, version, int32(len(r.Data)), []byte(r.Data)}, nil
-		}))
-		if err != nil {
+		if err := copyRecords(ctx, tx, team, pipe, version, chunk, jsonb); err != nil {
 			return err
 		}
 		copying += time.Since(began)
