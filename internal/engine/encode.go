@@ -15,8 +15,9 @@ import (
 )
 
 // Records are encoded once, by appendJSON, from the values mapping
-// produces: mapping.Fields (a record, its fields in order), nil, bool,
-// string, int64, float64, json.Number, []any and map[string]any. It writes what encoding/json writes for them — object
+// produces: mapping.Fields (a record, its fields in order: encodeRecord),
+// and in it nil, bool, string, int64, float64, json.Number, []any and
+// map[string]any. It writes what encoding/json writes for them — object
 // keys sorted, floats formatted alike — except that <, > and & are not
 // escaped (the JSON is stored and streamed, never inlined in HTML), and it
 // skips reflection. Other types fall back to encoding/json.
@@ -57,11 +58,25 @@ type encoder struct {
 
 // encode returns v as compact JSON in a fresh slice of its own size.
 func (enc *encoder) encode(v any) (json.RawMessage, error) {
+	return encodeWith(func(b []byte) ([]byte, error) { return enc.appendJSON(b, v) }, slices.Clone)
+}
+
+// encodeRecord returns a mapped record as compact JSON in the slice keep
+// returns, given the JSON in a scratch buffer.
+func (enc *encoder) encodeRecord(fs mapping.Fields, keep func([]byte) []byte) (json.RawMessage, error) {
+	enc.depth++
+	defer func() { enc.depth-- }()
+	return encodeWith(func(b []byte) ([]byte, error) { return enc.appendFields(b, fs) }, keep)
+}
+
+// encodeWith appends JSON to a scratch buffer and returns what keep makes
+// of it.
+func encodeWith(appendJSON func([]byte) ([]byte, error), keep func([]byte) []byte) (json.RawMessage, error) {
 	bp := scratch.Get().(*[]byte)
-	b, err := enc.appendJSON((*bp)[:0], v)
+	b, err := appendJSON((*bp)[:0])
 	var out json.RawMessage
 	if err == nil {
-		out = slices.Clone(b)
+		out = keep(b)
 	}
 	if cap(b) <= 1<<16 { // do not pin one huge record's buffer
 		*bp = b
@@ -104,11 +119,6 @@ func (enc *encoder) appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		enc.depth++
 		b, err := enc.appendObject(b, x)
-		enc.depth--
-		return b, err
-	case mapping.Fields:
-		enc.depth++
-		b, err := enc.appendFields(b, x)
 		enc.depth--
 		return b, err
 	case []any:

@@ -49,7 +49,7 @@ type Mapped struct {
 // and Version are set when the batch is written.
 func (e *Engine) Process(c *pipeline.Compiled, inputs []any, arrival time.Time) (accepted []Mapped, rejected []core.Rejected) {
 	accepted = make([]Mapped, 0, len(inputs))
-	return process(c, inputs, arrival.UTC(), accepted, nil, nil)
+	return process(c, inputs, arrival.UTC(), newOutputs(len(inputs)), accepted, nil, nil)
 }
 
 // Slices of mapping work, in the operations of mapping.MaxOps (about
@@ -97,12 +97,13 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 	// rest of a costly request on a low-priority thread, so that the
 	// kernel runs the other teams' requests and commits first.
 	i := 0
+	out := newOutputs(len(inputs))
 	mapUntil := func(light bool) {
 		for ; i < len(inputs) && (!light || p.total < heavyWork); i++ {
 			if err = ctx.Err(); err != nil {
 				return
 			}
-			accepted, rejected = process(c, inputs[i:i+1], arrival, accepted, rejected, p)
+			accepted, rejected = process(c, inputs[i:i+1], arrival, out, accepted, rejected, p)
 			p.Work(inputWork)
 		}
 	}
@@ -116,9 +117,22 @@ func (e *Engine) ProcessFor(ctx context.Context, teamID uuid.UUID, c *pipeline.C
 	return accepted, rejected, nil
 }
 
+// outputs holds the memory of a request's accepted records (their JSON
+// and their numbers), shared by them (see chunks).
+type outputs struct {
+	data chunks[byte]
+	nums chunks[rollup.Value]
+	// inputsLeft is how many of the request's inputs are still to map.
+	inputsLeft int
+}
+
+func newOutputs(inputs int) *outputs {
+	return &outputs{data: chunks[byte]{max: 64 << 10}, nums: chunks[rollup.Value]{max: 2048}, inputsLeft: inputs}
+}
+
 // process maps inputs, appending to accepted and rejected, and tells p
 // (when not nil) of the work of the expressions as they run.
-func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []Mapped, rejected []core.Rejected, p *Turn) ([]Mapped, []core.Rejected) {
+func process(c *pipeline.Compiled, inputs []any, arrival time.Time, out *outputs, accepted []Mapped, rejected []core.Rejected, p *Turn) ([]Mapped, []core.Rejected) {
 	var pace mapping.Pacer
 	if p != nil {
 		pace = p
@@ -127,6 +141,7 @@ func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []M
 		rejected = append(rejected, core.Rejected{ReceivedAt: arrival, Raw: encodeRaw(raw), Reason: reason})
 	}
 	for _, in := range inputs {
+		out.inputsLeft--
 		results, err := c.Mapping.ApplyPaced(in, arrival, pace)
 		if err != nil {
 			reject(in, "mapping: "+err.Error())
@@ -144,8 +159,10 @@ func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []M
 					continue
 				}
 			}
+			// The records still to come: this input's and one per input.
+			left := len(results) - i + out.inputsLeft
 			enc := encoder{}
-			data, err := enc.encode(r.Fields)
+			data, err := enc.encodeRecord(r.Fields, func(b []byte) []byte { return out.data.copy(b, left) })
 			switch {
 			case errors.Is(err, errTooDeep), errors.Is(err, errNumberRange):
 				reject(r.Raw, "record: "+err.Error())
@@ -159,7 +176,9 @@ func process(c *pipeline.Compiled, inputs []any, arrival time.Time, accepted []M
 				reject(r.Raw, "record: a string holds the character U+0000 (NUL), which cannot be stored")
 				continue
 			}
-			accepted = append(accepted, Mapped{TS: r.TS, Data: data, Numbers: rollup.Numbers(r.Fields.All())})
+			// At most one number per field.
+			nums := out.nums.keep(rollup.AppendNumbers(out.nums.room(len(r.Fields), left), r.Fields.All()))
+			accepted = append(accepted, Mapped{TS: r.TS, Data: data, Numbers: nums})
 		}
 	}
 	return accepted, rejected

@@ -164,8 +164,8 @@ func (s *Set) Add(ts time.Time, fields map[string]any) {
 	}
 }
 
-// AddNumbers adds the numbers of one record observed at ts, as Numbers
-// extracted them.
+// AddNumbers adds the numbers of one record observed at ts, as
+// AppendNumbers extracted them.
 func (s *Set) AddNumbers(ts time.Time, nums []Value) {
 	s.records++
 	for _, n := range nums {
@@ -268,20 +268,16 @@ type Value struct {
 	Value float64
 }
 
-// Numbers returns the numeric top-level fields of a record, for
-// Set.AddNumbers. It lets a caller keep a record's numbers, and drop its
-// other fields, until its batch is put together.
-func Numbers(fields iter.Seq2[string, any]) []Value {
-	var out []Value
+// AppendNumbers appends the numeric top-level fields of a record to dst,
+// for Set.AddNumbers. It lets a caller keep a record's numbers, and drop
+// its other fields, until its batch is put together.
+func AppendNumbers(dst []Value, fields iter.Seq2[string, any]) []Value {
 	for name, v := range fields {
 		if f, ok := Number(v); ok && len(name) <= MaxFieldName {
-			if out == nil {
-				out = make([]Value, 0, 8)
-			}
-			out = append(out, Value{name, f})
+			dst = append(dst, Value{name, f})
 		}
 	}
-	return out
+	return dst
 }
 
 // Number reports whether v is a JSON number as decoding and mapping

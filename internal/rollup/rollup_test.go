@@ -133,7 +133,7 @@ func TestSetMatchesReference(t *testing.T) {
 			hi := min(len(recs), lo+1+r.IntN(50))
 			var part rollup.Set
 			for i := lo; i < hi; i++ {
-				part.AddNumbers(tss[i], rollup.Numbers(maps.All(recs[i])))
+				part.AddNumbers(tss[i], rollup.AppendNumbers(nil, maps.All(recs[i])))
 			}
 			merged.Merge(&part)
 			lo = hi
