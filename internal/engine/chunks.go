@@ -31,7 +31,7 @@ func (c *chunks[T]) room(n, left int) []T {
 	if cap(c.buf)-len(c.buf) < n {
 		c.buf = make([]T, 0, max(n, min(c.max, n*left)))
 	}
-	return c.buf[len(c.buf):len(c.buf):len(c.buf)+n]
+	return c.buf[len(c.buf) : len(c.buf) : len(c.buf)+n]
 }
 
 // keep takes v, built in the slice room returned, as used, and returns it
