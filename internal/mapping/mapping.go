@@ -342,7 +342,8 @@ func (m *Mapping) ApplyPaced(input any, arrival time.Time, p Pacer) ([]Result, e
 	if m == nil {
 		m = &passThrough
 	}
-	recs, err := m.extract(input)
+	var one [1]any // an object input's one record, without allocating
+	recs, err := m.extract(input, one[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +376,9 @@ func (m *Mapping) SplitsInput() bool {
 // has no expressions, so its pool is never used.
 var passThrough Mapping
 
-func (m *Mapping) extract(input any) ([]any, error) {
+// extract returns the records of input: the array at the records path,
+// else the input's elements or the input itself, appended to buf.
+func (m *Mapping) extract(input any, buf []any) ([]any, error) {
 	if !m.records.Empty() {
 		v, ok := m.records.Lookup(input)
 		if !ok {
@@ -391,7 +394,7 @@ func (m *Mapping) extract(input any) ([]any, error) {
 	case []any:
 		return t, nil
 	case map[string]any:
-		return []any{t}, nil
+		return append(buf, t), nil
 	}
 	return nil, fmt.Errorf("%w: the input is %s, not an object or an array", ErrRecords, kindOf(input))
 }
