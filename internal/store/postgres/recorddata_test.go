@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,76 @@ func TestCopyRecordsColumns(t *testing.T) {
 		if read := len(got); read != n {
 			t.Fatalf("batch of %d: %d records read back", n, read)
 		}
+	}
+}
+
+// Records' index is ascending in a new database (migration 0017); one
+// that held records before keeps its descending index, and reads come
+// in the same order from both.
+func TestRecordsIndexAscending(t *testing.T) {
+	e := setupStorage(t, 1)
+	ctx, pool, pipe := t.Context(), e.st.Pool(), e.pipes[0]
+	e.native() // a TimescaleDB hypertable keeps its index (its compression orders by ts DESC)
+	indexDef := func() string {
+		t.Helper()
+		var def string
+		if err := pool.QueryRow(ctx, `SELECT pg_get_indexdef('records_pipeline_ts_idx'::regclass)`).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	newest := func() []int64 {
+		t.Helper()
+		recs, err := e.st.Records(ctx, e.team, pipe, store.RecordQuery{Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int64, len(recs))
+		for i, r := range recs {
+			ids[i] = r.ID
+		}
+		return ids
+	}
+	if def := indexDef(); !strings.Contains(def, "(pipeline_id, ts, id)") {
+		t.Fatalf("a new database's records index is %s, want (pipeline_id, ts, id)", def)
+	}
+	base := time.Now().UTC().Truncate(time.Second)
+	recs := e.write(nil, pipe, base, base.Add(3*time.Second), base.Add(time.Second), base.Add(2*time.Second))
+	want := []int64{recs[1].ID, recs[3].ID, recs[2].ID, recs[0].ID}
+	if got := newest(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("newest records = %v, want %v", got, want)
+	}
+
+	// A database that held records under the descending index keeps it.
+	for _, sql := range []string{
+		`DROP INDEX records_pipeline_ts_idx`,
+		`CREATE INDEX records_pipeline_ts_idx ON records (pipeline_id, ts DESC, id DESC)`,
+		`DELETE FROM tributary_migrations WHERE version = 17`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if def := indexDef(); !strings.Contains(def, "(pipeline_id, ts DESC, id DESC)") {
+		t.Fatalf("a database holding records: its index became %s, want it left descending", def)
+	}
+	if got := newest(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("newest records under the descending index = %v, want %v", got, want)
+	}
+
+	// An empty one gets the ascending index.
+	for _, sql := range []string{`DELETE FROM records`, `DELETE FROM tributary_migrations WHERE version = 17`} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if def := indexDef(); !strings.Contains(def, "(pipeline_id, ts, id)") {
+		t.Fatalf("an empty database's records index is %s after migrating, want (pipeline_id, ts, id)", def)
 	}
 }
