@@ -55,6 +55,7 @@ func main() {
 	flag.StringVar(&o.summary, "summary", "", "file to write the summary table to, in Markdown")
 	flag.StringVar(&o.pgPidFile, "pg-pid-file", "", "postmaster.pid of the PostgreSQL cluster, to report its CPU time per record")
 	flag.BoolVar(&o.quick, "quick", false, "measure only Tributary at full load (1 and 100 records per request), for profiling")
+	flag.BoolVar(&o.half, "half", false, "with -quick, also measure at half of the full load, for the latency")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "ingest bench:", err)
@@ -69,7 +70,7 @@ type options struct {
 	duration, warmup time.Duration
 	telegraf         string
 	summary          string
-	quick            bool
+	quick, half      bool
 	pgPidFile        string
 }
 
@@ -207,7 +208,11 @@ func runQuick(ctx context.Context, o options) error {
 		return err
 	}
 	report("tributary, 1 record/request", load(o, hook, 1, 0, srv.cmd.Process.Pid), 1)
-	report("tributary, 100 records/request", load(o, hook, 100, 0, srv.cmd.Process.Pid), 100)
+	hundred := load(o, hook, 100, 0, srv.cmd.Process.Pid)
+	report("tributary, 100 records/request", hundred, 100)
+	if o.half {
+		report(fmt.Sprintf("tributary, 100 records/request at half load (%.0f req/s)", hundred.rps()/2), load(o, hook, 100, hundred.rps()/2, srv.cmd.Process.Pid), 100)
+	}
 	return nil
 }
 
