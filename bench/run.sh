@@ -70,7 +70,10 @@ end='<!-- end of make bench: ingest -->'
   echo "flush (pg_test_fsync: fdatasync 1.3-2.7 ms here) and scheduling on cores shared with the load"
   echo "generator, PostgreSQL and Telegraf. Telegraf answers before it writes, so its rate includes no"
   echo "commit: to match it on single records, a request would have to be committed within"
-  echo "32 ÷ Telegraf's rate, about 1 ms or less, under one fsync of this disk. On a loaded machine the"
+  echo "32 ÷ Telegraf's rate, about 1 ms or less, under one fsync of this disk. The row \"raw pgx"
+  echo "commits\" measures that limit in the same run: 32 connections that each insert one row and"
+  echo "commit, with nothing else to do, are as fast as acknowledging after commit can be; its ratio to"
+  echo "Telegraf's rate is the most any such server can reach on this machine. On a loaded machine the"
   echo "scheduling delay dominates; compare the ratios within one run, and the CPU time per record."
   echo
   echo "## Raw output"

@@ -54,7 +54,7 @@ func main() {
 	flag.StringVar(&o.telegraf, "telegraf", "", "Telegraf binary built from bench/telegraf, run as the peer (PostgreSQL only); empty skips it")
 	flag.StringVar(&o.summary, "summary", "", "file to write the summary table to, in Markdown")
 	flag.StringVar(&o.pgPidFile, "pg-pid-file", "", "postmaster.pid of the PostgreSQL cluster, to report its CPU time per record")
-	flag.BoolVar(&o.quick, "quick", false, "measure only Tributary at full load (1 and 100 records per request), for profiling")
+	flag.BoolVar(&o.quick, "quick", false, "measure only Tributary at full load (1 and 100 records per request), and raw commits on PostgreSQL, for profiling")
 	flag.BoolVar(&o.half, "half", false, "with -quick, also measure at half of the full load, for the latency")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
@@ -171,6 +171,13 @@ func run(ctx context.Context, o options) error {
 		sum.copy, sum.copyCPU = copyRate, copyCPU
 		fmt.Printf("raw pgx COPY of the same rows: %.0f rows/s, %.1f µs of PostgreSQL CPU per row\n", copyRate, float64(copyCPU.Nanoseconds())/1000)
 		fmt.Printf("ratio 100-record rows/s vs raw COPY: %.2f (issue asks >= 0.8)\n", hundred.rps()*100/copyRate)
+		commits, err := rawCommits(ctx, o, srv.pipelineID, srv.teamID)
+		if err != nil {
+			return err
+		}
+		sum.commits = commits
+		fmt.Printf("raw pgx commits of one row each from %d connections: %.0f/s\n", o.conns, commits)
+		fmt.Printf("ratio single-record req/s vs raw commits: %.2f\n", one.rps()/commits)
 		if o.telegraf != "" {
 			t1, t100, err := runTelegraf(ctx, o)
 			if err != nil {
@@ -207,11 +214,19 @@ func runQuick(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	report("tributary, 1 record/request", load(o, hook, 1, 0, srv.cmd.Process.Pid), 1)
+	one := load(o, hook, 1, 0, srv.cmd.Process.Pid)
+	report("tributary, 1 record/request", one, 1)
 	hundred := load(o, hook, 100, 0, srv.cmd.Process.Pid)
 	report("tributary, 100 records/request", hundred, 100)
 	if o.half {
 		report(fmt.Sprintf("tributary, 100 records/request at half load (%.0f req/s)", hundred.rps()/2), load(o, hook, 100, hundred.rps()/2, srv.cmd.Process.Pid), 100)
+	}
+	if o.dbURL != "" {
+		commits, err := rawCommits(ctx, o, srv.pipelineID, srv.teamID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("raw pgx commits of one row each from %d connections: %.0f/s; single-record req/s ÷ raw commits: %.2f\n", o.conns, commits, one.rps()/commits)
 	}
 	return nil
 }
@@ -636,6 +651,50 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (rate fl
 	return float64(n) / time.Since(start).Seconds(), dbCPUSince(o, cpu0) / time.Duration(n), nil
 }
 
+// rawCommits measures the limit of acknowledging after commit with the
+// load generator's connections: as many connections, each inserting one
+// row of the benchmark's shape into the records table and committing
+// (one transaction a row, PostgreSQL sharing WAL flushes between
+// concurrent commits), then starting the next. A request acknowledged
+// after its commit cannot be answered faster than a bare commit, so this
+// is the ceiling of single-record requests, in commits a second.
+func rawCommits(ctx context.Context, o options, pipelineID, teamID string) (float64, error) {
+	cfg, err := pgxpool.ParseConfig(o.dbURL)
+	if err != nil {
+		return 0, err
+	}
+	cfg.MaxConns = int32(o.conns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	data := `{"direction":12,"humidity":55.5,"id":1234,"note":"steady","ok":true,"pressure":1013.2,"station":"BERLIN-1","tags":["a","b"],"temp_c":17.35,"wind":3.4}`
+	pid, tid := uuid.MustParse(pipelineID), uuid.MustParse(teamID)
+	var total atomic.Int64
+	deadline := time.Now().Add(o.duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range o.conns {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := pool.Exec(ctx, `INSERT INTO records (id, team_id, pipeline_id, ts, version, size, data)
+					VALUES (nextval('records_id_seq'), $1, $2, now(), 1, $3, $4)`, tid, pid, len(data), data); err != nil {
+					fmt.Fprintln(os.Stderr, "raw commits:", err)
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	n := total.Load()
+	if n == 0 {
+		return 0, errors.New("raw commits: none")
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
 func nextIDs(ctx context.Context, tx pgx.Tx, n int) ([]int64, error) {
 	rows, err := tx.Query(ctx, `SELECT nextval('records_id_seq') FROM generate_series(1, $1)`, n)
 	if err != nil {
@@ -651,6 +710,7 @@ type summary struct {
 	one, hundred            float64       // tributary: req/s, records/s
 	tel1, tel100            float64       // Telegraf, when run
 	copy                    float64       // raw COPY rows/s, PostgreSQL only
+	commits                 float64       // raw commits/s, PostgreSQL only
 	copyCPU                 time.Duration // PostgreSQL's CPU time per row of raw COPY
 	halfP99, halfP99Hundred time.Duration
 	rss                     int64
@@ -685,6 +745,10 @@ func (s summary) markdown() string {
 	if s.copy > 0 {
 		fmt.Fprintf(&b, "| raw pgx COPY, 2 connections, 1,000-row batches | – | %.0f |\n", s.copy)
 		fmt.Fprintf(&b, "| Tributary ÷ raw COPY | – | %s |\n", ratio(s.hundred, s.copy))
+	}
+	if s.commits > 0 {
+		fmt.Fprintf(&b, "| raw pgx commits, one row each, as many connections as the load (the limit of acknowledging after commit) | %.0f | – |\n", s.commits)
+		fmt.Fprintf(&b, "| Tributary ÷ raw commits | %s | – |\n", ratio(s.one, s.commits))
 	}
 	fmt.Fprintf(&b, "| net/http baseline (decode, map, discard) | %.0f | %.0f |\n", s.base1, s.base100)
 	fmt.Fprintf(&b, "| Tributary ÷ net/http | %s | %s |\n\n", ratio(s.one, s.base1), ratio(s.hundred, s.base100))
