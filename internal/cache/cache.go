@@ -25,8 +25,9 @@ type Entry struct {
 	ID int64
 	// TS is the record's event time.
 	TS time.Time
-	// Data is the encoded record. It is kept as given, not copied: a
-	// slice of a larger buffer keeps the whole buffer alive.
+	// Data is the encoded record. Memory.Add copies the data it keeps
+	// (the records of a batch share their buffers, which one cached
+	// record would keep alive); Warm keeps it as given.
 	Data json.RawMessage
 }
 
@@ -106,10 +107,12 @@ func (c *Memory) Add(pipeline uuid.UUID, entries ...Entry) {
 	}
 	r := c.ring(pipeline, true)
 	r.mu.Lock()
+	first := r.next
 	for _, e := range entries {
 		r.insert(e, c.size)
 	}
 	r.trim(c.size)
+	r.own(first)
 	r.mu.Unlock()
 }
 
@@ -339,6 +342,32 @@ func (r *ring) insert(e Entry, size int) {
 	}
 	if len(r.buf) >= 2*size {
 		r.trim(size) // bound the memory of a large batch
+	}
+}
+
+// own copies the data of the entries added since the one numbered first
+// into one buffer of their size, so that the ring keeps none of the
+// memory they came in: the records of a batch share buffers (the engine
+// cuts a request's records from shared chunks; a batch from another node
+// is one message), which one kept record would keep alive. Called with
+// r.mu held.
+func (r *ring) own(first uint64) {
+	n := 0
+	for i := range r.buf {
+		if r.buf[i].seq >= first {
+			n += len(r.buf[i].Data)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	buf := make([]byte, 0, n)
+	for i := range r.buf {
+		if s := &r.buf[i]; s.seq >= first {
+			start := len(buf)
+			buf = append(buf, s.Data...)
+			s.Data = buf[start:len(buf):len(buf)]
+		}
 	}
 }
 

@@ -635,3 +635,34 @@ func equalEntries(a, b []Entry) bool {
 		return x.ID == y.ID && x.TS.Equal(y.TS) && string(x.Data) == string(y.Data)
 	})
 }
+
+// TestAddOwnsData checks that Add copies the data it keeps out of the
+// batch's buffer: a kept record does not keep the whole buffer alive,
+// and the buffer's later use does not change the cache.
+func TestAddOwnsData(t *testing.T) {
+	c, err := New(Config{Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := uuid.New()
+	batch := []byte("aaaabbbbccccdddd") // four records sharing one buffer
+	var es []Entry
+	for i := range 4 {
+		e := entry(i + 1)
+		e.Data = batch[4*i : 4*i+4]
+		es = append(es, e)
+	}
+	c.Add(p, es...)
+	for i := range batch {
+		batch[i] = 'x'
+	}
+	got := c.Recent(p, 10)
+	if len(got) != 2 || string(got[0].Data) != "dddd" || string(got[1].Data) != "cccc" {
+		t.Fatalf("Recent = %+v, want the two newest with their data as added", got)
+	}
+	for _, e := range got {
+		if cap(e.Data) > 8 {
+			t.Errorf("entry %d keeps a buffer of %d bytes, want at most the 8 bytes kept", e.ID, cap(e.Data))
+		}
+	}
+}

@@ -20,8 +20,10 @@
 //   - Every method is safe for concurrent use. Pipelines are spread over
 //     sharded maps and each ring has its own lock, so pipelines do not
 //     contend with each other.
-//   - Returned slices are fresh: later Adds never change them. The Data of
-//     an Entry is shared, never copied: nobody may modify it after Add.
+//   - Returned slices are fresh: later Adds never change them. Memory.Add
+//     copies the Data it keeps into one buffer per call, so that a few
+//     kept records do not keep alive the buffers of their whole batch;
+//     the Data returned is shared with the ring: nobody may modify it.
 //   - Range claims coverage only when it is sure: when no record of the
 //     range could exist in the store without being in the cache, counting
 //     every record this process added or loaded. In a cluster that holds
