@@ -1,10 +1,9 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"sync"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,64 +18,95 @@ import (
 // when ingesting 100-record requests. The format is PostgreSQL's
 // (https://www.postgresql.org/docs/current/sql-copy.html, "Binary
 // Format"): a header, then per row the number of fields and each field
-// as its length and its binary send format.
+// as its length and its binary send format, then a trailer.
 
 // copyRecordsSQL copies rows of records in the binary format.
 const copyRecordsSQL = `COPY records (id, team_id, pipeline_id, ts, version, size, data) FROM STDIN (FORMAT binary)`
 
 // copyHeader is the binary format's signature, flags and header
-// extension length.
-var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+// extension length; copyTrailer ends the rows (a field count of -1).
+var (
+	copyHeader  = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	copyTrailer = []byte{0xff, 0xff}
+)
 
 // postgresEpoch is where PostgreSQL's timestamps count from.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 
-var copyBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
 // copyRecords copies recs of one pipeline into records in tx. jsonb
 // tells the type of records.data (recordData).
 func copyRecords(ctx context.Context, tx pgx.Tx, team, pipe [16]byte, version int32, recs []core.Record, jsonb bool) error {
-	bp := copyBuffers.Get().(*[]byte)
-	b := appendCopyRecords((*bp)[:0], team, pipe, version, recs, jsonb)
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(b), copyRecordsSQL)
-	if cap(b) <= 4<<20 { // do not pin one huge batch's buffer
-		*bp = b
-		copyBuffers.Put(bp)
-	}
+	r := &recordsReader{team: team, pipe: pipe, version: version, recs: recs, jsonb: jsonb, pending: copyHeader}
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, r, copyRecordsSQL)
 	return err
 }
 
-// appendCopyRecords appends the binary COPY of recs, header included,
-// to b.
-func appendCopyRecords(b []byte, team, pipe [16]byte, version int32, recs []core.Record, jsonb bool) []byte {
-	b = append(b, copyHeader...)
-	be := binary.BigEndian
-	for i := range recs {
-		r := &recs[i]
-		b = be.AppendUint16(b, 7) // fields
-		b = be.AppendUint32(b, 8)
-		b = be.AppendUint64(b, uint64(r.ID))
-		b = be.AppendUint32(b, 16)
-		b = append(b, team[:]...)
-		b = be.AppendUint32(b, 16)
-		b = append(b, pipe[:]...)
-		// timestamptz: microseconds since 2000-01-01 UTC.
-		b = be.AppendUint32(b, 8)
-		us := (r.TS.Unix()-postgresEpoch)*1_000_000 + int64(r.TS.Nanosecond()/1000)
-		b = be.AppendUint64(b, uint64(us))
-		b = be.AppendUint32(b, 4)
-		b = be.AppendUint32(b, uint32(version))
-		b = be.AppendUint32(b, 4)
-		b = be.AppendUint32(b, uint32(len(r.Data)))
-		// json is sent as its text; jsonb as a version byte (1), then its
-		// text.
-		if jsonb {
-			b = be.AppendUint32(b, uint32(len(r.Data)+1))
-			b = append(b, 1)
-		} else {
-			b = be.AppendUint32(b, uint32(len(r.Data)))
+// recordsReader reads records in the binary COPY format as pgx sends
+// them (in pieces of 64 KB): a row's fixed fields from a small buffer,
+// its data from the record itself, so a batch is never copied whole.
+type recordsReader struct {
+	team, pipe [16]byte
+	version    int32
+	recs       []core.Record
+	jsonb      bool
+	next       int    // the record whose row comes after pending
+	pending    []byte // what is still to read of the header, a row's fixed fields or the trailer
+	data       []byte // what is still to read of the current record's data
+	ended      bool   // the trailer is pending or read
+	row        [96]byte
+}
+
+func (r *recordsReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		switch {
+		case len(r.pending) > 0:
+			c := copy(p[n:], r.pending)
+			r.pending, n = r.pending[c:], n+c
+		case len(r.data) > 0:
+			c := copy(p[n:], r.data)
+			r.data, n = r.data[c:], n+c
+		case r.next < len(r.recs):
+			rec := &r.recs[r.next]
+			r.next++
+			r.pending = appendRowHead(r.row[:0], r.team, r.pipe, r.version, rec, r.jsonb)
+			r.data = rec.Data
+		case !r.ended:
+			r.pending, r.ended = copyTrailer, true
+		default:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
 		}
-		b = append(b, r.Data...)
 	}
-	return append(b, 0xff, 0xff) // the trailer: -1 fields
+	return n, nil
+}
+
+// appendRowHead appends a record's row up to its data: the field count,
+// the fixed fields and the data's length (and jsonb's version byte).
+func appendRowHead(b []byte, team, pipe [16]byte, version int32, r *core.Record, jsonb bool) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint16(b, 7) // fields
+	b = be.AppendUint32(b, 8)
+	b = be.AppendUint64(b, uint64(r.ID))
+	b = be.AppendUint32(b, 16)
+	b = append(b, team[:]...)
+	b = be.AppendUint32(b, 16)
+	b = append(b, pipe[:]...)
+	// timestamptz: microseconds since 2000-01-01 UTC.
+	b = be.AppendUint32(b, 8)
+	us := (r.TS.Unix()-postgresEpoch)*1_000_000 + int64(r.TS.Nanosecond()/1000)
+	b = be.AppendUint64(b, uint64(us))
+	b = be.AppendUint32(b, 4)
+	b = be.AppendUint32(b, uint32(version))
+	b = be.AppendUint32(b, 4)
+	b = be.AppendUint32(b, uint32(len(r.Data)))
+	// json is sent as its text; jsonb as a version byte (1), then its
+	// text.
+	if jsonb {
+		b = be.AppendUint32(b, uint32(len(r.Data)+1))
+		return append(b, 1)
+	}
+	return be.AppendUint32(b, uint32(len(r.Data)))
 }
