@@ -452,7 +452,7 @@ func startBaseline() (string, func(), error) {
 		accepted := 0
 		for _, res := range results {
 			if res.Err == nil {
-				if _, err := json.Marshal(res.Fields); err == nil {
+				if _, err := json.Marshal(res.Fields.Map()); err == nil {
 					accepted++
 				}
 			}
@@ -611,7 +611,7 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (rate fl
 	rows := make([][]any, len(results))
 	pid, tid := uuid.MustParse(pipelineID), uuid.MustParse(teamID)
 	for i, r := range results {
-		data, _ := json.Marshal(r.Fields)
+		data, _ := json.Marshal(r.Fields.Map())
 		rows[i] = []any{pid, tid, r.TS, 1, string(data)}
 	}
 	var total atomic.Int64

@@ -18,7 +18,7 @@ func TestRecordsIndexAscending(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := setupBigBatch(t)
-	raw, err := sql.Open("sqlite", e.path)
+	raw, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
