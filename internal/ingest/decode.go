@@ -130,9 +130,10 @@ func decodeBody(ctx context.Context, r io.Reader, ndjson bool, maxRecords int, t
 // body that fits is decoded from memory (parseWhole), outside its team's
 // turn: at jsonvalue's 5 ns a byte, 32 KiB take about as long as 16 KiB
 // did with encoding/json, the bound before jsonvalue. A bigger body is
-// streamed, in turn and at low priority, which costs a request of 100
-// records (about 20 KiB) a third of the node's throughput
-// (docs/benchmarks.md).
+// streamed, in turn and at low priority (an array element by element, see
+// decodeStreamedArray), which costs a record about 1.6 times as much as
+// decoding from memory (docs/benchmarks.md); a request of 100 records is
+// about 20 KiB.
 const headSize = 32 << 10
 
 // wholeSlow is the biggest body that encoding/json decodes at once,
@@ -228,19 +229,11 @@ func decodeFrom(t *trap, pace *engine.Turn, ndjson bool, maxRecords int) ([]any,
 			lastLine = append(lastLine, c)
 		}
 	}
-	first, _ := br.Peek(1)
+	if first, _ := br.Peek(1); first[0] == '[' {
+		return decodeStreamedArray(br, pace, t, lead, maxRecords)
+	}
 	dec := json.NewDecoder(br)
 	dec.UseNumber()
-	if first[0] == '[' {
-		out, err := decodeArray(dec, pace, t, lead, maxRecords)
-		if err != nil {
-			return nil, err
-		}
-		if _, _, err := trailing(dec, br, lead); err != nil {
-			return nil, err
-		}
-		return out, nil
-	}
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
@@ -294,32 +287,6 @@ func (t *turnReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%w: %w", ErrCanceled, terr)
 	}
 	return n, err
-}
-
-// decodeArray decodes the elements of the JSON array dec starts with, one
-// at a time.
-func decodeArray(dec *json.Decoder, pace *engine.Turn, t *trap, lead int64, maxRecords int) ([]any, error) {
-	if _, err := dec.Token(); err != nil {
-		return nil, badJSON("The body is not valid JSON: %s.", jsonProblem(err, t.n, lead))
-	}
-	out := []any{}
-	for dec.More() {
-		if len(out) >= maxRecords {
-			return nil, &TooManyRecordsError{Limit: maxRecords}
-		}
-		start := lead + dec.InputOffset()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, elementProblem(err, t, lead, len(out)+1, start)
-		}
-		out = append(out, v)
-		pace.Work(decodeWork)
-	}
-	start := lead + dec.InputOffset()
-	if _, err := dec.Token(); err != nil {
-		return nil, elementProblem(err, t, lead, len(out)+1, start)
-	}
-	return out, nil
 }
 
 // elementProblem describes a decode error of the n-th element of an array,
