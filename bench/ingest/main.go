@@ -7,7 +7,10 @@
 //     same mapping package, encodes and discards (the ceiling of request
 //     handling without storage);
 //   - raw pgx COPY of the same rows into the same records table (the
-//     ceiling of storage), PostgreSQL only.
+//     ceiling of storage), PostgreSQL only;
+//   - raw pgx commits of one row each (a commit per request), PostgreSQL
+//     only, and fdatasync on the database's file system, the disk's bound
+//     on acknowledging after commit.
 //
 // It prints requests/s, rows/s, p50/p99 acknowledgement latency at full
 // load and at half of it, the server's peak RSS, and the ratios the ingest
@@ -35,6 +38,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -162,7 +166,10 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("ratio single-record req/s vs baseline: %.2f\n", one.rps()/base1.rps())
 	sum := summary{backend: backend, base1: base1.rps(), base100: base100.rps() * 100,
 		one: one.rps(), hundred: hundred.rps() * 100, halfP99: half.pct(99), halfP99Hundred: halfHundred.pct(99), rss: rss,
-		cpu1: perRecord(one, 1), cpu100: perRecord(hundred, 100)}
+		cpu1: perRecord(one, 1), cpu100: perRecord(hundred, 100), conns: o.conns}
+	if sum.fsync, err = reportFsync(o, one.rps()); err != nil {
+		return err
+	}
 	if o.dbURL != "" {
 		copyRate, copyCPU, err := rawCopy(ctx, o, srv.pipelineID, srv.teamID)
 		if err != nil {
@@ -228,7 +235,70 @@ func runQuick(ctx context.Context, o options) error {
 		}
 		fmt.Printf("raw pgx commits of one row each from %d connections: %.0f/s; single-record req/s ÷ raw commits: %.2f\n", o.conns, commits, one.rps()/commits)
 	}
-	return nil
+	_, err = reportFsync(o, one.rps())
+	return err
+}
+
+// reportFsync measures fdatasync on the database's file system and prints
+// the bound it sets on single-record requests acknowledged after commit.
+func reportFsync(o options, oneRPS float64) (time.Duration, error) {
+	dir := os.TempDir() // SQLite's file, in the server's temporary data directory
+	if o.pgPidFile != "" {
+		dir = filepath.Dir(o.pgPidFile) // PostgreSQL's data directory
+	}
+	d, err := fsyncMedian(dir)
+	if err != nil {
+		return 0, err
+	}
+	bound := fsyncBound(o.conns, d)
+	fmt.Printf("fdatasync of 8 KiB in %s: median %.2f ms; %d connections ÷ that = %.0f req/s, the bound of acknowledging after commit; single-record req/s ÷ bound: %.2f\n",
+		dir, ms(d), o.conns, bound, oneRPS/bound)
+	return d, nil
+}
+
+// fsyncMedian times fdatasync after an 8 KiB write (a log page, the write
+// a commit makes durable) to a preallocated file in dir, for two seconds,
+// and returns the median. A commit is durable only after such a flush, on
+// PostgreSQL (its WAL) as on SQLite (its write-ahead log, synchronous=FULL).
+func fsyncMedian(dir string) (time.Duration, error) {
+	f, err := os.CreateTemp(dir, "fsync-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	const page, pages = 8 << 10, 128
+	buf := bytes.Repeat([]byte{'x'}, page)
+	for i := range pages {
+		if _, err := f.WriteAt(buf, int64(i*page)); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	var times []time.Duration
+	for i, end := 0, time.Now().Add(2*time.Second); time.Now().Before(end); i++ {
+		start := time.Now()
+		if _, err := f.WriteAt(buf, int64(i%pages*page)); err != nil {
+			return 0, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return 0, fmt.Errorf("fdatasync: %w", err)
+		}
+		times = append(times, time.Since(start))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)/2], nil
+}
+
+// fsyncBound is the most requests a second that conns connections, each
+// waiting for its acknowledgement, can have acknowledged after commit
+// when a commit waits for one flush of d: however requests are grouped
+// into commits, each connection has at most one request in flight, and
+// that request waits for a whole flush that began after it arrived.
+func fsyncBound(conns int, d time.Duration) float64 {
+	return float64(conns) / d.Seconds()
 }
 
 // result is one phase's outcome.
@@ -651,13 +721,14 @@ func rawCopy(ctx context.Context, o options, pipelineID, teamID string) (rate fl
 	return float64(n) / time.Since(start).Seconds(), dbCPUSince(o, cpu0) / time.Duration(n), nil
 }
 
-// rawCommits measures the limit of acknowledging after commit with the
-// load generator's connections: as many connections, each inserting one
-// row of the benchmark's shape into the records table and committing
-// (one transaction a row, PostgreSQL sharing WAL flushes between
-// concurrent commits), then starting the next. A request acknowledged
-// after its commit cannot be answered faster than a bare commit, so this
-// is the ceiling of single-record requests, in commits a second.
+// rawCommits measures a commit per request: as many connections as the
+// load generator's, each inserting one row of the benchmark's shape into
+// the records table and committing (one transaction a row, PostgreSQL
+// sharing WAL flushes between concurrent commits), then starting the
+// next, in commits a second. Tributary groups concurrent requests into
+// one commit, so it passes this row only when the rest of its work per
+// request costs less than a bare commit does; fsyncBound is the disk's
+// own limit.
 func rawCommits(ctx context.Context, o options, pipelineID, teamID string) (float64, error) {
 	cfg, err := pgxpool.ParseConfig(o.dbURL)
 	if err != nil {
@@ -711,6 +782,8 @@ type summary struct {
 	tel1, tel100            float64       // Telegraf, when run
 	copy                    float64       // raw COPY rows/s, PostgreSQL only
 	commits                 float64       // raw commits/s, PostgreSQL only
+	fsync                   time.Duration // median fdatasync of the database's file system
+	conns                   int
 	copyCPU                 time.Duration // PostgreSQL's CPU time per row of raw COPY
 	halfP99, halfP99Hundred time.Duration
 	rss                     int64
@@ -747,8 +820,13 @@ func (s summary) markdown() string {
 		fmt.Fprintf(&b, "| Tributary ÷ raw COPY | – | %s |\n", ratio(s.hundred, s.copy))
 	}
 	if s.commits > 0 {
-		fmt.Fprintf(&b, "| raw pgx commits, one row each, as many connections as the load (the limit of acknowledging after commit) | %.0f | – |\n", s.commits)
+		fmt.Fprintf(&b, "| raw pgx commits, a transaction of one row each, as many connections as the load | %.0f | – |\n", s.commits)
 		fmt.Fprintf(&b, "| Tributary ÷ raw commits | %s | – |\n", ratio(s.one, s.commits))
+	}
+	if s.fsync > 0 {
+		bound := fsyncBound(s.conns, s.fsync)
+		fmt.Fprintf(&b, "| bound of acknowledging after commit on this disk: %d connections ÷ one fdatasync (median %.2f ms) | %.0f | – |\n", s.conns, ms(s.fsync), bound)
+		fmt.Fprintf(&b, "| Tributary ÷ that bound | %s | – |\n", ratio(s.one, bound))
 	}
 	fmt.Fprintf(&b, "| net/http baseline (decode, map, discard) | %.0f | %.0f |\n", s.base1, s.base100)
 	fmt.Fprintf(&b, "| Tributary ÷ net/http | %s | %s |\n\n", ratio(s.one, s.base1), ratio(s.hundred, s.base100))
