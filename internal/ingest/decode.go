@@ -323,7 +323,13 @@ func trailing(dec *json.Decoder, br *bufio.Reader, lead int64) ([]byte, *bufio.R
 		}
 		between = append(between, c)
 	}
-	return between, rest, badJSON("The body is not valid JSON: unexpected data after the JSON value at byte %d; send one JSON value, or NDJSON with one object per line.", end)
+	return between, rest, dataAfter(end)
+}
+
+// dataAfter is the error of a body holding more than the JSON value that
+// ended end bytes into it.
+func dataAfter(end int64) *BadJSONError {
+	return badJSON("The body is not valid JSON: unexpected data after the JSON value at byte %d; send one JSON value, or NDJSON with one object per line.", end)
 }
 
 // decodeNDJSON decodes one JSON value per non-blank line, numbering the

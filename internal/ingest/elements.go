@@ -12,7 +12,8 @@ import (
 
 // A streamed array (a body over headSize) is decoded element by element:
 // cutElement finds where an element ends without decoding it, and
-// jsonvalue decodes its bytes, about 2.5 times as fast as json.Decoder
+// jsonvalue decodes its bytes: a streamed body of 1,000 records decodes
+// 1.6 times as fast as with json.Decoder, with half the allocations
 // (go test -bench DecodeBody ./internal/ingest). Where that fails (a
 // malformed element or separator, an element over maxElement), the rest is
 // decoded by json.Decoder from the end of the previous element, as before,
@@ -28,46 +29,38 @@ func decodeStreamedArray(br *bufio.Reader, pace *engine.Turn, t *trap, lead int6
 	_, _ = br.ReadByte() // [
 	var (
 		out        = []any{}
-		off  int64 = 1 // bytes of the array read
+		prev int64 = 1 // bytes of the array decoded: up to the last element, or the [
 		elem []byte
 	)
 	for {
-		// prev is where what is not decoded yet begins: the end of the
-		// last element, or the [.
-		prev, k := off, len(out)
+		// sep is what was read since prev: white space, and the comma
+		// after an element.
 		sep, err := skipSpace(br, nil)
-		off += int64(len(sep))
 		c, _ := br.Peek(1)
 		if err != nil || len(c) == 0 {
 			return resumeArray(sep, nil, br, pace, t, lead, prev, out, maxRecords)
 		}
 		if c[0] == ']' {
 			_, _ = br.ReadByte()
-			off++
-			if err := trailingAfter(lead+off, br); err != nil {
+			if err := trailingAfter(lead+prev+int64(len(sep))+1, br); err != nil {
 				return nil, err
 			}
 			return out, nil
 		}
-		if k > 0 {
+		if len(out) > 0 {
 			if c[0] != ',' {
 				return resumeArray(sep, nil, br, pace, t, lead, prev, out, maxRecords)
 			}
 			_, _ = br.ReadByte()
-			sep = append(sep, ',')
-			more, err := skipSpace(br, nil)
-			sep = append(sep, more...)
-			off += 1 + int64(len(more))
-			if err != nil {
+			if sep, err = skipSpace(br, append(sep, ',')); err != nil {
 				return resumeArray(sep, nil, br, pace, t, lead, prev, out, maxRecords)
 			}
 		}
-		if k >= maxRecords {
+		if len(out) >= maxRecords {
 			return nil, &TooManyRecordsError{Limit: maxRecords}
 		}
 		var ok bool
 		elem, ok = cutElement(br, elem[:0])
-		off += int64(len(elem))
 		if !ok {
 			return resumeArray(sep, elem, br, pace, t, lead, prev, out, maxRecords)
 		}
@@ -76,6 +69,7 @@ func decodeStreamedArray(br *bufio.Reader, pace *engine.Turn, t *trap, lead int6
 			return resumeArray(sep, elem, br, pace, t, lead, prev, out, maxRecords)
 		}
 		out = append(out, v)
+		prev += int64(len(sep) + len(elem))
 		pace.Work(decodeWork)
 	}
 }
@@ -153,8 +147,8 @@ func cutElement(br *bufio.Reader, buf []byte) (_ []byte, ok bool) {
 	}
 }
 
-// resumeArray decodes the rest of the array with json.Decoder, as
-// decodeArray does, from the end of the element decoded last (prev bytes
+// resumeArray decodes the rest of the array with json.Decoder, element by
+// element, from the end of the element decoded last (prev bytes
 // into the array; sep and elem were read since, the rest is in br). out
 // holds the elements decoded so far.
 func resumeArray(sep, elem []byte, br *bufio.Reader, pace *engine.Turn, t *trap, lead, prev int64, out []any, maxRecords int) ([]any, error) {
@@ -211,5 +205,5 @@ func trailingAfter(end int64, br *bufio.Reader) error {
 		}
 		return err
 	}
-	return badJSON("The body is not valid JSON: unexpected data after the JSON value at byte %d; send one JSON value, or NDJSON with one object per line.", end)
+	return dataAfter(end)
 }
