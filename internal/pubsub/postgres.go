@@ -57,7 +57,7 @@ func (t *PostgresTransport) Send(ctx context.Context, envs [][]byte) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	for _, e := range envs {
-		b.Queue(`SELECT pg_notify($1, $2)`, t.channel, string(e))
+		b.Queue(`SELECT pg_notify($1, $2)`, t.channel, e) // text from the bytes, without a copy into a string
 	}
 	err := t.pool.SendBatch(ctx, b).Close()
 	if err != nil {

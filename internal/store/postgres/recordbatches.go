@@ -25,7 +25,7 @@ func queueRecordBatch(batch *pgx.Batch, b *store.Batch) {
 		flat = append(flat, r.First, r.Last)
 	}
 	batch.Queue(insertRecordBatch, [16]byte(b.PipelineID), [16]byte(b.TeamID), rb.FirstID(), rb.Ranges[len(rb.Ranges)-1].Last,
-		flat, rb.Records, rb.From, rb.To)
+		int8s(flat), rb.Records, rb.From, rb.To)
 }
 
 // RecordBatches implements store.RecordBatches.

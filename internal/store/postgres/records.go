@@ -281,7 +281,7 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 			r := &chunk[i]
 			ids[i], ts[i], sizes[i], data[i] = r.ID, r.TS, int32(len(r.Data)), r.Data
 		}
-		batch.Queue(s.data.Load().insert, team, pipe, version, ids, ts, sizes, data)
+		batch.Queue(s.data.Load().insert, team, pipe, version, int8s(ids), timestamptzs(ts), int4s(sizes), data)
 	}
 	if n := len(b.Rejected); n > 0 {
 		received, raw, reasons := make([]time.Time, n), make([][]byte, n), make([]string, n)
@@ -289,7 +289,7 @@ func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 			r := &b.Rejected[i]
 			received[i], raw[i], reasons[i] = r.ReceivedAt, []byte(r.Raw), r.Reason
 		}
-		batch.Queue(insertRejected, team, pipe, [16]byte(b.Run.ID), version, received, raw, reasons)
+		batch.Queue(insertRejected, team, pipe, [16]byte(b.Run.ID), version, timestamptzs(received), raw, texts(reasons))
 	}
 	stats := store.SummarizeBatch(b)
 	batch.Queue(insertStatDelta, pipe, team, int64(stats.Persisted), int64(len(b.Rejected)), stats.Bytes, stats.Newest, b.Run.StartedAt)
@@ -406,7 +406,8 @@ func queueSeriesData(batch *pgx.Batch, b *store.Batch) {
 		dayCols.oldest = append(dayCols.oldest, d.Oldest)
 		dayCols.newest = append(dayCols.newest, d.Newest)
 	}
-	batch.Queue(insertRecordDays, b.PipelineID, b.TeamID, dayCols.day, dayCols.records, dayCols.bytes, dayCols.oldest, dayCols.newest)
+	batch.Queue(insertRecordDays, b.PipelineID, b.TeamID, timestamptzs(dayCols.day), int8s(dayCols.records), int8s(dayCols.bytes),
+		timestamptzs(dayCols.oldest), timestamptzs(dayCols.newest))
 	minute, hour, missing := store.BatchRollups(b)
 	if len(minute) > 0 {
 		batch.Queue(insertPendingRollups, deltaArgs(b, minute, hour)...)
@@ -440,7 +441,8 @@ func deltaArgs(b *store.Batch, minute, hour []rollup.Delta) []any {
 			firstTS, firsts, lastTS, lasts = append(firstTS, d.FirstTS), append(firsts, d.First), append(lastTS, d.LastTS), append(lasts, d.Last)
 		}
 	}
-	return []any{b.PipelineID, b.TeamID, widths, fields, buckets, counts, sums, mins, maxs, firstTS, firsts, lastTS, lasts}
+	return []any{b.PipelineID, b.TeamID, int4s(widths), texts(fields), timestamptzs(buckets), int8s(counts), float8s(sums), float8s(mins), float8s(maxs),
+		timestamptzs(firstTS), float8s(firsts), timestamptzs(lastTS), float8s(lasts)}
 }
 
 // recordData reads the type of records.data, json since migration 0016

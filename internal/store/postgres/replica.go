@@ -201,6 +201,7 @@ func (s *Store) UseReplicas(ctx context.Context, urls []string, cfg ReplicaConfi
 			pc.ConnConfig.RuntimeParams["application_name"] = "tributary"
 		}
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+		pc.AfterConnect = uuidAsBytes
 		pool, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
 			rs.close()
