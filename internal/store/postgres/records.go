@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,11 +66,26 @@ func (s *Store) WriteBatch(ctx context.Context, b *store.Batch) error {
 	return err
 }
 
-// isPipelineGone reports a foreign key violation on a pipeline: the
-// batch's pipeline was deleted.
+// isPipelineGone reports that the batch's pipeline was deleted: its
+// stats delta found no pipeline row (insertStatDelta), or a foreign key
+// to the pipeline failed.
 func isPipelineGone(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23503"
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "23503" ||
+		pgErr.Code == "23502" && pgErr.TableName == "pipeline_stat_deltas" && pgErr.ColumnName == "pipeline_id"
+}
+
+// pipelineLockSpace is the first key of the advisory locks that order a
+// pipeline's batches before its deletion ("pipe" in ASCII); the second
+// is pipelineLockKey. Two pipelines sharing a key only wait for each
+// other's deletion.
+const pipelineLockSpace = 0x70697065
+
+func pipelineLockKey(id uuid.UUID) int32 {
+	return int32(binary.BigEndian.Uint32(id[12:]))
 }
 
 func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
@@ -243,8 +259,16 @@ const (
 			oldest = least(r.oldest, excluded.oldest),
 			newest = greatest(r.newest, excluded.newest)`
 
+	// insertStatDelta takes its pipeline_id from the pipeline's row, so
+	// that it fails (the column is NOT NULL) when the pipeline is gone:
+	// with lockPipelineShared before it, a batch of a deleted pipeline
+	// does not commit (see migration 0018).
 	insertStatDelta = `INSERT INTO pipeline_stat_deltas (pipeline_id, team_id, records, rejected, bytes, last_record_at, last_run_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+		VALUES ((SELECT id FROM pipelines WHERE id = $1 AND team_id = $2), $2, $3, $4, $5, $6, $7)`
+
+	// lockPipelineShared is a batch's first statement; DeletePipeline
+	// takes the same lock exclusively (lockPipeline).
+	lockPipelineShared = `SELECT pg_advisory_xact_lock_shared($1, $2)`
 
 	setState = `UPDATE pipelines SET state = $3 WHERE team_id = $1 AND id = $2`
 
@@ -273,6 +297,7 @@ const (
 // state, and the series data.
 func (s *Store) queueBatch(batch *pgx.Batch, b *store.Batch, persist bool) {
 	team, pipe, version := [16]byte(b.TeamID), [16]byte(b.PipelineID), int32(b.Version)
+	batch.Queue(lockPipelineShared, pipelineLockSpace, pipelineLockKey(b.PipelineID))
 	for start := 0; persist && start < len(b.Records); start += insertChunk {
 		chunk := b.Records[start:min(start+insertChunk, len(b.Records))]
 		n := len(chunk)

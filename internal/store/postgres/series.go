@@ -211,7 +211,7 @@ func seriesRollups(ctx context.Context, db dbtx, teamID, pipelineID uuid.UUID, q
 // deleteSeriesData removes what a deleted pipeline kept besides its
 // records, in DeletePipeline's transaction.
 func deleteSeriesData(ctx context.Context, tx pgx.Tx, pipeline uuid.UUID) error {
-	for _, table := range []string{"record_days", "record_day_deltas", "run_deltas", "rollups", "rollup_pending", "series_horizons", "stats_adjustments", "pipeline_stat_deltas"} {
+	for _, table := range []string{"record_days", "record_day_deltas", "run_deltas", "rollups", "rollup_pending", "series_horizons", "stats_adjustments", "pipeline_stat_deltas", "record_batches"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE pipeline_id = $1`, pipeline); err != nil {
 			return fmt.Errorf("delete pipeline %s: %w", table, err)
 		}
