@@ -1,9 +1,7 @@
 package postgres_test
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,16 +13,13 @@ import (
 	"github.com/tributary-dev/tributary/internal/store"
 )
 
-// batchOf is a persisted batch of n records of the env's team.
-func (e *storageEnv) batchOf(team, pipeline uuid.UUID, n int) *store.Batch {
-	b := &store.Batch{TeamID: team, PipelineID: pipeline, Version: 1, Persist: true,
-		Run: core.Run{ID: core.NewID(), Trigger: core.TriggerWebhook, StartedAt: core.Now()}}
-	ts := time.Now().UTC()
-	for i := range n {
-		b.Records = append(b.Records, core.Record{TS: ts, Data: json.RawMessage(fmt.Sprintf(`{"v":%d}`, i))})
-		b.Rollups.Add(ts, map[string]any{"v": int64(i)})
+// batchOf is a batch of n records of a team's pipeline, at the time.
+func batchOf(team, pipeline uuid.UUID, n int) *store.Batch {
+	times := make([]time.Time, n)
+	for i := range times {
+		times[i] = time.Now().UTC()
 	}
-	return b
+	return batchAt(team, pipeline, times...)
 }
 
 // leftOf counts the rows a pipeline's batches write, table by table.
@@ -52,7 +47,7 @@ func TestBatchOfDeletedPipeline(t *testing.T) {
 	if err := e.st.DeletePipeline(t.Context(), e.team, gone); err != nil {
 		t.Fatal(err)
 	}
-	err := e.st.WriteBatch(t.Context(), e.batchOf(e.team, gone, 3))
+	err := e.st.WriteBatch(t.Context(), batchOf(e.team, gone, 3))
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("batch of a deleted pipeline: %v, want ErrNotFound", err)
 	}
@@ -61,7 +56,7 @@ func TestBatchOfDeletedPipeline(t *testing.T) {
 	}
 
 	other := core.NewID()
-	err = e.st.WriteBatch(t.Context(), e.batchOf(other, kept, 3))
+	err = e.st.WriteBatch(t.Context(), batchOf(other, kept, 3))
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("batch naming another team: %v, want ErrNotFound", err)
 	}
@@ -69,7 +64,7 @@ func TestBatchOfDeletedPipeline(t *testing.T) {
 		t.Errorf("a batch naming another team left %v", left)
 	}
 
-	b := e.batchOf(e.team, kept, 3)
+	b := batchOf(e.team, kept, 3)
 	if err := e.st.WriteBatch(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +80,12 @@ func TestBatchOfDeletedPipeline(t *testing.T) {
 func TestDeleteWhileWriting(t *testing.T) {
 	e := setupStorage(t, 1)
 	pipe := e.pipes[0]
-	const writers = 6
+	const writers, afterDeleteTries = 6, 5
 	var (
-		wg               sync.WaitGroup
-		stored, refused  atomic.Int64
-		unexpected       atomic.Value
-		deleted          = make(chan struct{})
-		afterDeleteTries = 5
+		wg              sync.WaitGroup
+		stored, refused atomic.Int64
+		unexpected      atomic.Value
+		deleted         = make(chan struct{})
 	)
 	for range writers {
 		wg.Add(1)
@@ -107,7 +101,7 @@ func TestDeleteWhileWriting(t *testing.T) {
 				if tries > afterDeleteTries {
 					return
 				}
-				err := e.st.WriteBatch(t.Context(), e.batchOf(e.team, pipe, 4))
+				err := e.st.WriteBatch(t.Context(), batchOf(e.team, pipe, 4))
 				switch {
 				case err == nil:
 					stored.Add(1)

@@ -238,7 +238,7 @@ func (s *Store) DeletePipeline(ctx context.Context, teamID, id uuid.UUID) error 
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Batches of the pipeline in flight commit first, and their rows
 		// are deleted below; later ones fail (see migration 0018).
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, pipelineLockSpace, pipelineLockKey(id)); err != nil {
+		if _, err := tx.Exec(ctx, lockPipeline, pipelineLockSpace, pipelineLockKey(id)); err != nil {
 			return fmt.Errorf("delete pipeline: wait for its batches: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM pipelines WHERE team_id = $1 AND id = $2`, teamID, id)

@@ -267,8 +267,9 @@ const (
 		VALUES ((SELECT id FROM pipelines WHERE id = $1 AND team_id = $2), $2, $3, $4, $5, $6, $7)`
 
 	// lockPipelineShared is a batch's first statement; DeletePipeline
-	// takes the same lock exclusively (lockPipeline).
+	// takes the same lock exclusively first (lockPipeline).
 	lockPipelineShared = `SELECT pg_advisory_xact_lock_shared($1, $2)`
+	lockPipeline       = `SELECT pg_advisory_xact_lock($1, $2)`
 
 	setState = `UPDATE pipelines SET state = $3 WHERE team_id = $1 AND id = $2`
 

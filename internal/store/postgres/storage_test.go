@@ -77,16 +77,23 @@ func (e *storageEnv) write(st *postgres.Store, pipeline uuid.UUID, times ...time
 	if st == nil {
 		st = e.st
 	}
-	b := &store.Batch{TeamID: e.team, PipelineID: pipeline, Version: 1, Persist: true,
+	b := batchAt(e.team, pipeline, times...)
+	if err := st.WriteBatch(e.t.Context(), b); err != nil {
+		e.t.Fatalf("write batch: %v", err)
+	}
+	return b.Records
+}
+
+// batchAt is a persisted batch of a team's pipeline with one record at
+// each of times.
+func batchAt(team, pipeline uuid.UUID, times ...time.Time) *store.Batch {
+	b := &store.Batch{TeamID: team, PipelineID: pipeline, Version: 1, Persist: true,
 		Run: core.Run{ID: core.NewID(), Trigger: core.TriggerWebhook, StartedAt: core.Now()}}
 	for i, ts := range times {
 		b.Records = append(b.Records, core.Record{TS: ts, Data: json.RawMessage(fmt.Sprintf(`{"v":%d}`, i))})
 		b.Rollups.Add(ts, map[string]any{"v": int64(i)})
 	}
-	if err := st.WriteBatch(e.t.Context(), b); err != nil {
-		e.t.Fatalf("write batch: %v", err)
-	}
-	return b.Records
+	return b
 }
 
 // partitions returns the names of records' partitions.
