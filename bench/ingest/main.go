@@ -121,6 +121,67 @@ func body(n int) []byte {
 	return b
 }
 
+// stampLayout is RFC 3339 with a fixed nine-digit fraction: every
+// timestamp it formats has the same length, so a body's can be rewritten
+// in place.
+const stampLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// stampedBody is a pre-built body whose records' timestamps are set to
+// the time of sending: a sender stamps what it measured now. (Bodies
+// sent again with the timestamps they were built with put every record
+// of a run on one of a few hundred instants, each new record in the
+// middle of the time index instead of at its end.)
+type stampedBody struct {
+	json  []byte
+	at    []int // offsets of the timestamps in json
+	stamp int   // their length
+}
+
+func newStampedBody(n int) stampedBody {
+	b := body(n)
+	placeholder := time.Unix(0, 0).UTC().Format(stampLayout)
+	var at []int
+	// Each record's ts is replaced by the placeholder, found back by
+	// its key.
+	var recs []map[string]any
+	if n == 1 {
+		var one map[string]any
+		_ = json.Unmarshal(b, &one)
+		recs = []map[string]any{one}
+	} else {
+		_ = json.Unmarshal(b, &recs)
+	}
+	for _, r := range recs {
+		r["ts"] = placeholder
+	}
+	if n == 1 {
+		b, _ = json.Marshal(recs[0])
+	} else {
+		b, _ = json.Marshal(recs)
+	}
+	key := []byte(`"ts":"` + placeholder + `"`)
+	for i := 0; ; {
+		j := bytes.Index(b[i:], key)
+		if j < 0 {
+			break
+		}
+		at = append(at, i+j+len(`"ts":"`))
+		i += j + len(key)
+	}
+	return stampedBody{json: b, at: at, stamp: len(placeholder)}
+}
+
+// stamped appends the body to buf[:0] with every timestamp set to now.
+func (s stampedBody) stamped(buf []byte, now time.Time) []byte {
+	buf = append(buf[:0], s.json...)
+	var ts [64]byte
+	stamp := now.UTC().AppendFormat(ts[:0], stampLayout)
+	for _, off := range s.at {
+		copy(buf[off:off+s.stamp], stamp)
+	}
+	return buf
+}
+
 func run(ctx context.Context, o options) error {
 	backend := "sqlite"
 	if o.dbURL != "" {
@@ -408,9 +469,9 @@ func load(o options, url string, n int, rate float64, app int) result {
 	}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
 	// Pre-build bodies so the generator spends its CPU on requests.
-	bodies := make([][]byte, 256)
+	bodies := make([]stampedBody, 256)
 	for i := range bodies {
-		bodies[i] = body(n)
+		bodies[i] = newStampedBody(n)
 	}
 	phase := func(d time.Duration, record bool) result {
 		var (
@@ -445,6 +506,7 @@ func load(o options, url string, n int, rate float64, app int) result {
 			go func() {
 				defer wg.Done()
 				var lat []time.Duration
+				var buf []byte
 				reqs, fails, first := 0, 0, ""
 				for i := w; time.Now().Before(deadline); i += o.conns {
 					if ticks != nil {
@@ -453,7 +515,8 @@ func load(o options, url string, n int, rate float64, app int) result {
 						}
 					}
 					t0 := time.Now()
-					resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+					buf = bodies[i%len(bodies)].stamped(buf, t0)
+					resp, err := client.Post(url, "application/json", bytes.NewReader(buf))
 					if err == nil {
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
