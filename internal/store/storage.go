@@ -24,10 +24,13 @@ import (
 //     reads it to know which pipelines have data in a day partition, keeps
 //     the pipeline's stats right with it, and series planning estimates
 //     costs from it.
-//   - rollups at width 1m (Batch.Rollups, one upsert per field and
-//     minute), and the same deltas per hour in rollup_pending, which
-//     CompactRollups folds into the 1h and 1d rollups. Series reads
-//     rollup_pending too, so hour and day answers never lag.
+//   - rollups: per pipeline, numeric field and bucket of a minute, an
+//     hour and a day, count, sum, min, max, first and last. SQLite, with
+//     one writer, merges a batch's aggregates into the rows of all three
+//     widths (Batch.Rollups, a statement for all of them). PostgreSQL,
+//     whose batches of a pipeline commit concurrently, inserts them as
+//     deltas (rollup_pending) that CompactRollups folds into the rows, and
+//     Series reads the deltas too, so answers never lag.
 //   - series_horizons: per pipeline and level, the time before which the
 //     level may be incomplete (retention deleted data there, or a batch
 //     came without rollups). Series only answers from a level that is

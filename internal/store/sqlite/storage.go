@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +29,7 @@ const rollupMerge = `count = r.count + excluded.count,
 
 const upsertRollup = `INSERT INTO rollups AS r (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET ` + rollupMerge
+	ON CONFLICT (pipeline_id, width, bucket, field) DO UPDATE SET ` + rollupMerge
 
 const raiseHorizon = `INSERT INTO series_horizons (pipeline_id, width, horizon) VALUES (?, ?, ?)
 	ON CONFLICT (pipeline_id, width) DO UPDATE SET horizon = max(horizon, excluded.horizon)`
@@ -51,27 +52,12 @@ func writeSeriesData(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
 	}
 	minute, hour, missing := store.BatchRollups(b)
 	if len(minute) > 0 {
-		up, err := tx.PrepareContext(ctx, upsertRollup)
-		if err != nil {
+		// One writer: no two batches contend for a rollup row, so a
+		// batch merges its deltas into the rollups of every width itself
+		// (PostgreSQL's batches insert deltas that a job folds).
+		levels := []rollupLevel{{60, minute}, {3600, hour}, {86400, rollup.Coarsen(hour, rollup.Day)}}
+		if err := mergeRollups(ctx, tx, b.PipelineID, b.TeamID, levels); err != nil {
 			return fmt.Errorf("write rollups: %w", err)
-		}
-		defer up.Close()
-		for _, d := range minute {
-			if _, err := up.ExecContext(ctx, aggArgs(b.PipelineID, 60, b.TeamID, d)...); err != nil {
-				return fmt.Errorf("write rollups: %w", err)
-			}
-		}
-		pend, err := tx.PrepareContext(ctx, `INSERT INTO rollup_pending (pipeline_id, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("write rollups: %w", err)
-		}
-		defer pend.Close()
-		for _, d := range hour {
-			args := aggArgs(b.PipelineID, 0, b.TeamID, d)
-			if _, err := pend.ExecContext(ctx, append(args[:1:1], args[2:]...)...); err != nil {
-				return fmt.Errorf("write rollups: %w", err)
-			}
 		}
 	}
 	if !missing.IsZero() {
@@ -82,6 +68,57 @@ func writeSeriesData(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
 		}
 	}
 	return nil
+}
+
+// rollupLevel is the deltas of one width, in seconds.
+type rollupLevel struct {
+	width  int64
+	deltas []rollup.Delta
+}
+
+// rollupsPerStatement bounds the rows of one statement of mergeRollups
+// (13 parameters a row, within SQLite's 32,766).
+const rollupsPerStatement = 500
+
+// mergeRollups merges a batch's deltas into its pipeline's rollups, in as
+// few statements as the rows allow: a statement per row cost more than
+// the rows themselves.
+func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, levels []rollupLevel) error {
+	args := make([]any, 0, 13*rollupsPerStatement)
+	rows := 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, mergeRollupsSQL(rows), args...)
+		args, rows = args[:0], 0
+		return err
+	}
+	for _, l := range levels {
+		for _, d := range l.deltas {
+			args = append(args, aggArgs(pipeline, l.width, team, d)...)
+			if rows++; rows == rollupsPerStatement {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+// mergeRollupsSQL is upsertRollup for n rows.
+func mergeRollupsSQL(n int) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO rollups AS r (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val) VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	}
+	q.WriteString(` ON CONFLICT (pipeline_id, width, bucket, field) DO UPDATE SET ` + rollupMerge)
+	return q.String()
 }
 
 // aggArgs are the values of a rollups row: pipeline, width, field, bucket,
