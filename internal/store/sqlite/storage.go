@@ -77,26 +77,29 @@ type rollupLevel struct {
 }
 
 // rollupsPerStatement bounds the rows of one statement of mergeRollups
-// (13 parameters a row, within SQLite's 32,766).
+// (11 parameters a row, within SQLite's 32,766).
 const rollupsPerStatement = 500
 
 // mergeRollups merges a batch's deltas into its pipeline's rollups, in as
 // few statements as the rows allow: a statement per row cost more than
 // the rows themselves.
 func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, levels []rollupLevel) error {
-	args := make([]any, 0, 13*rollupsPerStatement)
+	// ?1 and ?2 are the pipeline and the team, bound once.
+	args := make([]any, 2, 2+11*rollupsPerStatement)
+	args[0], args[1] = pipeline.String(), team.String()
 	rows := 0
 	flush := func() error {
 		if rows == 0 {
 			return nil
 		}
 		_, err := tx.ExecContext(ctx, mergeRollupsSQL(rows), args...)
-		args, rows = args[:0], 0
+		args, rows = args[:2], 0
 		return err
 	}
 	for _, l := range levels {
 		for _, d := range l.deltas {
-			args = append(args, aggArgs(pipeline, l.width, team, d)...)
+			args = append(args, l.width, d.Field, micros(d.Bucket), d.Count, d.Sum, d.Min, d.Max,
+				micros(d.FirstTS), d.First, micros(d.LastTS), d.Last)
 			if rows++; rows == rollupsPerStatement {
 				if err := flush(); err != nil {
 					return err
@@ -107,15 +110,20 @@ func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, lev
 	return flush()
 }
 
-// mergeRollupsSQL is upsertRollup for n rows.
+// mergeRollupsSQL is upsertRollup for n rows, the pipeline and the team
+// given once.
 func mergeRollupsSQL(n int) string {
 	var q strings.Builder
-	q.WriteString(`INSERT INTO rollups AS r (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val) VALUES `)
+	q.WriteString(`INSERT INTO rollups AS r (pipeline_id, team_id, width, field, bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val) VALUES `)
 	for i := range n {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		q.WriteString(`(?1, ?2`)
+		for range 11 {
+			q.WriteString(`, ?`)
+		}
+		q.WriteByte(')')
 	}
 	q.WriteString(` ON CONFLICT (pipeline_id, width, bucket, field) DO UPDATE SET ` + rollupMerge)
 	return q.String()
