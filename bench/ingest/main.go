@@ -172,6 +172,8 @@ func newStampedBody(n int) stampedBody {
 }
 
 // stamped appends the body to buf[:0] with every timestamp set to now.
+// buf may be the body of an earlier request that was answered with
+// success: both servers read a body whole before they answer 2xx.
 func (s stampedBody) stamped(buf []byte, now time.Time) []byte {
 	buf = append(buf[:0], s.json...)
 	var ts [64]byte
@@ -521,11 +523,14 @@ func load(o options, url string, n int, rate float64, app int) result {
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
 						if resp.StatusCode/100 != 2 { // Telegraf answers 204
-
 							err = fmt.Errorf("status %d", resp.StatusCode)
 						}
 					}
 					if err != nil {
+						// The transport may still be sending a body it
+						// got an early answer to: never write into it
+						// again.
+						buf = nil
 						fails++
 						if first == "" {
 							first = err.Error()

@@ -24,8 +24,9 @@ import (
 //   - retention: every 15 minutes (not at start), every pipeline's records
 //     and rollups older than its retention go (see RetentionPolicyFor);
 //     a run with nothing to do is a few cheap queries;
-//   - rollup compaction: every minute, the hourly deltas of committed
-//     batches are folded into the 1h and 1d rollups.
+//   - rollup compaction: every minute, the deltas that PostgreSQL's
+//     batches insert are folded into the rollups (SQLite's batches merge
+//     theirs, and it folds only deltas left by versions before that).
 
 // Intervals and horizons of the storage jobs.
 const (

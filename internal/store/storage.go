@@ -27,7 +27,7 @@ import (
 //   - rollups: per pipeline, numeric field and bucket of a minute, an
 //     hour and a day, count, sum, min, max, first and last. SQLite, with
 //     one writer, merges a batch's aggregates into the rows of all three
-//     widths (Batch.Rollups, a statement for all of them). PostgreSQL,
+//     widths (Batch.Rollups, one statement for up to 500 rows). PostgreSQL,
 //     whose batches of a pipeline commit concurrently, inserts them as
 //     deltas (rollup_pending) that CompactRollups folds into the rows, and
 //     Series reads the deltas too, so answers never lag.
@@ -515,7 +515,8 @@ func SummarizeDays(b *Batch) []DaySummary {
 }
 
 // BatchRollups returns the rollups a persisted batch writes: its per-minute
-// deltas and the same per hour, for rollup_pending. When the batch's
+// deltas and the same per hour (SQLite merges them, and the day's, into
+// the rollups; PostgreSQL inserts them into rollup_pending). When the batch's
 // Rollups do not cover all of its records, missing is the newest event
 // time of the batch (zero otherwise): the rollups of every width are then
 // incomplete up to the end of the bucket holding it (see HorizonAfter).

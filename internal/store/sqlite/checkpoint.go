@@ -23,7 +23,8 @@ import (
 // writer's checkpoint finds only what was written since the last
 // background one still to copy, but it syncs the database file, a couple
 // of milliseconds here. It happens:
-//   - after every checkpointSlices slices of big batches
+//   - after every checkpointRecords records or checkpointBytes bytes
+//     written in slices of big batches
 //     (checkpointWriter): while big batches are written, the log stays
 //     under the threshold below, and their team, not another's small
 //     batch, waits for the checkpoint (under a flood of huge batches, 1–2%

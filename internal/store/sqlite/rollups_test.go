@@ -3,17 +3,17 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-dev/tributary/internal/rollup"
 )
 
-// A batch merges its rollups into every width in its own transaction
-// (migration 0016): nothing is left pending for the compaction job, and
-// the rows are keyed bucket before field. A database of the previous
-// version, rollups keyed field before bucket, keeps every row when it
-// migrates.
+// A batch merges its rollups into every width in its own transaction:
+// nothing is left pending for the compaction job, and a second batch of
+// the same buckets merges into the same rows.
 func TestRollupsMergedInBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -84,44 +84,30 @@ func TestRollupsMergedInBatch(t *testing.T) {
 	if got := rollups(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("rollups:\n got %v\nwant %v", got, want)
 	}
-	primaryKey := func() string {
-		t.Helper()
-		var s string
-		if err := raw.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'rollups'`).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	const byBucket = "PRIMARY KEY (pipeline_id, width, bucket, field)"
-	if s := primaryKey(); !strings.Contains(s, byBucket) {
-		t.Fatalf("rollups: %s, want %s", s, byBucket)
-	}
 
-	// Back to the layout before 0016, with these rows.
-	for _, q := range []string{
-		`CREATE TABLE rollups_old (pipeline_id TEXT NOT NULL, width INTEGER NOT NULL, field TEXT NOT NULL, bucket INTEGER NOT NULL,
-			team_id TEXT NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
-			first_ts INTEGER NOT NULL, first_val REAL NOT NULL, last_ts INTEGER NOT NULL, last_val REAL NOT NULL,
-			PRIMARY KEY (pipeline_id, width, field, bucket)) STRICT, WITHOUT ROWID`,
-		`INSERT INTO rollups_old SELECT pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val FROM rollups`,
-		`DROP TABLE rollups`,
-		`ALTER TABLE rollups_old RENAME TO rollups`,
-		`DELETE FROM tributary_migrations WHERE version = 16`,
-	} {
-		if _, err := raw.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+	// More rows than one statement carries (rollupsPerStatement):
+	// rollup.MaxFields fields over four minutes, 600 rows.
+	wide := batchOf(e.p, 4)
+	fields := map[string]any{}
+	for i := range rollup.MaxFields {
+		fields[fmt.Sprintf("f%03d", i)] = float64(i)
 	}
-	if s := primaryKey(); strings.Contains(s, byBucket) {
-		t.Fatalf("the old layout was not restored: %s", s)
+	for i := range wide.Records {
+		wide.Records[i].TS = hour.Add(-time.Hour + time.Duration(i)*time.Minute)
+		wide.Rollups.Add(wide.Records[i].TS, fields)
 	}
-	if err := e.st.Migrate(ctx); err != nil {
+	if err := e.st.WriteBatch(ctx, wide); err != nil {
 		t.Fatal(err)
 	}
-	if s := primaryKey(); !strings.Contains(s, byBucket) {
-		t.Fatalf("rollups after migrating: %s, want %s", s, byBucket)
+	var rows, count int64
+	var sum float64
+	if err := raw.QueryRowContext(ctx, `SELECT count(*), sum(count), sum(sum) FROM rollups WHERE pipeline_id = ? AND field LIKE 'f%'`,
+		e.p.ID.String()).Scan(&rows, &count, &sum); err != nil {
+		t.Fatal(err)
 	}
-	if got := rollups(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("rollups after migrating:\n got %v\nwant %v", got, want)
+	// Each width counts every value once: 4 records of fields 0..99.
+	const values, total = 4 * rollup.MaxFields, 4 * (rollup.MaxFields - 1) * rollup.MaxFields / 2
+	if rows != 6*rollup.MaxFields || count != 3*values || sum != 3*total {
+		t.Fatalf("wide batch: %d rows, count %d, sum %v; want %d, %d, %d", rows, count, sum, 6*rollup.MaxFields, 3*values, 3*total)
 	}
 }

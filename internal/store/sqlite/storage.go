@@ -14,7 +14,8 @@ import (
 )
 
 // Time-series storage on SQLite: one records table, the per-day and
-// rollup tables of migration 0003, retention by batched deletes.
+// rollup tables of migration 0003, rollups merged by each batch,
+// retention by batched deletes.
 
 var _ store.Storage = (*Store)(nil)
 
@@ -29,7 +30,7 @@ const rollupMerge = `count = r.count + excluded.count,
 
 const upsertRollup = `INSERT INTO rollups AS r (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (pipeline_id, width, bucket, field) DO UPDATE SET ` + rollupMerge
+	ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET ` + rollupMerge
 
 const raiseHorizon = `INSERT INTO series_horizons (pipeline_id, width, horizon) VALUES (?, ?, ?)
 	ON CONFLICT (pipeline_id, width) DO UPDATE SET horizon = max(horizon, excluded.horizon)`
@@ -125,7 +126,7 @@ func mergeRollupsSQL(n int) string {
 		}
 		q.WriteByte(')')
 	}
-	q.WriteString(` ON CONFLICT (pipeline_id, width, bucket, field) DO UPDATE SET ` + rollupMerge)
+	q.WriteString(` ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET ` + rollupMerge)
 	return q.String()
 }
 
