@@ -30,6 +30,10 @@ func insertRecordsSQL(n int) string {
 // fullInsertRecords is the INSERT of a full chunk of recordRows records.
 var fullInsertRecords = insertRecordsSQL(recordRows)
 
+// insertRecordsText are the INSERTs of fewer records, by count (at most
+// recordRows texts).
+var insertRecordsText = rowsSQL{build: insertRecordsSQL}
+
 // mergeRunSQL adds a batch to a run that spans many batches (see
 // store.Batch.MergeRun): the run keeps its start and lasts until the end
 // of its latest batch.
@@ -180,7 +184,7 @@ func insertRecords(ctx context.Context, tx *sql.Tx, b *store.Batch, from, to int
 			args = append(args, r.ID, team, pipe, micros(r.TS), b.Version, string(r.Data))
 		}
 		if len(chunk) < recordRows {
-			if _, err := tx.ExecContext(ctx, insertRecordsSQL(len(chunk)), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, insertRecordsText.of(len(chunk)), args...); err != nil {
 				return err
 			}
 			continue

@@ -85,15 +85,19 @@ const rollupsPerStatement = 500
 // few statements as the rows allow: a statement per row cost more than
 // the rows themselves.
 func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, levels []rollupLevel) error {
+	n := 0
+	for _, l := range levels {
+		n += len(l.deltas)
+	}
 	// ?1 and ?2 are the pipeline and the team, bound once.
-	args := make([]any, 2, 2+11*rollupsPerStatement)
+	args := make([]any, 2, 2+11*min(n, rollupsPerStatement))
 	args[0], args[1] = pipeline.String(), team.String()
 	rows := 0
 	flush := func() error {
 		if rows == 0 {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, mergeRollupsSQL(rows), args...)
+		_, err := tx.ExecContext(ctx, mergeRollupsText.of(rows), args...)
 		args, rows = args[:2], 0
 		return err
 	}
@@ -110,6 +114,10 @@ func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, lev
 	}
 	return flush()
 }
+
+// mergeRollupsText are the statements of mergeRollups, by count (at most
+// rollupsPerStatement texts).
+var mergeRollupsText = rowsSQL{build: mergeRollupsSQL}
 
 // mergeRollupsSQL is upsertRollup for n rows, the pipeline and the team
 // given once.
