@@ -138,28 +138,21 @@ type stampedBody struct {
 }
 
 func newStampedBody(n int) stampedBody {
-	b := body(n)
 	placeholder := time.Unix(0, 0).UTC().Format(stampLayout)
-	var at []int
-	// Each record's ts is replaced by the placeholder, found back by
-	// its key.
-	var recs []map[string]any
-	if n == 1 {
-		var one map[string]any
-		_ = json.Unmarshal(b, &one)
-		recs = []map[string]any{one}
-	} else {
-		_ = json.Unmarshal(b, &recs)
+	recs := make([]map[string]any, n)
+	for i := range recs {
+		recs[i] = record()
+		recs[i]["ts"] = placeholder
 	}
-	for _, r := range recs {
-		r["ts"] = placeholder
-	}
+	var b []byte
 	if n == 1 {
 		b, _ = json.Marshal(recs[0])
 	} else {
 		b, _ = json.Marshal(recs)
 	}
+	// Each record's timestamp is found back by its key.
 	key := []byte(`"ts":"` + placeholder + `"`)
+	var at []int
 	for i := 0; ; {
 		j := bytes.Index(b[i:], key)
 		if j < 0 {

@@ -24,11 +24,11 @@ import (
 // background one still to copy, but it syncs the database file, a couple
 // of milliseconds here. It happens:
 //   - after every checkpointRecords records or checkpointBytes bytes
-//     written in slices of big batches
-//     (checkpointWriter): while big batches are written, the log stays
-//     under the threshold below, and their team, not another's small
-//     batch, waits for the checkpoint (under a flood of huge batches, 1–2%
-//     of another team's commits took 2 ms longer, by running it);
+//     written in slices of big batches (checkpointWriter): while big
+//     batches are written, the log stays under the threshold below, and
+//     their team, not another's small batch, waits for the checkpoint
+//     (under a flood of huge batches, 1–2% of another team's commits took
+//     2 ms longer, by running it);
 //   - otherwise, as SQLite does by default, in the commit that takes the
 //     log over writerCheckpointPages pages (SQLite's default; 2,000 made
 //     the p99 at half load 15–30% worse on the ingest benchmark).

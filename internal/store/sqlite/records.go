@@ -27,11 +27,7 @@ func insertRecordsSQL(n int) string {
 	return sb.String()
 }
 
-// fullInsertRecords is the INSERT of a full chunk of recordRows records.
-var fullInsertRecords = insertRecordsSQL(recordRows)
-
-// insertRecordsText are the INSERTs of fewer records, by count (at most
-// recordRows texts).
+// insertRecordsText are the INSERTs of up to recordRows records, by count.
 var insertRecordsText = rowsSQL{build: insertRecordsSQL}
 
 // mergeRunSQL adds a batch to a run that spans many batches (see
@@ -191,7 +187,7 @@ func insertRecords(ctx context.Context, tx *sql.Tx, b *store.Batch, from, to int
 		}
 		if full == nil {
 			var err error
-			if full, err = tx.PrepareContext(ctx, fullInsertRecords); err != nil {
+			if full, err = tx.PrepareContext(ctx, insertRecordsText.of(recordRows)); err != nil {
 				return err
 			}
 			defer full.Close()

@@ -55,19 +55,10 @@ func (s *Store) CompactRollups(ctx context.Context, limit int) (int, error) {
 		if n == 0 {
 			return nil
 		}
-		up, err := tx.PrepareContext(ctx, upsertRollup)
-		if err != nil {
-			return err
-		}
-		defer up.Close()
 		for o, ds := range per {
 			hours := rollup.Coarsen(ds, rollup.Hour)
-			for w, level := range map[int64][]rollup.Delta{3600: hours, 86400: rollup.Coarsen(hours, rollup.Day)} {
-				for _, d := range level {
-					if _, err := up.ExecContext(ctx, aggArgs(o.pipeline, w, o.team, d)...); err != nil {
-						return err
-					}
-				}
+			if err := mergeRollups(ctx, tx, o.pipeline, o.team, []rollupLevel{{3600, hours}, {86400, rollup.Coarsen(hours, rollup.Day)}}); err != nil {
+				return err
 			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM rollup_pending WHERE id <= ?`, maxID)

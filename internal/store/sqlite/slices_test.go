@@ -65,14 +65,14 @@ func TestSliceSizeFollowsOthers(t *testing.T) {
 		{true, aloneSliceRecords + bigSliceRecords},
 		{true, aloneSliceRecords + 2*bigSliceRecords},
 	} {
-		if done := s.writeSlice(r, step.others); done || r.staged != step.staged {
+		if done, _, _ := s.writeSlice(r, step.others); done || r.staged != step.staged {
 			t.Fatalf("slice %d (others %v): done %v, %d records written, want %d", i+1, step.others, done, r.staged, step.staged)
 		}
 		if c := stored(); c != 0 {
 			t.Fatalf("after slice %d the pipeline counts %d records, want 0 until the batch commits", i+1, c)
 		}
 	}
-	if done := s.writeSlice(r, false); !done {
+	if done, _, _ := s.writeSlice(r, false); !done {
 		t.Fatal("the last slice did not end the batch")
 	}
 	if err := <-r.done; err != nil {

@@ -28,10 +28,6 @@ const rollupMerge = `count = r.count + excluded.count,
 	last_val = CASE WHEN excluded.last_ts >= r.last_ts THEN excluded.last_val ELSE r.last_val END,
 	last_ts = max(r.last_ts, excluded.last_ts)`
 
-const upsertRollup = `INSERT INTO rollups AS r (pipeline_id, width, field, bucket, team_id, count, sum, min, max, first_ts, first_val, last_ts, last_val)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET ` + rollupMerge
-
 const raiseHorizon = `INSERT INTO series_horizons (pipeline_id, width, horizon) VALUES (?, ?, ?)
 	ON CONFLICT (pipeline_id, width) DO UPDATE SET horizon = max(horizon, excluded.horizon)`
 
@@ -81,9 +77,9 @@ type rollupLevel struct {
 // (11 parameters a row, within SQLite's 32,766).
 const rollupsPerStatement = 500
 
-// mergeRollups merges a batch's deltas into its pipeline's rollups, in as
-// few statements as the rows allow: a statement per row cost more than
-// the rows themselves.
+// mergeRollups merges deltas into a pipeline's rollups (a batch's, or the
+// pending ones CompactRollups folds), in as few statements as the rows
+// allow: a statement per row cost more than the rows themselves.
 func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, levels []rollupLevel) error {
 	n := 0
 	for _, l := range levels {
@@ -119,8 +115,8 @@ func mergeRollups(ctx context.Context, tx *sql.Tx, pipeline, team uuid.UUID, lev
 // rollupsPerStatement texts).
 var mergeRollupsText = rowsSQL{build: mergeRollupsSQL}
 
-// mergeRollupsSQL is upsertRollup for n rows, the pipeline and the team
-// given once.
+// mergeRollupsSQL is the upsert of n rollups rows, the pipeline and the
+// team given once (?1, ?2).
 func mergeRollupsSQL(n int) string {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO rollups AS r (pipeline_id, team_id, width, field, bucket, count, sum, min, max, first_ts, first_val, last_ts, last_val) VALUES `)
@@ -136,13 +132,6 @@ func mergeRollupsSQL(n int) string {
 	}
 	q.WriteString(` ON CONFLICT (pipeline_id, width, field, bucket) DO UPDATE SET ` + rollupMerge)
 	return q.String()
-}
-
-// aggArgs are the values of a rollups row: pipeline, width, field, bucket,
-// team, then the aggregate.
-func aggArgs(pipeline uuid.UUID, width int64, team uuid.UUID, d rollup.Delta) []any {
-	return []any{pipeline, width, d.Field, micros(d.Bucket), team, d.Count, d.Sum, d.Min, d.Max,
-		micros(d.FirstTS), d.First, micros(d.LastTS), d.Last}
 }
 
 // deleteSeriesData removes what a deleted pipeline kept besides its
