@@ -404,10 +404,6 @@ func (s *Server) principalTeams(ctx context.Context, p *account.Principal) ([]Te
 	return out, nil
 }
 
-type tlsKey struct{}
-
-type clientAddrKey struct{}
-
 // clientAddr is the IP address of the request's peer (behind a reverse
 // proxy, the proxy's), for sign-in throttling.
 func clientAddr(r *http.Request) string {
@@ -418,14 +414,16 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// clientAddrOf returns the client address stored in ctx, or "".
+// clientAddrOf returns the client address of the request in ctx, or "".
 func clientAddrOf(ctx context.Context) string {
-	v, _ := ctx.Value(clientAddrKey{}).(string)
-	return v
+	if info := infoOf(ctx); info != nil {
+		return info.clientAddr
+	}
+	return ""
 }
 
 // isTLS reports whether the request in ctx came over TLS.
 func isTLS(ctx context.Context) bool {
-	v, _ := ctx.Value(tlsKey{}).(bool)
-	return v
+	info := infoOf(ctx)
+	return info != nil && info.tls
 }

@@ -19,12 +19,39 @@ import (
 	"github.com/tributary-dev/tributary/internal/account"
 )
 
-type requestIDKey struct{}
+// requestInfo is what the middleware knows of a request, in its context
+// as one value: withRequestID puts it there, recordRoute fills in the
+// route for observe. One value rather than one per fact, so that a
+// request is copied (WithContext) once on its way in, not once a fact.
+type requestInfo struct {
+	id         string
+	clientAddr string // the peer's IP address (see clientAddr)
+	tls        bool
+	route      string             // the mux pattern, once the mux matched one
+	principal  *account.Principal // once authenticate resolved one
+}
+
+type requestInfoKey struct{}
+
+// infoOf returns the requestInfo in ctx, or nil.
+func infoOf(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
 
 // RequestID returns the id of the request in ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if info := infoOf(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// setPrincipal notes the request's principal for observe's log line.
+func setPrincipal(ctx context.Context, p *account.Principal) {
+	if info := infoOf(ctx); info != nil {
+		info.principal = p
+	}
 }
 
 // withRequestID takes a sane X-Request-Id from the client or makes one, and
@@ -38,10 +65,8 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		ctx = context.WithValue(ctx, tlsKey{}, r.TLS != nil)
-		ctx = context.WithValue(ctx, clientAddrKey{}, clientAddr(r))
-		next.ServeHTTP(w, r.WithContext(ctx))
+		info := &requestInfo{id: id, clientAddr: clientAddr(r), tls: r.TLS != nil}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 	})
 }
 
@@ -99,8 +124,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		route := new(string)
-		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
+		info := infoOf(r.Context())
+		if info == nil { // not behind withRequestID
+			info = &requestInfo{}
+			r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -113,7 +141,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				}
 			}
 			elapsed := time.Since(start)
-			route := *route
+			route := info.route
 			if route == "" {
 				route = "unmatched"
 			}
@@ -136,8 +164,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Duration("duration", elapsed),
 				slog.String("remote", r.RemoteAddr),
 			}
-			if p := account.PrincipalFrom(r.Context()); p != nil {
-				attrs = append(attrs, slog.String("principal", p.Subject()))
+			if info.principal != nil {
+				attrs = append(attrs, slog.String("principal", info.principal.Subject()))
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 		}()
@@ -145,15 +173,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-type routeKey struct{}
-
 // recordRoute runs innermost, around the mux, which sets r.Pattern on the
-// request it was given; observe, outside, reads it through the context.
+// request it was given; observe, outside, reads it in the requestInfo.
 func recordRoute(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
-		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*p = r.Pattern
+		if info := infoOf(r.Context()); info != nil {
+			info.route = r.Pattern
 		}
 	})
 }
@@ -199,6 +225,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				writeProblem(w, http.StatusUnauthorized, "The API token is not valid.")
 				return
 			}
+			setPrincipal(ctx, p)
 			next.ServeHTTP(w, r.WithContext(account.WithPrincipal(ctx, p)))
 			return
 		}
@@ -214,7 +241,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			p, err := s.accounts.AuthenticateSession(ctx, c.Value)
 			switch {
 			case err == nil:
-				ctx = account.WithPrincipal(ctx, p)
+				setPrincipal(ctx, p)
+				r = r.WithContext(account.WithPrincipal(ctx, p))
 			case errors.Is(err, account.ErrUnauthenticated):
 				ClearSessionCookie(w, s.secureCookie(r))
 			default:
@@ -223,7 +251,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r)
 	})
 }
 
