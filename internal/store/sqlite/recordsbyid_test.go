@@ -1,0 +1,45 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// RecordsByID searches the primary key once per id range, whatever the
+// time window holds: through the (pipeline_id, ts) index it read every
+// record of the window once per range.
+func TestRecordsByIDSearchesTheKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+recordsByIDSQL, `[[1,2],[5,9]]`, "team", "pipeline", 0, 1, "pipeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "SEARCH r USING INTEGER PRIMARY KEY") || strings.Contains(text, "records_pipeline_ts_idx") {
+		t.Fatalf("records by id: plan\n%s\nwant a search of records' primary key per range", text)
+	}
+}
