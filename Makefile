@@ -68,8 +68,10 @@ deploy-check:
 # its own throwaway PostgreSQL, builds the Telegraf peer from bench/telegraf,
 # runs Tributary on PostgreSQL and SQLite next to Telegraf, raw COPY and
 # plain net/http, then the polling benchmark (10,000 polling pipelines on
-# SQLite and PostgreSQL; BENCH_POLLING=0 skips it), and writes
-# docs/benchmarks.md. About 12 minutes.
+# SQLite and PostgreSQL) and the delivery benchmark (records a second per
+# sink at 1, 10 and 100 records a batch, and what each sink adds to a
+# commit), and writes docs/benchmarks.md. About 15 minutes; BENCH_INGEST=0,
+# BENCH_POLLING=0 or BENCH_DELIVERY=0 leaves a part out.
 bench:
 	bash bench/run.sh
 

@@ -67,6 +67,7 @@ type options struct {
 	cpuProfile  string
 	only        string
 	sinks       int
+	summary     string
 }
 
 func main() {
@@ -81,6 +82,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.StringVar(&o.only, "only", "", "run only this phase: river, deliver or ingest")
 	flag.IntVar(&o.sinks, "sinks", 1, "sinks of the pipeline in the delivery phase (figures per sink)")
+	flag.StringVar(&o.summary, "summary", "", "file to write the figures to, as Markdown tables")
 	flag.Parse()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -142,8 +144,17 @@ func run(ctx context.Context, o options) error {
 	defer closeStore()
 	fmt.Printf("backend %s, %d workers on the deliveries queue\n\n", st.Backend(), o.workers)
 
+	var sum summary
+	sum.backend = st.Backend()
+	if o.summary != "" {
+		defer func() {
+			if err := os.WriteFile(o.summary, sum.markdown(o), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "delivery bench: summary:", err)
+			}
+		}()
+	}
 	if o.only == "" || o.only == "river" {
-		if err := riverBaseline(ctx, st, o); err != nil {
+		if sum.riverJobsPerSec, err = riverBaseline(ctx, st, o); err != nil {
 			return err
 		}
 	}
@@ -213,7 +224,7 @@ func run(ctx context.Context, o options) error {
 		sizes = nil
 	} else {
 		fmt.Printf("delivery to an HTTP receiver on loopback, %d sink(s) (deliveries queued first, then worked; per sink):\n", o.sinks)
-		fmt.Printf("  %-8s %10s %12s %14s %12s %10s\n", "batch", "records", "seconds", "records/s", "deliveries/s", "carried")
+		fmt.Printf("  %-8s %10s %12s %14s %12s %10s %10s\n", "batch", "records", "seconds", "records/s", "deliveries/s", "carried", "snoozed")
 	}
 	for _, f := range sizes {
 		size, err := strconv.Atoi(strings.TrimSpace(f))
@@ -233,6 +244,7 @@ func run(ctx context.Context, o options) error {
 		total := int64(batches * size * o.sinks)
 		received.Store(0)
 		carriedBefore := counter(reg, "tributary_sink_deliveries_carried_total")
+		snoozedBefore := counter(reg, "tributary_sink_busy_snoozes_total")
 		rcfg := &river.Config{FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond}
 		svc.Register(rcfg)
 		client, err := st.NewJobClient(rcfg)
@@ -272,8 +284,11 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		perSink := float64(total) / float64(o.sinks)
-		fmt.Printf("  %-8d %10.0f %12.2f %14.0f %12.0f %10.0f\n", size, perSink, d.Seconds(), perSink/d.Seconds(), float64(batches)/d.Seconds(),
-			(counter(reg, "tributary_sink_deliveries_carried_total")-carriedBefore)/float64(o.sinks))
+		r := deliveryResult{size: size, recordsPerSec: perSink / d.Seconds(), deliveriesPerSec: float64(batches) / d.Seconds(),
+			carried: (counter(reg, "tributary_sink_deliveries_carried_total") - carriedBefore) / float64(o.sinks), batches: batches,
+			snoozed: (counter(reg, "tributary_sink_busy_snoozes_total") - snoozedBefore) / float64(o.sinks)}
+		sum.deliveries = append(sum.deliveries, r)
+		fmt.Printf("  %-8d %10.0f %12.2f %14.0f %12.0f %10.0f %10.0f\n", size, perSink, d.Seconds(), r.recordsPerSec, r.deliveriesPerSec, r.carried, r.snoozed)
 	}
 
 	// 3. Ingest cost per sink.
@@ -307,6 +322,7 @@ func run(ctx context.Context, o options) error {
 		} else {
 			extra = fmt.Sprintf("  (+%.0f µs per sink)", (per-base)/float64(sinks))
 		}
+		sum.ingest = append(sum.ingest, ingestResult{sinks: sinks, batchesPerSec: float64(o.ingestN) / d.Seconds(), usPerBatch: per, base: base})
 		fmt.Printf("  %-6d %12.0f %12.0f %16.0f%s\n", sinks, float64(o.ingestN)/d.Seconds(), float64(o.ingestN*o.ingestBatch)/d.Seconds(), per, extra)
 	}
 	return nil
@@ -327,8 +343,9 @@ func counter(reg *prometheus.Registry, name string) float64 {
 }
 
 // riverBaseline measures River alone: no-op jobs inserted in bulk, then
-// worked by a queue as wide as the deliveries queue.
-func riverBaseline(ctx context.Context, st store.Store, o options) error {
+// worked by a queue as wide as the deliveries queue. It returns the rate
+// at which they were worked.
+func riverBaseline(ctx context.Context, st store.Store, o options) (float64, error) {
 	var done atomic.Int64
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &noopWorker{done: &done})
@@ -336,18 +353,18 @@ func riverBaseline(ctx context.Context, st store.Store, o options) error {
 		FetchCooldown: 10 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond}
 	client, err := st.NewJobClient(rcfg)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	start := time.Now()
 	for i := 0; i < o.jobs; i++ {
 		if _, err := client.Insert(ctx, noopArgs{N: i}, &river.InsertOpts{Queue: "bench"}); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	insert := time.Since(start)
 	start = time.Now()
 	if err := client.Start(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	for done.Load() < int64(o.jobs) {
 		time.Sleep(5 * time.Millisecond)
@@ -356,9 +373,9 @@ func riverBaseline(ctx context.Context, st store.Store, o options) error {
 	stop, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := client.Stop(stop); err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Printf("River baseline, %d no-op jobs: inserted one by one at %.0f jobs/s, worked at %.0f jobs/s\n\n",
 		o.jobs, float64(o.jobs)/insert.Seconds(), float64(o.jobs)/work.Seconds())
-	return nil
+	return float64(o.jobs) / work.Seconds(), nil
 }
