@@ -254,15 +254,16 @@ func (e *pollEnv) settledRuns(p core.Pipeline, a *growingAPI, everyRequest bool)
 // consecutive polls overlap by one item, which dedup removes).
 type growingAPI struct {
 	*httptest.Server
-	mu       sync.Mutex
-	requests int
-	answered int          // requests answered with data
-	sinces   []string     // the since of every request
-	garbled  []bool       // whether each request was answered malformed JSON
-	fail     atomic.Int32 // >0: answer 500 "backend down"
-	garbage  atomic.Bool  // answer malformed JSON
-	block    chan struct{}
-	blocked  chan struct{}
+	mu        sync.Mutex
+	requests  int
+	answered  int          // requests answered with data
+	sinces    []string     // the since of every request
+	garbled   []bool       // whether each request was answered malformed JSON
+	fail      atomic.Int32 // >0: answer 500 "backend down"
+	garbage   atomic.Bool  // answer malformed JSON
+	block     chan struct{}
+	blocked   chan struct{}
+	abandoned chan struct{} // a blocked request whose client went away
 }
 
 var base = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -277,13 +278,16 @@ func newGrowingAPI(t *testing.T) *growingAPI {
 		a.sinces = append(a.sinces, since)
 		garbage := a.garbage.Load()
 		a.garbled = append(a.garbled, garbage && a.fail.Load() == 0)
-		block := a.block
+		block, abandoned := a.block, a.abandoned
 		a.mu.Unlock()
 		if block != nil {
 			a.blocked <- struct{}{}
 			select {
 			case <-block:
 			case <-r.Context().Done():
+				if abandoned != nil {
+					abandoned <- struct{}{}
+				}
 				return
 			}
 		}
@@ -560,10 +564,18 @@ func TestPollingKilledMidPoll(t *testing.T) {
 		p := e.create("killed", a.spec("killed", "1s"))
 		e.waitFor(10*time.Second, "a first poll", func() bool { return len(e.runs(p)) >= 1 })
 		a.mu.Lock()
-		a.block, a.blocked = make(chan struct{}), make(chan struct{}, 10)
+		a.block, a.blocked, a.abandoned = make(chan struct{}), make(chan struct{}, 10), make(chan struct{}, 10)
 		a.mu.Unlock()
 		<-a.blocked
 		stop(true) // the node dies with the poll in flight
+		// The API must see the dead node's request go away before it is
+		// unblocked: released first, it would answer a request nobody
+		// reads any more and count it as answered.
+		select {
+		case <-a.abandoned:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the dead node's request was not abandoned")
+		}
 		before := len(e.runs(p))
 		a.mu.Lock()
 		close(a.block)
