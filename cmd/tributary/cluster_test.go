@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +146,25 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 		t.Fatalf("first GraphQL event %q, want RECENT", ev.kind)
 	}
 
+	// Node B's stream, counted as it arrives: the batches are posted at
+	// most streamAhead ahead of it. The stream's buffer holds 64 batches;
+	// on a machine busy with other tests, node B could fall further behind
+	// a sender that does not wait, and would then be told, rightly, that
+	// it lagged. This test is about every batch crossing the cluster in
+	// order, not about overload.
+	const streamAhead = 32
+	var arrived atomic.Int64
+	seen := make(chan sseEvent, 4096)
+	go func() {
+		defer close(seen)
+		for ev := range events {
+			if ev.name == "records" {
+				arrived.Add(1)
+			}
+			seen <- ev
+		}
+	}()
+
 	// 1,000 batches of 1 to 3 records; every 10th is over 8 KB, beyond
 	// what a NOTIFY carries.
 	const batches = 1000
@@ -166,6 +186,11 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 			seq++
 		}
 		body := "[" + strings.Join(recs, ",") + "]"
+		for deadline := time.Now().Add(10 * time.Second); arrived.Load() < int64(i-streamAhead); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("batch %d: node B's stream has %d batches after 10 s", i, arrived.Load())
+			}
+		}
 		sent[i] = time.Now()
 		resp, err := client.Post(a.base+hookPath, "application/json", strings.NewReader(body))
 		if err != nil {
@@ -182,7 +207,7 @@ func testClusterLiveStream(t *testing.T, bin string, env []string) {
 	var got []int
 	var latencies []time.Duration
 	for len(got) < len(want) {
-		ev := nextEvent(t, events)
+		ev := nextEvent(t, seen)
 		if ev.name != "records" {
 			t.Fatalf("after %d records: event %q %.200s", len(got), ev.name, ev.data)
 		}
