@@ -332,8 +332,10 @@ func (s *Service) load(ctx context.Context, items []*item) error {
 			}
 			continue
 		}
+		// Each range is looked for within its own batch's time window
+		// (see store.RecordIDRange), not within all the items' windows.
 		for _, r := range a.IDs {
-			ranges = append(ranges, store.RecordIDRange{First: r[0], Last: r[1]})
+			ranges = append(ranges, store.RecordIDRange{First: r[0], Last: r[1], From: a.From, To: a.To})
 		}
 		if len(a.IDs) > 0 {
 			if from.IsZero() || a.From.Before(from) {

@@ -38,9 +38,35 @@ type PipelineLink struct {
 	Upstream   uuid.UUID
 }
 
-// RecordIDRange is an inclusive range of record ids.
+// RecordIDRange is an inclusive range of record ids and, when From is
+// set, the event times of its records (its batch's, inclusive): a read
+// of many ranges then looks for each one's records within its own time
+// window rather than within the union of all of them.
 type RecordIDRange struct {
 	First, Last int64
+	From, To    time.Time
+}
+
+// Window returns the time window of r's records within [from, to].
+func (r RecordIDRange) Window(from, to time.Time) (time.Time, time.Time) {
+	if r.From.IsZero() {
+		return from, to
+	}
+	return later(r.From, from), earlier(r.To, to)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // P2P stores the links between pipelines and reads an upstream batch's
@@ -58,7 +84,9 @@ type P2P interface {
 	Downstreams(ctx context.Context, teamID, upstreamID uuid.UUID) ([]uuid.UUID, error)
 	// RecordsByID returns the records of a pipeline with ids in the ranges
 	// and event times in [from, to] (which lets a partitioned table skip
-	// partitions), oldest id first. Ids that no longer exist are left out.
+	// partitions), and in a range's own window where it has one (see
+	// RecordIDRange.Window), oldest id first. Ids that no longer exist are
+	// left out.
 	RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, ids []RecordIDRange, from, to time.Time) ([]core.Record, error)
 }
 

@@ -107,17 +107,18 @@ func (s *Store) Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q store.
 }
 
 // recordsByIDSQL reads the records of id ranges, given as one JSON
-// parameter ([[first,last],...]), then the team, the pipeline, the time
-// window and the pipeline again. Each range is a search of the primary
+// parameter ([[first,last,from,to],...], each with its time window in
+// micros), then the team, the pipeline and the pipeline again. Each range is a search of the primary
 // key: the ranges are the outer loop (CROSS JOIN keeps them there,
 // MATERIALIZED reads the JSON once) and the unary + keeps the planner off
 // the (pipeline_id, ts) index, through which it scanned every record of
 // the window once per range (a delivery job carrying 30 batches of a busy
 // pipeline spent 70% of its CPU there).
-var recordsByIDSQL = `WITH g(first, last) AS MATERIALIZED (
-		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))
+var recordsByIDSQL = `WITH g(first, last, t0, t1) AS MATERIALIZED (
+		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]')
+		FROM json_each(?))
 	SELECT r.id, r.ts, r.version, r.data FROM g CROSS JOIN records r ON r.id BETWEEN g.first AND g.last
-	WHERE r.team_id = ? AND +r.pipeline_id = ? AND +r.ts >= ? AND +r.ts <= ? AND r.id < ` + publishedBelow("?") + `
+	WHERE r.team_id = ? AND +r.pipeline_id = ? AND +r.ts >= g.t0 AND +r.ts <= g.t1 AND r.id < ` + publishedBelow("?") + `
 	ORDER BY r.id`
 
 // RecordsByID implements store.P2P.
@@ -125,16 +126,17 @@ func (s *Store) RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, i
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// The ranges travel as one JSON parameter: [[first,last],...].
-	pairs := make([][2]int64, len(ids))
+	// The ranges travel as one JSON parameter: [[first,last,from,to],...].
+	param := make([][4]int64, len(ids))
 	for i, r := range ids {
-		pairs[i] = [2]int64{r.First, r.Last}
+		t0, t1 := r.Window(from, to)
+		param[i] = [4]int64{r.First, r.Last, micros(t0), micros(t1)}
 	}
-	param, err := json.Marshal(pairs)
+	text, err := json.Marshal(param)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, recordsByIDSQL, string(param), teamID, pipelineID, micros(from), micros(to), pipelineID)
+	rows, err := s.read.QueryContext(ctx, recordsByIDSQL, string(text), teamID, pipelineID, pipelineID)
 	if err != nil {
 		return nil, fmt.Errorf("read records by id: %w", err)
 	}

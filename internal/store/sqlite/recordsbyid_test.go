@@ -21,7 +21,7 @@ func TestRecordsByIDSearchesTheKey(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+recordsByIDSQL, `[[1,2],[5,9]]`, "team", "pipeline", 0, 1, "pipeline")
+	rows, err := s.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+recordsByIDSQL, `[[1,2,0,1],[5,9,0,1]]`, "team", "pipeline", "pipeline")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -192,6 +192,20 @@ func testP2PRecordsByID(t *testing.T, s store.Store) {
 	if got := must[[]core.Record](t)(s.RecordsByID(c, team.ID, p.ID, ranges, recs[3].TS, to)); len(got) != 3 {
 		t.Fatalf("with a narrower time range: %d records, want 3", len(got))
 	}
+	// A range with a window of its own is looked for within it: records
+	// 0 and 1 are outside the window given for their range, while the
+	// other range keeps the call's.
+	windowed := []store.RecordIDRange{
+		{First: recs[0].ID, Last: recs[1].ID, From: recs[2].TS, To: recs[5].TS},
+		{First: recs[3].ID, Last: recs[5].ID},
+	}
+	if got := must[[]core.Record](t)(s.RecordsByID(c, team.ID, p.ID, windowed, from, to)); len(got) != 3 || got[0].ID != recs[3].ID {
+		t.Fatalf("with a window per range: %d records, want the 3 of the second range", len(got))
+	}
+	windowed[0].From, windowed[0].To = recs[0].TS, recs[1].TS
+	if got := must[[]core.Record](t)(s.RecordsByID(c, team.ID, p.ID, windowed, from, to)); len(got) != 5 {
+		t.Fatalf("with each range's own window: %d records, want 5", len(got))
+	}
 	// Another team reads nothing.
 	other, _ := newTeam(t, s)
 	if got := must[[]core.Record](t)(s.RecordsByID(c, other.ID, p.ID, ranges, from, to)); len(got) != 0 {
