@@ -21,6 +21,23 @@ import (
 // insertJobs enqueues jobs inside tx, with the rows of those that are
 // deliveries (see store.DeliveryJob), in one more round trip.
 func (s *Store) insertJobs(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) error {
+	var batch pgx.Batch
+	if err := s.insertJobsThen(ctx, tx, params, &batch); err != nil {
+		return err
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		return fmt.Errorf("insert deliveries: %w", mapErr(err))
+	}
+	return nil
+}
+
+// insertJobsThen enqueues jobs inside tx and queues the INSERT of the
+// rows of those that are deliveries (see store.DeliveryJob) in batch, for
+// the caller to send with its own statements.
+func (s *Store) insertJobsThen(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams, batch *pgx.Batch) error {
 	res, err := s.inserter.InsertManyTx(ctx, tx, params)
 	if err != nil {
 		return err
@@ -54,17 +71,17 @@ func (s *Store) insertJobs(ctx context.Context, tx pgx.Tx, params []river.Insert
 			jobs[i] = &id
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, team_id, pipeline_id, sink, idempotency_key, run_id, replay_id, job_id,
-			records, ts_from, ts_to, status, created_at, updated_at)
-		SELECT u.id, u.team_id, u.pipeline_id, u.sink, u.key, u.run_id, u.replay_id, u.job_id, u.records, u.ts_from, u.ts_to, 'pending', u.created_at, u.created_at
-		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::bigint[], $9::int[],
-			$10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
-			AS u(id, team_id, pipeline_id, sink, key, run_id, replay_id, job_id, records, ts_from, ts_to, created_at)`,
-		ids, teams, pipes, sinks, keys, runs, replays, jobs, counts, froms, tos, created); err != nil {
-		return fmt.Errorf("insert deliveries: %w", mapErr(err))
-	}
+	batch.Queue(insertDeliveries, ids, teams, pipes, sinks, keys, runs, replays, jobs, counts, froms, tos, created)
 	return nil
 }
+
+// insertDeliveries inserts pending delivery rows, one per array element.
+const insertDeliveries = `INSERT INTO deliveries (id, team_id, pipeline_id, sink, idempotency_key, run_id, replay_id, job_id,
+		records, ts_from, ts_to, status, created_at, updated_at)
+	SELECT u.id, u.team_id, u.pipeline_id, u.sink, u.key, u.run_id, u.replay_id, u.job_id, u.records, u.ts_from, u.ts_to, 'pending', u.created_at, u.created_at
+	FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::uuid[], $8::bigint[], $9::int[],
+		$10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
+		AS u(id, team_id, pipeline_id, sink, key, run_id, replay_id, job_id, records, ts_from, ts_to, created_at)`
 
 const deliveryColumns = `id, team_id, pipeline_id, sink, idempotency_key, run_id, replay_id, records, ts_from, ts_to, status, attempts,
 	last_error, created_at, updated_at, last_attempt_at, next_attempt_at, delivered_at, duration_us, latency_us`

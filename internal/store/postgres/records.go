@@ -137,17 +137,20 @@ func (s *Store) writeBatch(ctx context.Context, b *store.Batch) error {
 		} else {
 			defer s.gate.enter(b.TeamID)()
 		}
+		// The jobs go first (River inserts them in a round trip of its
+		// own), and their delivery rows with the batch's statements:
+		// one round trip fewer than after them.
+		if len(jobs) > 0 {
+			if err := s.insertJobsThen(ctx, tx, jobs, &batch); err != nil {
+				return fmt.Errorf("enqueue batch jobs: %w", err)
+			}
+		}
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("write batch: %w", err)
 		}
 		if b.Upload != nil {
 			if err := advanceUpload(ctx, tx, b); err != nil {
 				return err
-			}
-		}
-		if len(jobs) > 0 {
-			if err := s.insertJobs(ctx, tx, jobs); err != nil {
-				return fmt.Errorf("enqueue batch jobs: %w", err)
 			}
 		}
 		return nil
