@@ -118,12 +118,12 @@ func (s *Store) RecordsByID(ctx context.Context, teamID, pipelineID uuid.UUID, i
 		firsts[i], lasts[i] = r.First, r.Last
 		froms[i], tos[i] = r.Window(from, to)
 	}
-	// [from, to] as well, constants of the statement, so that partitions
-	// outside it are left out once, before the ranges are looked for.
 	// Records are found through the (pipeline_id, ts, id) index, so each
 	// range is looked for within its own time window: within the union of
 	// the windows, a read of 30 batches whose event times lay apart went
 	// through every record of the pipeline in between, for each range.
+	// [from, to] bounds them all as constants of the statement, so that
+	// the partitions outside it are left out once, not range by range.
 	rows, err := s.pool.Query(ctx, `SELECT r.id, r.ts, r.version, r.data
 		FROM unnest($3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[]) AS g(first, last, t0, t1)
 		CROSS JOIN LATERAL (SELECT id, ts, version, data FROM records
