@@ -109,15 +109,21 @@ func record() map[string]any {
 }
 
 func body(n int) []byte {
-	if n == 1 {
-		b, _ := json.Marshal(record())
-		return b
-	}
 	recs := make([]map[string]any, n)
 	for i := range recs {
 		recs[i] = record()
 	}
-	b, _ := json.Marshal(recs)
+	return marshalBody(recs)
+}
+
+// marshalBody is a request's body: one record alone, more as an array.
+func marshalBody(recs []map[string]any) []byte {
+	var b []byte
+	if len(recs) == 1 {
+		b, _ = json.Marshal(recs[0])
+	} else {
+		b, _ = json.Marshal(recs)
+	}
 	return b
 }
 
@@ -144,12 +150,7 @@ func newStampedBody(n int) stampedBody {
 		recs[i] = record()
 		recs[i]["ts"] = placeholder
 	}
-	var b []byte
-	if n == 1 {
-		b, _ = json.Marshal(recs[0])
-	} else {
-		b, _ = json.Marshal(recs)
-	}
+	b := marshalBody(recs)
 	// Each record's timestamp is found back by its key.
 	key := []byte(`"ts":"` + placeholder + `"`)
 	var at []int

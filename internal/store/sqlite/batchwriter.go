@@ -63,8 +63,9 @@ const (
 	// it but the batch's own team, and the first small batch of another
 	// team waits for one such slice (about 1–2 ms), the next ones for
 	// bigSliceRecords. Only small batches count: two teams that send
-	// only big batches take turns with slices of this size. Every slice is a commit: 100-record requests of
-	// one team were written 20% faster than with slices of 64 (bench/ingest).
+	// only big batches take turns with slices of this size. Every slice
+	// is a commit: 100-record requests of one team were written 20%
+	// faster than with slices of 64 (bench/ingest).
 	aloneSliceRecords = 256
 	// checkpointRecords and checkpointBytes bound what the writer writes
 	// in slices of big batches between two checkpoints of its own

@@ -46,6 +46,18 @@ func setupBigBatch(t *testing.T) *bigBatchEnv {
 	return e
 }
 
+// raw opens a plain connection to the store's file, closed with the test,
+// to look at its tables as SQLite keeps them.
+func (e *bigBatchEnv) raw(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func openFile(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), path)

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,11 +17,7 @@ func TestRecordsIndexAscending(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := setupBigBatch(t)
-	raw, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := e.raw(t)
 	indexSQL := func() string {
 		t.Helper()
 		var s string

@@ -108,12 +108,12 @@ func (s *Store) Runs(ctx context.Context, teamID, pipelineID uuid.UUID, q store.
 
 // recordsByIDSQL reads the records of id ranges, given as one JSON
 // parameter ([[first,last,from,to],...], each with its time window in
-// micros), then the team, the pipeline and the pipeline again. Each range is a search of the primary
-// key: the ranges are the outer loop (CROSS JOIN keeps them there,
-// MATERIALIZED reads the JSON once) and the unary + keeps the planner off
-// the (pipeline_id, ts) index, through which it scanned every record of
-// the window once per range (a delivery job carrying 30 batches of a busy
-// pipeline spent 70% of its CPU there).
+// micros), then the team, the pipeline and the pipeline again. Each range
+// is a search of the primary key: the ranges are the outer loop (CROSS
+// JOIN keeps them there, MATERIALIZED reads the JSON once) and the unary
+// + keeps the planner off the (pipeline_id, ts) index, through which it
+// scanned every record of the window once per range (a delivery job
+// carrying 30 batches of a busy pipeline spent 70% of its CPU there).
 var recordsByIDSQL = `WITH g(first, last, t0, t1) AS MATERIALIZED (
 		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]')
 		FROM json_each(?))

@@ -7,20 +7,28 @@ import (
 	"testing"
 )
 
+// openTemp opens a migrated store in a temporary file, closed with the
+// test (the package's own tests; sqlite_test has openFile).
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // RecordsByID searches the primary key once per id range, whatever the
 // time window holds: through the (pipeline_id, ts) index it read every
 // record of the window once per range.
 func TestRecordsByIDSearchesTheKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openTemp(t)
 	rows, err := s.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+recordsByIDSQL, `[[1,2,0,1],[5,9,0,1]]`, "team", "pipeline", "pipeline")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"reflect"
 	"testing"
@@ -18,11 +17,7 @@ func TestRollupsMergedInBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := setupBigBatch(t)
-	raw, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := e.raw(t)
 
 	// Two batches over two minutes of one hour, two fields.
 	hour := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)

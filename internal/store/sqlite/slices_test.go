@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,14 +17,7 @@ import (
 func TestSliceSizeFollowsOthers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openTemp(t)
 	u, err := s.CreateUser(ctx, store.NewUser{Email: "a@example.com", PasswordHash: "x"})
 	if err != nil {
 		t.Fatal(err)
